@@ -1,0 +1,281 @@
+//! The domain model: what Servicekanal knows about contacts, conversations, messages, survey
+//! answers and callback requests. Plain serde types; no AWS type appears here.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use ulid::Ulid;
+
+/// The channel a record came through (statistics group by it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Channel {
+    Whatsapp,
+    Voice,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ContactKind {
+    Customer,
+    Prospect,
+    #[default]
+    Unknown,
+}
+
+/// A person writing to the WhatsApp channel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Contact {
+    /// The WhatsApp id (international number without `+`). Personal data: never logged.
+    pub wa_id: String,
+    pub profile_name: Option<String>,
+    pub kind: ContactKind,
+    /// Set once the contact authenticated as an existing customer.
+    pub customer_ref: Option<String>,
+    /// A prospect's company, if given.
+    pub company_name: Option<String>,
+    pub first_contact_at: DateTime<Utc>,
+    pub last_contact_at: DateTime<Utc>,
+}
+
+impl Contact {
+    pub fn new(wa_id: impl Into<String>, profile_name: Option<String>, at: DateTime<Utc>) -> Self {
+        Self {
+            wa_id: wa_id.into(),
+            profile_name,
+            kind: ContactKind::Unknown,
+            customer_ref: None,
+            company_name: None,
+            first_contact_at: at,
+            last_contact_at: at,
+        }
+    }
+
+    pub fn is_authenticated(&self) -> bool {
+        self.customer_ref.is_some()
+    }
+}
+
+/// Who answers in a conversation right now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConversationMode {
+    #[default]
+    Bot,
+    Agent,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConversationState {
+    #[default]
+    Open,
+    /// Handed over, waiting for an agent to pick it up.
+    WaitingForAgent,
+    /// A survey is running on it.
+    Survey,
+    Closed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EndReason {
+    Goodbye,
+    AgentClosed,
+    Inactivity,
+    Erased,
+}
+
+/// One conversation of a contact with Lisa and, after a handover, an agent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub id: Ulid,
+    pub channel: Channel,
+    pub mode: ConversationMode,
+    pub state: ConversationState,
+    pub started_at: DateTime<Utc>,
+    pub last_activity_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub end_reason: Option<EndReason>,
+    pub customer_messages: u32,
+    pub bot_messages: u32,
+    pub agent_messages: u32,
+    /// Concerns raised (a new topic starts a new dialog).
+    pub dialogs: u32,
+    /// Topic ids from the catalogue, in the order they came up.
+    pub topics: Vec<String>,
+    pub handed_over: bool,
+    pub authenticated: bool,
+}
+
+impl Conversation {
+    pub fn start(id: Ulid, channel: Channel, at: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            channel,
+            mode: ConversationMode::Bot,
+            state: ConversationState::Open,
+            started_at: at,
+            last_activity_at: at,
+            ended_at: None,
+            end_reason: None,
+            customer_messages: 0,
+            bot_messages: 0,
+            agent_messages: 0,
+            dialogs: 0,
+            topics: Vec::new(),
+            handed_over: false,
+            authenticated: false,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Actor {
+    Customer,
+    Bot,
+    Agent,
+    System,
+}
+
+/// WhatsApp message types, as the Cloud API names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MessageType {
+    Text,
+    Interactive,
+    Button,
+    Image,
+    Audio,
+    Video,
+    Document,
+    Sticker,
+    Location,
+    Contacts,
+    Reaction,
+    System,
+    Unsupported,
+    Template,
+}
+
+/// What a message says. Personal data: stays in the store, never in logs or statistics.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MessageContent {
+    Text {
+        body: String,
+    },
+    /// A button or list reply (by id), or a list/button sent by us.
+    Choice {
+        id: String,
+        title: String,
+    },
+    /// Media is never downloaded by Servicekanal; only its metadata is kept.
+    Media {
+        media_id: String,
+        mime_type: Option<String>,
+        caption: Option<String>,
+    },
+    Location {
+        latitude: f64,
+        longitude: f64,
+        name: Option<String>,
+    },
+    SharedContacts {
+        count: u32,
+    },
+    Reaction {
+        emoji: String,
+        message_id: String,
+    },
+    /// Anything else: nothing kept but the type.
+    Empty,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeliveryStatus {
+    #[default]
+    Received,
+    Accepted,
+    Sent,
+    Delivered,
+    Read,
+    Failed,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub id: Ulid,
+    pub conversation_id: Ulid,
+    /// The WhatsApp message id (`wamid....`), once known.
+    pub wamid: Option<String>,
+    pub direction: Direction,
+    pub actor: Actor,
+    pub message_type: MessageType,
+    pub content: MessageContent,
+    pub at: DateTime<Utc>,
+    pub delivery: DeliveryStatus,
+    /// Graph API error code of a failed delivery.
+    pub error_code: Option<i64>,
+}
+
+/// Failed authentication attempts of a contact, for lock-out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct AuthAttempts {
+    pub failures: u32,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+/// Marks a WhatsApp message id as seen, so a redelivery is stored and queued only once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryMarker {
+    pub first_seen_at: DateTime<Utc>,
+}
+
+/// One answer to the satisfaction survey.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SurveyAnswer {
+    pub id: Ulid,
+    pub channel: Channel,
+    pub answered_at: DateTime<Utc>,
+    /// 1 to 5; `None` when skipped.
+    pub score: Option<u8>,
+    pub solved: Option<bool>,
+    /// Free text: kept only here, never exported.
+    pub comment: Option<String>,
+    pub handed_over: bool,
+    pub topics: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum CallbackStatus {
+    #[default]
+    Open,
+    Done,
+}
+
+/// A callback request taken by the voice assistant.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CallbackRequest {
+    /// Amazon Connect's ContactId of the call.
+    pub connect_contact_id: String,
+    /// Short reference the caller can note.
+    pub reference: String,
+    /// E.164 number to call back. Personal data.
+    pub phone: String,
+    pub name: Option<String>,
+    pub topic: String,
+    pub window_start: DateTime<Utc>,
+    pub window_end: DateTime<Utc>,
+    pub requested_at: DateTime<Utc>,
+    pub status: CallbackStatus,
+}

@@ -1,0 +1,269 @@
+//! The key scheme of the single table, and the pseudonyms that keep phone numbers out of keys.
+//!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | contact profile | `C#<pseudonym>` | `PROFILE` |
+//! | conversation | `C#<pseudonym>` | `CONV#<ulid>` |
+//! | message | `C#<pseudonym>` | `MSG#<ulid>` |
+//! | authentication attempts | `C#<pseudonym>` | `AUTH` |
+//! | delivery de-duplication | `WAMID#<hash>` | `SEEN` |
+//! | survey answer | `SURVEY#<ulid>` | `ANSWER` |
+//! | callback request | `CB#<connect contact id>` | `REQUEST` |
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fmt;
+use ulid::Ulid;
+
+/// Attribute names of the table, shared by both store adapters and template.yaml.
+pub mod attr {
+    pub const PK: &str = "pk";
+    pub const SK: &str = "sk";
+    pub const KIND: &str = "kind";
+    pub const RETENTION_CLASS: &str = "retention_class";
+    /// The deadline, epoch seconds (a Number): the table's TTL attribute.
+    pub const EXPIRES_AT: &str = "expires_at";
+    /// Hour bucket of the deadline (plus shard): the expiry index's partition key.
+    pub const EXPIRY_BUCKET: &str = "expiry_bucket";
+    pub const VERSION: &str = "version";
+    pub const DATA: &str = "data";
+}
+
+/// Name of the global secondary index on (`expiry_bucket`, `expires_at`).
+pub const EXPIRY_INDEX: &str = "expiry-index";
+/// Each hour bucket is split over this many shards so a busy hour does not make a hot partition.
+pub const EXPIRY_SHARDS: u8 = 4;
+
+/// The primary key of an item.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ItemKey {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl ItemKey {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        Self {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
+    }
+
+    pub fn profile(contact: &Pseudonym) -> Self {
+        Self::new(contact.partition(), "PROFILE")
+    }
+
+    pub fn conversation(contact: &Pseudonym, id: Ulid) -> Self {
+        Self::new(contact.partition(), format!("{CONVERSATION_PREFIX}{id}"))
+    }
+
+    pub fn message(contact: &Pseudonym, id: Ulid) -> Self {
+        Self::new(contact.partition(), format!("{MESSAGE_PREFIX}{id}"))
+    }
+
+    pub fn auth_attempts(contact: &Pseudonym) -> Self {
+        Self::new(contact.partition(), "AUTH")
+    }
+
+    pub fn delivery_marker(hash: &DeliveryHash) -> Self {
+        Self::new(format!("WAMID#{}", hash.0), "SEEN")
+    }
+
+    pub fn survey_answer(id: Ulid) -> Self {
+        Self::new(format!("SURVEY#{id}"), "ANSWER")
+    }
+
+    pub fn callback_request(connect_contact_id: &str) -> Self {
+        Self::new(format!("CB#{connect_contact_id}"), "REQUEST")
+    }
+
+    /// The hour bucket (and shard) of the expiry index for a deadline.
+    pub fn expiry_bucket(&self, expires_at: DateTime<Utc>) -> String {
+        expiry_bucket(expires_at, self.expiry_shard())
+    }
+
+    fn expiry_shard(&self) -> u8 {
+        let digest = Sha256::new()
+            .chain_update(self.pk.as_bytes())
+            .chain_update([0])
+            .chain_update(self.sk.as_bytes())
+            .finalize();
+        digest[0] % EXPIRY_SHARDS
+    }
+}
+
+/// Sort-key prefixes for querying one kind of a contact's items.
+pub const CONVERSATION_PREFIX: &str = "CONV#";
+pub const MESSAGE_PREFIX: &str = "MSG#";
+
+/// The expiry index partition for a deadline hour and shard, e.g. `2026-11-21T10#3`.
+pub fn expiry_bucket(expires_at: DateTime<Utc>, shard: u8) -> String {
+    format!("{}#{shard}", expires_at.format("%Y-%m-%dT%H"))
+}
+
+impl fmt::Display for ItemKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}|{}", self.pk, self.sk)
+    }
+}
+
+/// A contact's pseudonym: keyed HMAC of the WhatsApp id. Reveals nothing without the key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Pseudonym(String);
+
+impl Pseudonym {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The partition of all of this contact's items.
+    pub fn partition(&self) -> String {
+        format!("C#{}", self.0)
+    }
+}
+
+impl fmt::Display for Pseudonym {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Keyed hash of a WhatsApp message id, for the de-duplication marker.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DeliveryHash(String);
+
+impl DeliveryHash {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PseudonymError {
+    #[error("the pseudonym key must be at least 32 bytes, got {0}")]
+    KeyTooShort(usize),
+    #[error("a WhatsApp id needs digits")]
+    NoDigits,
+}
+
+/// Derives pseudonyms with a secret key (from Secrets Manager, or the environment locally).
+#[derive(Clone)]
+pub struct Pseudonymizer {
+    key: Vec<u8>,
+}
+
+impl fmt::Debug for Pseudonymizer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Pseudonymizer(<key>)")
+    }
+}
+
+impl Pseudonymizer {
+    pub const MIN_KEY_LEN: usize = 32;
+
+    pub fn new(key: impl Into<Vec<u8>>) -> Result<Self, PseudonymError> {
+        let key = key.into();
+        if key.len() < Self::MIN_KEY_LEN {
+            return Err(PseudonymError::KeyTooShort(key.len()));
+        }
+        Ok(Self { key })
+    }
+
+    /// The pseudonym of a WhatsApp id (`491701234567`). Spelling does not matter:
+    /// `+49 170 1234567` and `0049 170 1234567` give the same pseudonym.
+    pub fn contact(&self, wa_id: &str) -> Result<Pseudonym, PseudonymError> {
+        let digits = canonical_wa_id(wa_id).ok_or(PseudonymError::NoDigits)?;
+        Ok(Pseudonym(self.tag("contact", &digits)))
+    }
+
+    pub fn delivery(&self, message_id: &str) -> DeliveryHash {
+        DeliveryHash(self.tag("wamid", message_id))
+    }
+
+    /// 128 bits of HMAC-SHA256 over a domain label and the value, as lowercase hex.
+    fn tag(&self, domain: &str, value: &str) -> String {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC accepts keys of any length");
+        mac.update(domain.as_bytes());
+        mac.update(&[0]);
+        mac.update(value.as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..16])
+    }
+}
+
+/// The digits of an international number as WhatsApp writes them (no `+`, no `00`).
+pub fn canonical_wa_id(raw: &str) -> Option<String> {
+    let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
+    let digits = digits.strip_prefix("00").unwrap_or(&digits).to_owned();
+    (!digits.is_empty()).then_some(digits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pseudonymizer() -> Pseudonymizer {
+        Pseudonymizer::new(*b"test-key-test-key-test-key-test-key!").unwrap()
+    }
+
+    #[test]
+    fn pseudonym_is_stable_keyed_and_never_contains_the_number() {
+        let p = pseudonymizer();
+        let a = p.contact("491701234567").unwrap();
+        assert_eq!(a, p.contact("+49 170 1234567").unwrap());
+        assert_eq!(a, p.contact("0049-170-1234567").unwrap());
+        assert_ne!(a, p.contact("491701234568").unwrap());
+        let other_key = Pseudonymizer::new(vec![7u8; 32]).unwrap();
+        assert_ne!(a, other_key.contact("491701234567").unwrap());
+        assert_eq!(a.as_str().len(), 32);
+        for key in [
+            ItemKey::profile(&a),
+            ItemKey::message(&a, Ulid::new()),
+            ItemKey::auth_attempts(&a),
+        ] {
+            assert!(!key.pk.contains("1701234567"), "{key}");
+            assert!(key.pk.starts_with("C#"));
+        }
+    }
+
+    #[test]
+    fn contact_and_delivery_hashes_are_domain_separated() {
+        let p = pseudonymizer();
+        assert_ne!(
+            p.contact("12345").unwrap().as_str(),
+            p.delivery("12345").as_str()
+        );
+        let marker = ItemKey::delivery_marker(&p.delivery("wamid.HBgM"));
+        assert!(marker.pk.starts_with("WAMID#") && !marker.pk.contains("HBgM"));
+    }
+
+    #[test]
+    fn bad_keys_and_ids_are_refused() {
+        assert_eq!(
+            Pseudonymizer::new(b"short".to_vec()).unwrap_err(),
+            PseudonymError::KeyTooShort(5)
+        );
+        assert_eq!(
+            pseudonymizer().contact("+").unwrap_err(),
+            PseudonymError::NoDigits
+        );
+        assert!(format!("{:?}", pseudonymizer()).contains("<key>"));
+    }
+
+    #[test]
+    fn expiry_bucket_is_the_deadline_hour_and_a_stable_shard() {
+        let key = ItemKey::new("C#abc", "PROFILE");
+        let at = DateTime::parse_from_rfc3339("2026-11-21T10:59:59Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let bucket = key.expiry_bucket(at);
+        assert!(bucket.starts_with("2026-11-21T10#"), "{bucket}");
+        assert_eq!(bucket, key.expiry_bucket(at));
+        let shards: std::collections::HashSet<_> = (0..64)
+            .map(|i| ItemKey::new(format!("C#{i}"), "PROFILE").expiry_bucket(at))
+            .collect();
+        assert_eq!(shards.len(), EXPIRY_SHARDS as usize);
+    }
+}

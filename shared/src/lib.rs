@@ -1,0 +1,9 @@
+//! Servicekanal's library: the domain, the retention policy, the ports and their adapters.
+
+pub mod clock;
+pub mod domain;
+pub mod keys;
+pub mod mask;
+pub mod retention;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,86 @@
+//! Masking of personal data for the rare log line that must refer to it. Everything else is
+//! logged by pseudonym or not at all.
+
+use std::fmt;
+
+/// A phone number reduced to its country prefix and last two digits: `+49*********67`.
+pub fn phone(raw: &str) -> String {
+    let digits: Vec<char> = raw.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() < 6 {
+        return "*".repeat(digits.len().max(3));
+    }
+    let shown_head = 2;
+    let shown_tail = 2;
+    let hidden = digits.len() - shown_head - shown_tail;
+    let head: String = digits[..shown_head].iter().collect();
+    let tail: String = digits[digits.len() - shown_tail..].iter().collect();
+    format!("+{head}{}{tail}", "*".repeat(hidden))
+}
+
+/// A name reduced to the first letter of each part, `A*** S***` (hides the length too).
+pub fn name(raw: &str) -> String {
+    raw.split_whitespace()
+        .map(|part| {
+            let first = part.chars().next().unwrap_or('*');
+            format!("{first}***")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Free text reduced to its length: `<text: 42 chars>`.
+pub fn text(raw: &str) -> String {
+    format!("<text: {} chars>", raw.chars().count())
+}
+
+/// Wraps personal data so that `Debug` and `Display` never print it.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret<T>(pub T);
+
+impl<T> Secret<T> {
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl<T> fmt::Display for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phone_keeps_country_and_last_two_digits_only() {
+        assert_eq!(phone("+49 170 1234567"), "+49********67");
+        assert_eq!(phone("491701234567"), "+49********67");
+        assert!(!phone("+491701234567").contains("1701234"));
+        assert_eq!(phone("12"), "***");
+        assert_eq!(phone(""), "***");
+    }
+
+    #[test]
+    fn name_keeps_initials_only() {
+        assert_eq!(name("Anna Schmidt"), "A*** S***");
+        assert_eq!(name("Jö"), "J***");
+        assert_eq!(name("  "), "");
+        assert!(!name("Müller-Lüdenscheidt").contains("üller"));
+    }
+
+    #[test]
+    fn text_and_secret_hide_content() {
+        assert_eq!(text("Meine Rechnung ist zu hoch"), "<text: 26 chars>");
+        let pin = Secret("1234".to_owned());
+        assert_eq!(format!("{pin} {pin:?}"), "<redacted> <redacted>");
+        assert_eq!(pin.expose(), "1234");
+    }
+}

@@ -1,0 +1,228 @@
+//! The retention policy: one table, from the privacy notices, mapping a record's class and its
+//! anchor time to a hard deadline.
+//!
+//! Calendar months are counted on the German calendar (Europe/Berlin), the one the notices
+//! speak of: a message on 31 January plus one month is due on the last day of February, at
+//! the same wall-clock time.
+
+use chrono::{DateTime, Duration, LocalResult, Months, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Europe::Berlin;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// A retention class. Its id (`bot-7d`, ...) is what every stored item carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum RetentionClass {
+    #[serde(rename = "bot-7d")]
+    Bot7d,
+    #[serde(rename = "service-13m")]
+    Service13m,
+    #[serde(rename = "survey-13m")]
+    Survey13m,
+    #[serde(rename = "callback-3m")]
+    Callback3m,
+}
+
+/// How long a class keeps data after its anchor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Period {
+    Days(i64),
+    CalendarMonths(u32),
+}
+
+/// One row of the retention table.
+#[derive(Clone, Copy, Debug)]
+pub struct Policy {
+    pub class: RetentionClass,
+    pub id: &'static str,
+    pub period: Period,
+    /// What the period counts from.
+    pub anchor: &'static str,
+    /// Whether a newer contact moves the deadline (sliding window).
+    pub sliding: bool,
+    /// What the class holds, in the words of the privacy notice.
+    pub holds: &'static str,
+}
+
+/// The retention table: the only place the periods are written down.
+pub const POLICIES: [Policy; 4] = [
+    Policy {
+        class: RetentionClass::Bot7d,
+        id: "bot-7d",
+        period: Period::Days(7),
+        anchor: "the message",
+        sliding: false,
+        holds: "messages exchanged with the bot and the personal data in them",
+    },
+    Policy {
+        class: RetentionClass::Service13m,
+        id: "service-13m",
+        period: Period::CalendarMonths(13),
+        anchor: "the contact's last contact over the channel",
+        sliding: true,
+        holds: "service-channel data of a contact: profile, conversations and messages with agents, contract-change notes",
+    },
+    Policy {
+        class: RetentionClass::Survey13m,
+        id: "survey-13m",
+        period: Period::CalendarMonths(13),
+        anchor: "the answer",
+        sliding: false,
+        holds: "survey answers with the concern data and channel info they relate to",
+    },
+    Policy {
+        class: RetentionClass::Callback3m,
+        id: "callback-3m",
+        period: Period::CalendarMonths(3),
+        anchor: "the request (deleted sooner, as soon as the callback is done)",
+        sliding: false,
+        holds: "callback requests taken by the voice assistant",
+    },
+];
+
+impl RetentionClass {
+    pub const ALL: [RetentionClass; 4] = [
+        RetentionClass::Bot7d,
+        RetentionClass::Service13m,
+        RetentionClass::Survey13m,
+        RetentionClass::Callback3m,
+    ];
+
+    pub fn policy(self) -> &'static Policy {
+        POLICIES
+            .iter()
+            .find(|p| p.class == self)
+            .expect("every class has a row in POLICIES")
+    }
+
+    pub fn id(self) -> &'static str {
+        self.policy().id
+    }
+
+    /// The deadline of data of this class anchored at `anchor`, cut to whole seconds (the
+    /// resolution of `expires_at`). Never later than the promise allows.
+    pub fn deadline(self, anchor: DateTime<Utc>) -> DateTime<Utc> {
+        let deadline = match self.policy().period {
+            Period::Days(days) => anchor + Duration::days(days),
+            Period::CalendarMonths(months) => add_berlin_months(anchor, months),
+        };
+        DateTime::from_timestamp(deadline.timestamp(), 0).unwrap_or(deadline)
+    }
+}
+
+fn add_berlin_months(anchor: DateTime<Utc>, months: u32) -> DateTime<Utc> {
+    let local: NaiveDateTime = anchor.with_timezone(&Berlin).naive_local();
+    let target = local
+        .checked_add_months(Months::new(months))
+        .expect("dates of this century stay in range");
+    match Berlin.from_local_datetime(&target) {
+        LocalResult::Single(t) => t.with_timezone(&Utc),
+        // Autumn: the wall-clock hour happens twice; the earlier one keeps the promise.
+        LocalResult::Ambiguous(earlier, _) => earlier.with_timezone(&Utc),
+        // Spring: the wall-clock time does not exist; take the same reading one hour earlier,
+        // before the gap, so the deadline is never late.
+        LocalResult::None => Berlin
+            .from_local_datetime(&(target - Duration::hours(1)))
+            .earliest()
+            .expect("one hour before a DST gap exists")
+            .with_timezone(&Utc),
+    }
+}
+
+impl fmt::Display for RetentionClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("unknown retention class {0:?}")]
+pub struct UnknownRetentionClass(pub String);
+
+impl FromStr for RetentionClass {
+    type Err = UnknownRetentionClass;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        POLICIES
+            .iter()
+            .find(|p| p.id == s)
+            .map(|p| p.class)
+            .ok_or_else(|| UnknownRetentionClass(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn table_has_one_row_per_class_and_ids_round_trip() {
+        for class in RetentionClass::ALL {
+            assert_eq!(POLICIES.iter().filter(|p| p.class == class).count(), 1);
+            assert_eq!(class.id().parse::<RetentionClass>().unwrap(), class);
+            let json = serde_json::to_string(&class).unwrap();
+            assert_eq!(json, format!("\"{}\"", class.id()));
+        }
+        assert_eq!(
+            "bot-8d".parse::<RetentionClass>(),
+            Err(UnknownRetentionClass("bot-8d".into()))
+        );
+    }
+
+    #[test]
+    fn bot_messages_are_due_seven_days_later() {
+        let at = utc("2026-03-27T10:15:30.900Z");
+        // Seven days of 24 hours, whatever the clocks do in Germany that weekend.
+        assert_eq!(
+            RetentionClass::Bot7d.deadline(at),
+            utc("2026-04-03T10:15:30Z")
+        );
+    }
+
+    #[test]
+    fn thirteen_and_three_months_are_calendar_months() {
+        // 10:00 Berlin (winter) + 13 months = 10:00 Berlin next February.
+        assert_eq!(
+            RetentionClass::Service13m.deadline(utc("2026-01-15T09:00:00Z")),
+            utc("2027-02-15T09:00:00Z")
+        );
+        // Summer time to winter time: the wall clock stays, the UTC hour moves.
+        assert_eq!(
+            RetentionClass::Survey13m.deadline(utc("2026-06-15T08:00:00Z")),
+            utc("2027-07-15T08:00:00Z")
+        );
+        assert_eq!(
+            RetentionClass::Callback3m.deadline(utc("2026-08-01T08:00:00Z")),
+            utc("2026-11-01T09:00:00Z")
+        );
+        // The end of a month is clamped to the end of the shorter one.
+        assert_eq!(
+            RetentionClass::Callback3m.deadline(utc("2026-11-30T11:00:00Z")),
+            utc("2027-02-28T11:00:00Z")
+        );
+    }
+
+    #[test]
+    fn a_deadline_inside_the_spring_gap_falls_before_it() {
+        // 2027-03-28 02:30 does not exist in Berlin (02:00 -> 03:00).
+        let anchor = utc("2026-12-28T01:30:00Z"); // 02:30 Berlin
+        let deadline = RetentionClass::Callback3m.deadline(anchor);
+        assert!(deadline <= utc("2027-03-28T01:00:00Z"), "{deadline}");
+        assert!(deadline >= utc("2027-03-28T00:00:00Z"), "{deadline}");
+    }
+
+    #[test]
+    fn ambiguous_autumn_hour_takes_the_earlier_instant() {
+        // 2027-10-31 02:30 happens twice in Berlin; the first is 00:30 UTC.
+        let anchor = utc("2027-07-31T00:30:00Z"); // 02:30 Berlin summer time
+        assert_eq!(
+            RetentionClass::Callback3m.deadline(anchor),
+            utc("2027-10-31T00:30:00Z")
+        );
+    }
+}

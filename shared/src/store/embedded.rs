@@ -1,0 +1,509 @@
+//! The embedded store: a redb file under the data folder, the default of the local stack.
+//!
+//! Every write commits the item, its expiry-index entry and its change record in one
+//! transaction, so the change feed never misses or invents a change. Change records have the
+//! shape of a DynamoDB stream event; like DynamoDB's stream they are kept for 24 hours.
+
+use super::{
+    ChangeFeed, DeletionReport, DueItem, Page, PageRequest, Record, Store, StoreError,
+    TTL_PRINCIPAL, item,
+};
+use crate::clock::SharedClock;
+use crate::keys::ItemKey;
+use crate::retention::RetentionClass;
+use async_trait::async_trait;
+use aws_lambda_events::event::dynamodb::{EventRecord, StreamRecord, StreamViewType, UserIdentity};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Duration, Utc};
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use serde_dynamo::{AttributeValue, Item};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// `pk \0 sk` -> the item as DynamoDB JSON.
+const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
+/// (`expires_at`, `pk \0 sk`) -> retention class id.
+const EXPIRY: TableDefinition<(i64, &str), &str> = TableDefinition::new("expiry");
+/// sequence number -> change record as JSON.
+const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("changes");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const NEXT_SEQUENCE: &str = "next_sequence";
+
+const SEP: char = '\0';
+/// How long change records stay, as in a DynamoDB stream.
+const CHANGE_RETENTION_HOURS: i64 = 24;
+pub const LOCAL_REGION: &str = "local";
+
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+    clock: SharedClock,
+    table_name: String,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for EmbeddedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn storage_key(key: &ItemKey) -> String {
+    format!("{}{SEP}{}", key.pk, key.sk)
+}
+
+fn encode_item(item: &Item) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(item).map_err(|e| StoreError::Encode(e.to_string()))
+}
+
+fn decode_item(bytes: &[u8]) -> Result<Item, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Decode(e.to_string()))
+}
+
+fn encode_token(s: &str) -> String {
+    URL_SAFE_NO_PAD.encode(s)
+}
+
+fn decode_token(token: &str) -> Result<String, StoreError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| StoreError::InvalidPageToken)?;
+    String::from_utf8(bytes).map_err(|_| StoreError::InvalidPageToken)
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the store in `data_dir/store.redb`.
+    pub fn open(data_dir: &Path, clock: SharedClock) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(backend)?;
+        let path = data_dir.join("store.redb");
+        let db = Database::create(&path).map_err(backend)?;
+        let txn = db.begin_write().map_err(backend)?;
+        {
+            txn.open_table(ITEMS).map_err(backend)?;
+            txn.open_table(EXPIRY).map_err(backend)?;
+            txn.open_table(CHANGES).map_err(backend)?;
+            txn.open_table(META).map_err(backend)?;
+        }
+        txn.commit().map_err(backend)?;
+        Ok(Self {
+            db: Arc::new(db),
+            clock,
+            table_name: "servicekanal".to_owned(),
+            path,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The change feed from the beginning of what is kept (`after = None`) or after a sequence
+    /// number a consumer saw last.
+    pub fn change_feed(&self, after: Option<u64>) -> EmbeddedChangeFeed {
+        EmbeddedChangeFeed {
+            db: self.db.clone(),
+            after: after.unwrap_or(0),
+        }
+    }
+
+    /// Does what DynamoDB's TTL does, some time after the deadlines: removes expired items
+    /// and records the removals with the service identity. Returns how many it removed.
+    pub fn expire_by_ttl(&self) -> Result<u64, StoreError> {
+        let now = self.clock.now();
+        let txn = self.db.begin_write().map_err(backend)?;
+        let due: Vec<String> = {
+            let expiry = txn.open_table(EXPIRY).map_err(backend)?;
+            let mut keys = Vec::new();
+            for entry in expiry
+                .range((i64::MIN, "")..=(now.timestamp(), "\u{10FFFF}"))
+                .map_err(backend)?
+            {
+                let (k, _) = entry.map_err(backend)?;
+                keys.push(k.value().1.to_owned());
+            }
+            keys
+        };
+        for key in &due {
+            self.remove_in(&txn, key, true)?;
+        }
+        txn.commit().map_err(backend)?;
+        Ok(due.len() as u64)
+    }
+
+    fn read(&self) -> Result<ReadTransaction, StoreError> {
+        self.db.begin_read().map_err(backend)
+    }
+
+    fn raw_get(txn: &WriteTransaction, key: &str) -> Result<Option<Item>, StoreError> {
+        let items = txn.open_table(ITEMS).map_err(backend)?;
+        let found = items.get(key).map_err(backend)?;
+        found.map(|v| decode_item(v.value())).transpose()
+    }
+
+    /// Writes `record` over whatever is at its key, keeping the index and the feed in step.
+    fn write_in(
+        &self,
+        txn: &WriteTransaction,
+        record: &Record,
+        old: Option<Item>,
+    ) -> Result<(), StoreError> {
+        let key = storage_key(&record.key);
+        let new = record.to_item();
+        {
+            let mut items = txn.open_table(ITEMS).map_err(backend)?;
+            items.insert(key.as_str(), encode_item(&new)?.as_slice()).map_err(backend)?;
+            let mut expiry = txn.open_table(EXPIRY).map_err(backend)?;
+            if let Some(old) = &old {
+                let old_deadline = item::number(old, crate::keys::attr::EXPIRES_AT)?;
+                expiry.remove((old_deadline, key.as_str())).map_err(backend)?;
+            }
+            expiry
+                .insert((record.expires_at.timestamp(), key.as_str()), record.retention.id())
+                .map_err(backend)?;
+        }
+        let name = if old.is_some() { "MODIFY" } else { "INSERT" };
+        self.append_change(txn, name, &record.key, old, Some(new), false)
+    }
+
+    /// Removes one item by storage key; returns its record.
+    fn remove_in(
+        &self,
+        txn: &WriteTransaction,
+        key: &str,
+        by_ttl: bool,
+    ) -> Result<Option<Record>, StoreError> {
+        let Some(old) = Self::raw_get(txn, key)? else {
+            return Ok(None);
+        };
+        let record = Record::from_item(&old)?;
+        {
+            let mut items = txn.open_table(ITEMS).map_err(backend)?;
+            items.remove(key).map_err(backend)?;
+            let mut expiry = txn.open_table(EXPIRY).map_err(backend)?;
+            expiry
+                .remove((record.expires_at.timestamp(), key))
+                .map_err(backend)?;
+        }
+        self.append_change(txn, "REMOVE", &record.key, Some(old), None, by_ttl)?;
+        Ok(Some(record))
+    }
+
+    fn append_change(
+        &self,
+        txn: &WriteTransaction,
+        event_name: &str,
+        key: &ItemKey,
+        old: Option<Item>,
+        new: Option<Item>,
+        by_ttl: bool,
+    ) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let sequence = {
+            let mut meta = txn.open_table(META).map_err(backend)?;
+            let next = meta
+                .get(NEXT_SEQUENCE)
+                .map_err(backend)?
+                .map(|v| v.value())
+                .unwrap_or(1);
+            meta.insert(NEXT_SEQUENCE, next + 1).map_err(backend)?;
+            next
+        };
+        let record = self.change_record(sequence, now, event_name, key, old, new, by_ttl);
+        let mut changes = txn.open_table(CHANGES).map_err(backend)?;
+        let bytes = serde_json::to_vec(&record).map_err(|e| StoreError::Encode(e.to_string()))?;
+        changes.insert(sequence, bytes.as_slice()).map_err(backend)?;
+        // Drop change records older than the stream keeps them: they hold personal data too.
+        let horizon = now - Duration::hours(CHANGE_RETENTION_HOURS);
+        loop {
+            let oldest = match changes.first().map_err(backend)? {
+                Some((seq, value)) => {
+                    let at = serde_json::from_slice::<EventRecord>(value.value())
+                        .map(|r| r.change.approximate_creation_date_time)
+                        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+                    (at < horizon).then(|| seq.value())
+                }
+                None => None,
+            };
+            match oldest {
+                Some(seq) => {
+                    changes.remove(seq).map_err(backend)?;
+                }
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn change_record(
+        &self,
+        sequence: u64,
+        at: DateTime<Utc>,
+        event_name: &str,
+        key: &ItemKey,
+        old: Option<Item>,
+        new: Option<Item>,
+        by_ttl: bool,
+    ) -> EventRecord {
+        let mut keys = Item::default();
+        keys.insert("pk".into(), AttributeValue::S(key.pk.clone()));
+        keys.insert("sk".into(), AttributeValue::S(key.sk.clone()));
+        let size = [old.as_ref(), new.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|i| serde_json::to_vec(i).map(|v| v.len()).unwrap_or(0))
+            .sum::<usize>();
+        let mut change = StreamRecord::default();
+        change.approximate_creation_date_time = at;
+        change.keys = keys;
+        change.new_image = new.unwrap_or_default();
+        change.old_image = old.unwrap_or_default();
+        change.sequence_number = Some(format!("{sequence:021}"));
+        change.size_bytes = size as i64;
+        change.stream_view_type = Some(StreamViewType::NewAndOldImages);
+        let mut record = EventRecord::default();
+        record.aws_region = LOCAL_REGION.to_owned();
+        record.change = change;
+        record.event_id = format!("{sequence:032x}");
+        record.event_name = event_name.to_owned();
+        record.event_source = Some("aws:dynamodb".to_owned());
+        record.event_version = Some("1.1".to_owned());
+        record.event_source_arn = Some(format!(
+            "arn:aws:dynamodb:{LOCAL_REGION}:000000000000:table/{}/stream/local",
+            self.table_name
+        ));
+        if by_ttl {
+            let mut identity = UserIdentity::default();
+            identity.type_ = "Service".to_owned();
+            identity.principal_id = TTL_PRINCIPAL.to_owned();
+            record.user_identity = Some(identity);
+        }
+        record
+    }
+
+    fn check_limit(page: &PageRequest) -> Result<usize, StoreError> {
+        match page.limit {
+            0 => Err(StoreError::InvalidLimit),
+            n => Ok(n as usize),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn create(&self, record: &Record) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let key = storage_key(&record.key);
+        let txn = self.db.begin_write().map_err(backend)?;
+        let old = Self::raw_get(&txn, &key)?;
+        if let Some(old) = &old
+            && !Record::from_item(old)?.is_expired_at(now)
+        {
+            return Err(StoreError::AlreadyExists(record.key.clone()));
+        }
+        let mut fresh = record.clone();
+        fresh.version = 1;
+        self.write_in(&txn, &fresh, old)?;
+        txn.commit().map_err(backend)
+    }
+
+    async fn get(&self, key: &ItemKey) -> Result<Option<Record>, StoreError> {
+        let now = self.clock.now();
+        let txn = self.read()?;
+        let items = txn.open_table(ITEMS).map_err(backend)?;
+        let Some(bytes) = items.get(storage_key(key).as_str()).map_err(backend)? else {
+            return Ok(None);
+        };
+        let record = Record::from_item(&decode_item(bytes.value())?)?;
+        Ok((!record.is_expired_at(now)).then_some(record))
+    }
+
+    async fn query(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        page: PageRequest,
+    ) -> Result<Page<Record>, StoreError> {
+        let limit = Self::check_limit(&page)?;
+        let now = self.clock.now();
+        let prefix = format!("{pk}{SEP}{sk_prefix}");
+        let start = match &page.token {
+            Some(token) => {
+                let last_sk = decode_token(token)?;
+                if !last_sk.starts_with(sk_prefix) {
+                    return Err(StoreError::InvalidPageToken);
+                }
+                // Just after the last key returned.
+                format!("{pk}{SEP}{last_sk}{SEP}")
+            }
+            None => prefix.clone(),
+        };
+        let txn = self.read()?;
+        let items = txn.open_table(ITEMS).map_err(backend)?;
+        let mut found = Vec::new();
+        let mut more = false;
+        for entry in items.range(start.as_str()..).map_err(backend)? {
+            let (k, v) = entry.map_err(backend)?;
+            if !k.value().starts_with(&prefix) {
+                break;
+            }
+            let record = Record::from_item(&decode_item(v.value())?)?;
+            if record.is_expired_at(now) {
+                continue;
+            }
+            if found.len() == limit {
+                more = true;
+                break;
+            }
+            found.push(record);
+        }
+        let next = match (more, found.last()) {
+            (true, Some(last)) => Some(encode_token(&last.key.sk)),
+            _ => None,
+        };
+        Ok(Page { items: found, next })
+    }
+
+    async fn update(&self, record: &Record) -> Result<Record, StoreError> {
+        let now = self.clock.now();
+        let key = storage_key(&record.key);
+        let txn = self.db.begin_write().map_err(backend)?;
+        let old = Self::raw_get(&txn, &key)?;
+        let current = old.as_ref().map(Record::from_item).transpose()?;
+        match current {
+            Some(current) if !current.is_expired_at(now) => {
+                if current.version != record.version {
+                    return Err(StoreError::VersionConflict {
+                        key: record.key.clone(),
+                        expected: record.version,
+                    });
+                }
+            }
+            _ => return Err(StoreError::NotFound(record.key.clone())),
+        }
+        let mut next = record.clone();
+        next.version += 1;
+        self.write_in(&txn, &next, old)?;
+        txn.commit().map_err(backend)?;
+        Ok(next)
+    }
+
+    async fn delete(&self, key: &ItemKey) -> Result<Option<Record>, StoreError> {
+        let txn = self.db.begin_write().map_err(backend)?;
+        let removed = self.remove_in(&txn, &storage_key(key), false)?;
+        txn.commit().map_err(backend)?;
+        Ok(removed)
+    }
+
+    async fn delete_partition(&self, pk: &str) -> Result<DeletionReport, StoreError> {
+        let prefix = format!("{pk}{SEP}");
+        let txn = self.db.begin_write().map_err(backend)?;
+        let keys: Vec<String> = {
+            let items = txn.open_table(ITEMS).map_err(backend)?;
+            let mut keys = Vec::new();
+            for entry in items.range(prefix.as_str()..).map_err(backend)? {
+                let (k, _) = entry.map_err(backend)?;
+                if !k.value().starts_with(&prefix) {
+                    break;
+                }
+                keys.push(k.value().to_owned());
+            }
+            keys
+        };
+        let mut report = DeletionReport::default();
+        for key in keys {
+            if let Some(record) = self.remove_in(&txn, &key, false)? {
+                report.add(record.retention);
+            }
+        }
+        txn.commit().map_err(backend)?;
+        Ok(report)
+    }
+
+    async fn list_due(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        page: PageRequest,
+    ) -> Result<Page<DueItem>, StoreError> {
+        let limit = Self::check_limit(&page)?;
+        let start: (i64, String) = match &page.token {
+            Some(token) => {
+                let raw = decode_token(token)?;
+                let (at, key) = raw.split_once('|').ok_or(StoreError::InvalidPageToken)?;
+                let at: i64 = at.parse().map_err(|_| StoreError::InvalidPageToken)?;
+                (at, format!("{key}{SEP}"))
+            }
+            None => (since.timestamp(), String::new()),
+        };
+        let txn = self.read()?;
+        let expiry = txn.open_table(EXPIRY).map_err(backend)?;
+        let mut found = Vec::new();
+        let mut more = false;
+        let range = (start.0, start.1.as_str())..=(until.timestamp(), "\u{10FFFF}");
+        for entry in expiry.range(range).map_err(backend)? {
+            let (k, class) = entry.map_err(backend)?;
+            if found.len() == limit {
+                more = true;
+                break;
+            }
+            let (at, key) = k.value();
+            let (pk, sk) = key.split_once(SEP).ok_or_else(|| backend("bad index key"))?;
+            found.push(DueItem {
+                key: ItemKey::new(pk, sk),
+                retention: class
+                    .value()
+                    .parse::<RetentionClass>()
+                    .map_err(|e| StoreError::Decode(e.to_string()))?,
+                expires_at: DateTime::from_timestamp(at, 0).ok_or_else(|| backend("bad time"))?,
+            });
+        }
+        let next = match (more, found.last()) {
+            (true, Some(last)) => Some(encode_token(&format!(
+                "{}|{}",
+                last.expires_at.timestamp(),
+                storage_key(&last.key)
+            ))),
+            _ => None,
+        };
+        Ok(Page { items: found, next })
+    }
+}
+
+/// A reader of the embedded store's change records.
+pub struct EmbeddedChangeFeed {
+    db: Arc<Database>,
+    after: u64,
+}
+
+impl EmbeddedChangeFeed {
+    /// The sequence number of the last record returned (0 before the first).
+    pub fn position(&self) -> u64 {
+        self.after
+    }
+}
+
+#[async_trait]
+impl ChangeFeed for EmbeddedChangeFeed {
+    async fn poll(&mut self, max: usize) -> Result<Vec<EventRecord>, StoreError> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        let changes = txn.open_table(CHANGES).map_err(backend)?;
+        let mut out = Vec::new();
+        for entry in changes.range(self.after + 1..).map_err(backend)?.take(max) {
+            let (seq, bytes) = entry.map_err(backend)?;
+            out.push(
+                serde_json::from_slice(bytes.value())
+                    .map_err(|e| StoreError::Decode(e.to_string()))?,
+            );
+            self.after = seq.value();
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,128 @@
+//! Record <-> DynamoDB attributes. Both adapters store exactly this shape, so the embedded
+//! change feed's images equal DynamoDB's.
+
+use super::{Record, RecordKind};
+use crate::keys::{ItemKey, attr};
+use crate::retention::RetentionClass;
+use chrono::DateTime;
+use serde_dynamo::{AttributeValue, Item};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ItemError {
+    #[error("attribute {0} is missing or has the wrong type")]
+    Attribute(&'static str),
+    #[error("unknown kind {0:?}")]
+    Kind(String),
+    #[error("unknown retention class {0:?}")]
+    Class(String),
+}
+
+pub(super) fn to_item(record: &Record) -> Item {
+    let mut item = Item::default();
+    let s = |v: &str| AttributeValue::S(v.to_owned());
+    item.insert(attr::PK.into(), s(&record.key.pk));
+    item.insert(attr::SK.into(), s(&record.key.sk));
+    item.insert(attr::KIND.into(), s(record.kind.as_str()));
+    item.insert(attr::RETENTION_CLASS.into(), s(record.retention.id()));
+    item.insert(
+        attr::EXPIRES_AT.into(),
+        AttributeValue::N(record.expires_at.timestamp().to_string()),
+    );
+    item.insert(
+        attr::EXPIRY_BUCKET.into(),
+        s(&record.key.expiry_bucket(record.expires_at)),
+    );
+    item.insert(
+        attr::VERSION.into(),
+        AttributeValue::N(record.version.to_string()),
+    );
+    item.insert(
+        attr::DATA.into(),
+        AttributeValue::M(record.data.clone().into_inner()),
+    );
+    item
+}
+
+pub(super) fn from_item(item: &Item) -> Result<Record, ItemError> {
+    let kind = string(item, attr::KIND)?;
+    let class = string(item, attr::RETENTION_CLASS)?;
+    let expires_at = number(item, attr::EXPIRES_AT)?;
+    Ok(Record {
+        key: key_of(item)?,
+        kind: RecordKind::parse(kind).ok_or_else(|| ItemError::Kind(kind.to_owned()))?,
+        retention: class
+            .parse::<RetentionClass>()
+            .map_err(|_| ItemError::Class(class.to_owned()))?,
+        expires_at: DateTime::from_timestamp(expires_at, 0)
+            .ok_or(ItemError::Attribute(attr::EXPIRES_AT))?,
+        version: u64::try_from(number(item, attr::VERSION)?)
+            .map_err(|_| ItemError::Attribute(attr::VERSION))?,
+        data: match item.get(attr::DATA) {
+            Some(AttributeValue::M(map)) => Item::from(map.clone()),
+            _ => return Err(ItemError::Attribute(attr::DATA)),
+        },
+    })
+}
+
+pub(crate) fn key_of(item: &Item) -> Result<ItemKey, ItemError> {
+    Ok(ItemKey::new(string(item, attr::PK)?, string(item, attr::SK)?))
+}
+
+pub(crate) fn string<'a>(item: &'a Item, name: &'static str) -> Result<&'a str, ItemError> {
+    match item.get(name) {
+        Some(AttributeValue::S(s)) => Ok(s),
+        _ => Err(ItemError::Attribute(name)),
+    }
+}
+
+pub(crate) fn number(item: &Item, name: &'static str) -> Result<i64, ItemError> {
+    match item.get(name) {
+        Some(AttributeValue::N(n)) => n.parse().map_err(|_| ItemError::Attribute(name)),
+        _ => Err(ItemError::Attribute(name)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Contact;
+    use chrono::Utc;
+
+    #[test]
+    fn record_round_trips_through_dynamodb_attributes() {
+        let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let contact = Contact::new("491701234567", Some("Anna".into()), at);
+        let record = Record::new(
+            ItemKey::new("C#x", "PROFILE"),
+            &contact,
+            RetentionClass::Bot7d,
+            at,
+        )
+        .unwrap();
+        let item = record.to_item();
+        assert_eq!(
+            item.get(attr::EXPIRES_AT),
+            Some(&AttributeValue::N((1_800_000_000 + 7 * 86_400).to_string()))
+        );
+        assert_eq!(
+            item.get(attr::RETENTION_CLASS),
+            Some(&AttributeValue::S("bot-7d".into()))
+        );
+        let back = Record::from_item(&item).unwrap();
+        assert_eq!(back, record);
+        assert_eq!(back.body::<Contact>().unwrap(), contact);
+        assert!(back.body::<crate::domain::Message>().is_err());
+        assert!(!back.is_expired_at(Utc::now().min(back.expires_at - chrono::Duration::seconds(1))));
+        assert!(back.is_expired_at(back.expires_at));
+    }
+
+    #[test]
+    fn malformed_items_are_typed_errors() {
+        let mut item = Item::default();
+        item.insert(attr::PK.into(), AttributeValue::S("p".into()));
+        assert_eq!(
+            Record::from_item(&item).unwrap_err().to_string(),
+            "stored item is malformed: attribute kind is missing or has the wrong type"
+        );
+    }
+}

@@ -1,0 +1,302 @@
+//! The `Store` port: the single table, seen by the domain. Two adapters implement it, DynamoDB
+//! and an embedded file store; one contract suite (`shared/tests/store_contract.rs`) holds
+//! them to the same behaviour.
+
+// pub mod dynamodb;
+pub mod embedded;
+mod item;
+
+use crate::domain::{
+    AuthAttempts, CallbackRequest, Contact, Conversation, DeliveryMarker, Message, SurveyAnswer,
+};
+use crate::keys::ItemKey;
+use crate::retention::RetentionClass;
+use async_trait::async_trait;
+use aws_lambda_events::event::dynamodb::EventRecord;
+use chrono::{DateTime, Utc};
+use serde::{Serialize, de::DeserializeOwned};
+use serde_dynamo::Item;
+use std::collections::BTreeMap;
+use std::fmt;
+
+pub use item::ItemError;
+
+/// What a stored item is; written as the `kind` attribute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    Contact,
+    Conversation,
+    Message,
+    AuthAttempts,
+    DeliveryMarker,
+    SurveyAnswer,
+    CallbackRequest,
+}
+
+impl RecordKind {
+    pub const ALL: [RecordKind; 7] = [
+        RecordKind::Contact,
+        RecordKind::Conversation,
+        RecordKind::Message,
+        RecordKind::AuthAttempts,
+        RecordKind::DeliveryMarker,
+        RecordKind::SurveyAnswer,
+        RecordKind::CallbackRequest,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Contact => "contact",
+            RecordKind::Conversation => "conversation",
+            RecordKind::Message => "message",
+            RecordKind::AuthAttempts => "auth-attempts",
+            RecordKind::DeliveryMarker => "delivery-marker",
+            RecordKind::SurveyAnswer => "survey-answer",
+            RecordKind::CallbackRequest => "callback-request",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl fmt::Display for RecordKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A domain type that can be stored as the body of a record.
+pub trait Body: Serialize + DeserializeOwned {
+    const KIND: RecordKind;
+}
+
+macro_rules! bodies {
+    ($($ty:ident),*) => { $(impl Body for $ty { const KIND: RecordKind = RecordKind::$ty; })* };
+}
+bodies!(
+    Contact,
+    Conversation,
+    Message,
+    AuthAttempts,
+    DeliveryMarker,
+    SurveyAnswer,
+    CallbackRequest
+);
+
+/// One item of the table: key, retention, optimistic-locking version, and the body.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    pub key: ItemKey,
+    pub kind: RecordKind,
+    pub retention: RetentionClass,
+    /// The hard deadline; the item is unreadable from this second on.
+    pub expires_at: DateTime<Utc>,
+    /// 1 when created; every update adds one.
+    pub version: u64,
+    /// The body's attributes (see [`Record::body`]).
+    pub data: Item,
+}
+
+impl Record {
+    /// A new record whose deadline follows from its class and anchor time.
+    pub fn new<B: Body>(
+        key: ItemKey,
+        body: &B,
+        retention: RetentionClass,
+        anchor: DateTime<Utc>,
+    ) -> Result<Self, StoreError> {
+        Self::with_deadline(key, body, retention, retention.deadline(anchor))
+    }
+
+    /// A new record with an explicit deadline (sliding classes, "done" callbacks).
+    pub fn with_deadline<B: Body>(
+        key: ItemKey,
+        body: &B,
+        retention: RetentionClass,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Self, StoreError> {
+        let data = serde_dynamo::to_item(body).map_err(|e| StoreError::Encode(e.to_string()))?;
+        Ok(Self {
+            key,
+            kind: B::KIND,
+            retention,
+            expires_at: DateTime::from_timestamp(expires_at.timestamp(), 0).unwrap_or(expires_at),
+            version: 1,
+            data,
+        })
+    }
+
+    /// The body as its domain type.
+    pub fn body<B: Body>(&self) -> Result<B, StoreError> {
+        if self.kind != B::KIND {
+            return Err(StoreError::WrongKind {
+                expected: B::KIND,
+                found: self.kind,
+            });
+        }
+        serde_dynamo::from_item(self.data.clone()).map_err(|e| StoreError::Decode(e.to_string()))
+    }
+
+    /// Replaces the body, keeping key, class, deadline and version.
+    pub fn set_body<B: Body>(&mut self, body: &B) -> Result<(), StoreError> {
+        if self.kind != B::KIND {
+            return Err(StoreError::WrongKind {
+                expected: self.kind,
+                found: B::KIND,
+            });
+        }
+        self.data = serde_dynamo::to_item(body).map_err(|e| StoreError::Encode(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Whether the deadline has passed at `now` (the deadline second itself counts as passed).
+    pub fn is_expired_at(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at <= now
+    }
+
+    /// The item as DynamoDB attributes (what both adapters store and the stream shows).
+    pub fn to_item(&self) -> Item {
+        item::to_item(self)
+    }
+
+    pub fn from_item(item: &Item) -> Result<Self, StoreError> {
+        item::from_item(item).map_err(StoreError::from)
+    }
+}
+
+/// An item whose deadline has come, as listed by [`Store::list_due`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DueItem {
+    pub key: ItemKey,
+    pub retention: RetentionClass,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: u32,
+    /// The `next` of the previous page.
+    pub token: Option<String>,
+}
+
+impl PageRequest {
+    pub fn first(limit: u32) -> Self {
+        Self { limit, token: None }
+    }
+
+    pub fn after(limit: u32, token: String) -> Self {
+        Self {
+            limit,
+            token: Some(token),
+        }
+    }
+}
+
+/// A page of results: at most `limit` items (maybe fewer, even none, when expired items were
+/// filtered out), and a token while more may follow.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// What a deletion removed, counted per retention class (no content).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeletionReport {
+    pub per_class: BTreeMap<RetentionClass, u64>,
+}
+
+impl DeletionReport {
+    pub fn add(&mut self, class: RetentionClass) {
+        *self.per_class.entry(class).or_default() += 1;
+    }
+
+    pub fn total(&self) -> u64 {
+        self.per_class.values().sum()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("an item with key {0} already exists")]
+    AlreadyExists(ItemKey),
+    #[error("no readable item with key {0}")]
+    NotFound(ItemKey),
+    #[error("item {key} changed meanwhile (expected version {expected})")]
+    VersionConflict { key: ItemKey, expected: u64 },
+    #[error("expected a {expected} record, found a {found}")]
+    WrongKind {
+        expected: RecordKind,
+        found: RecordKind,
+    },
+    #[error("invalid page token")]
+    InvalidPageToken,
+    #[error("page limit must be at least 1")]
+    InvalidLimit,
+    #[error("stored item is malformed: {0}")]
+    Malformed(#[from] ItemError),
+    #[error("cannot encode record body: {0}")]
+    Encode(String),
+    #[error("cannot decode record body: {0}")]
+    Decode(String),
+    #[error("storage backend failed: {0}")]
+    Backend(String),
+}
+
+/// The single table. Reads never return an item whose deadline has passed, even while it
+/// still exists physically; [`Store::list_due`] and the deletions are what reach those.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Stores a new item; fails with `AlreadyExists` if a readable item has the key. An item
+    /// past its deadline counts as absent and is replaced.
+    async fn create(&self, record: &Record) -> Result<(), StoreError>;
+
+    async fn get(&self, key: &ItemKey) -> Result<Option<Record>, StoreError>;
+
+    /// Readable items of a partition whose sort key starts with `sk_prefix`, in sort-key order.
+    async fn query(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        page: PageRequest,
+    ) -> Result<Page<Record>, StoreError>;
+
+    /// Replaces a readable item if it is still at `record.version`; returns it at the next
+    /// version. `NotFound` if it is gone or expired, `VersionConflict` if someone was faster.
+    async fn update(&self, record: &Record) -> Result<Record, StoreError>;
+
+    /// Deletes an item, expired or not; returns what was there.
+    async fn delete(&self, key: &ItemKey) -> Result<Option<Record>, StoreError>;
+
+    /// Deletes every item of a partition (a contact's profile, conversations, messages, ...).
+    async fn delete_partition(&self, pk: &str) -> Result<DeletionReport, StoreError>;
+
+    /// Items whose deadline lies in `[since, until]`, found through the expiry index.
+    async fn list_due(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        page: PageRequest,
+    ) -> Result<Page<DueItem>, StoreError>;
+}
+
+/// Reads the table's change stream in the shape of a DynamoDB stream event.
+#[async_trait]
+pub trait ChangeFeed: Send {
+    /// The changes since the previous call, oldest first, at most `max`.
+    async fn poll(&mut self, max: usize) -> Result<Vec<EventRecord>, StoreError>;
+}
+
+/// The user identity DynamoDB puts on the stream records of TTL deletions.
+pub const TTL_PRINCIPAL: &str = "dynamodb.amazonaws.com";
+
+/// Whether a stream record is a deletion by DynamoDB's TTL (and not by our code).
+pub fn is_ttl_removal(record: &EventRecord) -> bool {
+    record.event_name == "REMOVE"
+        && record
+            .user_identity
+            .as_ref()
+            .is_some_and(|u| u.type_ == "Service" && u.principal_id == TTL_PRINCIPAL)
+}
