@@ -98,6 +98,9 @@ mod tests {
             }
         );
         assert_eq!(settings(&[]).filter, "info");
-        assert_eq!(settings(&[("AWS_LAMBDA_LOG_FORMAT", "Text")]).format, LogFormat::Text);
+        assert_eq!(
+            settings(&[("AWS_LAMBDA_LOG_FORMAT", "Text")]).format,
+            LogFormat::Text
+        );
     }
 }

@@ -16,7 +16,9 @@ use aws_lambda_events::event::dynamodb::{EventRecord, StreamRecord, StreamViewTy
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
-use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
+};
 use serde_dynamo::{AttributeValue, Item};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -158,14 +160,21 @@ impl EmbeddedStore {
         let new = record.to_item();
         {
             let mut items = txn.open_table(ITEMS).map_err(backend)?;
-            items.insert(key.as_str(), encode_item(&new)?.as_slice()).map_err(backend)?;
+            items
+                .insert(key.as_str(), encode_item(&new)?.as_slice())
+                .map_err(backend)?;
             let mut expiry = txn.open_table(EXPIRY).map_err(backend)?;
             if let Some(old) = &old {
                 let old_deadline = item::number(old, crate::keys::attr::EXPIRES_AT)?;
-                expiry.remove((old_deadline, key.as_str())).map_err(backend)?;
+                expiry
+                    .remove((old_deadline, key.as_str()))
+                    .map_err(backend)?;
             }
             expiry
-                .insert((record.expires_at.timestamp(), key.as_str()), record.retention.id())
+                .insert(
+                    (record.expires_at.timestamp(), key.as_str()),
+                    record.retention.id(),
+                )
                 .map_err(backend)?;
         }
         let name = if old.is_some() { "MODIFY" } else { "INSERT" };
@@ -218,7 +227,9 @@ impl EmbeddedStore {
         let record = self.change_record(sequence, now, event_name, key, old, new, by_ttl);
         let mut changes = txn.open_table(CHANGES).map_err(backend)?;
         let bytes = serde_json::to_vec(&record).map_err(|e| StoreError::Encode(e.to_string()))?;
-        changes.insert(sequence, bytes.as_slice()).map_err(backend)?;
+        changes
+            .insert(sequence, bytes.as_slice())
+            .map_err(backend)?;
         // Drop change records older than the stream keeps them: they hold personal data too.
         let horizon = now - Duration::hours(CHANGE_RETENTION_HOURS);
         loop {
@@ -455,7 +466,9 @@ impl Store for EmbeddedStore {
                 break;
             }
             let (at, key) = k.value();
-            let (pk, sk) = key.split_once(SEP).ok_or_else(|| backend("bad index key"))?;
+            let (pk, sk) = key
+                .split_once(SEP)
+                .ok_or_else(|| backend("bad index key"))?;
             found.push(DueItem {
                 key: ItemKey::new(pk, sk),
                 retention: class

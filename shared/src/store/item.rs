@@ -65,7 +65,10 @@ pub(super) fn from_item(item: &Item) -> Result<Record, ItemError> {
 }
 
 pub(crate) fn key_of(item: &Item) -> Result<ItemKey, ItemError> {
-    Ok(ItemKey::new(string(item, attr::PK)?, string(item, attr::SK)?))
+    Ok(ItemKey::new(
+        string(item, attr::PK)?,
+        string(item, attr::SK)?,
+    ))
 }
 
 pub(crate) fn string<'a>(item: &'a Item, name: &'static str) -> Result<&'a str, ItemError> {
@@ -112,7 +115,9 @@ mod tests {
         assert_eq!(back, record);
         assert_eq!(back.body::<Contact>().unwrap(), contact);
         assert!(back.body::<crate::domain::Message>().is_err());
-        assert!(!back.is_expired_at(Utc::now().min(back.expires_at - chrono::Duration::seconds(1))));
+        assert!(
+            !back.is_expired_at(Utc::now().min(back.expires_at - chrono::Duration::seconds(1)))
+        );
         assert!(back.is_expired_at(back.expires_at));
     }
 

@@ -2,7 +2,7 @@
 //! and an embedded file store; one contract suite (`shared/tests/store_contract.rs`) holds
 //! them to the same behaviour.
 
-// pub mod dynamodb;
+pub mod dynamodb;
 pub mod embedded;
 mod item;
 
@@ -299,4 +299,9 @@ pub fn is_ttl_removal(record: &EventRecord) -> bool {
             .user_identity
             .as_ref()
             .is_some_and(|u| u.type_ == "Service" && u.principal_id == TTL_PRINCIPAL)
+}
+
+/// The key of the item a stream record is about.
+pub fn key_of_change(record: &EventRecord) -> Result<ItemKey, StoreError> {
+    item::key_of(&record.change.keys).map_err(StoreError::from)
 }

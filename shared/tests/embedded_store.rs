@@ -1,0 +1,104 @@
+//! What only the embedded store does: stand in for DynamoDB's TTL, survive a restart, and
+//! keep its change records no longer than a DynamoDB stream does.
+
+mod support;
+
+use chrono::Duration;
+use servicekanal_shared::clock::{Clock, ManualClock};
+use servicekanal_shared::domain::Contact;
+use servicekanal_shared::keys::{ItemKey, Pseudonymizer};
+use servicekanal_shared::retention::RetentionClass;
+use servicekanal_shared::store::embedded::EmbeddedStore;
+use servicekanal_shared::store::{ChangeFeed, Record, Store, is_ttl_removal, key_of_change};
+use std::sync::Arc;
+
+fn profile(wa_id: &str, clock: &ManualClock, class: RetentionClass) -> Record {
+    let p = Pseudonymizer::new(vec![1u8; 32])
+        .unwrap()
+        .contact(wa_id)
+        .unwrap();
+    let contact = Contact::new(wa_id, None, clock.now());
+    Record::new(ItemKey::profile(&p), &contact, class, clock.now()).unwrap()
+}
+
+#[tokio::test]
+async fn ttl_removals_are_marked_with_dynamodbs_service_identity() {
+    let mut h = support::embedded().await;
+    let store = h.embedded.clone().unwrap();
+    let short = profile("491700000001", &h.clock, RetentionClass::Bot7d);
+    let long = profile("491700000002", &h.clock, RetentionClass::Service13m);
+    h.store.create(&short).await.unwrap();
+    h.store.create(&long).await.unwrap();
+    h.drain_feed(2).await;
+
+    h.clock.advance(Duration::days(7) - Duration::seconds(1));
+    assert_eq!(
+        store.expire_by_ttl().unwrap(),
+        0,
+        "nothing before the deadline"
+    );
+    h.clock.advance(Duration::seconds(1));
+    assert_eq!(store.expire_by_ttl().unwrap(), 1);
+
+    let events = h.drain_feed(1).await;
+    assert_eq!(events.len(), 1);
+    assert!(is_ttl_removal(&events[0]));
+    assert_eq!(key_of_change(&events[0]).unwrap(), short.key);
+    let identity = events[0].user_identity.as_ref().unwrap();
+    assert_eq!(
+        (identity.type_.as_str(), identity.principal_id.as_str()),
+        ("Service", "dynamodb.amazonaws.com")
+    );
+    assert!(h.store.get(&long.key).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn data_and_feed_position_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(support::start_time());
+    let record = profile("491700000003", &clock, RetentionClass::Service13m);
+    let position = {
+        let store = EmbeddedStore::open(dir.path(), Arc::new(clock.clone())).unwrap();
+        store.create(&record).await.unwrap();
+        let mut feed = store.change_feed(None);
+        assert_eq!(feed.poll(10).await.unwrap().len(), 1);
+        feed.position()
+    };
+    let store = EmbeddedStore::open(dir.path(), Arc::new(clock.clone())).unwrap();
+    assert_eq!(store.get(&record.key).await.unwrap(), Some(record.clone()));
+    store.delete(&record.key).await.unwrap();
+    let mut feed = store.change_feed(Some(position));
+    let events = feed.poll(10).await.unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| e.event_name.as_str())
+            .collect::<Vec<_>>(),
+        ["REMOVE"]
+    );
+}
+
+#[tokio::test]
+async fn change_records_are_kept_for_24_hours_like_a_stream() {
+    let h = support::embedded().await;
+    let store = h.embedded.clone().unwrap();
+    h.store
+        .create(&profile("491700000004", &h.clock, RetentionClass::Bot7d))
+        .await
+        .unwrap();
+    h.clock.advance(Duration::hours(25));
+    h.store
+        .create(&profile("491700000005", &h.clock, RetentionClass::Bot7d))
+        .await
+        .unwrap();
+    let events = store.change_feed(None).poll(10).await.unwrap();
+    assert_eq!(
+        events.len(),
+        1,
+        "the day-old change (with its personal data) is gone"
+    );
+    assert_eq!(
+        events[0].change.approximate_creation_date_time,
+        h.clock.now()
+    );
+}
