@@ -2,7 +2,9 @@
 //! (`AWS_LAMBDA_LOG_FORMAT=JSON`), readable text otherwise; level from `AWS_LAMBDA_LOG_LEVEL`,
 //! else `RUST_LOG`, else `info`.
 
+use tracing::Subscriber;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
@@ -38,25 +40,34 @@ impl LogSettings {
 
 /// Installs the global subscriber once; later calls are no-ops (tests call it repeatedly).
 pub fn init() {
-    init_with(&LogSettings::from_env());
+    let _already_set = tracing::subscriber::set_global_default(subscriber(
+        &LogSettings::from_env(),
+        std::io::stderr,
+    ));
 }
 
-pub fn init_with(settings: &LogSettings) {
+/// The subscriber for `settings`, writing to `writer` (stderr in production, a buffer in tests).
+pub fn subscriber<W>(settings: &LogSettings, writer: W) -> Box<dyn Subscriber + Send + Sync>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = EnvFilter::try_new(&settings.filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _already_set = match settings.format {
+        .with_writer(writer)
+        .with_target(false);
+    match settings.format {
         // Lambda adds its own timestamp and request id; keep the line small.
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .without_time()
-            .with_target(false)
-            .try_init(),
-        LogFormat::Text => builder.with_target(false).try_init(),
-    };
+        LogFormat::Json => Box::new(
+            builder
+                .json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .without_time()
+                .finish(),
+        ),
+        LogFormat::Text => Box::new(builder.finish()),
+    }
 }
 
 #[cfg(test)]
@@ -102,5 +113,49 @@ mod tests {
             settings(&[("AWS_LAMBDA_LOG_FORMAT", "Text")]).format,
             LogFormat::Text
         );
+    }
+
+    #[derive(Clone, Default)]
+    struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'w> MakeWriter<'w> for Buffer {
+        type Writer = Buffer;
+        fn make_writer(&'w self) -> Self::Writer {
+            self.clone()
+        }
+    }
+
+    #[test]
+    fn json_lines_carry_fields_and_masked_values_only() {
+        let buffer = Buffer::default();
+        let json = settings(&[
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+            ("AWS_LAMBDA_LOG_LEVEL", "INFO"),
+        ]);
+        tracing::subscriber::with_default(subscriber(&json, buffer.clone()), || {
+            tracing::debug!("hidden below the level");
+            tracing::info!(phone = %crate::mask::phone("+491701234567"), items = 3, "contact stored");
+        });
+        let out = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 1, "{out}");
+        assert_eq!(lines[0]["level"], "INFO");
+        assert_eq!(lines[0]["message"], "contact stored");
+        assert_eq!(lines[0]["items"], 3);
+        assert_eq!(lines[0]["phone"], "+49********67");
+        assert!(!out.contains("1701234567"));
     }
 }
