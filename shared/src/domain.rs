@@ -214,7 +214,8 @@ pub enum DeliveryStatus {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     pub id: Ulid,
-    pub conversation_id: Ulid,
+    /// Set by Lisa when she files the message into a conversation.
+    pub conversation_id: Option<Ulid>,
     /// The WhatsApp message id (`wamid....`), once known.
     pub wamid: Option<String>,
     pub direction: Direction,
@@ -234,10 +235,15 @@ pub struct AuthAttempts {
     pub locked_until: Option<DateTime<Utc>>,
 }
 
-/// Marks a WhatsApp message id as seen, so a redelivery is stored and queued only once.
+/// Marks a WhatsApp message id as seen, so a redelivery is stored and queued only once, and
+/// leads a delivery status to the message it is about.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryMarker {
     pub first_seen_at: DateTime<Utc>,
+    /// The stored message (`pk`, `sk`) with this WhatsApp id.
+    pub message: crate::keys::ItemKey,
+    /// Inbound: handed to Lisa's queue. Until then a redelivery finishes the work.
+    pub queued: bool,
 }
 
 /// One answer to the satisfaction survey.

@@ -32,7 +32,7 @@ fn message_record(wa_id: &str, at: DateTime<Utc>, text: &str) -> Record {
     let id = Ulid::from_parts(at.timestamp_millis() as u64, u128::from(text.len() as u32));
     let message = Message {
         id,
-        conversation_id: Ulid::nil(),
+        conversation_id: None,
         wamid: Some(format!("wamid.{id}")),
         direction: Direction::Inbound,
         actor: Actor::Customer,

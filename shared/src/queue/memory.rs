@@ -1,0 +1,144 @@
+//! The in-process queue of the local stack and of fast tests: FIFO order per group, the
+//! five-minute deduplication window (on the injected clock), visibility until acknowledged.
+
+use super::{FIFO_DEDUP_WINDOW, OutgoingMessage, Queue, QueueError};
+use crate::clock::SharedClock;
+use async_trait::async_trait;
+use aws_lambda_events::event::sqs::SqsMessage;
+use chrono::{DateTime, Utc};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Mutex;
+use ulid::Ulid;
+
+#[derive(Debug)]
+pub struct InProcessQueue {
+    name: String,
+    fifo: bool,
+    clock: SharedClock,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    visible: VecDeque<SqsMessage>,
+    /// Received but not yet acknowledged, by receipt handle.
+    in_flight: HashMap<String, SqsMessage>,
+    dedup_seen: HashMap<String, DateTime<Utc>>,
+}
+
+impl InProcessQueue {
+    /// A queue named like its SQS counterpart; a name ending in `.fifo` makes it FIFO.
+    pub fn new(name: impl Into<String>, clock: SharedClock) -> Self {
+        let name = name.into();
+        Self {
+            fifo: name.ends_with(".fifo"),
+            name,
+            clock,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    pub fn arn(&self) -> String {
+        format!("arn:aws:sqs:local:000000000000:{}", self.name)
+    }
+
+    /// Messages waiting, visible or in flight.
+    pub fn depth(&self) -> usize {
+        let state = self.lock();
+        state.visible.len() + state.in_flight.len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl Queue for InProcessQueue {
+    async fn send(&self, message: OutgoingMessage) -> Result<(), QueueError> {
+        let now = self.clock.now();
+        let mut state = self.lock();
+        let mut attributes = HashMap::from([
+            ("SentTimestamp".to_owned(), now.timestamp_millis().to_string()),
+            ("ApproximateReceiveCount".to_owned(), "0".to_owned()),
+        ]);
+        if self.fifo {
+            let (Some(group), Some(dedup)) = (&message.group_id, &message.dedup_id) else {
+                return Err(QueueError::FifoIdsMissing);
+            };
+            let window = chrono::Duration::from_std(FIFO_DEDUP_WINDOW).unwrap_or_default();
+            state.dedup_seen.retain(|_, at| *at + window > now);
+            if state.dedup_seen.contains_key(dedup) {
+                return Ok(());
+            }
+            state.dedup_seen.insert(dedup.clone(), now);
+            attributes.insert("MessageGroupId".into(), group.clone());
+            attributes.insert("MessageDeduplicationId".into(), dedup.clone());
+        }
+        let mut sqs = SqsMessage::default();
+        sqs.message_id = Some(Ulid::new().to_string());
+        sqs.body = Some(message.body);
+        sqs.attributes = attributes;
+        sqs.event_source = Some("aws:sqs".into());
+        sqs.event_source_arn = Some(self.arn());
+        sqs.aws_region = Some("local".into());
+        state.visible.push_back(sqs);
+        Ok(())
+    }
+
+    async fn receive(&self, max: usize) -> Result<Vec<SqsMessage>, QueueError> {
+        let mut state = self.lock();
+        // FIFO: a group with a message in flight waits, so order within the group holds;
+        // later messages of a group may join the same batch, behind the earlier ones.
+        let busy: HashSet<String> = state
+            .in_flight
+            .values()
+            .filter_map(|m| super::group_of(m).map(str::to_owned))
+            .collect();
+        let mut taken = Vec::new();
+        let mut kept = VecDeque::new();
+        while let Some(mut message) = state.visible.pop_front() {
+            let group = super::group_of(&message).map(str::to_owned);
+            let blocked = group.as_ref().is_some_and(|g| busy.contains(g));
+            if taken.len() == max || blocked {
+                kept.push_back(message);
+                continue;
+            }
+            let count = message
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|c| c.parse::<u32>().ok())
+                .unwrap_or(0)
+                + 1;
+            message
+                .attributes
+                .insert("ApproximateReceiveCount".into(), count.to_string());
+            let handle = Ulid::new().to_string();
+            message.receipt_handle = Some(handle.clone());
+            state.in_flight.insert(handle, message.clone());
+            taken.push(message);
+        }
+        state.visible = kept;
+        Ok(taken)
+    }
+
+    async fn acknowledge(&self, receipt_handle: &str) -> Result<(), QueueError> {
+        self.lock().in_flight.remove(receipt_handle);
+        Ok(())
+    }
+
+    async fn release(&self, receipt_handle: &str) -> Result<(), QueueError> {
+        let mut state = self.lock();
+        if let Some(mut message) = state.in_flight.remove(receipt_handle) {
+            message.receipt_handle = None;
+            // Back to the front: it was first, it stays first for its group.
+            let position = state
+                .visible
+                .iter()
+                .position(|m| m.message_id > message.message_id)
+                .unwrap_or(state.visible.len());
+            state.visible.insert(position, message);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,78 @@
+//! The `Queue` port: SQS in AWS, an in-process queue locally. Both deliver messages as
+//! `aws_lambda_events` SQS messages, so consumers run the same code in both places.
+//!
+//! Queue bodies carry keys and facts, never personal data: a dead-letter queue keeps messages
+//! for up to 14 days, longer than the 7 days promised for bot conversations.
+
+pub mod memory;
+pub mod sqs;
+
+use async_trait::async_trait;
+use aws_lambda_events::event::sqs::SqsMessage;
+use std::time::Duration;
+
+/// FIFO queues drop a second message with the same deduplication id within this window.
+pub const FIFO_DEDUP_WINDOW: Duration = Duration::from_secs(5 * 60);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    pub body: String,
+    /// FIFO: messages of one group are delivered in order, one at a time.
+    pub group_id: Option<String>,
+    /// FIFO: a repeat within five minutes is accepted but not delivered again.
+    pub dedup_id: Option<String>,
+}
+
+impl OutgoingMessage {
+    pub fn fifo(body: String, group_id: impl Into<String>, dedup_id: impl Into<String>) -> Self {
+        Self {
+            body,
+            group_id: Some(group_id.into()),
+            dedup_id: Some(dedup_id.into()),
+        }
+    }
+
+    pub fn standard(body: String) -> Self {
+        Self {
+            body,
+            group_id: None,
+            dedup_id: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("a FIFO queue needs a message group id and a deduplication id")]
+    FifoIdsMissing,
+    #[error("queue backend failed: {0}")]
+    Backend(String),
+}
+
+#[async_trait]
+pub trait Queue: Send + Sync {
+    async fn send(&self, message: OutgoingMessage) -> Result<(), QueueError>;
+
+    /// Takes up to `max` visible messages (what an event source mapping would hand a
+    /// function). They stay invisible until acknowledged or released.
+    async fn receive(&self, max: usize) -> Result<Vec<SqsMessage>, QueueError>;
+
+    /// Deletes a processed message by its receipt handle.
+    async fn acknowledge(&self, receipt_handle: &str) -> Result<(), QueueError>;
+
+    /// Makes a received message visible again at once, for another try.
+    async fn release(&self, receipt_handle: &str) -> Result<(), QueueError>;
+}
+
+/// The message group id attribute of a received FIFO message.
+pub fn group_of(message: &SqsMessage) -> Option<&str> {
+    message.attributes.get("MessageGroupId").map(String::as_str)
+}
+
+/// The deduplication id attribute of a received FIFO message.
+pub fn dedup_id_of(message: &SqsMessage) -> Option<&str> {
+    message
+        .attributes
+        .get("MessageDeduplicationId")
+        .map(String::as_str)
+}

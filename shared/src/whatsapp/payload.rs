@@ -1,0 +1,341 @@
+//! The webhook payload of the WhatsApp Cloud API, and its signature. Unknown fields are
+//! ignored; missing optional parts default, so new API versions do not break parsing.
+
+use crate::domain::{MessageContent, MessageType};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
+pub const BUSINESS_ACCOUNT_OBJECT: &str = "whatsapp_business_account";
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("signature header missing")]
+    Missing,
+    #[error("signature header malformed")]
+    Malformed,
+    #[error("signature does not match the body")]
+    Mismatch,
+}
+
+/// `sha256=<hex>` of HMAC-SHA256 over the raw body with the app secret.
+pub fn sign(app_secret: &[u8], body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(app_secret).expect("any key length");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Verifies the header over the raw body bytes, in constant time.
+pub fn verify_signature(
+    app_secret: &[u8],
+    body: &[u8],
+    header: Option<&str>,
+) -> Result<(), SignatureError> {
+    let header = header.ok_or(SignatureError::Missing)?;
+    let hex_digest = header
+        .trim()
+        .strip_prefix("sha256=")
+        .ok_or(SignatureError::Malformed)?;
+    let expected = hex::decode(hex_digest).map_err(|_| SignatureError::Malformed)?;
+    if expected.len() != 32 {
+        return Err(SignatureError::Malformed);
+    }
+    let mut mac = Hmac::<Sha256>::new_from_slice(app_secret).expect("any key length");
+    mac.update(body);
+    mac.verify_slice(&expected)
+        .map_err(|_| SignatureError::Mismatch)
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WebhookPayload {
+    pub object: String,
+    #[serde(default)]
+    pub entry: Vec<Entry>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub changes: Vec<Change>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    #[serde(default)]
+    pub field: String,
+    #[serde(default)]
+    pub value: ChangeValue,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChangeValue {
+    #[serde(default)]
+    pub messaging_product: Option<String>,
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+    #[serde(default)]
+    pub contacts: Vec<WaContact>,
+    #[serde(default)]
+    pub messages: Vec<WaMessage>,
+    #[serde(default)]
+    pub statuses: Vec<WaStatus>,
+    #[serde(default)]
+    pub errors: Vec<WaError>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metadata {
+    #[serde(default)]
+    pub display_phone_number: String,
+    #[serde(default)]
+    pub phone_number_id: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WaContact {
+    #[serde(default)]
+    pub profile: Option<Profile>,
+    pub wa_id: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WaMessage {
+    pub from: String,
+    pub id: String,
+    #[serde(default)]
+    pub timestamp: String,
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interactive: Option<Interactive>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub button: Option<Button>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<Media>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<Media>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video: Option<Media>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<Media>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sticker: Option<Media>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contacts: Option<Vec<serde_json::Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reaction: Option<Reaction>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<System>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<WaError>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Text {
+    #[serde(default)]
+    pub body: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Interactive {
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub button_reply: Option<Reply>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_reply: Option<Reply>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reply {
+    pub id: String,
+    #[serde(default)]
+    pub title: String,
+}
+
+/// A quick-reply button of a template message.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Button {
+    #[serde(default)]
+    pub payload: String,
+    #[serde(default)]
+    pub text: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Media {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub mime_type: Option<String>,
+    #[serde(default)]
+    pub caption: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Location {
+    pub latitude: f64,
+    pub longitude: f64,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reaction {
+    #[serde(default)]
+    pub message_id: String,
+    /// Absent when a reaction is removed.
+    #[serde(default)]
+    pub emoji: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct System {
+    #[serde(default)]
+    pub body: String,
+    #[serde(rename = "type", default)]
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WaStatus {
+    pub id: String,
+    pub status: String,
+    #[serde(default)]
+    pub timestamp: String,
+    #[serde(default)]
+    pub recipient_id: String,
+    #[serde(default)]
+    pub errors: Vec<WaError>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WaError {
+    #[serde(default)]
+    pub code: i64,
+    #[serde(default)]
+    pub title: Option<String>,
+}
+
+impl WaMessage {
+    /// The message type, `Unsupported` for anything not documented.
+    pub fn message_type(&self) -> MessageType {
+        match self.kind.as_str() {
+            "text" => MessageType::Text,
+            "interactive" => MessageType::Interactive,
+            "button" => MessageType::Button,
+            "image" => MessageType::Image,
+            "audio" => MessageType::Audio,
+            "video" => MessageType::Video,
+            "document" => MessageType::Document,
+            "sticker" => MessageType::Sticker,
+            "location" => MessageType::Location,
+            "contacts" => MessageType::Contacts,
+            "reaction" => MessageType::Reaction,
+            "system" => MessageType::System,
+            _ => MessageType::Unsupported,
+        }
+    }
+
+    /// What is kept of the message. Media is never downloaded: id and type only.
+    pub fn content(&self) -> MessageContent {
+        let media = |m: &Option<Media>| {
+            m.as_ref().map(|m| MessageContent::Media {
+                media_id: m.id.clone(),
+                mime_type: m.mime_type.clone(),
+                caption: m.caption.clone(),
+            })
+        };
+        let content = match self.message_type() {
+            MessageType::Text => self.text.as_ref().map(|t| MessageContent::Text {
+                body: t.body.clone(),
+            }),
+            MessageType::Interactive => self.interactive.as_ref().and_then(|i| {
+                i.button_reply
+                    .as_ref()
+                    .or(i.list_reply.as_ref())
+                    .map(|r| MessageContent::Choice {
+                        id: r.id.clone(),
+                        title: r.title.clone(),
+                    })
+            }),
+            MessageType::Button => self.button.as_ref().map(|b| MessageContent::Choice {
+                id: b.payload.clone(),
+                title: b.text.clone(),
+            }),
+            MessageType::Image => media(&self.image),
+            MessageType::Audio => media(&self.audio),
+            MessageType::Video => media(&self.video),
+            MessageType::Document => media(&self.document),
+            MessageType::Sticker => media(&self.sticker),
+            MessageType::Location => self.location.as_ref().map(|l| MessageContent::Location {
+                latitude: l.latitude,
+                longitude: l.longitude,
+                name: l.name.clone(),
+            }),
+            MessageType::Contacts => Some(MessageContent::SharedContacts {
+                count: self.contacts.as_ref().map_or(0, |c| c.len() as u32),
+            }),
+            MessageType::Reaction => self.reaction.as_ref().map(|r| MessageContent::Reaction {
+                emoji: r.emoji.clone().unwrap_or_default(),
+                message_id: r.message_id.clone(),
+            }),
+            MessageType::System => self.system.as_ref().map(|s| MessageContent::Text {
+                body: s.body.clone(),
+            }),
+            MessageType::Unsupported | MessageType::Template => None,
+        };
+        content.unwrap_or(MessageContent::Empty)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_verifies_on_raw_bytes_only() {
+        let body = br#"{"object":"whatsapp_business_account","entry":[]}"#;
+        let header = sign(b"secret", body);
+        assert_eq!(verify_signature(b"secret", body, Some(&header)), Ok(()));
+        let respaced = br#"{"object": "whatsapp_business_account", "entry": []}"#;
+        assert_eq!(
+            verify_signature(b"secret", respaced, Some(&header)),
+            Err(SignatureError::Mismatch),
+            "re-serialised JSON does not verify"
+        );
+        assert_eq!(
+            verify_signature(b"other", body, Some(&header)),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(verify_signature(b"secret", body, None), Err(SignatureError::Missing));
+        for bad in ["sha1=abcd", "sha256=zz", "sha256=abcd", ""] {
+            assert_eq!(
+                verify_signature(b"secret", body, Some(bad)),
+                Err(SignatureError::Malformed),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_types_and_fields_are_tolerated() {
+        let json = r#"{"from":"49170","id":"wamid.X","timestamp":"1800000000","type":"poll","poll":{"q":1},"new_field":true}"#;
+        let m: WaMessage = serde_json::from_str(json).unwrap();
+        assert_eq!(m.message_type(), MessageType::Unsupported);
+        assert_eq!(m.content(), MessageContent::Empty);
+    }
+}
