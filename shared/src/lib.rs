@@ -10,4 +10,6 @@ pub mod retention;
 pub mod store;
 pub mod secrets;
 pub mod telemetry;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 pub mod whatsapp;

@@ -2,17 +2,14 @@
 
 #![allow(dead_code)]
 
-use aws_config::BehaviorVersion;
-use aws_config::meta::region::RegionProviderChain;
 use aws_lambda_events::event::dynamodb::EventRecord;
 use chrono::{DateTime, Utc};
 use servicekanal_shared::clock::ManualClock;
-use servicekanal_shared::store::dynamodb::{DynamoChangeFeed, DynamoStore, create_table};
+use servicekanal_shared::store::dynamodb::{DynamoChangeFeed, DynamoStore};
+use servicekanal_shared::test_support::{moto_config, moto_table};
 use servicekanal_shared::store::embedded::EmbeddedStore;
 use servicekanal_shared::store::{ChangeFeed, Store};
 use std::sync::Arc;
-
-pub const MOTO_URL_VAR: &str = "SERVICEKANAL_MOTO_URL";
 
 pub struct Harness {
     pub store: Arc<dyn Store>,
@@ -59,33 +56,9 @@ pub async fn embedded() -> Harness {
     }
 }
 
-/// The SDK config for moto's server: the endpoint from the environment, fixed test keys.
-pub async fn moto_config() -> aws_config::SdkConfig {
-    let url = std::env::var(MOTO_URL_VAR).unwrap_or_else(|_| {
-        panic!("{MOTO_URL_VAR} is not set: run scripts/test, which starts moto's server")
-    });
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(url)
-        .region(RegionProviderChain::first_try(aws_config::Region::new(
-            "eu-central-1",
-        )))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing", "testing", None, None, "moto",
-        ))
-        .load()
-        .await
-}
-
 pub async fn dynamodb() -> Harness {
     let config = moto_config().await;
-    let client = aws_sdk_dynamodb::Client::new(&config);
-    let table = format!(
-        "servicekanal-test-{}",
-        ulid::Ulid::new().to_string().to_lowercase()
-    );
-    create_table(&client, &table)
-        .await
-        .expect("table created in moto");
+    let (client, table) = moto_table(&config).await;
     let stream_arn = client
         .describe_table()
         .table_name(&table)

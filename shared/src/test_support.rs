@@ -1,0 +1,73 @@
+//! Helpers for tests of every crate (feature `test-support`): the SDK config for moto's
+//! server, and a log capture to check that no personal data reaches the logs.
+
+use aws_config::BehaviorVersion;
+use std::sync::{Arc, Mutex};
+use tracing_subscriber::fmt::MakeWriter;
+
+/// Where `scripts/test` tells the tests moto's server listens.
+pub const MOTO_URL_VAR: &str = "SERVICEKANAL_MOTO_URL";
+
+/// The SDK config for moto's server: its endpoint, fixed test keys, eu-central-1.
+pub async fn moto_config() -> aws_config::SdkConfig {
+    let url = std::env::var(MOTO_URL_VAR).unwrap_or_else(|_| {
+        panic!("{MOTO_URL_VAR} is not set: run scripts/test, which starts moto's server")
+    });
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(url)
+        .region(aws_config::Region::new("eu-central-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "moto",
+        ))
+        .load()
+        .await
+}
+
+/// A fresh, uniquely named table in moto, shaped like template.yaml's.
+pub async fn moto_table(config: &aws_config::SdkConfig) -> (aws_sdk_dynamodb::Client, String) {
+    let client = aws_sdk_dynamodb::Client::new(config);
+    let table = format!("servicekanal-test-{}", ulid::Ulid::new().to_string().to_lowercase());
+    crate::store::dynamodb::create_table(&client, &table)
+        .await
+        .expect("table created in moto");
+    (client, table)
+}
+
+/// Collects log output in memory (JSON lines, as in Lambda).
+#[derive(Clone, Default)]
+pub struct LogCapture(Arc<Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    /// Captures the logs of the current thread until the guard is dropped.
+    pub fn start(&self) -> tracing::subscriber::DefaultGuard {
+        let settings = crate::telemetry::LogSettings {
+            format: crate::telemetry::LogFormat::Json,
+            filter: "debug".into(),
+        };
+        tracing::subscriber::set_default(crate::telemetry::subscriber(&settings, self.clone()))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+}
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'w> MakeWriter<'w> for LogCapture {
+    type Writer = LogCapture;
+    fn make_writer(&'w self) -> Self::Writer {
+        self.clone()
+    }
+}
