@@ -7,8 +7,8 @@ pub mod mask;
 pub mod messages;
 pub mod queue;
 pub mod retention;
-pub mod store;
 pub mod secrets;
+pub mod store;
 pub mod telemetry;
 #[cfg(feature = "test-support")]
 pub mod test_support;

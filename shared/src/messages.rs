@@ -131,7 +131,10 @@ mod tests {
         let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         assert_eq!(message_id_for("wamid.A", at), message_id_for("wamid.A", at));
         assert_ne!(message_id_for("wamid.A", at), message_id_for("wamid.B", at));
-        assert_eq!(message_id_for("wamid.A", at).timestamp_ms(), 1_800_000_000_000);
+        assert_eq!(
+            message_id_for("wamid.A", at).timestamp_ms(),
+            1_800_000_000_000
+        );
     }
 
     #[test]

@@ -118,7 +118,9 @@ impl Secrets for SecretsManagerSecrets {
                     e.message().unwrap_or("")
                 ))
             })?;
-        let text = out.secret_string.ok_or(SecretsError::Missing("SecretString"))?;
+        let text = out
+            .secret_string
+            .ok_or(SecretsError::Missing("SecretString"))?;
         // serde's message names the field, never the value.
         let parsed: ServiceSecrets =
             serde_json::from_str(&text).map_err(|e| SecretsError::Malformed(e.to_string()))?;
@@ -156,8 +158,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_or_empty_field_is_named() {
-        let err = env(&[("WHATSAPP_APP_SECRET", "a")]).load().await.unwrap_err();
-        assert_eq!(err.to_string(), "secret field verify_token is missing or empty");
+        let err = env(&[("WHATSAPP_APP_SECRET", "a")])
+            .load()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "secret field verify_token is missing or empty"
+        );
         let err = env(&[
             ("WHATSAPP_APP_SECRET", "a"),
             ("WHATSAPP_VERIFY_TOKEN", "v"),

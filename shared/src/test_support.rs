@@ -26,7 +26,10 @@ pub async fn moto_config() -> aws_config::SdkConfig {
 /// A fresh, uniquely named table in moto, shaped like template.yaml's.
 pub async fn moto_table(config: &aws_config::SdkConfig) -> (aws_sdk_dynamodb::Client, String) {
     let client = aws_sdk_dynamodb::Client::new(config);
-    let table = format!("servicekanal-test-{}", ulid::Ulid::new().to_string().to_lowercase());
+    let table = format!(
+        "servicekanal-test-{}",
+        ulid::Ulid::new().to_string().to_lowercase()
+    );
     crate::store::dynamodb::create_table(&client, &table)
         .await
         .expect("table created in moto");

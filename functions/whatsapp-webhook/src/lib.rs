@@ -91,7 +91,11 @@ fn verify_subscription(request: &Request, ports: &Ports) -> Response<Body> {
     let query: HashMap<String, String> = request
         .uri()
         .query()
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
         .unwrap_or_default();
     let token_matches = query.get("hub.verify_token").is_some_and(|token| {
         use hmac::Mac;
@@ -103,7 +107,10 @@ fn verify_subscription(request: &Request, ports: &Ports) -> Response<Body> {
         mac.update(token.as_bytes());
         mac.verify_slice(&expected).is_ok()
     });
-    match (query.get("hub.mode").map(String::as_str), query.get("hub.challenge")) {
+    match (
+        query.get("hub.mode").map(String::as_str),
+        query.get("hub.challenge"),
+    ) {
         (Some("subscribe"), Some(challenge)) if token_matches => text(StatusCode::OK, challenge),
         _ => {
             tracing::warn!("webhook verification refused");
@@ -358,7 +365,9 @@ async fn upsert_contact(
             Some(mut record) => {
                 let class = record.retention;
                 let mut profile: Contact = record.body()?;
-                if at <= profile.last_contact_at && profile_name.is_none_or(|n| profile.profile_name.as_deref() == Some(n)) {
+                if at <= profile.last_contact_at
+                    && profile_name.is_none_or(|n| profile.profile_name.as_deref() == Some(n))
+                {
                     return Ok(class);
                 }
                 profile.last_contact_at = profile.last_contact_at.max(at);

@@ -116,8 +116,18 @@ const SAMPLES: &[(&str, u16, usize, Option<MessageType>)] = &[
     ("get-verify", 200, 0, None),
     ("get-verify-wrong-token", 403, 0, None),
     ("post-text", 200, 1, Some(MessageType::Text)),
-    ("post-interactive-button-reply", 200, 1, Some(MessageType::Interactive)),
-    ("post-interactive-list-reply", 200, 1, Some(MessageType::Interactive)),
+    (
+        "post-interactive-button-reply",
+        200,
+        1,
+        Some(MessageType::Interactive),
+    ),
+    (
+        "post-interactive-list-reply",
+        200,
+        1,
+        Some(MessageType::Interactive),
+    ),
     ("post-button", 200, 1, Some(MessageType::Button)),
     ("post-image", 200, 1, Some(MessageType::Image)),
     ("post-audio", 200, 1, Some(MessageType::Audio)),
@@ -142,7 +152,13 @@ const SAMPLES: &[(&str, u16, usize, Option<MessageType>)] = &[
 fn every_sample_event_has_an_expectation() {
     let mut files: Vec<String> = std::fs::read_dir(events_dir())
         .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().trim_end_matches(".json").to_owned())
+        .map(|e| {
+            e.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .trim_end_matches(".json")
+                .to_owned()
+        })
         .collect();
     files.sort();
     let mut covered: Vec<String> = SAMPLES.iter().map(|s| s.0.to_owned()).collect();
@@ -168,11 +184,27 @@ async fn every_sample_event_gets_its_answer_and_stores_and_queues_what_it_carrie
         }
         for q in &queued {
             let notice: InboundNotice = serde_json::from_str(q.body.as_deref().unwrap()).unwrap();
-            let record = h.store.get(&notice.message).await.unwrap().expect("notice points to a stored message");
+            let record = h
+                .store
+                .get(&notice.message)
+                .await
+                .unwrap()
+                .expect("notice points to a stored message");
             let message: Message = record.body().unwrap();
-            assert_eq!(dedup_id_of(q), message.wamid.as_deref(), "{name}: dedup id is the wamid");
-            assert_eq!(group_of(q), Some(notice.message.pk.trim_start_matches("C#")), "{name}: group is the pseudonym");
-            assert!(!q.body.as_deref().unwrap().contains(CUSTOMER), "queue bodies hold no phone number");
+            assert_eq!(
+                dedup_id_of(q),
+                message.wamid.as_deref(),
+                "{name}: dedup id is the wamid"
+            );
+            assert_eq!(
+                group_of(q),
+                Some(notice.message.pk.trim_start_matches("C#")),
+                "{name}: group is the pseudonym"
+            );
+            assert!(
+                !q.body.as_deref().unwrap().contains(CUSTOMER),
+                "queue bodies hold no phone number"
+            );
         }
     }
 }
@@ -183,7 +215,12 @@ async fn verification_answers_the_challenge_as_plain_text() {
     let response = handle(event("get-verify"), &h.ports).await;
     assert_eq!(response.status(), 200);
     assert_eq!(body_text(response.body()), "1158201444");
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
 }
 
 #[tokio::test]
@@ -193,18 +230,32 @@ async fn message_contents_are_kept_without_downloading_media() {
     h.post("post-interactive-list-reply").await;
     h.post("post-document").await;
     h.post("post-location").await;
-    let contents: Vec<MessageContent> = h.messages_of(CUSTOMER).await.into_iter().map(|m| m.content).collect();
+    let contents: Vec<MessageContent> = h
+        .messages_of(CUSTOMER)
+        .await
+        .into_iter()
+        .map(|m| m.content)
+        .collect();
     assert_eq!(
         contents,
         [
-            MessageContent::Text { body: "Hallo, meine Rechnung ist viel zu hoch!".into() },
-            MessageContent::Choice { id: "topic-roaming".into(), title: "Roaming".into() },
+            MessageContent::Text {
+                body: "Hallo, meine Rechnung ist viel zu hoch!".into()
+            },
+            MessageContent::Choice {
+                id: "topic-roaming".into(),
+                title: "Roaming".into()
+            },
             MessageContent::Media {
                 media_id: "188473629104515".into(),
                 mime_type: Some("application/pdf".into()),
                 caption: Some("Diese hier".into()),
             },
-            MessageContent::Location { latitude: 52.520008, longitude: 13.404954, name: Some("Alexanderplatz".into()) },
+            MessageContent::Location {
+                latitude: 52.520008,
+                longitude: 13.404954,
+                name: Some("Alexanderplatz".into())
+            },
         ]
     );
 }
@@ -214,14 +265,24 @@ async fn a_new_contact_and_its_message_are_kept_seven_days() {
     let h = harness();
     h.post("post-text").await;
     let contact = pseudonymizer().contact(CUSTOMER).unwrap();
-    let profile = h.store.get(&ItemKey::profile(&contact)).await.unwrap().unwrap();
+    let profile = h
+        .store
+        .get(&ItemKey::profile(&contact))
+        .await
+        .unwrap()
+        .unwrap();
     let sent_at = DateTime::from_timestamp(T0 + 1, 0).unwrap();
     assert_eq!(profile.retention, RetentionClass::Bot7d);
     assert_eq!(profile.expires_at, sent_at + Duration::days(7));
     let body: Contact = profile.body().unwrap();
     assert_eq!(body.profile_name.as_deref(), Some("Erika Mustermann"));
     assert_eq!(body.last_contact_at, sent_at);
-    let message = &h.store.query(&contact.partition(), MESSAGE_PREFIX, PageRequest::first(5)).await.unwrap().items[0];
+    let message = &h
+        .store
+        .query(&contact.partition(), MESSAGE_PREFIX, PageRequest::first(5))
+        .await
+        .unwrap()
+        .items[0];
     assert_eq!(message.retention, RetentionClass::Bot7d);
     assert_eq!(message.expires_at, sent_at + Duration::days(7));
     assert!(!profile.key.pk.contains(CUSTOMER));
@@ -234,16 +295,37 @@ async fn a_contact_in_the_service_channel_keeps_its_class_and_the_deadline_slide
     let earlier = DateTime::from_timestamp(T0 - 86_400 * 30, 0).unwrap();
     let profile = Contact::new(CUSTOMER, Some("Erika".into()), earlier);
     h.store
-        .create(&Record::new(ItemKey::profile(&contact), &profile, RetentionClass::Service13m, earlier).unwrap())
+        .create(
+            &Record::new(
+                ItemKey::profile(&contact),
+                &profile,
+                RetentionClass::Service13m,
+                earlier,
+            )
+            .unwrap(),
+        )
         .await
         .unwrap();
     h.post("post-text").await;
     let sent_at = DateTime::from_timestamp(T0 + 1, 0).unwrap();
-    let profile = h.store.get(&ItemKey::profile(&contact)).await.unwrap().unwrap();
+    let profile = h
+        .store
+        .get(&ItemKey::profile(&contact))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(profile.retention, RetentionClass::Service13m);
-    assert_eq!(profile.expires_at, RetentionClass::Service13m.deadline(sent_at));
+    assert_eq!(
+        profile.expires_at,
+        RetentionClass::Service13m.deadline(sent_at)
+    );
     assert_eq!(h.messages_of(CUSTOMER).await.len(), 1);
-    let message = &h.store.query(&contact.partition(), MESSAGE_PREFIX, PageRequest::first(5)).await.unwrap().items[0];
+    let message = &h
+        .store
+        .query(&contact.partition(), MESSAGE_PREFIX, PageRequest::first(5))
+        .await
+        .unwrap()
+        .items[0];
     assert_eq!(message.retention, RetentionClass::Service13m);
 }
 
@@ -261,7 +343,11 @@ async fn a_redelivery_is_stored_and_queued_once_even_a_day_later() {
 #[tokio::test]
 async fn concurrent_deliveries_of_one_message_store_and_queue_it_once() {
     let h = harness();
-    let (a, b, c) = tokio::join!(h.post("post-batch"), h.post("post-batch"), h.post("post-batch"));
+    let (a, b, c) = tokio::join!(
+        h.post("post-batch"),
+        h.post("post-batch"),
+        h.post("post-batch")
+    );
     assert_eq!((a.0, b.0, c.0), (200, 200, 200));
     assert_eq!(h.drain_queue().await.len(), 3);
     assert_eq!(h.messages_of(CUSTOMER).await.len(), 2);
@@ -276,12 +362,19 @@ struct FlakyQueue {
 #[async_trait]
 impl Queue for FlakyQueue {
     async fn send(&self, message: OutgoingMessage) -> Result<(), QueueError> {
-        if self.failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |f| f.checked_sub(1)).is_ok() {
+        if self
+            .failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |f| f.checked_sub(1))
+            .is_ok()
+        {
             return Err(QueueError::Backend("ServiceUnavailable".into()));
         }
         self.inner.send(message).await
     }
-    async fn receive(&self, max: usize) -> Result<Vec<aws_lambda_events::event::sqs::SqsMessage>, QueueError> {
+    async fn receive(
+        &self,
+        max: usize,
+    ) -> Result<Vec<aws_lambda_events::event::sqs::SqsMessage>, QueueError> {
         self.inner.receive(max).await
     }
     async fn acknowledge(&self, handle: &str) -> Result<(), QueueError> {
@@ -296,7 +389,10 @@ impl Queue for FlakyQueue {
 async fn a_queue_failure_answers_500_and_the_retry_completes_without_duplicates() {
     let clock = ManualClock::new(DateTime::from_timestamp(T0 + 30, 0).unwrap());
     let inner = Arc::new(InProcessQueue::new("inbound.fifo", Arc::new(clock)));
-    let flaky = Arc::new(FlakyQueue { inner: inner.clone(), failures: AtomicU32::new(1) });
+    let flaky = Arc::new(FlakyQueue {
+        inner: inner.clone(),
+        failures: AtomicU32::new(1),
+    });
     let mut h = harness_with(Some(flaky), None);
     h.queue = inner;
     assert_eq!(h.post("post-text").await.0, 500, "WhatsApp must retry");
@@ -319,26 +415,55 @@ struct FlakyStore {
 impl Store for FlakyStore {
     async fn create(&self, record: &Record) -> Result<(), servicekanal_shared::store::StoreError> {
         if self.down.load(Ordering::SeqCst) && record.key.sk.starts_with(MESSAGE_PREFIX) {
-            return Err(servicekanal_shared::store::StoreError::Backend("ProvisionedThroughputExceeded".into()));
+            return Err(servicekanal_shared::store::StoreError::Backend(
+                "ProvisionedThroughputExceeded".into(),
+            ));
         }
         self.inner.create(record).await
     }
-    async fn get(&self, key: &ItemKey) -> Result<Option<Record>, servicekanal_shared::store::StoreError> {
+    async fn get(
+        &self,
+        key: &ItemKey,
+    ) -> Result<Option<Record>, servicekanal_shared::store::StoreError> {
         self.inner.get(key).await
     }
-    async fn query(&self, pk: &str, prefix: &str, page: PageRequest) -> Result<servicekanal_shared::store::Page<Record>, servicekanal_shared::store::StoreError> {
+    async fn query(
+        &self,
+        pk: &str,
+        prefix: &str,
+        page: PageRequest,
+    ) -> Result<servicekanal_shared::store::Page<Record>, servicekanal_shared::store::StoreError>
+    {
         self.inner.query(pk, prefix, page).await
     }
-    async fn update(&self, record: &Record) -> Result<Record, servicekanal_shared::store::StoreError> {
+    async fn update(
+        &self,
+        record: &Record,
+    ) -> Result<Record, servicekanal_shared::store::StoreError> {
         self.inner.update(record).await
     }
-    async fn delete(&self, key: &ItemKey) -> Result<Option<Record>, servicekanal_shared::store::StoreError> {
+    async fn delete(
+        &self,
+        key: &ItemKey,
+    ) -> Result<Option<Record>, servicekanal_shared::store::StoreError> {
         self.inner.delete(key).await
     }
-    async fn delete_partition(&self, pk: &str) -> Result<servicekanal_shared::store::DeletionReport, servicekanal_shared::store::StoreError> {
+    async fn delete_partition(
+        &self,
+        pk: &str,
+    ) -> Result<servicekanal_shared::store::DeletionReport, servicekanal_shared::store::StoreError>
+    {
         self.inner.delete_partition(pk).await
     }
-    async fn list_due(&self, since: DateTime<Utc>, until: DateTime<Utc>, page: PageRequest) -> Result<servicekanal_shared::store::Page<servicekanal_shared::store::DueItem>, servicekanal_shared::store::StoreError> {
+    async fn list_due(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        page: PageRequest,
+    ) -> Result<
+        servicekanal_shared::store::Page<servicekanal_shared::store::DueItem>,
+        servicekanal_shared::store::StoreError,
+    > {
         self.inner.list_due(since, until, page).await
     }
 }
@@ -346,11 +471,18 @@ impl Store for FlakyStore {
 #[tokio::test]
 async fn a_store_failure_answers_500_queues_nothing_and_the_retry_completes() {
     let base = harness();
-    let flaky = Arc::new(FlakyStore { inner: base.store.clone(), down: true.into() });
+    let flaky = Arc::new(FlakyStore {
+        inner: base.store.clone(),
+        down: true.into(),
+    });
     let mut h = base;
     h.ports.store = flaky.clone();
     assert_eq!(h.post("post-text").await.0, 500);
-    assert_eq!(h.drain_queue().await.len(), 0, "nothing queued for a message not stored");
+    assert_eq!(
+        h.drain_queue().await.len(),
+        0,
+        "nothing queued for a message not stored"
+    );
     flaky.down.store(false, Ordering::SeqCst);
     assert_eq!(h.post("post-text").await.0, 200);
     assert_eq!(h.drain_queue().await.len(), 1);
@@ -365,30 +497,61 @@ async fn statuses_update_the_stored_outbound_message_and_never_go_back() {
     let outbound = |n: u32| Message {
         id: messages::message_id_for(&format!("out{n}"), at),
         conversation_id: None,
-        wamid: Some(format!("wamid.HBgNNDkxNzYxMjM0NTY3OBUCABEYEjBCOUQ{n:06}AA==")),
+        wamid: Some(format!(
+            "wamid.HBgNNDkxNzYxMjM0NTY3OBUCABEYEjBCOUQ{n:06}AA=="
+        )),
         direction: Direction::Outbound,
         actor: Actor::Bot,
         message_type: MessageType::Text,
-        content: MessageContent::Text { body: "Hallo, ich bin Lisa.".into() },
+        content: MessageContent::Text {
+            body: "Hallo, ich bin Lisa.".into(),
+        },
         at,
         delivery: DeliveryStatus::Accepted,
         error_code: None,
     };
     let store: &dyn Store = h.store.as_ref();
-    let first = messages::record_outbound(store, &pseudonymizer(), &contact, &outbound(1), RetentionClass::Bot7d).await.unwrap();
-    let second = messages::record_outbound(store, &pseudonymizer(), &contact, &outbound(2), RetentionClass::Bot7d).await.unwrap();
+    let first = messages::record_outbound(
+        store,
+        &pseudonymizer(),
+        &contact,
+        &outbound(1),
+        RetentionClass::Bot7d,
+    )
+    .await
+    .unwrap();
+    let second = messages::record_outbound(
+        store,
+        &pseudonymizer(),
+        &contact,
+        &outbound(2),
+        RetentionClass::Bot7d,
+    )
+    .await
+    .unwrap();
 
     assert_eq!(h.post("post-statuses").await.0, 200);
     let read: Message = h.store.get(&first).await.unwrap().unwrap().body().unwrap();
-    assert_eq!(read.delivery, DeliveryStatus::Read, "sent, delivered, read: the last wins");
+    assert_eq!(
+        read.delivery,
+        DeliveryStatus::Read,
+        "sent, delivered, read: the last wins"
+    );
 
-    assert_eq!(h.post("post-batch").await.0, 200, "carries a late 'delivered' for the first");
+    assert_eq!(
+        h.post("post-batch").await.0,
+        200,
+        "carries a late 'delivered' for the first"
+    );
     let still_read: Message = h.store.get(&first).await.unwrap().unwrap().body().unwrap();
     assert_eq!(still_read.delivery, DeliveryStatus::Read);
 
     assert_eq!(h.post("post-status-failed").await.0, 200);
     let failed: Message = h.store.get(&second).await.unwrap().unwrap().body().unwrap();
-    assert_eq!((failed.delivery, failed.error_code), (DeliveryStatus::Failed, Some(131047)));
+    assert_eq!(
+        (failed.delivery, failed.error_code),
+        (DeliveryStatus::Failed, Some(131047))
+    );
 }
 
 #[tokio::test]
@@ -398,7 +561,10 @@ async fn signature_failures_store_and_queue_nothing() {
         assert_eq!(h.post(name).await, (401, "invalid signature".to_owned()));
         assert!(h.messages_of(CUSTOMER).await.is_empty());
         assert_eq!(h.queue.depth(), 0);
-        assert!(h.store.change_feed(None).poll(10).await.unwrap().is_empty(), "{name}: no write at all");
+        assert!(
+            h.store.change_feed(None).poll(10).await.unwrap().is_empty(),
+            "{name}: no write at all"
+        );
     }
     // A body altered after signing does not verify either.
     let h = harness();
@@ -416,7 +582,9 @@ async fn oversized_bodies_wrong_paths_and_methods_are_refused() {
     assert_eq!(h.queue.depth(), 0);
 
     let mut request = event("post-text");
-    *request.uri_mut() = "https://example.lambda-url.eu-central-1.on.aws/other".parse().unwrap();
+    *request.uri_mut() = "https://example.lambda-url.eu-central-1.on.aws/other"
+        .parse()
+        .unwrap();
     assert_eq!(handle(request, &h.ports).await.status(), 404);
 
     let mut request = event("post-text");
@@ -435,8 +603,21 @@ async fn logs_hold_no_phone_number_name_or_text() {
         h.post(name).await;
     }
     let logs = capture.text();
-    assert!(logs.contains("webhook processed"), "logs were captured: {logs}");
-    for secret in [CUSTOMER, "4915112345678", "Erika", "Mustermann", "Max Muster", "Rechnung", "Guten Morgen", APP_SECRET, "1701234"] {
+    assert!(
+        logs.contains("webhook processed"),
+        "logs were captured: {logs}"
+    );
+    for secret in [
+        CUSTOMER,
+        "4915112345678",
+        "Erika",
+        "Mustermann",
+        "Max Muster",
+        "Rechnung",
+        "Guten Morgen",
+        APP_SECRET,
+        "1701234",
+    ] {
         assert!(!logs.contains(secret), "log contains {secret:?}: {logs}");
     }
 }
@@ -446,8 +627,16 @@ async fn the_clock_is_the_injected_one() {
     let h = harness();
     h.post("post-text").await;
     let contact = pseudonymizer().contact(CUSTOMER).unwrap();
-    let profile = h.store.get(&ItemKey::profile(&contact)).await.unwrap().unwrap();
+    let profile = h
+        .store
+        .get(&ItemKey::profile(&contact))
+        .await
+        .unwrap()
+        .unwrap();
     h.clock.set(profile.expires_at);
-    assert!(h.store.get(&profile.key).await.unwrap().is_none(), "gone at its deadline");
+    assert!(
+        h.store.get(&profile.key).await.unwrap().is_none(),
+        "gone at its deadline"
+    );
     assert!(h.clock.now() > Utc::now(), "time was moved, not waited for");
 }

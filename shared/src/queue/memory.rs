@@ -20,10 +20,12 @@ pub struct InProcessQueue {
 
 #[derive(Debug, Default)]
 struct State {
-    visible: VecDeque<SqsMessage>,
+    /// Waiting messages with their send order.
+    visible: VecDeque<(u64, SqsMessage)>,
     /// Received but not yet acknowledged, by receipt handle.
-    in_flight: HashMap<String, SqsMessage>,
+    in_flight: HashMap<String, (u64, SqsMessage)>,
     dedup_seen: HashMap<String, DateTime<Utc>>,
+    sent: u64,
 }
 
 impl InProcessQueue {
@@ -59,7 +61,10 @@ impl Queue for InProcessQueue {
         let now = self.clock.now();
         let mut state = self.lock();
         let mut attributes = HashMap::from([
-            ("SentTimestamp".to_owned(), now.timestamp_millis().to_string()),
+            (
+                "SentTimestamp".to_owned(),
+                now.timestamp_millis().to_string(),
+            ),
             ("ApproximateReceiveCount".to_owned(), "0".to_owned()),
         ]);
         if self.fifo {
@@ -82,7 +87,9 @@ impl Queue for InProcessQueue {
         sqs.event_source = Some("aws:sqs".into());
         sqs.event_source_arn = Some(self.arn());
         sqs.aws_region = Some("local".into());
-        state.visible.push_back(sqs);
+        state.sent += 1;
+        let order = state.sent;
+        state.visible.push_back((order, sqs));
         Ok(())
     }
 
@@ -93,15 +100,15 @@ impl Queue for InProcessQueue {
         let busy: HashSet<String> = state
             .in_flight
             .values()
-            .filter_map(|m| super::group_of(m).map(str::to_owned))
+            .filter_map(|(_, m)| super::group_of(m).map(str::to_owned))
             .collect();
         let mut taken = Vec::new();
         let mut kept = VecDeque::new();
-        while let Some(mut message) = state.visible.pop_front() {
+        while let Some((order, mut message)) = state.visible.pop_front() {
             let group = super::group_of(&message).map(str::to_owned);
             let blocked = group.as_ref().is_some_and(|g| busy.contains(g));
             if taken.len() == max || blocked {
-                kept.push_back(message);
+                kept.push_back((order, message));
                 continue;
             }
             let count = message
@@ -115,7 +122,7 @@ impl Queue for InProcessQueue {
                 .insert("ApproximateReceiveCount".into(), count.to_string());
             let handle = Ulid::new().to_string();
             message.receipt_handle = Some(handle.clone());
-            state.in_flight.insert(handle, message.clone());
+            state.in_flight.insert(handle, (order, message.clone()));
             taken.push(message);
         }
         state.visible = kept;
@@ -129,15 +136,15 @@ impl Queue for InProcessQueue {
 
     async fn release(&self, receipt_handle: &str) -> Result<(), QueueError> {
         let mut state = self.lock();
-        if let Some(mut message) = state.in_flight.remove(receipt_handle) {
+        if let Some((order, mut message)) = state.in_flight.remove(receipt_handle) {
             message.receipt_handle = None;
-            // Back to the front: it was first, it stays first for its group.
+            // Back in its place: it was sent first, it stays first for its group.
             let position = state
                 .visible
                 .iter()
-                .position(|m| m.message_id > message.message_id)
+                .position(|(o, _)| *o > order)
                 .unwrap_or(state.visible.len());
-            state.visible.insert(position, message);
+            state.visible.insert(position, (order, message));
         }
         Ok(())
     }

@@ -106,7 +106,9 @@ enum Attempt {
 fn classify(status: u16, code: i64, message: String) -> Attempt {
     match code {
         131047 => Attempt::Fail(WhatsAppError::OutsideWindow),
-        130429 | 131056 | 80007 | 4 => Attempt::Retry(WhatsAppError::Throttled { code, attempts: 0 }),
+        130429 | 131056 | 80007 | 4 => {
+            Attempt::Retry(WhatsAppError::Throttled { code, attempts: 0 })
+        }
         131026 | 131030 | 131021 | 131045 | 131031 => {
             Attempt::Fail(WhatsAppError::InvalidRecipient { code })
         }
@@ -129,7 +131,9 @@ fn classify(status: u16, code: i64, message: String) -> Attempt {
 fn with_attempts(error: WhatsAppError, attempts: u32) -> WhatsAppError {
     match error {
         WhatsAppError::Throttled { code, .. } => WhatsAppError::Throttled { code, attempts },
-        WhatsAppError::Unavailable { detail, .. } => WhatsAppError::Unavailable { attempts, detail },
+        WhatsAppError::Unavailable { detail, .. } => {
+            WhatsAppError::Unavailable { attempts, detail }
+        }
         other => other,
     }
 }
@@ -168,7 +172,11 @@ impl GraphApi {
             Err(e) => {
                 return Attempt::Retry(WhatsAppError::Unavailable {
                     attempts: 0,
-                    detail: if e.is_timeout() { "timeout".into() } else { "transport error".into() },
+                    detail: if e.is_timeout() {
+                        "timeout".into()
+                    } else {
+                        "transport error".into()
+                    },
                 });
             }
         };

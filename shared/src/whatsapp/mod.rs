@@ -296,10 +296,17 @@ mod tests {
     #[test]
     fn buttons_allow_three_titles_of_twenty_characters() {
         assert_eq!(buttons(3, "Ja, ich bin Kundin").validate(), Ok(()));
-        assert_eq!(buttons(3, &"ä".repeat(20)).validate(), Ok(()), "characters, not bytes");
+        assert_eq!(
+            buttons(3, &"ä".repeat(20)).validate(),
+            Ok(()),
+            "characters, not bytes"
+        );
         let err = buttons(4, "Ja").validate().unwrap_err();
         assert_eq!(err.field, "buttons");
-        assert_eq!(buttons(1, &"x".repeat(21)).validate().unwrap_err().field, "button.title");
+        assert_eq!(
+            buttons(1, &"x".repeat(21)).validate().unwrap_err().field,
+            "button.title"
+        );
         assert_eq!(buttons(0, "x").validate().unwrap_err().field, "buttons");
     }
 
@@ -307,7 +314,10 @@ mod tests {
     fn lists_allow_ten_rows_of_twenty_four_characters() {
         assert_eq!(list(10, &"r".repeat(24)).validate(), Ok(()));
         assert_eq!(list(11, "Rechnung").validate().unwrap_err().field, "rows");
-        assert_eq!(list(2, &"r".repeat(25)).validate().unwrap_err().field, "row.title");
+        assert_eq!(
+            list(2, &"r".repeat(25)).validate().unwrap_err().field,
+            "row.title"
+        );
     }
 
     #[test]
@@ -321,10 +331,22 @@ mod tests {
             display_text: text.into(),
             url: url.into(),
         };
-        assert_eq!(link("https://example.com/rechnung", "Zur Rechnung").validate(), Ok(()));
-        assert_eq!(link("javascript:alert(1)", "x").validate().unwrap_err().field, "url");
         assert_eq!(
-            link("https://example.com", &"x".repeat(21)).validate().unwrap_err().field,
+            link("https://example.com/rechnung", "Zur Rechnung").validate(),
+            Ok(())
+        );
+        assert_eq!(
+            link("javascript:alert(1)", "x")
+                .validate()
+                .unwrap_err()
+                .field,
+            "url"
+        );
+        assert_eq!(
+            link("https://example.com", &"x".repeat(21))
+                .validate()
+                .unwrap_err()
+                .field,
             "display_text"
         );
     }
@@ -332,7 +354,10 @@ mod tests {
     #[test]
     fn the_service_window_closes_after_24_hours() {
         let last = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-        assert!(service_window_open(last, last + Duration::hours(23) + Duration::minutes(59)));
+        assert!(service_window_open(
+            last,
+            last + Duration::hours(23) + Duration::minutes(59)
+        ));
         assert!(!service_window_open(last, last + Duration::hours(24)));
     }
 }

@@ -69,3 +69,53 @@ impl WhatsApp for RecordingOutbox {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn records_in_order_and_refuses_what_the_graph_api_would() {
+        let clock = ManualClock::new(DateTime::from_timestamp(1_795_255_200, 0).unwrap());
+        let outbox = RecordingOutbox::new(Arc::new(clock));
+        let first = outbox
+            .send(
+                "4917612345678",
+                &OutboundContent::Text {
+                    body: "Hallo".into(),
+                },
+            )
+            .await
+            .unwrap();
+        let second = outbox
+            .send(
+                "4917612345678",
+                &OutboundContent::Text {
+                    body: "Wie kann ich helfen?".into(),
+                },
+            )
+            .await
+            .unwrap();
+        assert_ne!(first.wamid, second.wamid);
+        let too_long = OutboundContent::Text {
+            body: "x".repeat(5000),
+        };
+        assert!(matches!(
+            outbox.send("4917612345678", &too_long).await,
+            Err(WhatsAppError::Invalid(_))
+        ));
+        outbox.mark_read("wamid.IN", true).await.unwrap();
+        let sent = outbox.sent();
+        assert_eq!(sent.len(), 2);
+        assert_eq!(sent[0].wamid, first.wamid);
+        assert_eq!(
+            sent[1].content,
+            OutboundContent::Text {
+                body: "Wie kann ich helfen?".into()
+            }
+        );
+        assert_eq!(outbox.read_marks(), [("wamid.IN".to_owned(), true)]);
+    }
+}

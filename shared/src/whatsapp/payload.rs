@@ -321,7 +321,10 @@ mod tests {
             verify_signature(b"other", body, Some(&header)),
             Err(SignatureError::Mismatch)
         );
-        assert_eq!(verify_signature(b"secret", body, None), Err(SignatureError::Missing));
+        assert_eq!(
+            verify_signature(b"secret", body, None),
+            Err(SignatureError::Missing)
+        );
         for bad in ["sha1=abcd", "sha256=zz", "sha256=abcd", ""] {
             assert_eq!(
                 verify_signature(b"secret", body, Some(bad)),

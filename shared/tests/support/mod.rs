@@ -6,9 +6,9 @@ use aws_lambda_events::event::dynamodb::EventRecord;
 use chrono::{DateTime, Utc};
 use servicekanal_shared::clock::ManualClock;
 use servicekanal_shared::store::dynamodb::{DynamoChangeFeed, DynamoStore};
-use servicekanal_shared::test_support::{moto_config, moto_table};
 use servicekanal_shared::store::embedded::EmbeddedStore;
 use servicekanal_shared::store::{ChangeFeed, Store};
+use servicekanal_shared::test_support::{moto_config, moto_table};
 use std::sync::Arc;
 
 pub struct Harness {

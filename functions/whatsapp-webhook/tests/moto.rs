@@ -1,0 +1,97 @@
+//! The webhook on its AWS adapters: DynamoDB and an SQS FIFO queue in moto, through the SDK.
+
+use chrono::DateTime;
+use servicekanal_shared::clock::ManualClock;
+use servicekanal_shared::domain::{Contact, Message, MessageContent};
+use servicekanal_shared::keys::{ItemKey, MESSAGE_PREFIX, Pseudonymizer};
+use servicekanal_shared::mask::Secret;
+use servicekanal_shared::messages::InboundNotice;
+use servicekanal_shared::queue::sqs::SqsQueue;
+use servicekanal_shared::queue::{Queue, dedup_id_of, group_of};
+use servicekanal_shared::retention::RetentionClass;
+use servicekanal_shared::store::dynamodb::DynamoStore;
+use servicekanal_shared::store::{PageRequest, Store};
+use servicekanal_shared::test_support::{moto_config, moto_table};
+use std::sync::Arc;
+use whatsapp_webhook::{DEFAULT_MAX_BODY_BYTES, Ports, WebhookConfig, handle};
+
+fn event(name: &str) -> lambda_http::Request {
+    let path = format!(
+        "{}/../../events/whatsapp-webhook/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    lambda_http::request::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_message_lands_in_dynamodb_and_once_on_the_fifo_queue() {
+    let config = moto_config().await;
+    let (dynamo, table) = moto_table(&config).await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(format!(
+            "inbound-{}.fifo",
+            ulid::Ulid::new().to_string().to_lowercase()
+        ))
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let clock = ManualClock::new(DateTime::from_timestamp(1_795_255_230, 0).unwrap());
+    let pseudonymizer = Pseudonymizer::new(vec![9u8; 32]).unwrap();
+    let store = Arc::new(DynamoStore::new(dynamo, table, Arc::new(clock.clone())));
+    let queue = Arc::new(SqsQueue::new(sqs, queue_url));
+    let ports = Ports {
+        store: store.clone(),
+        inbound_queue: queue.clone(),
+        clock: Arc::new(clock),
+        pseudonymizer: pseudonymizer.clone(),
+        config: WebhookConfig {
+            app_secret: Secret("servicekanal-local-app-secret".into()),
+            verify_token: Secret("servicekanal-local-verify-token".into()),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        },
+    };
+
+    let (a, b) = tokio::join!(
+        handle(event("post-text"), &ports),
+        handle(event("post-text"), &ports)
+    );
+    assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
+    assert_eq!(handle(event("post-text"), &ports).await.status(), 200);
+
+    let contact = pseudonymizer.contact("4917612345678").unwrap();
+    let profile = store
+        .get(&ItemKey::profile(&contact))
+        .await
+        .unwrap()
+        .expect("profile stored");
+    assert_eq!(profile.retention, RetentionClass::Bot7d);
+    assert_eq!(
+        profile.body::<Contact>().unwrap().profile_name.as_deref(),
+        Some("Erika Mustermann")
+    );
+    let messages = store
+        .query(&contact.partition(), MESSAGE_PREFIX, PageRequest::first(10))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(messages.len(), 1);
+    let message: Message = messages[0].body().unwrap();
+    assert_eq!(
+        message.content,
+        MessageContent::Text {
+            body: "Hallo, meine Rechnung ist viel zu hoch!".into()
+        }
+    );
+
+    let received = queue.receive(10).await.unwrap();
+    assert_eq!(received.len(), 1, "three deliveries, one queue message");
+    assert_eq!(group_of(&received[0]), Some(contact.as_str()));
+    assert_eq!(dedup_id_of(&received[0]), message.wamid.as_deref());
+    let notice: InboundNotice = serde_json::from_str(received[0].body.as_deref().unwrap()).unwrap();
+    assert_eq!(notice.message, messages[0].key);
+}

@@ -1,0 +1,193 @@
+//! The contract of the `Queue` port, run against the in-process queue and SQS (moto).
+
+use chrono::DateTime;
+use servicekanal_shared::clock::ManualClock;
+use servicekanal_shared::queue::memory::InProcessQueue;
+use servicekanal_shared::queue::sqs::SqsQueue;
+use servicekanal_shared::queue::{OutgoingMessage, Queue, QueueError, dedup_id_of, group_of};
+use servicekanal_shared::test_support::moto_config;
+use std::sync::Arc;
+
+struct Harness {
+    fifo: Arc<dyn Queue>,
+    standard: Arc<dyn Queue>,
+    clock: ManualClock,
+}
+
+async fn in_process() -> Harness {
+    let clock = ManualClock::new(DateTime::from_timestamp(1_795_255_200, 0).unwrap());
+    Harness {
+        fifo: Arc::new(InProcessQueue::new("inbound.fifo", Arc::new(clock.clone()))),
+        standard: Arc::new(InProcessQueue::new(
+            "sales-callbacks",
+            Arc::new(clock.clone()),
+        )),
+        clock,
+    }
+}
+
+async fn sqs() -> Harness {
+    let config = moto_config().await;
+    let client = aws_sdk_sqs::Client::new(&config);
+    let suffix = ulid::Ulid::new().to_string().to_lowercase();
+    let fifo = client
+        .create_queue()
+        .queue_name(format!("inbound-{suffix}.fifo"))
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let standard = client
+        .create_queue()
+        .queue_name(format!("callbacks-{suffix}"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    Harness {
+        fifo: Arc::new(SqsQueue::new(client.clone(), fifo)),
+        standard: Arc::new(SqsQueue::new(client, standard)),
+        clock: ManualClock::new(DateTime::from_timestamp(1_795_255_200, 0).unwrap()),
+    }
+}
+
+async fn receive_all(queue: &dyn Queue) -> Vec<aws_lambda_events::event::sqs::SqsMessage> {
+    let mut out = Vec::new();
+    loop {
+        let batch = queue.receive(10).await.unwrap();
+        if batch.is_empty() {
+            return out;
+        }
+        for m in &batch {
+            queue
+                .acknowledge(m.receipt_handle.as_deref().unwrap())
+                .await
+                .unwrap();
+        }
+        out.extend(batch);
+    }
+}
+
+async fn fifo_keeps_order_and_carries_group_and_dedup_ids(h: Harness) {
+    for i in 0..5 {
+        h.fifo
+            .send(OutgoingMessage::fifo(
+                format!("m{i}"),
+                "contact-a",
+                format!("wamid.{i}"),
+            ))
+            .await
+            .unwrap();
+    }
+    let received = receive_all(h.fifo.as_ref()).await;
+    let bodies: Vec<_> = received.iter().map(|m| m.body.clone().unwrap()).collect();
+    assert_eq!(bodies, ["m0", "m1", "m2", "m3", "m4"]);
+    assert_eq!(group_of(&received[0]), Some("contact-a"));
+    assert_eq!(dedup_id_of(&received[3]), Some("wamid.3"));
+}
+
+async fn fifo_drops_a_repeated_dedup_id(h: Harness) {
+    let _ = &h.clock;
+    for _ in 0..3 {
+        h.fifo
+            .send(OutgoingMessage::fifo(
+                "once".into(),
+                "contact-b",
+                "wamid.same",
+            ))
+            .await
+            .unwrap();
+    }
+    assert_eq!(receive_all(h.fifo.as_ref()).await.len(), 1);
+}
+
+async fn fifo_refuses_messages_without_ids(h: Harness) {
+    let err = h
+        .fifo
+        .send(OutgoingMessage::standard("x".into()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, QueueError::FifoIdsMissing));
+    assert!(receive_all(h.fifo.as_ref()).await.is_empty());
+}
+
+async fn a_released_message_comes_back_and_an_acknowledged_one_does_not(h: Harness) {
+    h.standard
+        .send(OutgoingMessage::standard("retry me".into()))
+        .await
+        .unwrap();
+    let first = h.standard.receive(10).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert!(
+        h.standard.receive(10).await.unwrap().is_empty(),
+        "invisible while in flight"
+    );
+    h.standard
+        .release(first[0].receipt_handle.as_deref().unwrap())
+        .await
+        .unwrap();
+    let again = h.standard.receive(10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].body.as_deref(), Some("retry me"));
+    assert_eq!(
+        again[0]
+            .attributes
+            .get("ApproximateReceiveCount")
+            .map(String::as_str),
+        Some("2")
+    );
+    h.standard
+        .acknowledge(again[0].receipt_handle.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert!(receive_all(h.standard.as_ref()).await.is_empty());
+}
+
+async fn a_group_waits_while_its_message_is_in_flight(h: Harness) {
+    h.fifo
+        .send(OutgoingMessage::fifo("a1".into(), "a", "a1"))
+        .await
+        .unwrap();
+    h.fifo
+        .send(OutgoingMessage::fifo("a2".into(), "a", "a2"))
+        .await
+        .unwrap();
+    let first = h.fifo.receive(1).await.unwrap();
+    assert_eq!(first[0].body.as_deref(), Some("a1"));
+    assert!(
+        h.fifo.receive(10).await.unwrap().is_empty(),
+        "a2 waits for a1"
+    );
+    h.fifo
+        .release(first[0].receipt_handle.as_deref().unwrap())
+        .await
+        .unwrap();
+    let next = h.fifo.receive(1).await.unwrap();
+    assert_eq!(
+        next[0].body.as_deref(),
+        Some("a1"),
+        "a released message keeps its place"
+    );
+}
+
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod in_process {
+            $( #[tokio::test] async fn $case() { super::$case(super::in_process().await).await } )*
+        }
+        mod sqs {
+            $( #[tokio::test] async fn $case() { super::$case(super::sqs().await).await } )*
+        }
+    };
+}
+
+contract!(
+    fifo_keeps_order_and_carries_group_and_dedup_ids,
+    fifo_drops_a_repeated_dedup_id,
+    fifo_refuses_messages_without_ids,
+    a_released_message_comes_back_and_an_acknowledged_one_does_not,
+    a_group_waits_while_its_message_is_in_flight,
+);
