@@ -1,8 +1,13 @@
 //! `servicekanal`: the local stack and ops commands.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use servicekanal_shared::lisa::catalogue::Catalogue;
+use servicekanal_shared::lisa::classify::Classifier;
+use servicekanal_shared::lisa::evaluate;
 use servicekanal_shared::retention::{POLICIES, Period};
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
 
 #[derive(Parser)]
 #[command(
@@ -19,12 +24,68 @@ struct Cli {
 enum Command {
     /// Print the retention table: every class, its period and what it holds.
     Retention,
+    /// Classify messages: one per line on stdin, one topic id per line on stdout.
+    Classify {
+        /// Topic catalogue to use instead of the shipped one.
+        #[arg(long, env = "LISA_TOPICS_FILE")]
+        topics: Option<PathBuf>,
+        /// Print every topic's score and matched keywords instead of the topic id.
+        #[arg(long)]
+        explain: bool,
+    },
+    /// Report the classifier's accuracy per topic on a labelled set (topic<TAB>message).
+    EvalTopics {
+        /// Labelled set to use instead of the shipped one.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        #[arg(long, env = "LISA_TOPICS_FILE")]
+        topics: Option<PathBuf>,
+    },
+}
+
+fn catalogue(path: Option<PathBuf>) -> Result<Catalogue> {
+    Ok(match path {
+        Some(path) => Catalogue::load(&path)?,
+        None => Catalogue::embedded(),
+    })
 }
 
 fn main() -> Result<()> {
     servicekanal_shared::telemetry::init();
     match Cli::parse().command {
         Command::Retention => print!("{}", retention_table()),
+        Command::Classify { topics, explain } => {
+            let classifier = Classifier::new(&catalogue(topics)?);
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            for line in std::io::stdin().lock().lines() {
+                let line = line?;
+                if explain {
+                    writeln!(out, "{line}")?;
+                    for e in classifier.explain(&line) {
+                        writeln!(
+                            out,
+                            "  {:<22} {:>5.2}  {}",
+                            e.topic,
+                            e.score,
+                            e.matched.join(", ")
+                        )?;
+                    }
+                    writeln!(out, "  => {}", classifier.classify(&line).topic)?;
+                } else {
+                    writeln!(out, "{}", classifier.classify(&line).topic)?;
+                }
+            }
+        }
+        Command::EvalTopics { file, topics } => {
+            let set = match file {
+                Some(path) => std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?,
+                None => evaluate::EMBEDDED_SET.to_owned(),
+            };
+            let report = evaluate::evaluate(&catalogue(topics)?, &set)?;
+            print!("{}", report.render());
+        }
     }
     Ok(())
 }

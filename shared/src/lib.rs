@@ -3,6 +3,7 @@
 pub mod clock;
 pub mod domain;
 pub mod keys;
+pub mod lisa;
 pub mod mask;
 pub mod messages;
 pub mod queue;

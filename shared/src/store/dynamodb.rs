@@ -117,13 +117,6 @@ impl DynamoStore {
         n(self.clock.now().timestamp())
     }
 
-    fn check_limit(page: &PageRequest) -> Result<i32, StoreError> {
-        match page.limit {
-            0 => Err(StoreError::InvalidLimit),
-            l => Ok(i32::try_from(l).unwrap_or(i32::MAX)),
-        }
-    }
-
     /// Deletes keys in batches of 25, retrying what DynamoDB leaves unprocessed.
     async fn batch_delete(&self, keys: Vec<Attributes>) -> Result<(), StoreError> {
         for chunk in keys.chunks(BATCH_WRITE_MAX) {
@@ -216,7 +209,7 @@ impl Store for DynamoStore {
         sk_prefix: &str,
         page: PageRequest,
     ) -> Result<Page<Record>, StoreError> {
-        let limit = Self::check_limit(&page)?;
+        let limit = i32::try_from(page.checked_limit()?).unwrap_or(i32::MAX);
         let start: Option<Item> = page.token.as_deref().map(decode_token).transpose()?;
         let mut request = self
             .client
@@ -338,7 +331,7 @@ impl Store for DynamoStore {
         until: DateTime<Utc>,
         page: PageRequest,
     ) -> Result<Page<DueItem>, StoreError> {
-        let limit = Self::check_limit(&page)? as usize;
+        let limit = page.checked_limit()? as usize;
         let first_hour = since
             .duration_trunc(Duration::hours(1))
             .map_err(|e| StoreError::Backend(e.to_string()))?;

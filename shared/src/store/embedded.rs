@@ -298,13 +298,6 @@ impl EmbeddedStore {
         }
         record
     }
-
-    fn check_limit(page: &PageRequest) -> Result<usize, StoreError> {
-        match page.limit {
-            0 => Err(StoreError::InvalidLimit),
-            n => Ok(n as usize),
-        }
-    }
 }
 
 #[async_trait]
@@ -342,7 +335,7 @@ impl Store for EmbeddedStore {
         sk_prefix: &str,
         page: PageRequest,
     ) -> Result<Page<Record>, StoreError> {
-        let limit = Self::check_limit(&page)?;
+        let limit = page.checked_limit()? as usize;
         let now = self.clock.now();
         let prefix = format!("{pk}{SEP}{sk_prefix}");
         let start = match &page.token {
@@ -444,7 +437,7 @@ impl Store for EmbeddedStore {
         until: DateTime<Utc>,
         page: PageRequest,
     ) -> Result<Page<DueItem>, StoreError> {
-        let limit = Self::check_limit(&page)?;
+        let limit = page.checked_limit()? as usize;
         let start: (i64, String) = match &page.token {
             Some(token) => {
                 let raw = decode_token(token)?;

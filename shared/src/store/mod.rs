@@ -186,6 +186,14 @@ impl PageRequest {
         Self { limit, token: None }
     }
 
+    /// The limit, refused when zero (both adapters need at least one item per page).
+    pub fn checked_limit(&self) -> Result<u32, StoreError> {
+        match self.limit {
+            0 => Err(StoreError::InvalidLimit),
+            n => Ok(n),
+        }
+    }
+
     pub fn after(limit: u32, token: String) -> Self {
         Self {
             limit,
