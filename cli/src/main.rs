@@ -33,6 +33,8 @@ enum Command {
         #[arg(long)]
         explain: bool,
     },
+    /// Print an argon2 hash of the password read from stdin (for the customer directory).
+    HashPassword,
     /// Report the classifier's accuracy per topic on a labelled set (topic<TAB>message).
     EvalTopics {
         /// Labelled set to use instead of the shipped one.
@@ -76,6 +78,16 @@ fn main() -> Result<()> {
                     writeln!(out, "{}", classifier.classify(&line).topic)?;
                 }
             }
+        }
+        Command::HashPassword => {
+            let mut password = String::new();
+            std::io::stdin().lock().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            anyhow::ensure!(!password.is_empty(), "no password on stdin");
+            println!(
+                "{}",
+                servicekanal_shared::directory::hash_password(password)?
+            );
         }
         Command::EvalTopics { file, topics } => {
             let set = match file {

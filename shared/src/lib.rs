@@ -1,6 +1,7 @@
 //! Servicekanal's library: the domain, the retention policy, the ports and their adapters.
 
 pub mod clock;
+pub mod directory;
 pub mod domain;
 pub mod keys;
 pub mod lisa;

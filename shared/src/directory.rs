@@ -1,0 +1,157 @@
+//! The `CustomerDirectory` port: checks a customer number and password against the CRM. The
+//! local adapter is a demo directory holding only argon2 password hashes.
+
+use argon2::password_hash::{PasswordHash, PasswordVerifier};
+use argon2::{Argon2, PasswordHasher};
+use async_trait::async_trait;
+use serde::Deserialize;
+
+/// The demo customers of the local stack (see the README for their passwords).
+pub const DEMO_CUSTOMERS: &str = include_str!("../data/demo-customers.toml");
+
+/// A customer found by number and password: the reference agents work with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CustomerRef(pub String);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    #[error("the customer directory is malformed: {0}")]
+    Malformed(String),
+    #[error("the customer directory failed: {0}")]
+    Backend(String),
+}
+
+#[async_trait]
+pub trait CustomerDirectory: Send + Sync {
+    /// The customer with this number, if the password is theirs. A wrong number and a wrong
+    /// password look the same to the caller.
+    async fn verify(
+        &self,
+        customer_number: &str,
+        password: &str,
+    ) -> Result<Option<CustomerRef>, DirectoryError>;
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct DemoCustomer {
+    pub customer_number: String,
+    /// Only for showing the persona in the local stack.
+    pub display_name: String,
+    /// PHC string of an argon2 hash; the password itself is never stored.
+    pub password_hash: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct DemoFile {
+    customer: Vec<DemoCustomer>,
+}
+
+#[derive(Clone, Debug)]
+pub struct DemoDirectory {
+    customers: Vec<DemoCustomer>,
+}
+
+impl DemoDirectory {
+    pub fn from_toml(text: &str) -> Result<Self, DirectoryError> {
+        let file: DemoFile =
+            toml::from_str(text).map_err(|e| DirectoryError::Malformed(e.to_string()))?;
+        for c in &file.customer {
+            PasswordHash::new(&c.password_hash).map_err(|e| {
+                DirectoryError::Malformed(format!("customer {}: {e}", c.customer_number))
+            })?;
+        }
+        Ok(Self {
+            customers: file.customer,
+        })
+    }
+
+    pub fn demo() -> Self {
+        Self::from_toml(DEMO_CUSTOMERS).expect("the shipped demo directory is valid (tested)")
+    }
+
+    pub fn customers(&self) -> &[DemoCustomer] {
+        &self.customers
+    }
+}
+
+/// Normalises a customer number as people type it: `K-100 200 3` is `K1002003`.
+pub fn normalize_customer_number(raw: &str) -> String {
+    raw.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_uppercase()
+}
+
+/// An argon2 hash (PHC string) of a password, for maintaining the demo directory.
+pub fn hash_password(password: &str) -> Result<String, DirectoryError> {
+    use argon2::password_hash::SaltString;
+    use argon2::password_hash::rand_core::OsRng;
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| DirectoryError::Backend(e.to_string()))
+}
+
+#[async_trait]
+impl CustomerDirectory for DemoDirectory {
+    async fn verify(
+        &self,
+        customer_number: &str,
+        password: &str,
+    ) -> Result<Option<CustomerRef>, DirectoryError> {
+        let number = normalize_customer_number(customer_number);
+        let Some(customer) = self
+            .customers
+            .iter()
+            .find(|c| normalize_customer_number(&c.customer_number) == number)
+        else {
+            return Ok(None);
+        };
+        let hash = PasswordHash::new(&customer.password_hash)
+            .map_err(|e| DirectoryError::Malformed(e.to_string()))?;
+        Ok(Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok()
+            .then(|| CustomerRef(number)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn demo_customers_authenticate_with_their_password_only() {
+        let directory = DemoDirectory::demo();
+        assert!(!directory.customers().is_empty());
+        assert_eq!(
+            directory
+                .verify("K-100 200 3", "Sommer2026!")
+                .await
+                .unwrap(),
+            Some(CustomerRef("K1002003".into()))
+        );
+        assert_eq!(
+            directory.verify("K1002003", "sommer2026!").await.unwrap(),
+            None
+        );
+        assert_eq!(
+            directory.verify("K9999999", "Sommer2026!").await.unwrap(),
+            None
+        );
+        assert!(
+            !DEMO_CUSTOMERS.contains("Sommer2026!"),
+            "only hashes are stored"
+        );
+    }
+
+    #[test]
+    fn a_hash_that_is_not_argon2_is_refused() {
+        let err = DemoDirectory::from_toml(
+            "[[customer]]\ncustomer_number = \"K1\"\ndisplay_name = \"X\"\npassword_hash = \"secret\"\n",
+        )
+        .unwrap_err();
+        assert!(matches!(err, DirectoryError::Malformed(_)));
+    }
+}
