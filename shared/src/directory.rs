@@ -113,7 +113,7 @@ impl CustomerDirectory for DemoDirectory {
         Ok(Argon2::default()
             .verify_password(password.as_bytes(), &hash)
             .is_ok()
-            .then(|| CustomerRef(number)))
+            .then_some(CustomerRef(number)))
     }
 }
 

@@ -105,6 +105,36 @@ pub struct Conversation {
     pub topics: Vec<String>,
     pub handed_over: bool,
     pub authenticated: bool,
+    /// What Lisa asked last and waits for.
+    #[serde(default)]
+    pub awaiting: Awaiting,
+    /// Messages in a row Lisa did not understand.
+    #[serde(default)]
+    pub unknown_streak: u32,
+    /// The concern to come back to after a question (kind, authentication).
+    #[serde(default)]
+    pub pending_topic: Option<String>,
+    /// The customer number given during authentication, until the password is checked.
+    #[serde(default)]
+    pub pending_customer_number: Option<String>,
+}
+
+/// What Lisa waits for in a conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Awaiting {
+    #[default]
+    Nothing,
+    /// Customer or prospect?
+    Kind,
+    /// "Did that help?"
+    Helpful,
+    /// "Shall I connect you with an agent?"
+    AgentOffer,
+    CustomerNumber,
+    Password,
+    /// "Shall I delete your data?"
+    PrivacyConfirm,
 }
 
 impl Conversation {
@@ -125,6 +155,10 @@ impl Conversation {
             topics: Vec::new(),
             handed_over: false,
             authenticated: false,
+            awaiting: Awaiting::Nothing,
+            unknown_streak: 0,
+            pending_topic: None,
+            pending_customer_number: None,
         }
     }
 }

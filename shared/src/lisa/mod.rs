@@ -2,4 +2,5 @@
 
 pub mod catalogue;
 pub mod classify;
+pub mod dialogue;
 pub mod evaluate;

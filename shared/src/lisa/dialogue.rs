@@ -1,0 +1,529 @@
+//! Lisa's dialogue: one customer message in, her replies and the effects out. Pure apart from
+//! the customer directory; the caller (bot-reply) stores state and sends the replies.
+
+use super::catalogue::{Catalogue, Topic};
+use super::classify::Classifier;
+use crate::directory::{CustomerDirectory, CustomerRef, DirectoryError, normalize_customer_number};
+use crate::domain::{AuthAttempts, Awaiting, Contact, ContactKind, Conversation, EndReason};
+use crate::whatsapp::{OutboundContent, ReplyButton, limits};
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+
+/// The texts shipped with the code (`shared/data/dialogue.toml`).
+pub const EMBEDDED_TEXTS: &str = include_str!("../../data/dialogue.toml");
+
+/// Button ids Lisa sends and understands.
+pub mod ids {
+    pub const KIND_CUSTOMER: &str = "kind-customer";
+    pub const KIND_PROSPECT: &str = "kind-prospect";
+    pub const HELPFUL_YES: &str = "helpful-yes";
+    pub const HELPFUL_NO: &str = "helpful-no";
+    pub const AGENT_YES: &str = "agent-yes";
+    pub const AGENT_NO: &str = "agent-no";
+    pub const PRIVACY_ERASE: &str = "privacy-erase";
+    pub const PRIVACY_KEEP: &str = "privacy-keep";
+    /// Prefix of a topic chosen from a list: `topic-bill`.
+    pub const TOPIC_PREFIX: &str = "topic-";
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Texts {
+    pub greeting_named: String,
+    pub greeting_anonymous: String,
+    pub ask_kind: String,
+    pub kind_customer_button: String,
+    pub kind_prospect_button: String,
+    pub ask_concern: String,
+    pub prospect_welcome: String,
+    pub prospect_redirect: String,
+    pub ask_helpful: String,
+    pub helpful_yes_button: String,
+    pub helpful_no_button: String,
+    pub glad_to_help: String,
+    pub offer_agent: String,
+    pub agent_yes_button: String,
+    pub agent_no_button: String,
+    pub agent_declined: String,
+    pub contract_needs_agent: String,
+    pub ask_customer_number: String,
+    pub ask_password: String,
+    pub auth_failed: String,
+    pub auth_locked: String,
+    pub handover: String,
+    pub rephrase: String,
+    pub offer_agent_after_unknown: String,
+    pub privacy_erase_button: String,
+    pub privacy_keep_button: String,
+    pub privacy_erased: String,
+    pub privacy_kept: String,
+    pub goodbye: String,
+    pub unsupported: String,
+    pub topics_button: String,
+    pub topics_prompt: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TextsError {
+    #[error("dialogue texts are not valid TOML: {0}")]
+    Syntax(String),
+    #[error("button text {0:?} is longer than 20 characters")]
+    ButtonTooLong(String),
+}
+
+impl Texts {
+    pub fn from_toml(text: &str) -> Result<Self, TextsError> {
+        let texts: Texts = toml::from_str(text).map_err(|e| TextsError::Syntax(e.to_string()))?;
+        for button in [
+            &texts.kind_customer_button,
+            &texts.kind_prospect_button,
+            &texts.helpful_yes_button,
+            &texts.helpful_no_button,
+            &texts.agent_yes_button,
+            &texts.agent_no_button,
+            &texts.privacy_erase_button,
+            &texts.privacy_keep_button,
+            &texts.topics_button,
+        ] {
+            if button.chars().count() > limits::BUTTON_TITLE {
+                return Err(TextsError::ButtonTooLong(button.clone()));
+            }
+        }
+        Ok(texts)
+    }
+
+    pub fn embedded() -> Self {
+        Self::from_toml(EMBEDDED_TEXTS).expect("the shipped texts are valid (tested)")
+    }
+}
+
+/// The channel's settings: the bot's name and where prospects are sent.
+#[derive(Clone, Debug)]
+pub struct LisaConfig {
+    pub bot_name: String,
+    pub hotline: String,
+    pub email: String,
+    pub website: String,
+    /// Failed authentications before the lock.
+    pub max_auth_failures: u32,
+    pub lock_period: Duration,
+}
+
+impl Default for LisaConfig {
+    fn default() -> Self {
+        Self {
+            bot_name: "Lisa".into(),
+            hotline: "0800 123 45 67".into(),
+            email: "service@beispiel-mobilfunk.de".into(),
+            website: "https://www.beispiel-mobilfunk.de".into(),
+            max_auth_failures: 3,
+            lock_period: Duration::hours(24),
+        }
+    }
+}
+
+/// A customer message as Lisa sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    Text(String),
+    /// A reply button or list row, by id.
+    Choice(String),
+    /// Media, location, ...: nothing Lisa can read.
+    Other,
+}
+
+/// What the caller must do besides sending Lisa's replies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    Reply(OutboundContent),
+    /// The incoming message carried a password: store it redacted.
+    RedactIncoming,
+    /// The contact proved to be this customer: the channel's data is now `service-13m`.
+    Authenticated(CustomerRef),
+    /// Hand the conversation to the agent desk.
+    Handover {
+        topic: String,
+    },
+    Close(EndReason),
+    /// The contact asked for erasure of all their data.
+    Erase,
+}
+
+/// The state one reply may change.
+pub struct State<'a> {
+    pub contact: &'a mut Contact,
+    pub conversation: &'a mut Conversation,
+    pub auth: &'a mut AuthAttempts,
+}
+
+pub struct Lisa {
+    catalogue: Catalogue,
+    classifier: Classifier,
+    texts: Texts,
+    config: LisaConfig,
+}
+
+fn text(body: String) -> Action {
+    Action::Reply(OutboundContent::Text { body })
+}
+
+fn buttons(body: String, choices: [(&str, &str); 2]) -> Action {
+    Action::Reply(OutboundContent::Buttons {
+        body,
+        buttons: choices
+            .iter()
+            .map(|(id, title)| ReplyButton {
+                id: (*id).into(),
+                title: (*title).into(),
+            })
+            .collect(),
+        footer: None,
+    })
+}
+
+impl Lisa {
+    pub fn new(catalogue: Catalogue, texts: Texts, config: LisaConfig) -> Self {
+        Self {
+            classifier: Classifier::new(&catalogue),
+            catalogue,
+            texts,
+            config,
+        }
+    }
+
+    fn fill(&self, template: &str, contact: &Contact) -> String {
+        template
+            .replace("{bot}", &self.config.bot_name)
+            .replace("{name}", contact.profile_name.as_deref().unwrap_or(""))
+            .replace("{hotline}", &self.config.hotline)
+            .replace("{email}", &self.config.email)
+            .replace("{website}", &self.config.website)
+    }
+
+    fn ask_kind(&self, contact: &Contact) -> Vec<Action> {
+        let greeting = match contact.profile_name {
+            Some(_) => &self.texts.greeting_named,
+            None => &self.texts.greeting_anonymous,
+        };
+        vec![buttons(
+            format!("{} {}", self.fill(greeting, contact), self.texts.ask_kind),
+            [
+                (ids::KIND_CUSTOMER, &self.texts.kind_customer_button),
+                (ids::KIND_PROSPECT, &self.texts.kind_prospect_button),
+            ],
+        )]
+    }
+
+    fn offer_agent(&self, prefix: Option<&str>) -> Action {
+        let body = match prefix {
+            Some(p) => format!("{p} {}", self.texts.offer_agent),
+            None => self.texts.offer_agent.clone(),
+        };
+        buttons(
+            body,
+            [
+                (ids::AGENT_YES, &self.texts.agent_yes_button),
+                (ids::AGENT_NO, &self.texts.agent_no_button),
+            ],
+        )
+    }
+
+    fn answer(&self, topic: &Topic) -> Action {
+        Action::Reply(match &topic.link {
+            Some(link) => OutboundContent::Link {
+                body: topic.answer.clone(),
+                display_text: link.label.clone(),
+                url: link.url.clone(),
+            },
+            None => OutboundContent::Text {
+                body: topic.answer.clone(),
+            },
+        })
+    }
+
+    fn locked(&self, auth: &AuthAttempts, now: DateTime<Utc>) -> bool {
+        auth.locked_until.is_some_and(|until| now < until)
+    }
+
+    /// Authenticate (unless done) and hand over.
+    fn towards_agent(&self, state: &mut State<'_>, topic: &str, now: DateTime<Utc>) -> Vec<Action> {
+        if state.contact.is_authenticated() {
+            return self.hand_over(state, topic);
+        }
+        if self.locked(state.auth, now) {
+            return vec![text(self.fill(&self.texts.auth_locked, state.contact))];
+        }
+        state.conversation.pending_topic = Some(topic.to_owned());
+        state.conversation.awaiting = Awaiting::CustomerNumber;
+        vec![
+            text(self.texts.contract_needs_agent.clone()),
+            text(self.texts.ask_customer_number.clone()),
+        ]
+    }
+
+    fn hand_over(&self, state: &mut State<'_>, topic: &str) -> Vec<Action> {
+        let conversation = &mut *state.conversation;
+        conversation.awaiting = Awaiting::Nothing;
+        conversation.pending_topic = None;
+        conversation.mode = crate::domain::ConversationMode::Agent;
+        conversation.state = crate::domain::ConversationState::WaitingForAgent;
+        conversation.handed_over = true;
+        vec![
+            text(self.texts.handover.clone()),
+            Action::Handover {
+                topic: topic.to_owned(),
+            },
+        ]
+    }
+
+    /// Lisa's answer to one customer message.
+    pub async fn respond(
+        &self,
+        mut state: State<'_>,
+        input: Input,
+        now: DateTime<Utc>,
+        directory: &dyn CustomerDirectory,
+    ) -> Result<Vec<Action>, DirectoryError> {
+        let awaiting = state.conversation.awaiting;
+        // Answers to Lisa's own questions first.
+        match (awaiting, &input) {
+            (Awaiting::Password, Input::Text(password)) => {
+                return self
+                    .check_password(&mut state, password, now, directory)
+                    .await;
+            }
+            (Awaiting::CustomerNumber, Input::Text(number)) => {
+                let number = normalize_customer_number(number);
+                if !number.is_empty() && number.chars().any(|c| c.is_ascii_digit()) {
+                    state.conversation.pending_customer_number = Some(number);
+                    state.conversation.awaiting = Awaiting::Password;
+                    return Ok(vec![text(self.texts.ask_password.clone())]);
+                }
+            }
+            (Awaiting::Kind, Input::Choice(id))
+                if id == ids::KIND_CUSTOMER || id == ids::KIND_PROSPECT =>
+            {
+                state.contact.kind = if id == ids::KIND_CUSTOMER {
+                    ContactKind::Customer
+                } else {
+                    ContactKind::Prospect
+                };
+                state.conversation.awaiting = Awaiting::Nothing;
+                let pending = state.conversation.pending_topic.take();
+                let mut replies = match state.contact.kind {
+                    ContactKind::Prospect => vec![text(self.texts.prospect_welcome.clone())],
+                    _ => Vec::new(),
+                };
+                match pending {
+                    Some(topic) => replies.extend(self.on_topic(&mut state, &topic, now)),
+                    None if replies.is_empty() => {
+                        replies.push(text(self.texts.ask_concern.clone()))
+                    }
+                    None => {}
+                }
+                return Ok(replies);
+            }
+            (Awaiting::Helpful, Input::Choice(id)) if id == ids::HELPFUL_YES => {
+                state.conversation.awaiting = Awaiting::Nothing;
+                return Ok(vec![text(self.texts.glad_to_help.clone())]);
+            }
+            (Awaiting::Helpful, Input::Choice(id)) if id == ids::HELPFUL_NO => {
+                state.conversation.awaiting = Awaiting::AgentOffer;
+                return Ok(vec![self.offer_agent(None)]);
+            }
+            (Awaiting::AgentOffer, Input::Choice(id)) if id == ids::AGENT_YES => {
+                state.conversation.awaiting = Awaiting::Nothing;
+                let topic = state
+                    .conversation
+                    .pending_topic
+                    .clone()
+                    .unwrap_or_else(|| "agent".into());
+                return Ok(self.towards_agent(&mut state, &topic, now));
+            }
+            (Awaiting::AgentOffer, Input::Choice(id)) if id == ids::AGENT_NO => {
+                state.conversation.awaiting = Awaiting::Nothing;
+                return Ok(vec![text(self.texts.agent_declined.clone())]);
+            }
+            (Awaiting::PrivacyConfirm, Input::Choice(id)) if id == ids::PRIVACY_ERASE => {
+                state.conversation.awaiting = Awaiting::Nothing;
+                return Ok(vec![text(self.texts.privacy_erased.clone()), Action::Erase]);
+            }
+            (Awaiting::PrivacyConfirm, Input::Choice(id)) if id == ids::PRIVACY_KEEP => {
+                state.conversation.awaiting = Awaiting::Nothing;
+                return Ok(vec![text(self.texts.privacy_kept.clone())]);
+            }
+            _ => {}
+        }
+        let topic = match &input {
+            Input::Text(message) => self.classifier.classify(message).topic,
+            Input::Choice(id) => id
+                .strip_prefix(ids::TOPIC_PREFIX)
+                .filter(|t| self.catalogue.get(t).is_some())
+                .unwrap_or("unknown")
+                .to_owned(),
+            Input::Other => return Ok(vec![text(self.texts.unsupported.clone())]),
+        };
+        // A new concern ends any open question.
+        state.conversation.awaiting = Awaiting::Nothing;
+        if state.contact.kind == ContactKind::Unknown
+            && !matches!(topic.as_str(), "goodbye" | "privacy")
+        {
+            if topic != "greeting" && topic != "unknown" {
+                state.conversation.pending_topic = Some(topic);
+            }
+            state.conversation.awaiting = Awaiting::Kind;
+            return Ok(self.ask_kind(state.contact));
+        }
+        Ok(self.on_topic(&mut state, &topic, now))
+    }
+
+    fn on_topic(&self, state: &mut State<'_>, topic_id: &str, now: DateTime<Utc>) -> Vec<Action> {
+        if topic_id != "unknown" {
+            state.conversation.unknown_streak = 0;
+            if !state.conversation.topics.iter().any(|t| t == topic_id)
+                && !matches!(topic_id, "greeting" | "goodbye")
+            {
+                state.conversation.topics.push(topic_id.to_owned());
+                state.conversation.dialogs += 1;
+            }
+        }
+        let Some(topic) = self.catalogue.get(topic_id) else {
+            return vec![text(self.texts.rephrase.clone())];
+        };
+        let prospect = state.contact.kind == ContactKind::Prospect;
+        match topic_id {
+            "greeting" => vec![text(format!(
+                "{} {}",
+                self.fill(
+                    if state.contact.profile_name.is_some() {
+                        &self.texts.greeting_named
+                    } else {
+                        &self.texts.greeting_anonymous
+                    },
+                    state.contact
+                ),
+                self.texts.ask_concern
+            ))],
+            "goodbye" => vec![
+                text(self.texts.goodbye.clone()),
+                Action::Close(EndReason::Goodbye),
+            ],
+            "privacy" => {
+                state.conversation.awaiting = Awaiting::PrivacyConfirm;
+                vec![
+                    self.answer(topic),
+                    buttons(
+                        self.texts.privacy_erase_button.clone() + "?",
+                        [
+                            (ids::PRIVACY_ERASE, &self.texts.privacy_erase_button),
+                            (ids::PRIVACY_KEEP, &self.texts.privacy_keep_button),
+                        ],
+                    ),
+                ]
+            }
+            "unknown" => {
+                state.conversation.unknown_streak += 1;
+                if state.conversation.unknown_streak >= 2 && !prospect {
+                    state.conversation.awaiting = Awaiting::AgentOffer;
+                    vec![self.offer_agent(Some(&self.texts.offer_agent_after_unknown))]
+                } else if state.conversation.unknown_streak >= 2 {
+                    vec![text(
+                        self.fill(&self.texts.prospect_redirect, state.contact),
+                    )]
+                } else {
+                    vec![text(self.texts.rephrase.clone())]
+                }
+            }
+            _ if prospect && !topic.prospects => {
+                vec![text(
+                    self.fill(&self.texts.prospect_redirect, state.contact),
+                )]
+            }
+            _ if topic.contract_specific => self.towards_agent(state, topic_id, now),
+            _ => {
+                state.conversation.awaiting = Awaiting::Helpful;
+                state.conversation.pending_topic = Some(topic_id.to_owned());
+                vec![
+                    self.answer(topic),
+                    buttons(
+                        self.texts.ask_helpful.clone(),
+                        [
+                            (ids::HELPFUL_YES, &self.texts.helpful_yes_button),
+                            (ids::HELPFUL_NO, &self.texts.helpful_no_button),
+                        ],
+                    ),
+                ]
+            }
+        }
+    }
+
+    async fn check_password(
+        &self,
+        state: &mut State<'_>,
+        password: &str,
+        now: DateTime<Utc>,
+        directory: &dyn CustomerDirectory,
+    ) -> Result<Vec<Action>, DirectoryError> {
+        let number = state
+            .conversation
+            .pending_customer_number
+            .take()
+            .unwrap_or_default();
+        let mut actions = vec![Action::RedactIncoming];
+        if self.locked(state.auth, now) {
+            state.conversation.awaiting = Awaiting::Nothing;
+            actions.push(text(self.fill(&self.texts.auth_locked, state.contact)));
+            return Ok(actions);
+        }
+        match directory.verify(&number, password).await? {
+            Some(customer) => {
+                *state.auth = AuthAttempts::default();
+                state.contact.customer_ref = Some(customer.0.clone());
+                state.contact.kind = ContactKind::Customer;
+                state.conversation.authenticated = true;
+                let topic = state
+                    .conversation
+                    .pending_topic
+                    .clone()
+                    .unwrap_or_else(|| "agent".into());
+                actions.push(Action::Authenticated(customer));
+                actions.extend(self.hand_over(state, &topic));
+            }
+            None => {
+                state.auth.failures += 1;
+                if state.auth.failures >= self.config.max_auth_failures {
+                    state.auth.locked_until = Some(now + self.config.lock_period);
+                    state.auth.failures = 0;
+                    state.conversation.awaiting = Awaiting::Nothing;
+                    actions.push(text(self.fill(&self.texts.auth_locked, state.contact)));
+                } else {
+                    state.conversation.awaiting = Awaiting::CustomerNumber;
+                    actions.push(text(self.texts.auth_failed.clone()));
+                }
+            }
+        }
+        Ok(actions)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_texts_load_and_long_buttons_are_refused() {
+        Texts::embedded();
+        let edited = EMBEDDED_TEXTS.replace(
+            "helpful_no_button = \"Nein\"",
+            "helpful_no_button = \"Nein, leider überhaupt nicht\"",
+        );
+        assert_eq!(
+            Texts::from_toml(&edited).unwrap_err(),
+            TextsError::ButtonTooLong("Nein, leider überhaupt nicht".into())
+        );
+        assert!(matches!(
+            Texts::from_toml("goodbye = 1"),
+            Err(TextsError::Syntax(_))
+        ));
+    }
+}
