@@ -36,6 +36,31 @@ pub async fn moto_table(config: &aws_config::SdkConfig) -> (aws_sdk_dynamodb::Cl
     (client, table)
 }
 
+/// A fresh, uniquely named queue in moto (FIFO when `fifo`); returns the client and its URL.
+pub async fn moto_queue(
+    config: &aws_config::SdkConfig,
+    prefix: &str,
+    fifo: bool,
+) -> (aws_sdk_sqs::Client, String) {
+    let client = aws_sdk_sqs::Client::new(config);
+    let suffix = ulid::Ulid::new().to_string().to_lowercase();
+    let mut request = client.create_queue();
+    if fifo {
+        request = request
+            .queue_name(format!("{prefix}-{suffix}.fifo"))
+            .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true");
+    } else {
+        request = request.queue_name(format!("{prefix}-{suffix}"));
+    }
+    let url = request
+        .send()
+        .await
+        .expect("queue created in moto")
+        .queue_url
+        .expect("moto returns the queue URL");
+    (client, url)
+}
+
 /// Collects log output in memory (JSON lines, as in Lambda).
 #[derive(Clone, Default)]
 pub struct LogCapture(Arc<Mutex<Vec<u8>>>);

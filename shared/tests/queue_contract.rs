@@ -5,7 +5,7 @@ use servicekanal_shared::clock::ManualClock;
 use servicekanal_shared::queue::memory::InProcessQueue;
 use servicekanal_shared::queue::sqs::SqsQueue;
 use servicekanal_shared::queue::{OutgoingMessage, Queue, QueueError, dedup_id_of, group_of};
-use servicekanal_shared::test_support::moto_config;
+use servicekanal_shared::test_support::{moto_config, moto_queue};
 use std::sync::Arc;
 
 struct Harness {
@@ -28,25 +28,8 @@ async fn in_process() -> Harness {
 
 async fn sqs() -> Harness {
     let config = moto_config().await;
-    let client = aws_sdk_sqs::Client::new(&config);
-    let suffix = ulid::Ulid::new().to_string().to_lowercase();
-    let fifo = client
-        .create_queue()
-        .queue_name(format!("inbound-{suffix}.fifo"))
-        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let standard = client
-        .create_queue()
-        .queue_name(format!("callbacks-{suffix}"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let (client, fifo) = moto_queue(&config, "inbound", true).await;
+    let (_, standard) = moto_queue(&config, "callbacks", false).await;
     Harness {
         fifo: Arc::new(SqsQueue::new(client.clone(), fifo)),
         standard: Arc::new(SqsQueue::new(client, standard)),

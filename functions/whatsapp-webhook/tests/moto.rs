@@ -11,7 +11,7 @@ use servicekanal_shared::queue::{Queue, dedup_id_of, group_of};
 use servicekanal_shared::retention::RetentionClass;
 use servicekanal_shared::store::dynamodb::DynamoStore;
 use servicekanal_shared::store::{PageRequest, Store};
-use servicekanal_shared::test_support::{moto_config, moto_table};
+use servicekanal_shared::test_support::{moto_config, moto_queue, moto_table};
 use std::sync::Arc;
 use whatsapp_webhook::{DEFAULT_MAX_BODY_BYTES, Ports, WebhookConfig, handle};
 
@@ -27,19 +27,7 @@ fn event(name: &str) -> lambda_http::Request {
 async fn a_message_lands_in_dynamodb_and_once_on_the_fifo_queue() {
     let config = moto_config().await;
     let (dynamo, table) = moto_table(&config).await;
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(format!(
-            "inbound-{}.fifo",
-            ulid::Ulid::new().to_string().to_lowercase()
-        ))
-        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let (sqs, queue_url) = moto_queue(&config, "inbound", true).await;
     let clock = ManualClock::new(DateTime::from_timestamp(1_795_255_230, 0).unwrap());
     let pseudonymizer = Pseudonymizer::new(vec![9u8; 32]).unwrap();
     let store = Arc::new(DynamoStore::new(dynamo, table, Arc::new(clock.clone())));

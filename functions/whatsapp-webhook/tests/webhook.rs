@@ -99,6 +99,11 @@ impl Harness {
             .collect()
     }
 
+    async fn profile_of(&self, wa_id: &str) -> Option<Record> {
+        let contact = pseudonymizer().contact(wa_id).unwrap();
+        self.store.get(&ItemKey::profile(&contact)).await.unwrap()
+    }
+
     async fn drain_queue(&self) -> Vec<aws_lambda_events::event::sqs::SqsMessage> {
         let messages = self.queue.receive(100).await.unwrap();
         for m in &messages {
@@ -265,12 +270,7 @@ async fn a_new_contact_and_its_message_are_kept_seven_days() {
     let h = harness();
     h.post("post-text").await;
     let contact = pseudonymizer().contact(CUSTOMER).unwrap();
-    let profile = h
-        .store
-        .get(&ItemKey::profile(&contact))
-        .await
-        .unwrap()
-        .unwrap();
+    let profile = h.profile_of(CUSTOMER).await.unwrap();
     let sent_at = DateTime::from_timestamp(T0 + 1, 0).unwrap();
     assert_eq!(profile.retention, RetentionClass::Bot7d);
     assert_eq!(profile.expires_at, sent_at + Duration::days(7));
@@ -308,12 +308,7 @@ async fn a_contact_in_the_service_channel_keeps_its_class_and_the_deadline_slide
         .unwrap();
     h.post("post-text").await;
     let sent_at = DateTime::from_timestamp(T0 + 1, 0).unwrap();
-    let profile = h
-        .store
-        .get(&ItemKey::profile(&contact))
-        .await
-        .unwrap()
-        .unwrap();
+    let profile = h.profile_of(CUSTOMER).await.unwrap();
     assert_eq!(profile.retention, RetentionClass::Service13m);
     assert_eq!(
         profile.expires_at,
@@ -626,13 +621,7 @@ async fn logs_hold_no_phone_number_name_or_text() {
 async fn the_clock_is_the_injected_one() {
     let h = harness();
     h.post("post-text").await;
-    let contact = pseudonymizer().contact(CUSTOMER).unwrap();
-    let profile = h
-        .store
-        .get(&ItemKey::profile(&contact))
-        .await
-        .unwrap()
-        .unwrap();
+    let profile = h.profile_of(CUSTOMER).await.unwrap();
     h.clock.set(profile.expires_at);
     assert!(
         h.store.get(&profile.key).await.unwrap().is_none(),
