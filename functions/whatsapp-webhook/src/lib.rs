@@ -276,18 +276,17 @@ async fn store_inbound(
         message: message_key.clone(),
         queued: false,
     };
-    let marker_record = Record::new(marker_key.clone(), &marker, RetentionClass::Bot7d, now)?;
+    // The marker as stored: ours if the create wins, else the one found (an interrupted
+    // earlier delivery, or a concurrent one). Kept to mark it queued without reading it again.
+    let mut marker_record = Record::new(marker_key.clone(), &marker, RetentionClass::Bot7d, now)?;
     match ports.store.create(&marker_record).await {
         Ok(()) => {}
         Err(StoreError::AlreadyExists(_)) => {
-            let existing = ports.store.get(&marker_key).await?;
-            let queued = existing
-                .as_ref()
-                .map(|r| r.body::<DeliveryMarker>().map(|m| m.queued))
-                .transpose()?
-                .unwrap_or(false);
-            if queued {
-                return Ok(Inbound::Duplicate);
+            if let Some(existing) = ports.store.get(&marker_key).await? {
+                if existing.body::<DeliveryMarker>()?.queued {
+                    return Ok(Inbound::Duplicate);
+                }
+                marker_record = existing;
             }
         }
         Err(e) => return Err(e.into()),
@@ -326,16 +325,14 @@ async fn store_inbound(
         .await?;
 
     // Mark as queued; if this fails, a redelivery queues again within SQS's dedup window.
-    if let Some(mut record) = ports.store.get(&marker_key).await? {
-        let mut marker: DeliveryMarker = record.body()?;
-        if !marker.queued {
-            marker.queued = true;
-            record.set_body(&marker)?;
-            match ports.store.update(&record).await {
-                Ok(_) | Err(StoreError::VersionConflict { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+    // A version conflict means a concurrent delivery got there first (also queued); a
+    // vanished marker (erased contact) needs no mark.
+    let mut marker: DeliveryMarker = marker_record.body()?;
+    marker.queued = true;
+    marker_record.set_body(&marker)?;
+    match ports.store.update(&marker_record).await {
+        Ok(_) | Err(StoreError::VersionConflict { .. } | StoreError::NotFound(_)) => {}
+        Err(e) => return Err(e.into()),
     }
     Ok(Inbound::Stored)
 }
