@@ -66,13 +66,20 @@ pub async fn moto_queue(
 pub struct LogCapture(Arc<Mutex<Vec<u8>>>);
 
 impl LogCapture {
-    /// Captures the logs of the current thread until the guard is dropped.
+    /// Captures the logs of the current thread, JSON at debug level, until the guard drops.
     pub fn start(&self) -> tracing::subscriber::DefaultGuard {
-        let settings = crate::telemetry::LogSettings {
+        self.start_with(&crate::telemetry::LogSettings {
             format: crate::telemetry::LogFormat::Json,
             filter: "debug".into(),
-        };
-        tracing::subscriber::set_default(crate::telemetry::subscriber(&settings, self.clone()))
+        })
+    }
+
+    /// Captures with the given settings (format and level), as a function would log.
+    pub fn start_with(
+        &self,
+        settings: &crate::telemetry::LogSettings,
+    ) -> tracing::subscriber::DefaultGuard {
+        tracing::subscriber::set_default(crate::telemetry::subscriber(settings, self.clone()))
     }
 
     pub fn text(&self) -> String {
