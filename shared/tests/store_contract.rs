@@ -12,7 +12,9 @@ use servicekanal_shared::domain::{
 };
 use servicekanal_shared::keys::{ItemKey, MESSAGE_PREFIX, Pseudonymizer};
 use servicekanal_shared::retention::RetentionClass;
-use servicekanal_shared::store::{DueItem, PageRequest, Record, StoreError, is_ttl_removal};
+use servicekanal_shared::store::{
+    DueItem, MAX_TRANSACTION_WRITES, PageRequest, Record, StoreError, Write, is_ttl_removal,
+};
 use std::collections::{BTreeMap, HashSet};
 use support::Harness;
 use ulid::Ulid;
@@ -312,6 +314,77 @@ async fn update_bumps_the_version_and_refuses_stale_or_missing(h: &mut Harness) 
     );
 }
 
+async fn write_all_commits_every_write_or_none(h: &mut Harness) {
+    let now = h.clock.now();
+    let existing = contact_record("491708080808", now, RetentionClass::Bot7d);
+    h.store.create(&existing).await.unwrap();
+    let taken = message_record("491708080808", now, "Schon da");
+    h.store.create(&taken).await.unwrap();
+    let fresh = message_record("491708080808", now, "Ganz neu hier");
+    let mut changed = existing.clone();
+    changed.retention = RetentionClass::Service13m;
+    changed.expires_at = RetentionClass::Service13m.deadline(now);
+
+    // One failing condition (create over a readable item) refuses the whole transaction.
+    let refused = h
+        .store
+        .write_all(&[
+            Write::Create(fresh.clone()),
+            Write::Update(changed.clone()),
+            Write::Create(taken.clone()),
+        ])
+        .await;
+    match refused {
+        Err(StoreError::AlreadyExists(key)) => assert_eq!(key, taken.key),
+        other => panic!("expected AlreadyExists, got {other:?}"),
+    }
+    assert!(h.store.get(&fresh.key).await.unwrap().is_none());
+    assert_eq!(h.store.get(&existing.key).await.unwrap().unwrap(), existing);
+
+    // A stale version refuses it too.
+    let mut stale = changed.clone();
+    stale.version = 7;
+    match h
+        .store
+        .write_all(&[Write::Create(fresh.clone()), Write::Update(stale)])
+        .await
+    {
+        Err(StoreError::VersionConflict { key, expected: 7 }) => assert_eq!(key, existing.key),
+        other => panic!("expected VersionConflict, got {other:?}"),
+    }
+    assert!(h.store.get(&fresh.key).await.unwrap().is_none());
+
+    h.store
+        .write_all(&[Write::Create(fresh.clone()), Write::Update(changed.clone())])
+        .await
+        .unwrap();
+    let created = h.store.get(&fresh.key).await.unwrap().unwrap();
+    assert_eq!((created.version, created.data), (1, fresh.data));
+    let updated = h.store.get(&existing.key).await.unwrap().unwrap();
+    assert_eq!(updated.version, 2);
+    assert_eq!(updated.retention, RetentionClass::Service13m);
+
+    // Updating what is gone is NotFound; what no adapter can commit is refused up front.
+    let missing = contact_record("491708181818", now, RetentionClass::Bot7d);
+    assert!(matches!(
+        h.store.write_all(&[Write::Update(missing)]).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        h.store
+            .write_all(&[Write::Update(updated.clone()), Write::Update(updated)])
+            .await,
+        Err(StoreError::TransactionRepeatsKey(_))
+    ));
+    let too_many: Vec<Write> = (0..=MAX_TRANSACTION_WRITES)
+        .map(|i| Write::Create(message_record("491708282828", now, &"x".repeat(i + 1))))
+        .collect();
+    assert!(matches!(
+        h.store.write_all(&too_many).await,
+        Err(StoreError::TransactionTooLarge { .. })
+    ));
+}
+
 async fn delete_returns_what_was_there_and_is_idempotent(h: &mut Harness) {
     let now = h.clock.now();
     let record = callback_record("11111111-2222-3333-4444-555555555555", now);
@@ -597,6 +670,7 @@ contract!(
     query_returns_a_partitions_items_by_prefix_in_order,
     query_paginates_beyond_one_page,
     update_bumps_the_version_and_refuses_stale_or_missing,
+    write_all_commits_every_write_or_none,
     delete_returns_what_was_there_and_is_idempotent,
     delete_partition_removes_all_of_a_contact_and_counts_per_class,
     list_due_finds_items_by_deadline_window,

@@ -437,6 +437,12 @@ impl Store for FlakyStore {
     ) -> Result<Record, servicekanal_shared::store::StoreError> {
         self.inner.update(record).await
     }
+    async fn write_all(
+        &self,
+        writes: &[servicekanal_shared::store::Write],
+    ) -> Result<(), servicekanal_shared::store::StoreError> {
+        self.inner.write_all(writes).await
+    }
     async fn delete(
         &self,
         key: &ItemKey,

@@ -2,7 +2,8 @@
 //! the table's stream through the DynamoDB Streams API.
 
 use super::{
-    ChangeFeed, DeletionReport, DueItem, Page, PageRequest, Record, Store, StoreError, item,
+    ChangeFeed, DeletionReport, DueItem, Page, PageRequest, Record, Store, StoreError, Write,
+    check_transaction, item,
 };
 use crate::clock::SharedClock;
 use crate::keys::{EXPIRY_INDEX, EXPIRY_SHARDS, ItemKey, attr, expiry_bucket};
@@ -11,10 +12,11 @@ use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::{EventRecord, StreamRecord, StreamViewType, UserIdentity};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, Projection, ProjectionType, ReturnValue, ScalarAttributeType,
-    StreamSpecification, StreamViewType as SdkStreamViewType, WriteRequest,
+    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType,
+    StreamSpecification, StreamViewType as SdkStreamViewType, TransactWriteItem, WriteRequest,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -182,6 +184,77 @@ impl Store for DynamoStore {
                 Err(StoreError::AlreadyExists(record.key.clone()))
             }
             Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn write_all(&self, writes: &[Write]) -> Result<(), StoreError> {
+        check_transaction(writes)?;
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let mut items = Vec::with_capacity(writes.len());
+        for write in writes {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .expression_attribute_names("#exp", attr::EXPIRES_AT)
+                .expression_attribute_values(":now", self.now_value());
+            let put = match write {
+                Write::Create(r) => put
+                    .set_item(Some(
+                        Record {
+                            version: 1,
+                            ..r.clone()
+                        }
+                        .to_item()
+                        .into(),
+                    ))
+                    .condition_expression("attribute_not_exists(#pk) OR #exp <= :now")
+                    .expression_attribute_names("#pk", attr::PK),
+                Write::Update(r) => put
+                    .set_item(Some(
+                        Record {
+                            version: r.version + 1,
+                            ..r.clone()
+                        }
+                        .to_item()
+                        .into(),
+                    ))
+                    .condition_expression("#ver = :ver AND #exp > :now")
+                    .expression_attribute_names("#ver", attr::VERSION)
+                    .expression_attribute_values(":ver", n(r.version as i64)),
+            };
+            let put = put.build().map_err(|e| StoreError::Encode(e.to_string()))?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        let error = match result {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        let failed = match error.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
+                .cancellation_reasons()
+                .iter()
+                .position(|r| r.code() == Some("ConditionalCheckFailed")),
+            _ => None,
+        };
+        let Some(index) = failed else {
+            return Err(backend(error));
+        };
+        match &writes[index] {
+            Write::Create(r) => Err(StoreError::AlreadyExists(r.key.clone())),
+            Write::Update(r) => match self.get(&r.key).await? {
+                Some(_) => Err(StoreError::VersionConflict {
+                    key: r.key.clone(),
+                    expected: r.version,
+                }),
+                None => Err(StoreError::NotFound(r.key.clone())),
+            },
         }
     }
 

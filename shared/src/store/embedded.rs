@@ -6,7 +6,7 @@
 
 use super::{
     ChangeFeed, DeletionReport, DueItem, Page, PageRequest, Record, Store, StoreError,
-    TTL_PRINCIPAL, item,
+    TTL_PRINCIPAL, Write, check_transaction, item,
 };
 use crate::clock::SharedClock;
 use crate::keys::ItemKey;
@@ -315,6 +315,50 @@ impl Store for EmbeddedStore {
         let mut fresh = record.clone();
         fresh.version = 1;
         self.write_in(&txn, &fresh, old)?;
+        txn.commit().map_err(backend)
+    }
+
+    async fn write_all(&self, writes: &[Write]) -> Result<(), StoreError> {
+        check_transaction(writes)?;
+        let now = self.clock.now();
+        let txn = self.db.begin_write().map_err(backend)?;
+        // Check every condition before the first write; dropping `txn` aborts it.
+        let mut olds = Vec::with_capacity(writes.len());
+        for write in writes {
+            let old = Self::raw_get(&txn, &storage_key(write.key()))?;
+            let current = old
+                .as_ref()
+                .map(Record::from_item)
+                .transpose()?
+                .filter(|r| !r.is_expired_at(now));
+            match (write, current) {
+                (Write::Create(r), Some(_)) => {
+                    return Err(StoreError::AlreadyExists(r.key.clone()));
+                }
+                (Write::Update(r), None) => return Err(StoreError::NotFound(r.key.clone())),
+                (Write::Update(r), Some(current)) if current.version != r.version => {
+                    return Err(StoreError::VersionConflict {
+                        key: r.key.clone(),
+                        expected: r.version,
+                    });
+                }
+                _ => {}
+            }
+            olds.push(old);
+        }
+        for (write, old) in writes.iter().zip(olds) {
+            let next = match write {
+                Write::Create(r) => Record {
+                    version: 1,
+                    ..r.clone()
+                },
+                Write::Update(r) => Record {
+                    version: r.version + 1,
+                    ..r.clone()
+                },
+            };
+            self.write_in(&txn, &next, old)?;
+        }
         txn.commit().map_err(backend)
     }
 

@@ -249,8 +249,49 @@ pub enum StoreError {
     Encode(String),
     #[error("cannot decode record body: {0}")]
     Decode(String),
+    #[error("a transaction holds at most {max} writes, got {got}")]
+    TransactionTooLarge { got: usize, max: usize },
+    #[error("a transaction writes key {0} twice")]
+    TransactionRepeatsKey(ItemKey),
     #[error("storage backend failed: {0}")]
     Backend(String),
+}
+
+/// One write of a transaction (see [`Store::write_all`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Write {
+    /// As [`Store::create`]: only if no readable item has the key.
+    Create(Record),
+    /// As [`Store::update`]: only if the readable item is still at `record.version`.
+    Update(Record),
+}
+
+impl Write {
+    pub fn key(&self) -> &ItemKey {
+        match self {
+            Write::Create(r) | Write::Update(r) => &r.key,
+        }
+    }
+}
+
+/// DynamoDB's limit for one `TransactWriteItems` call.
+pub const MAX_TRANSACTION_WRITES: usize = 100;
+
+/// Refuses what no adapter can commit: too many writes, or one key twice.
+pub fn check_transaction(writes: &[Write]) -> Result<(), StoreError> {
+    if writes.len() > MAX_TRANSACTION_WRITES {
+        return Err(StoreError::TransactionTooLarge {
+            got: writes.len(),
+            max: MAX_TRANSACTION_WRITES,
+        });
+    }
+    let mut seen = std::collections::HashSet::new();
+    for write in writes {
+        if !seen.insert(write.key()) {
+            return Err(StoreError::TransactionRepeatsKey(write.key().clone()));
+        }
+    }
+    Ok(())
 }
 
 /// The single table. Reads never return an item whose deadline has passed, even while it
@@ -274,6 +315,10 @@ pub trait Store: Send + Sync {
     /// Replaces a readable item if it is still at `record.version`; returns it at the next
     /// version. `NotFound` if it is gone or expired, `VersionConflict` if someone was faster.
     async fn update(&self, record: &Record) -> Result<Record, StoreError>;
+
+    /// Commits all writes or none. The first write whose condition fails is reported as
+    /// `create`/`update` would report it alone.
+    async fn write_all(&self, writes: &[Write]) -> Result<(), StoreError>;
 
     /// Deletes an item, expired or not; returns what was there.
     async fn delete(&self, key: &ItemKey) -> Result<Option<Record>, StoreError>;
