@@ -7,6 +7,7 @@ use servicekanal_shared::queue::sqs::SqsQueue;
 use servicekanal_shared::queue::{OutgoingMessage, Queue, QueueError, dedup_id_of, group_of};
 use servicekanal_shared::test_support::{moto_config, moto_queue};
 use std::sync::Arc;
+use std::time::Duration;
 
 struct Harness {
     fifo: Arc<dyn Queue>,
@@ -97,6 +98,35 @@ async fn fifo_refuses_messages_without_ids(h: Harness) {
     assert!(receive_all(h.fifo.as_ref()).await.is_empty());
 }
 
+async fn a_delayed_message_waits_and_bad_delays_are_refused(h: Harness) {
+    h.standard
+        .send(OutgoingMessage::standard("timer".into()).delayed(Duration::from_secs(600)))
+        .await
+        .unwrap();
+    h.standard
+        .send(OutgoingMessage::standard("now".into()))
+        .await
+        .unwrap();
+    let bodies: Vec<_> = receive_all(h.standard.as_ref())
+        .await
+        .into_iter()
+        .filter_map(|m| m.body)
+        .collect();
+    assert_eq!(bodies, ["now"], "the delayed message is not visible yet");
+    assert!(matches!(
+        h.standard
+            .send(OutgoingMessage::standard("x".into()).delayed(Duration::from_secs(901)))
+            .await,
+        Err(QueueError::DelayTooLong(901))
+    ));
+    assert!(matches!(
+        h.fifo
+            .send(OutgoingMessage::fifo("x".into(), "g", "d").delayed(Duration::from_secs(60)))
+            .await,
+        Err(QueueError::DelayOnFifo)
+    ));
+}
+
 async fn a_released_message_comes_back_and_an_acknowledged_one_does_not(h: Harness) {
     h.standard
         .send(OutgoingMessage::standard("retry me".into()))
@@ -173,4 +203,22 @@ contract!(
     fifo_refuses_messages_without_ids,
     a_released_message_comes_back_and_an_acknowledged_one_does_not,
     a_group_waits_while_its_message_is_in_flight,
+    a_delayed_message_waits_and_bad_delays_are_refused,
 );
+
+/// SQS counts delays in real time; the in-process queue on the injected clock, so the local
+/// stack's clock buttons fire timers.
+#[tokio::test]
+async fn in_process_delays_follow_the_injected_clock() {
+    let h = in_process().await;
+    h.standard
+        .send(OutgoingMessage::standard("timer".into()).delayed(Duration::from_secs(600)))
+        .await
+        .unwrap();
+    h.clock.advance(chrono::Duration::seconds(599));
+    assert!(receive_all(h.standard.as_ref()).await.is_empty());
+    h.clock.advance(chrono::Duration::seconds(1));
+    let due = receive_all(h.standard.as_ref()).await;
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].body.as_deref(), Some("timer"));
+}

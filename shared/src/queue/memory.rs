@@ -22,6 +22,8 @@ pub struct InProcessQueue {
 struct State {
     /// Waiting messages with their send order.
     visible: VecDeque<(u64, SqsMessage)>,
+    /// Delayed messages and when they become visible.
+    delayed: Vec<(DateTime<Utc>, u64, SqsMessage)>,
     /// Received but not yet acknowledged, by receipt handle.
     in_flight: HashMap<String, (u64, SqsMessage)>,
     dedup_seen: HashMap<String, DateTime<Utc>>,
@@ -47,7 +49,7 @@ impl InProcessQueue {
     /// Messages waiting, visible or in flight.
     pub fn depth(&self) -> usize {
         let state = self.lock();
-        state.visible.len() + state.in_flight.len()
+        state.visible.len() + state.in_flight.len() + state.delayed.len()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -59,6 +61,7 @@ impl InProcessQueue {
 impl Queue for InProcessQueue {
     async fn send(&self, message: OutgoingMessage) -> Result<(), QueueError> {
         let now = self.clock.now();
+        message.check(self.fifo)?;
         let mut state = self.lock();
         let mut attributes = HashMap::from([
             (
@@ -67,10 +70,9 @@ impl Queue for InProcessQueue {
             ),
             ("ApproximateReceiveCount".to_owned(), "0".to_owned()),
         ]);
-        if self.fifo {
-            let (Some(group), Some(dedup)) = (&message.group_id, &message.dedup_id) else {
-                return Err(QueueError::FifoIdsMissing);
-            };
+        // `check` made sure a FIFO message has both ids.
+        if let (true, Some(group), Some(dedup)) = (self.fifo, &message.group_id, &message.dedup_id)
+        {
             let window = chrono::Duration::from_std(FIFO_DEDUP_WINDOW).unwrap_or_default();
             state.dedup_seen.retain(|_, at| *at + window > now);
             if state.dedup_seen.contains_key(dedup) {
@@ -89,12 +91,32 @@ impl Queue for InProcessQueue {
         sqs.aws_region = Some("local".into());
         state.sent += 1;
         let order = state.sent;
-        state.visible.push_back((order, sqs));
+        match message.delay {
+            Some(delay) => {
+                let at = now + chrono::Duration::from_std(delay).unwrap_or_default();
+                state.delayed.push((at, order, sqs));
+            }
+            None => state.visible.push_back((order, sqs)),
+        }
         Ok(())
     }
 
     async fn receive(&self, max: usize) -> Result<Vec<SqsMessage>, QueueError> {
+        let now = self.clock.now();
         let mut state = self.lock();
+        // Delayed messages whose time has come join the queue in send order.
+        let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut state.delayed)
+            .into_iter()
+            .partition(|(at, _, _)| *at <= now);
+        state.delayed = waiting;
+        for (_, order, message) in due {
+            let position = state
+                .visible
+                .iter()
+                .position(|(o, _)| *o > order)
+                .unwrap_or(state.visible.len());
+            state.visible.insert(position, (order, message));
+        }
         // FIFO: a group with a message in flight waits, so order within the group holds;
         // later messages of a group may join the same batch, behind the earlier ones.
         let busy: HashSet<String> = state

@@ -21,7 +21,12 @@ pub struct OutgoingMessage {
     pub group_id: Option<String>,
     /// FIFO: a repeat within five minutes is accepted but not delivered again.
     pub dedup_id: Option<String>,
+    /// Standard queues: invisible for this long after sending (at most [`MAX_DELAY`]).
+    pub delay: Option<Duration>,
 }
+
+/// SQS delays a message by at most 15 minutes.
+pub const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
 
 impl OutgoingMessage {
     pub fn fifo(body: String, group_id: impl Into<String>, dedup_id: impl Into<String>) -> Self {
@@ -29,6 +34,7 @@ impl OutgoingMessage {
             body,
             group_id: Some(group_id.into()),
             dedup_id: Some(dedup_id.into()),
+            delay: None,
         }
     }
 
@@ -37,6 +43,26 @@ impl OutgoingMessage {
             body,
             group_id: None,
             dedup_id: None,
+            delay: None,
+        }
+    }
+
+    /// Delivered only after `delay`, whole seconds (a timer).
+    pub fn delayed(mut self, delay: Duration) -> Self {
+        self.delay = Some(delay);
+        self
+    }
+
+    /// Refuses what SQS would refuse: missing FIFO ids, a delay on a FIFO message (SQS
+    /// only delays whole FIFO queues), a delay over 15 minutes.
+    pub fn check(&self, fifo: bool) -> Result<(), QueueError> {
+        if fifo && (self.group_id.is_none() || self.dedup_id.is_none()) {
+            return Err(QueueError::FifoIdsMissing);
+        }
+        match self.delay {
+            Some(_) if fifo => Err(QueueError::DelayOnFifo),
+            Some(d) if d > MAX_DELAY => Err(QueueError::DelayTooLong(d.as_secs())),
+            _ => Ok(()),
         }
     }
 }
@@ -45,6 +71,10 @@ impl OutgoingMessage {
 pub enum QueueError {
     #[error("a FIFO queue needs a message group id and a deduplication id")]
     FifoIdsMissing,
+    #[error("a FIFO message cannot carry its own delay")]
+    DelayOnFifo,
+    #[error("a delay of {0} s is longer than SQS's 900 s")]
+    DelayTooLong(u64),
     #[error("queue backend failed: {0}")]
     Backend(String),
 }

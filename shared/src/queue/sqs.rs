@@ -37,12 +37,11 @@ impl SqsQueue {
 #[async_trait]
 impl Queue for SqsQueue {
     async fn send(&self, message: OutgoingMessage) -> Result<(), QueueError> {
-        if self.fifo && (message.group_id.is_none() || message.dedup_id.is_none()) {
-            return Err(QueueError::FifoIdsMissing);
-        }
+        message.check(self.fifo)?;
         self.client
             .send_message()
             .queue_url(&self.url)
+            .set_delay_seconds(message.delay.map(|d| d.as_secs() as i32))
             .message_body(message.body)
             .set_message_group_id(message.group_id)
             .set_message_deduplication_id(message.dedup_id)
