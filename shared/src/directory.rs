@@ -108,12 +108,90 @@ impl CustomerDirectory for DemoDirectory {
         else {
             return Ok(None);
         };
-        let hash = PasswordHash::new(&customer.password_hash)
-            .map_err(|e| DirectoryError::Malformed(e.to_string()))?;
-        Ok(Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .is_ok()
-            .then_some(CustomerRef(number)))
+        Ok(check_password(Some(&customer.password_hash), password)?.then_some(CustomerRef(number)))
+    }
+}
+
+/// A valid argon2 hash of nothing in particular: checked when the number is unknown, so an
+/// unknown number takes as long as a wrong password and reveals nothing.
+const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$ZGVjb3lzYWx0ZGVjb3k$0yP2cSxa0uW8m7O0sJm+6hZHj2f0Vx6a4gU1mV9m2cY";
+
+/// Whether `password` matches the stored hash; `None` checks a decoy and says no.
+pub fn check_password(stored_hash: Option<&str>, password: &str) -> Result<bool, DirectoryError> {
+    let hash = PasswordHash::new(stored_hash.unwrap_or(DECOY_HASH))
+        .map_err(|e| DirectoryError::Malformed(e.to_string()))?;
+    let matches = Argon2::default()
+        .verify_password(password.as_bytes(), &hash)
+        .is_ok();
+    Ok(matches && stored_hash.is_some())
+}
+
+/// The CRM stand-in in AWS: a DynamoDB table keyed by `customer_number`, holding the
+/// `password_hash` (argon2 PHC string) and the `customer_ref` agents work with.
+#[derive(Clone, Debug)]
+pub struct DynamoDirectory {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoDirectory {
+    pub const NUMBER: &'static str = "customer_number";
+    pub const PASSWORD_HASH: &'static str = "password_hash";
+    pub const CUSTOMER_REF: &'static str = "customer_ref";
+
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl CustomerDirectory for DynamoDirectory {
+    async fn verify(
+        &self,
+        customer_number: &str,
+        password: &str,
+    ) -> Result<Option<CustomerRef>, DirectoryError> {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let number = normalize_customer_number(customer_number);
+        let item = if number.is_empty() {
+            None
+        } else {
+            self.client
+                .get_item()
+                .table_name(&self.table)
+                .key(Self::NUMBER, AttributeValue::S(number.clone()))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| {
+                    DirectoryError::Backend(
+                        aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
+                    )
+                })?
+                .item
+        };
+        let text = |name: &str| {
+            item.as_ref()
+                .and_then(|i| i.get(name))
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+        };
+        let hash = text(Self::PASSWORD_HASH);
+        if item.is_some() && hash.is_none() {
+            return Err(DirectoryError::Malformed(format!(
+                "a customer item has no {}",
+                Self::PASSWORD_HASH
+            )));
+        }
+        if !check_password(hash.as_deref(), password)? {
+            return Ok(None);
+        }
+        Ok(Some(CustomerRef(
+            text(Self::CUSTOMER_REF).unwrap_or(number),
+        )))
     }
 }
 
@@ -144,6 +222,12 @@ mod tests {
             !DEMO_CUSTOMERS.contains("Sommer2026!"),
             "only hashes are stored"
         );
+    }
+
+    #[test]
+    fn an_unknown_number_checks_the_decoy_and_says_no() {
+        assert_eq!(check_password(None, "Sommer2026!").unwrap(), false);
+        assert_eq!(check_password(None, "").unwrap(), false);
     }
 
     #[test]

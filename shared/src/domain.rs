@@ -34,7 +34,11 @@ pub struct Contact {
     /// A prospect's company, if given.
     pub company_name: Option<String>,
     pub first_contact_at: DateTime<Utc>,
+    /// The contact's last inbound message: the 24-hour window and sliding deadlines count from it.
     pub last_contact_at: DateTime<Utc>,
+    /// The conversation new messages belong to (a closed one makes the next message start anew).
+    #[serde(default)]
+    pub current_conversation: Option<Ulid>,
 }
 
 impl Contact {
@@ -47,6 +51,7 @@ impl Contact {
             company_name: None,
             first_contact_at: at,
             last_contact_at: at,
+            current_conversation: None,
         }
     }
 
@@ -168,6 +173,8 @@ impl Conversation {
 pub enum Direction {
     Inbound,
     Outbound,
+    /// Never sent: an agent's note on the conversation (e.g. a contract change).
+    Internal,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -197,6 +204,8 @@ pub enum MessageType {
     System,
     Unsupported,
     Template,
+    /// An agent's internal note.
+    Note,
 }
 
 /// What a message says. Personal data: stays in the store, never in logs or statistics.
@@ -229,8 +238,39 @@ pub enum MessageContent {
         emoji: String,
         message_id: String,
     },
+    /// What we sent (or are about to send).
+    Outbound(crate::whatsapp::OutboundContent),
+    /// A message that carried a password: its text is never stored.
+    Redacted,
     /// Anything else: nothing kept but the type.
     Empty,
+}
+
+impl MessageContent {
+    /// A one-line rendering for the agent desk's summary.
+    pub fn preview(&self) -> String {
+        use crate::whatsapp::OutboundContent as Out;
+        match self {
+            MessageContent::Text { body } => body.clone(),
+            MessageContent::Choice { title, .. } => format!("[{title}]"),
+            MessageContent::Media { caption, .. } => match caption {
+                Some(c) => format!("[media] {c}"),
+                None => "[media]".into(),
+            },
+            MessageContent::Location { .. } => "[location]".into(),
+            MessageContent::SharedContacts { .. } => "[contact card]".into(),
+            MessageContent::Reaction { emoji, .. } => emoji.clone(),
+            MessageContent::Outbound(out) => match out {
+                Out::Text { body } | Out::Buttons { body, .. } | Out::List { body, .. } => {
+                    body.clone()
+                }
+                Out::Link { body, url, .. } => format!("{body} ({url})"),
+                Out::Template { name, .. } => format!("[template {name}]"),
+            },
+            MessageContent::Redacted => "[password removed]".into(),
+            MessageContent::Empty => "[no content]".into(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -238,6 +278,8 @@ pub enum MessageContent {
 pub enum DeliveryStatus {
     #[default]
     Received,
+    /// Outbound, planned but not yet handed to WhatsApp.
+    Pending,
     Accepted,
     Sent,
     Delivered,
@@ -260,12 +302,45 @@ pub struct Message {
     pub delivery: DeliveryStatus,
     /// Graph API error code of a failed delivery.
     pub error_code: Option<i64>,
+    /// Inbound: what handling it decided (set with the state it changed, in one transaction).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handling: Option<Handling>,
+}
+
+/// The plan bot-reply committed for one inbound message. A retry finds it and only finishes
+/// what is left, so no reply is sent twice and no effect is lost.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Handling {
+    /// The outbound messages to send, in order (stored as `pending` until sent).
+    pub replies: Vec<Ulid>,
+    pub effects: Vec<Effect>,
+    /// Everything sent and done.
+    pub done: bool,
+}
+
+/// What else handling a message does, after its replies.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "effect", rename_all = "kebab-case")]
+pub enum Effect {
+    /// Put the conversation into the agent desk's inbox.
+    Handover { topic: String },
+    /// Agent mode: show the customer's message on the desk.
+    ForwardToDesk,
+    /// Announce the closed conversation (the survey listens).
+    Closed { reason: EndReason },
+    /// Start the inactivity timer.
+    InactivityTimer { due_at: DateTime<Utc> },
+    /// Delete everything of the contact (after the confirmation went out).
+    Erase,
 }
 
 /// Failed authentication attempts of a contact, for lock-out.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct AuthAttempts {
     pub failures: u32,
+    /// The first failure of the current 24-hour window.
+    #[serde(default)]
+    pub first_failure_at: Option<DateTime<Utc>>,
     pub locked_until: Option<DateTime<Utc>>,
 }
 

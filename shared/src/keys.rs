@@ -118,6 +118,13 @@ impl Pseudonym {
         &self.0
     }
 
+    /// The pseudonym of a contact partition key (`C#<pseudonym>`).
+    pub fn from_partition(pk: &str) -> Option<Self> {
+        pk.strip_prefix("C#")
+            .filter(|p| !p.is_empty())
+            .map(|p| Self(p.to_owned()))
+    }
+
     /// The partition of all of this contact's items.
     pub fn partition(&self) -> String {
         format!("C#{}", self.0)

@@ -1,8 +1,9 @@
 //! Messages between the functions, and the bookkeeping every function that stores WhatsApp
 //! messages shares: deterministic ids, delivery markers, status updates.
 
-use crate::domain::{DeliveryMarker, DeliveryStatus, Message};
+use crate::domain::{Actor, ContactKind, DeliveryMarker, DeliveryStatus, EndReason, Message};
 use crate::keys::{ItemKey, Pseudonym, Pseudonymizer};
+use crate::queue::OutgoingMessage;
 use crate::retention::RetentionClass;
 use crate::store::{Record, Store, StoreError};
 use chrono::{DateTime, Utc};
@@ -15,6 +16,186 @@ use ulid::Ulid;
 pub struct InboundNotice {
     pub message: ItemKey,
     pub received_at: DateTime<Utc>,
+}
+
+/// A conversation, named by keys only (no phone number).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ConversationRef {
+    pub contact: Pseudonym,
+    pub conversation: Ulid,
+}
+
+impl ConversationRef {
+    pub fn key(&self) -> ItemKey {
+        ItemKey::conversation(&self.contact, self.conversation)
+    }
+
+    pub fn profile_key(&self) -> ItemKey {
+        ItemKey::profile(&self.contact)
+    }
+}
+
+/// Everything bot-reply consumes, from its three queues (inbound, agent actions, timers).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum BotWork {
+    /// A stored customer message (inbound FIFO queue, one group per contact).
+    Inbound(InboundNotice),
+    /// The agent desk's reply, note or close (agent-actions FIFO queue).
+    AgentAction(AgentAction),
+    /// The conversation may have gone quiet (timer queue, delayed).
+    InactivityTimer(InactivityTimer),
+}
+
+impl BotWork {
+    /// The queue message: FIFO ids for inbound work and agent actions, a delay for timers.
+    pub fn to_queue_message(&self, now: DateTime<Utc>) -> OutgoingMessage {
+        let body = serde_json::to_string(self).expect("bot work always serialises");
+        match self {
+            BotWork::Inbound(notice) => {
+                let group = Pseudonym::from_partition(&notice.message.pk)
+                    .map(|p| p.as_str().to_owned())
+                    .unwrap_or_else(|| notice.message.pk.clone());
+                OutgoingMessage::fifo(body, group, notice.message.sk.clone())
+            }
+            BotWork::AgentAction(action) => OutgoingMessage::fifo(
+                body,
+                action.conversation.contact.as_str(),
+                action.action_id.to_string(),
+            ),
+            BotWork::InactivityTimer(timer) => {
+                let wait = (timer.due_at - now).to_std().unwrap_or_default();
+                OutgoingMessage::standard(body).delayed(
+                    std::time::Duration::from_secs(wait.as_secs()).min(crate::queue::MAX_DELAY),
+                )
+            }
+        }
+    }
+}
+
+/// What an agent does on a conversation. `action_id` is a ULID made by the desk: a retried
+/// action keeps it, so it is carried out once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentAction {
+    pub action_id: Ulid,
+    pub conversation: ConversationRef,
+    /// The agent's desk login (shown to colleagues, never to the customer).
+    pub agent: String,
+    #[serde(flatten)]
+    pub act: AgentAct,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "act", rename_all = "kebab-case")]
+pub enum AgentAct {
+    /// Sent to the customer and stored.
+    Reply {
+        text: String,
+    },
+    /// A contract-change note: stored with the conversation, never sent.
+    Note {
+        text: String,
+    },
+    Close,
+}
+
+/// Fires when a conversation may have been quiet long enough.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InactivityTimer {
+    pub conversation: ConversationRef,
+    /// Last activity plus the inactivity period, as it was when the timer was set.
+    pub due_at: DateTime<Utc>,
+}
+
+/// One line of the handover summary.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SummaryLine {
+    pub actor: Actor,
+    pub text: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Why the desk's action was not carried out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RejectReason {
+    /// The customer's last message is more than 24 hours old: only templates may be sent.
+    OutsideServiceWindow,
+    ConversationClosed,
+    /// Erased or past its deadline.
+    ConversationGone,
+    /// WhatsApp refused the message for good.
+    NotDeliverable,
+}
+
+/// What the agent desk receives (handover FIFO queue, one group per contact). Holds personal
+/// data of `service-13m` conversations: the queue keeps messages 4 days, its DLQ 14 days,
+/// both within 13 months.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum DeskEvent {
+    Handover {
+        conversation: ConversationRef,
+        topic: String,
+        customer_ref: Option<String>,
+        profile_name: Option<String>,
+        contact_kind: ContactKind,
+        /// The conversation's last messages, oldest first.
+        summary: Vec<SummaryLine>,
+        at: DateTime<Utc>,
+    },
+    CustomerMessage {
+        conversation: ConversationRef,
+        message: Ulid,
+        text: String,
+        at: DateTime<Utc>,
+    },
+    ActionRejected {
+        conversation: ConversationRef,
+        action_id: Ulid,
+        reason: RejectReason,
+    },
+    Closed {
+        conversation: ConversationRef,
+        reason: EndReason,
+        at: DateTime<Utc>,
+    },
+}
+
+impl DeskEvent {
+    fn conversation(&self) -> &ConversationRef {
+        match self {
+            DeskEvent::Handover { conversation, .. }
+            | DeskEvent::CustomerMessage { conversation, .. }
+            | DeskEvent::ActionRejected { conversation, .. }
+            | DeskEvent::Closed { conversation, .. } => conversation,
+        }
+    }
+
+    /// FIFO per contact; `dedup` names the cause, so a retried cause is delivered once.
+    pub fn to_queue_message(&self, dedup: &str) -> OutgoingMessage {
+        let body = serde_json::to_string(self).expect("desk events always serialise");
+        OutgoingMessage::fifo(body, self.conversation().contact.as_str(), dedup)
+    }
+}
+
+/// A closed conversation (conversation-closed FIFO queue; the survey listens). Keys only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationClosed {
+    pub conversation: ConversationRef,
+    pub reason: EndReason,
+    pub at: DateTime<Utc>,
+}
+
+impl ConversationClosed {
+    pub fn to_queue_message(&self) -> OutgoingMessage {
+        let body = serde_json::to_string(self).expect("a closed event always serialises");
+        OutgoingMessage::fifo(
+            body,
+            self.conversation.contact.as_str(),
+            self.conversation.conversation.to_string(),
+        )
+    }
 }
 
 /// A message's id, derived from its WhatsApp id and time, so a redelivery maps to the same
@@ -32,7 +213,7 @@ pub fn message_id_for(wamid: &str, at: DateTime<Utc>) -> Ulid {
 /// How far a delivery status has come; statuses may arrive out of order and never go back.
 fn rank(status: DeliveryStatus) -> u8 {
     match status {
-        DeliveryStatus::Received | DeliveryStatus::Accepted => 0,
+        DeliveryStatus::Received | DeliveryStatus::Pending | DeliveryStatus::Accepted => 0,
         DeliveryStatus::Sent => 1,
         DeliveryStatus::Delivered => 2,
         DeliveryStatus::Read => 3,
@@ -75,6 +256,41 @@ pub async fn record_outbound(
             .await?;
     }
     Ok(key)
+}
+
+/// Notes that a stored outbound message went out as `wamid`, and creates the marker that
+/// leads its statuses back to it.
+pub async fn mark_sent(
+    store: &dyn Store,
+    pseudonymizer: &Pseudonymizer,
+    mut record: Record,
+    wamid: &str,
+    at: DateTime<Utc>,
+) -> Result<Record, StoreError> {
+    let mut message: Message = record.body()?;
+    message.wamid = Some(wamid.to_owned());
+    message.delivery = DeliveryStatus::Accepted;
+    record.set_body(&message)?;
+    let marker = DeliveryMarker {
+        first_seen_at: at,
+        message: record.key.clone(),
+        queued: true,
+    };
+    let marker_key = ItemKey::delivery_marker(&pseudonymizer.delivery(wamid));
+    // The marker first: a status can only arrive once WhatsApp has the message.
+    match store
+        .create(&Record::with_deadline(
+            marker_key,
+            &marker,
+            record.retention,
+            record.expires_at,
+        )?)
+        .await
+    {
+        Ok(()) | Err(StoreError::AlreadyExists(_)) => {}
+        Err(e) => return Err(e),
+    }
+    store.update(&record).await
 }
 
 /// What became of a status update.

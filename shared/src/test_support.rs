@@ -36,6 +36,61 @@ pub async fn moto_table(config: &aws_config::SdkConfig) -> (aws_sdk_dynamodb::Cl
     (client, table)
 }
 
+/// A fresh customer table in moto (the CRM stand-in), seeded with the demo customers.
+pub async fn moto_customer_table(
+    config: &aws_config::SdkConfig,
+) -> (aws_sdk_dynamodb::Client, String) {
+    use crate::directory::{DemoDirectory, DynamoDirectory};
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+        ScalarAttributeType,
+    };
+    let client = aws_sdk_dynamodb::Client::new(config);
+    let table = format!("customers-{}", ulid::Ulid::new().to_string().to_lowercase());
+    client
+        .create_table()
+        .table_name(&table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(DynamoDirectory::NUMBER)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(DynamoDirectory::NUMBER)
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("customer table created in moto");
+    for customer in DemoDirectory::demo().customers() {
+        client
+            .put_item()
+            .table_name(&table)
+            .item(
+                DynamoDirectory::NUMBER,
+                AttributeValue::S(customer.customer_number.clone()),
+            )
+            .item(
+                DynamoDirectory::PASSWORD_HASH,
+                AttributeValue::S(customer.password_hash.clone()),
+            )
+            .item(
+                DynamoDirectory::CUSTOMER_REF,
+                AttributeValue::S(format!("CRM-{}", customer.customer_number)),
+            )
+            .send()
+            .await
+            .expect("customer seeded");
+    }
+    (client, table)
+}
+
 /// A fresh, uniquely named queue in moto (FIFO when `fifo`); returns the client and its URL.
 pub async fn moto_queue(
     config: &aws_config::SdkConfig,

@@ -242,6 +242,27 @@ async fn three_failed_attempts_lock_the_contact_for_24_hours() {
 }
 
 #[tokio::test]
+async fn failures_older_than_24_hours_do_not_count_towards_the_lock() {
+    let mut chat = Chat::new();
+    chat.contact.kind = ContactKind::Customer;
+    for _ in 0..2 {
+        chat.say("Mitarbeiter bitte").await;
+        chat.say("K1002003").await;
+        chat.say("falsch").await;
+    }
+    chat.now += Duration::hours(25);
+    chat.say("Mitarbeiter bitte").await;
+    chat.say("K1002003").await;
+    assert_eq!(
+        seen(&chat.say("wieder falsch").await),
+        ["Das hat leider nicht gepasst. Versuch es bitte noch einmal mit deiner Kundennummer."],
+        "a third failure a day later is the first of a new window"
+    );
+    assert_eq!(chat.auth.failures, 1);
+    assert_eq!(chat.auth.locked_until, None);
+}
+
+#[tokio::test]
 async fn after_two_unknown_messages_lisa_offers_an_agent() {
     let mut chat = Chat::new();
     chat.contact.kind = ContactKind::Customer;

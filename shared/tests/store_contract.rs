@@ -43,6 +43,7 @@ fn message_record(wa_id: &str, at: DateTime<Utc>, text: &str) -> Record {
         at,
         delivery: DeliveryStatus::Received,
         error_code: None,
+        handling: None,
     };
     Record::new(
         ItemKey::message(&pseudonym, id),

@@ -10,8 +10,8 @@ use servicekanal_shared::domain::{
 };
 use servicekanal_shared::keys::{ItemKey, Pseudonymizer};
 use servicekanal_shared::mask::Secret;
-use servicekanal_shared::messages::{self, InboundNotice, StatusOutcome};
-use servicekanal_shared::queue::{OutgoingMessage, Queue, QueueError};
+use servicekanal_shared::messages::{self, BotWork, InboundNotice, StatusOutcome};
+use servicekanal_shared::queue::{Queue, QueueError};
 use servicekanal_shared::retention::RetentionClass;
 use servicekanal_shared::store::{Record, Store, StoreError};
 use servicekanal_shared::whatsapp::payload::{
@@ -304,6 +304,7 @@ async fn store_inbound(
         at,
         delivery: DeliveryStatus::Received,
         error_code: None,
+        handling: None,
     };
     match ports
         .store
@@ -314,14 +315,13 @@ async fn store_inbound(
         Err(e) => return Err(e.into()),
     }
 
-    let notice = InboundNotice {
+    let notice = BotWork::Inbound(InboundNotice {
         message: message_key,
         received_at: now,
-    };
-    let body = serde_json::to_string(&notice).expect("a notice always serialises");
+    });
     ports
         .inbound_queue
-        .send(OutgoingMessage::fifo(body, contact.as_str(), &message.id))
+        .send(notice.to_queue_message(now))
         .await?;
 
     // Mark as queued; if this fails, a redelivery queues again within SQS's dedup window.

@@ -5,7 +5,7 @@ use servicekanal_shared::clock::ManualClock;
 use servicekanal_shared::domain::{Contact, Message, MessageContent};
 use servicekanal_shared::keys::{ItemKey, MESSAGE_PREFIX, Pseudonymizer};
 use servicekanal_shared::mask::Secret;
-use servicekanal_shared::messages::InboundNotice;
+use servicekanal_shared::messages::BotWork;
 use servicekanal_shared::queue::sqs::SqsQueue;
 use servicekanal_shared::queue::{Queue, dedup_id_of, group_of};
 use servicekanal_shared::retention::RetentionClass;
@@ -80,6 +80,9 @@ async fn a_message_lands_in_dynamodb_and_once_on_the_fifo_queue() {
     assert_eq!(received.len(), 1, "three deliveries, one queue message");
     assert_eq!(group_of(&received[0]), Some(contact.as_str()));
     assert_eq!(dedup_id_of(&received[0]), message.wamid.as_deref());
-    let notice: InboundNotice = serde_json::from_str(received[0].body.as_deref().unwrap()).unwrap();
+    let Ok(BotWork::Inbound(notice)) = serde_json::from_str(received[0].body.as_deref().unwrap())
+    else {
+        panic!("the webhook queues inbound work");
+    };
     assert_eq!(notice.message, messages[0].key);
 }

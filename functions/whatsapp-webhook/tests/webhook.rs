@@ -10,7 +10,7 @@ use servicekanal_shared::domain::{
 };
 use servicekanal_shared::keys::{ItemKey, MESSAGE_PREFIX, Pseudonymizer};
 use servicekanal_shared::mask::Secret;
-use servicekanal_shared::messages::{self, InboundNotice};
+use servicekanal_shared::messages::{self, BotWork};
 use servicekanal_shared::queue::memory::InProcessQueue;
 use servicekanal_shared::queue::{OutgoingMessage, Queue, QueueError, dedup_id_of, group_of};
 use servicekanal_shared::retention::RetentionClass;
@@ -188,7 +188,10 @@ async fn every_sample_event_gets_its_answer_and_stores_and_queues_what_it_carrie
             assert_eq!(message.actor, Actor::Customer);
         }
         for q in &queued {
-            let notice: InboundNotice = serde_json::from_str(q.body.as_deref().unwrap()).unwrap();
+            let Ok(BotWork::Inbound(notice)) = serde_json::from_str(q.body.as_deref().unwrap())
+            else {
+                panic!("the webhook queues inbound work");
+            };
             let record = h
                 .store
                 .get(&notice.message)
@@ -510,6 +513,7 @@ async fn statuses_update_the_stored_outbound_message_and_never_go_back() {
         at,
         delivery: DeliveryStatus::Accepted,
         error_code: None,
+        handling: None,
     };
     let store: &dyn Store = h.store.as_ref();
     let first = messages::record_outbound(

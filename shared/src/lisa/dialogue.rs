@@ -122,6 +122,27 @@ impl Default for LisaConfig {
     }
 }
 
+impl LisaConfig {
+    /// The channel settings from `BOT_NAME`, `HOTLINE`, `SERVICE_EMAIL` and `WEBSITE_URL`,
+    /// each defaulting to the example brand.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let defaults = Self::default();
+        let get = |name: &str, default: String| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .unwrap_or(default)
+        };
+        Self {
+            bot_name: get("BOT_NAME", defaults.bot_name),
+            hotline: get("HOTLINE", defaults.hotline),
+            email: get("SERVICE_EMAIL", defaults.email),
+            website: get("WEBSITE_URL", defaults.website),
+            ..defaults
+        }
+    }
+}
+
 /// A customer message as Lisa sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Input {
@@ -490,10 +511,20 @@ impl Lisa {
                 actions.extend(self.hand_over(state, &topic));
             }
             None => {
+                // Failures count within one lock period from the first; older ones lapse.
+                let window_start = state
+                    .auth
+                    .first_failure_at
+                    .filter(|first| now < *first + self.config.lock_period);
+                if window_start.is_none() {
+                    state.auth.failures = 0;
+                    state.auth.first_failure_at = Some(now);
+                }
                 state.auth.failures += 1;
                 if state.auth.failures >= self.config.max_auth_failures {
                     state.auth.locked_until = Some(now + self.config.lock_period);
                     state.auth.failures = 0;
+                    state.auth.first_failure_at = None;
                     state.conversation.awaiting = Awaiting::Nothing;
                     actions.push(text(self.fill(&self.texts.auth_locked, state.contact)));
                 } else {

@@ -247,6 +247,24 @@ impl WhatsAppError {
             WhatsAppError::Throttled { .. } | WhatsAppError::Unavailable { .. }
         )
     }
+
+    /// Whether the message itself can never be delivered, so retrying it is pointless.
+    /// Credentials are not the message's fault: those sends wait for ops to fix them.
+    pub fn is_permanent(&self) -> bool {
+        !self.is_transient() && !matches!(self, WhatsAppError::Unauthorized { .. })
+    }
+
+    /// The Graph API error code, where there is one.
+    pub fn code(&self) -> Option<i64> {
+        match self {
+            WhatsAppError::OutsideWindow => Some(131047),
+            WhatsAppError::InvalidRecipient { code }
+            | WhatsAppError::Unauthorized { code }
+            | WhatsAppError::Throttled { code, .. }
+            | WhatsAppError::Rejected { code, .. } => Some(*code),
+            WhatsAppError::Invalid(_) | WhatsAppError::Unavailable { .. } => None,
+        }
+    }
 }
 
 #[async_trait]

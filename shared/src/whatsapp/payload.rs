@@ -296,7 +296,7 @@ impl WaMessage {
             MessageType::System => self.system.as_ref().map(|s| MessageContent::Text {
                 body: s.body.clone(),
             }),
-            MessageType::Unsupported | MessageType::Template => None,
+            MessageType::Unsupported | MessageType::Template | MessageType::Note => None,
         };
         content.unwrap_or(MessageContent::Empty)
     }
