@@ -23,13 +23,12 @@ async fn contract(directory: &dyn CustomerDirectory, expected_ref: &str) {
         None
     );
     assert_eq!(directory.verify("", "Sommer2026!").await.unwrap(), None);
-    assert_eq!(
+    assert!(
         directory
             .verify("k2004005", "Winter2026?")
             .await
             .unwrap()
             .is_some(),
-        true,
         "customer numbers are case-insensitive"
     );
 }

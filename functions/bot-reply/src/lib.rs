@@ -371,11 +371,13 @@ async fn decide(
     }
     conversation.bot_messages += replies.len() as u32;
 
+    // Replies sort after the message they answer, even within one millisecond.
+    let reply_clock = now.max(inbound.at + Duration::milliseconds(1));
     let mut generator = ulid::Generator::new();
     let mut writes = Vec::new();
     for content in replies {
         let id = generator
-            .generate_from_datetime(now.into())
+            .generate_from_datetime(reply_clock.into())
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         let reply = outbound(id, conversation.id, Actor::Bot, content, now);
         handling.replies.push(id);

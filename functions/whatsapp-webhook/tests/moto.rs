@@ -79,7 +79,8 @@ async fn a_message_lands_in_dynamodb_and_once_on_the_fifo_queue() {
     let received = queue.receive(10).await.unwrap();
     assert_eq!(received.len(), 1, "three deliveries, one queue message");
     assert_eq!(group_of(&received[0]), Some(contact.as_str()));
-    assert_eq!(dedup_id_of(&received[0]), message.wamid.as_deref());
+    // Deduplicated by the stored message's key, which follows from the WhatsApp id.
+    assert_eq!(dedup_id_of(&received[0]), Some(messages[0].key.sk.as_str()));
     let Ok(BotWork::Inbound(notice)) = serde_json::from_str(received[0].body.as_deref().unwrap())
     else {
         panic!("the webhook queues inbound work");

@@ -199,10 +199,11 @@ async fn every_sample_event_gets_its_answer_and_stores_and_queues_what_it_carrie
                 .unwrap()
                 .expect("notice points to a stored message");
             let message: Message = record.body().unwrap();
+            assert!(message.wamid.is_some());
             assert_eq!(
                 dedup_id_of(q),
-                message.wamid.as_deref(),
-                "{name}: dedup id is the wamid"
+                Some(record.key.sk.as_str()),
+                "{name}: deduplicated by the message key, derived from the wamid"
             );
             assert_eq!(
                 group_of(q),

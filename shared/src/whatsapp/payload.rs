@@ -47,6 +47,100 @@ pub fn verify_signature(
         .map_err(|_| SignatureError::Mismatch)
 }
 
+/// What a simulated WhatsApp user sends (the local stack and tests build real payloads
+/// from it, so they go through the webhook like WhatsApp's own).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum UserMessage {
+    Text {
+        body: String,
+    },
+    /// A tap on a reply button.
+    Button {
+        id: String,
+        title: String,
+    },
+    /// A pick from a list message.
+    ListRow {
+        id: String,
+        title: String,
+    },
+    /// A photo (only its metadata reaches us).
+    Image {
+        caption: Option<String>,
+    },
+}
+
+impl WebhookPayload {
+    /// One inbound message in the shape WhatsApp delivers it.
+    pub fn inbound(
+        phone_number_id: &str,
+        wa_id: &str,
+        profile_name: Option<&str>,
+        wamid: &str,
+        at: chrono::DateTime<chrono::Utc>,
+        message: &UserMessage,
+    ) -> Self {
+        let mut wa = WaMessage {
+            from: wa_id.to_owned(),
+            id: wamid.to_owned(),
+            timestamp: at.timestamp().to_string(),
+            ..WaMessage::default()
+        };
+        match message {
+            UserMessage::Text { body } => {
+                wa.kind = "text".into();
+                wa.text = Some(Text { body: body.clone() });
+            }
+            UserMessage::Button { id, title } | UserMessage::ListRow { id, title } => {
+                let reply = Some(Reply {
+                    id: id.clone(),
+                    title: title.clone(),
+                });
+                let list = matches!(message, UserMessage::ListRow { .. });
+                wa.kind = "interactive".into();
+                wa.interactive = Some(Interactive {
+                    kind: if list { "list_reply" } else { "button_reply" }.into(),
+                    button_reply: if list { None } else { reply.clone() },
+                    list_reply: if list { reply } else { None },
+                });
+            }
+            UserMessage::Image { caption } => {
+                wa.kind = "image".into();
+                wa.image = Some(Media {
+                    id: format!("media-{wamid}"),
+                    mime_type: Some("image/jpeg".into()),
+                    caption: caption.clone(),
+                });
+            }
+        }
+        WebhookPayload {
+            object: BUSINESS_ACCOUNT_OBJECT.into(),
+            entry: vec![Entry {
+                id: "local-business-account".into(),
+                changes: vec![Change {
+                    field: "messages".into(),
+                    value: ChangeValue {
+                        messaging_product: Some("whatsapp".into()),
+                        metadata: Some(Metadata {
+                            display_phone_number: "4930000000".into(),
+                            phone_number_id: phone_number_id.into(),
+                        }),
+                        contacts: vec![WaContact {
+                            profile: profile_name.map(|n| Profile {
+                                name: Some(n.to_owned()),
+                            }),
+                            wa_id: wa_id.to_owned(),
+                        }],
+                        messages: vec![wa],
+                        ..ChangeValue::default()
+                    },
+                }],
+            }],
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WebhookPayload {
     pub object: String,

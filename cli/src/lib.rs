@@ -1,0 +1,4 @@
+//! The `servicekanal` command's library: the local stack's wiring, shared by `servicekanal dev`
+//! and the end-to-end tests.
+
+pub mod stack;

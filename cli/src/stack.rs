@@ -1,0 +1,248 @@
+//! The local stack: every function's real handler wired to the local adapters (embedded
+//! store, in-process queues, recording outbox, demo customer directory), in one process.
+//! Queue messages reach the handlers as the same `aws_lambda_events` SQS events Lambda
+//! delivers, and failed items come back like an SQS retry.
+
+use anyhow::{Context, Result, bail};
+use aws_lambda_events::event::sqs::SqsEvent;
+use chrono::{DateTime, Utc};
+use lambda_http::Body;
+use lambda_http::http::Request;
+use servicekanal_shared::clock::SharedClock;
+use servicekanal_shared::directory::DemoDirectory;
+use servicekanal_shared::keys::Pseudonymizer;
+use servicekanal_shared::lisa::catalogue::Catalogue;
+use servicekanal_shared::lisa::dialogue::{Lisa, LisaConfig, Texts};
+use servicekanal_shared::mask::Secret;
+use servicekanal_shared::messages::{AgentAction, BotWork, DeskEvent};
+use servicekanal_shared::queue::Queue;
+use servicekanal_shared::queue::memory::InProcessQueue;
+use servicekanal_shared::store::embedded::EmbeddedStore;
+use servicekanal_shared::whatsapp::WhatsApp;
+use servicekanal_shared::whatsapp::outbox::RecordingOutbox;
+use servicekanal_shared::whatsapp::payload::{SIGNATURE_HEADER, UserMessage, WebhookPayload, sign};
+use std::path::Path;
+use std::sync::Arc;
+
+/// The local stack's app secret: `curl` and the files in `events/` are signed with it.
+pub const LOCAL_APP_SECRET: &str = "servicekanal-local-app-secret";
+pub const LOCAL_VERIFY_TOKEN: &str = "servicekanal-local-verify-token";
+/// Pseudonym key of the local stack (never used in AWS, where Secrets Manager generates one).
+pub const LOCAL_PSEUDONYM_KEY: &str = "servicekanal-local-pseudonym-key-not-for-production";
+pub const LOCAL_PHONE_NUMBER_ID: &str = "100000000000001";
+
+/// The in-process queues, named like their SQS counterparts in template.yaml.
+pub struct Queues {
+    pub inbound: Arc<InProcessQueue>,
+    pub agent_actions: Arc<InProcessQueue>,
+    pub timers: Arc<InProcessQueue>,
+    pub handover: Arc<InProcessQueue>,
+    pub closed: Arc<InProcessQueue>,
+}
+
+pub struct LocalStack {
+    pub clock: SharedClock,
+    pub store: Arc<EmbeddedStore>,
+    pub outbox: Arc<RecordingOutbox>,
+    pub queues: Queues,
+    pub webhook: whatsapp_webhook::Ports,
+    pub bot: bot_reply::Ports,
+}
+
+/// What one run of the queue consumers did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RunReport {
+    pub handled: usize,
+    /// Items reported as failed (they stay queued for the next run).
+    pub failed: usize,
+}
+
+impl LocalStack {
+    /// Opens the stack on `data_dir` (created if missing) with the recording outbox.
+    pub fn open(data_dir: &Path, clock: SharedClock) -> Result<Self> {
+        let outbox = Arc::new(RecordingOutbox::new(clock.clone()));
+        Self::open_with(data_dir, clock, outbox.clone(), outbox)
+    }
+
+    /// As [`LocalStack::open`], sending through `whatsapp` (the Graph API, or a test double)
+    /// while `outbox` still shows what the simulator knows.
+    pub fn open_with(
+        data_dir: &Path,
+        clock: SharedClock,
+        outbox: Arc<RecordingOutbox>,
+        whatsapp: Arc<dyn WhatsApp>,
+    ) -> Result<Self> {
+        let store = Arc::new(
+            EmbeddedStore::open(data_dir, clock.clone()).context("opening the embedded store")?,
+        );
+        let queue = |name: &str| Arc::new(InProcessQueue::new(name, clock.clone()));
+        let queues = Queues {
+            inbound: queue("servicekanal-inbound.fifo"),
+            agent_actions: queue("servicekanal-agent-actions.fifo"),
+            timers: queue("servicekanal-timers"),
+            handover: queue("servicekanal-handover.fifo"),
+            closed: queue("servicekanal-conversation-closed.fifo"),
+        };
+        let pseudonymizer = Pseudonymizer::new(LOCAL_PSEUDONYM_KEY.as_bytes().to_vec())?;
+        let webhook = whatsapp_webhook::Ports {
+            store: store.clone(),
+            inbound_queue: queues.inbound.clone(),
+            clock: clock.clone(),
+            pseudonymizer: pseudonymizer.clone(),
+            config: whatsapp_webhook::WebhookConfig {
+                app_secret: Secret(LOCAL_APP_SECRET.to_owned()),
+                verify_token: Secret(LOCAL_VERIFY_TOKEN.to_owned()),
+                max_body_bytes: whatsapp_webhook::DEFAULT_MAX_BODY_BYTES,
+            },
+        };
+        let bot = bot_reply::Ports {
+            store: store.clone(),
+            whatsapp,
+            directory: Arc::new(DemoDirectory::demo()),
+            desk_queue: queues.handover.clone(),
+            closed_queue: queues.closed.clone(),
+            timer_queue: queues.timers.clone(),
+            clock: clock.clone(),
+            pseudonymizer,
+            lisa: Arc::new(Lisa::new(
+                Catalogue::embedded(),
+                Texts::embedded(),
+                LisaConfig::default(),
+            )),
+            config: bot_reply::BotConfig::default(),
+        };
+        Ok(Self {
+            clock,
+            store,
+            outbox,
+            queues,
+            webhook,
+            bot,
+        })
+    }
+
+    /// Serves one webhook request exactly as the Lambda function would.
+    pub async fn webhook(&self, request: lambda_http::Request) -> lambda_http::Response<Body> {
+        whatsapp_webhook::handle(request, &self.webhook).await
+    }
+
+    /// A WhatsApp user sends a message: a signed webhook POST, then the consumers run.
+    /// Returns the WhatsApp message id it was given.
+    pub async fn user_sends(
+        &self,
+        wa_id: &str,
+        profile_name: Option<&str>,
+        message: &UserMessage,
+    ) -> Result<String> {
+        let wamid = format!("wamid.local.in.{}", ulid::Ulid::new());
+        let payload = WebhookPayload::inbound(
+            LOCAL_PHONE_NUMBER_ID,
+            wa_id,
+            profile_name,
+            &wamid,
+            self.clock.now(),
+            message,
+        );
+        let body = serde_json::to_vec(&payload)?;
+        let request = Request::builder()
+            .method("POST")
+            .uri(whatsapp_webhook::WEBHOOK_PATH)
+            .header("content-type", "application/json")
+            .header(SIGNATURE_HEADER, sign(LOCAL_APP_SECRET.as_bytes(), &body))
+            .body(Body::from(body))?;
+        let response = self.webhook(request).await;
+        if response.status() != 200 {
+            bail!("the webhook answered {}", response.status());
+        }
+        self.run().await;
+        Ok(wamid)
+    }
+
+    /// The agent desk acts: the action goes on the agent-actions queue, then consumers run.
+    pub async fn agent_acts(&self, action: AgentAction) -> Result<RunReport> {
+        let work = BotWork::AgentAction(action);
+        self.queues
+            .agent_actions
+            .send(work.to_queue_message(self.clock.now()))
+            .await?;
+        Ok(self.run().await)
+    }
+
+    /// Runs bot-reply on its three queues until nothing is left that can succeed now
+    /// (delayed timers wait for the clock).
+    pub async fn run(&self) -> RunReport {
+        let mut report = RunReport::default();
+        let sources = [
+            &self.queues.inbound,
+            &self.queues.agent_actions,
+            &self.queues.timers,
+        ];
+        loop {
+            let mut progress = false;
+            for queue in sources {
+                let Ok(records) = queue.receive(10).await else {
+                    continue;
+                };
+                if records.is_empty() {
+                    continue;
+                }
+                let mut event = SqsEvent::default();
+                event.records = records.clone();
+                let response = bot_reply::handle(event, &self.bot).await;
+                for record in &records {
+                    let id = record.message_id.as_deref().unwrap_or_default();
+                    let handle = record.receipt_handle.as_deref().unwrap_or_default();
+                    if response
+                        .batch_item_failures
+                        .iter()
+                        .any(|f| f.item_identifier == id)
+                    {
+                        report.failed += 1;
+                        let _ = queue.release(handle).await;
+                    } else {
+                        report.handled += 1;
+                        progress = true;
+                        let _ = queue.acknowledge(handle).await;
+                    }
+                }
+            }
+            if !progress {
+                return report;
+            }
+        }
+    }
+
+    /// Takes what arrived on the agent desk's queue.
+    pub async fn desk_events(&self) -> Result<Vec<DeskEvent>> {
+        drain(self.queues.handover.as_ref()).await
+    }
+
+    /// Takes the conversation-closed events (the survey's input).
+    pub async fn closed_events(
+        &self,
+    ) -> Result<Vec<servicekanal_shared::messages::ConversationClosed>> {
+        drain(self.queues.closed.as_ref()).await
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}
+
+async fn drain<T: serde::de::DeserializeOwned>(queue: &InProcessQueue) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    loop {
+        let batch = queue.receive(10).await?;
+        if batch.is_empty() {
+            return Ok(out);
+        }
+        for message in batch {
+            out.push(serde_json::from_str(
+                message.body.as_deref().unwrap_or_default(),
+            )?);
+            queue
+                .acknowledge(message.receipt_handle.as_deref().unwrap_or_default())
+                .await?;
+        }
+    }
+}

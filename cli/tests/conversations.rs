@@ -1,0 +1,716 @@
+//! Conversation scripts through the real handlers: a signed webhook POST per customer message,
+//! the inbound queue, bot-reply with Lisa, the recording outbox; the agent desk through the
+//! handover and agent-actions queues. Each asserts exactly what the customer sees.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use servicekanal_cli::stack::LocalStack;
+use servicekanal_shared::clock::ManualClock;
+use servicekanal_shared::domain::{
+    Actor, Contact, Conversation, ConversationMode, ConversationState, DeliveryStatus, Direction,
+    EndReason, Message, MessageContent,
+};
+use servicekanal_shared::keys::{ItemKey, MESSAGE_PREFIX, Pseudonym, Pseudonymizer};
+use servicekanal_shared::lisa::catalogue::Catalogue;
+use servicekanal_shared::lisa::dialogue::{LisaConfig, Texts, ids};
+use servicekanal_shared::messages::{
+    AgentAct, AgentAction, ConversationRef, DeskEvent, RejectReason,
+};
+use servicekanal_shared::retention::RetentionClass;
+use servicekanal_shared::store::{PageRequest, Record, Store};
+use servicekanal_shared::test_support::LogCapture;
+use servicekanal_shared::whatsapp::outbox::RecordingOutbox;
+use servicekanal_shared::whatsapp::payload::UserMessage;
+use servicekanal_shared::whatsapp::{OutboundContent, Sent, WhatsApp, WhatsAppError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use ulid::Ulid;
+
+const ERIKA: &str = "4917612345678";
+const ERIKA_NAME: &str = "Erika Mustermann";
+
+struct Chat {
+    stack: LocalStack,
+    clock: ManualClock,
+    texts: Texts,
+    catalogue: Catalogue,
+    config: LisaConfig,
+    wa_id: String,
+    seen: usize,
+    _dir: tempfile::TempDir,
+}
+
+fn start() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-21T09:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// One line per message the customer got: the text, then `[button ids]` or `<link>`.
+fn render(content: &OutboundContent) -> String {
+    match content {
+        OutboundContent::Text { body } => body.clone(),
+        OutboundContent::Buttons { body, buttons, .. } => format!(
+            "{body} [{}]",
+            buttons
+                .iter()
+                .map(|b| b.id.as_str())
+                .collect::<Vec<_>>()
+                .join(" | ")
+        ),
+        OutboundContent::Link { body, url, .. } => format!("{body} <{url}>"),
+        OutboundContent::List { body, .. } => format!("{body} [list]"),
+        OutboundContent::Template { name, .. } => format!("[template {name}]"),
+    }
+}
+
+impl Chat {
+    fn new() -> Self {
+        let clock = ManualClock::new(start());
+        let outbox = Arc::new(RecordingOutbox::new(Arc::new(clock.clone())));
+        Self::with(clock, outbox.clone(), outbox)
+    }
+
+    fn with(clock: ManualClock, outbox: Arc<RecordingOutbox>, whatsapp: Arc<dyn WhatsApp>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let stack =
+            LocalStack::open_with(dir.path(), Arc::new(clock.clone()), outbox, whatsapp).unwrap();
+        Self {
+            stack,
+            clock,
+            texts: Texts::embedded(),
+            catalogue: Catalogue::embedded(),
+            config: LisaConfig::default(),
+            wa_id: ERIKA.into(),
+            seen: 0,
+            _dir: dir,
+        }
+    }
+
+    /// What the customer received since the last look.
+    fn news(&mut self) -> Vec<String> {
+        let sent: Vec<_> = self
+            .stack
+            .outbox
+            .sent()
+            .into_iter()
+            .filter(|e| e.to == self.wa_id)
+            .collect();
+        let new = sent[self.seen..]
+            .iter()
+            .map(|e| render(&e.content))
+            .collect();
+        self.seen = sent.len();
+        new
+    }
+
+    async fn send(&mut self, message: UserMessage) -> Vec<String> {
+        self.clock.advance(Duration::seconds(20));
+        self.stack
+            .user_sends(&self.wa_id, Some(ERIKA_NAME), &message)
+            .await
+            .unwrap();
+        self.news()
+    }
+
+    async fn say(&mut self, text: &str) -> Vec<String> {
+        self.send(UserMessage::Text { body: text.into() }).await
+    }
+
+    async fn tap(&mut self, id: &str) -> Vec<String> {
+        self.send(UserMessage::Button {
+            id: id.into(),
+            title: id.into(),
+        })
+        .await
+    }
+
+    fn fill(&self, template: &str) -> String {
+        template
+            .replace("{bot}", &self.config.bot_name)
+            .replace("{name}", ERIKA_NAME)
+            .replace("{hotline}", &self.config.hotline)
+            .replace("{email}", &self.config.email)
+            .replace("{website}", &self.config.website)
+    }
+
+    fn answer(&self, topic: &str) -> String {
+        let topic = self.catalogue.get(topic).unwrap();
+        match &topic.link {
+            Some(link) => format!("{} <{}>", topic.answer, link.url),
+            None => topic.answer.clone(),
+        }
+    }
+
+    fn helpful(&self) -> String {
+        format!(
+            "{} [{} | {}]",
+            self.texts.ask_helpful,
+            ids::HELPFUL_YES,
+            ids::HELPFUL_NO
+        )
+    }
+
+    fn greeting_with_kind_question(&self) -> String {
+        format!(
+            "{} {} [{} | {}]",
+            self.fill(&self.texts.greeting_named),
+            self.texts.ask_kind,
+            ids::KIND_CUSTOMER,
+            ids::KIND_PROSPECT
+        )
+    }
+
+    fn contact(&self) -> Pseudonym {
+        Pseudonymizer::new(
+            servicekanal_cli::stack::LOCAL_PSEUDONYM_KEY
+                .as_bytes()
+                .to_vec(),
+        )
+        .unwrap()
+        .contact(&self.wa_id)
+        .unwrap()
+    }
+
+    async fn profile(&self) -> Option<(Record, Contact)> {
+        let record = self
+            .stack
+            .store
+            .get(&ItemKey::profile(&self.contact()))
+            .await
+            .unwrap()?;
+        let contact = record.body().unwrap();
+        Some((record, contact))
+    }
+
+    async fn conversation(&self) -> (Record, Conversation) {
+        let (_, profile) = self.profile().await.expect("a profile");
+        let key = ItemKey::conversation(&self.contact(), profile.current_conversation.unwrap());
+        let record = self.stack.store.get(&key).await.unwrap().expect("stored");
+        let conversation = record.body().unwrap();
+        (record, conversation)
+    }
+
+    async fn messages(&self) -> Vec<(Record, Message)> {
+        self.stack
+            .store
+            .query(
+                &self.contact().partition(),
+                MESSAGE_PREFIX,
+                PageRequest::first(1000),
+            )
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|r| {
+                let m = r.body().unwrap();
+                (r, m)
+            })
+            .collect()
+    }
+
+    async fn agent(&mut self, conversation: &ConversationRef, act: AgentAct) -> Vec<String> {
+        self.clock.advance(Duration::seconds(30));
+        self.stack
+            .agent_acts(AgentAction {
+                action_id: Ulid::from_datetime(self.clock_now().into()),
+                conversation: conversation.clone(),
+                agent: "agent-07".into(),
+                act,
+            })
+            .await
+            .unwrap();
+        self.news()
+    }
+
+    fn clock_now(&self) -> DateTime<Utc> {
+        use servicekanal_shared::clock::Clock;
+        self.clock.now()
+    }
+
+    /// Authenticates with the right password after asking for an agent; returns the handover.
+    async fn hand_over(&mut self) -> (ConversationRef, DeskEvent) {
+        self.say("Ich möchte mit einem Mitarbeiter sprechen").await;
+        self.say("K1002003").await;
+        let handed = self.say("Sommer2026!").await;
+        assert_eq!(handed, [self.texts.handover.as_str()]);
+        let events = self.stack.desk_events().await.unwrap();
+        assert_eq!(events.len(), 1, "{events:?}");
+        let DeskEvent::Handover { conversation, .. } = &events[0] else {
+            panic!("expected a handover, got {events:?}");
+        };
+        (conversation.clone(), events[0].clone())
+    }
+}
+
+#[tokio::test]
+async fn a_prospect_hears_about_tariffs_and_is_sent_elsewhere_for_the_rest() {
+    let mut chat = Chat::new();
+    assert_eq!(
+        chat.say("Hallo").await,
+        [chat.greeting_with_kind_question()]
+    );
+    assert_eq!(
+        chat.tap(ids::KIND_PROSPECT).await,
+        [chat.texts.prospect_welcome.clone()]
+    );
+    assert_eq!(
+        chat.say("Was kostet bei euch ein Tarif mit 20 GB?").await,
+        [chat.answer("tariffs"), chat.helpful()]
+    );
+    assert_eq!(
+        chat.say("Meine Rechnung ist zu hoch").await,
+        [chat.fill(&chat.texts.prospect_redirect)]
+    );
+    let (record, profile) = chat.profile().await.unwrap();
+    assert_eq!(
+        profile.kind,
+        servicekanal_shared::domain::ContactKind::Prospect
+    );
+    assert_eq!(record.retention, RetentionClass::Bot7d);
+    // Every message of the chat is stored, Lisa's as sent, in order.
+    let messages = chat.messages().await;
+    assert_eq!(messages.len(), 4 + 5);
+    assert!(
+        messages
+            .iter()
+            .all(|(r, _)| r.retention == RetentionClass::Bot7d)
+    );
+    let outbound: Vec<_> = messages
+        .iter()
+        .filter(|(_, m)| m.direction == Direction::Outbound)
+        .collect();
+    assert!(
+        outbound
+            .iter()
+            .all(|(_, m)| m.delivery == DeliveryStatus::Accepted
+                && m.wamid.is_some()
+                && m.actor == Actor::Bot)
+    );
+    assert!(chat.stack.desk_events().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_customer_gets_an_answer_with_link_and_the_question_whether_it_helped() {
+    let mut chat = Chat::new();
+    chat.say("Hi").await;
+    assert_eq!(
+        chat.tap(ids::KIND_CUSTOMER).await,
+        [chat.texts.ask_concern.clone()]
+    );
+    assert_eq!(
+        chat.say("Wie aktiviere ich meine neue SIM-Karte?").await,
+        [chat.answer("sim-activation"), chat.helpful()]
+    );
+    assert_eq!(
+        chat.tap(ids::HELPFUL_YES).await,
+        [chat.texts.glad_to_help.clone()]
+    );
+    assert_eq!(
+        chat.say("Wo finde ich meine PUK?").await,
+        [chat.answer("pin-puk"), chat.helpful()]
+    );
+    assert_eq!(
+        chat.tap(ids::HELPFUL_NO).await,
+        [format!(
+            "{} [{} | {}]",
+            chat.texts.offer_agent,
+            ids::AGENT_YES,
+            ids::AGENT_NO
+        )]
+    );
+    assert_eq!(
+        chat.tap(ids::AGENT_NO).await,
+        [chat.texts.agent_declined.clone()]
+    );
+    let (_, conversation) = chat.conversation().await;
+    assert_eq!(conversation.topics, ["sim-activation", "pin-puk"]);
+    assert_eq!(conversation.customer_messages, 7);
+    assert_eq!(conversation.bot_messages, 9);
+    // Lisa marked every answered message read, with the typing indicator.
+    let marks = chat.stack.outbox.read_marks();
+    assert_eq!(marks.len(), 7);
+    assert!(marks.iter().all(|(_, typing)| *typing));
+}
+
+#[tokio::test]
+async fn failed_then_successful_authentication_hands_over_and_the_agent_takes_it_from_there() {
+    let mut chat = Chat::new();
+    chat.say("Hallo").await;
+    chat.tap(ids::KIND_CUSTOMER).await;
+    assert_eq!(
+        chat.say("Ich will meinen Vertrag kündigen").await,
+        [
+            chat.texts.contract_needs_agent.clone(),
+            chat.texts.ask_customer_number.clone()
+        ]
+    );
+    assert_eq!(
+        chat.say("K1002003").await,
+        [chat.texts.ask_password.clone()]
+    );
+    assert_eq!(
+        chat.say("Winter2026?").await,
+        [chat.texts.auth_failed.clone()]
+    );
+    assert_eq!(
+        chat.say("K-100 200 3").await,
+        [chat.texts.ask_password.clone()]
+    );
+    assert_eq!(chat.say("Sommer2026!").await, [chat.texts.handover.clone()]);
+
+    // Passwords are never stored: both password messages are redacted.
+    let messages = chat.messages().await;
+    let texts: Vec<String> = messages.iter().map(|(_, m)| m.content.preview()).collect();
+    assert!(
+        !texts
+            .iter()
+            .any(|t| t.contains("Sommer2026!") || t.contains("Winter2026?"))
+    );
+    assert_eq!(
+        messages
+            .iter()
+            .filter(|(_, m)| m.content == MessageContent::Redacted)
+            .count(),
+        2
+    );
+
+    // The desk gets the handover: topic, customer reference, the last messages.
+    let events = chat.stack.desk_events().await.unwrap();
+    let [
+        DeskEvent::Handover {
+            conversation,
+            topic,
+            customer_ref,
+            profile_name,
+            summary,
+            ..
+        },
+    ] = events.as_slice()
+    else {
+        panic!("expected one handover, got {events:?}");
+    };
+    assert_eq!(topic, "cancellation");
+    assert_eq!(customer_ref.as_deref(), Some("K1002003"));
+    assert_eq!(profile_name.as_deref(), Some(ERIKA_NAME));
+    assert_eq!(summary.len(), 10);
+    assert_eq!(summary.last().unwrap().text, chat.texts.handover);
+    assert!(summary.iter().any(|l| l.text == "[password removed]"));
+
+    // Agent mode and 13 months: conversation and profile.
+    let (record, conv) = chat.conversation().await;
+    assert_eq!(conv.mode, ConversationMode::Agent);
+    assert_eq!(conv.state, ConversationState::WaitingForAgent);
+    assert_eq!(record.retention, RetentionClass::Service13m);
+    let (profile_record, profile) = chat.profile().await.unwrap();
+    assert_eq!(profile_record.retention, RetentionClass::Service13m);
+    assert_eq!(profile.customer_ref.as_deref(), Some("K1002003"));
+
+    // The agent replies; Lisa stays silent and forwards what the customer writes.
+    let reply = "Hallo Frau Mustermann, ich kümmere mich um Ihre Kündigung.";
+    assert_eq!(
+        chat.agent(conversation, AgentAct::Reply { text: reply.into() })
+            .await,
+        [reply]
+    );
+    assert!(chat.say("Danke, zum 31.12. bitte").await.is_empty());
+    let events = chat.stack.desk_events().await.unwrap();
+    assert!(
+        matches!(&events[..], [DeskEvent::CustomerMessage { text, .. }] if text == "Danke, zum 31.12. bitte"),
+        "{events:?}"
+    );
+    assert!(
+        chat.agent(
+            conversation,
+            AgentAct::Note {
+                text: "Kündigung zum 31.12. erfasst".into()
+            }
+        )
+        .await
+        .is_empty()
+    );
+    assert!(chat.agent(conversation, AgentAct::Close).await.is_empty());
+
+    let (_, conv) = chat.conversation().await;
+    assert_eq!(conv.state, ConversationState::Closed);
+    assert_eq!(conv.end_reason, Some(EndReason::AgentClosed));
+    assert_eq!(conv.agent_messages, 1);
+    let closed = chat.stack.closed_events().await.unwrap();
+    assert_eq!(closed.len(), 1);
+    assert_eq!(closed[0].reason, EndReason::AgentClosed);
+    let messages = chat.messages().await;
+    let by_agent: Vec<_> = messages
+        .iter()
+        .filter(|(_, m)| m.actor == Actor::Agent)
+        .collect();
+    assert_eq!(by_agent.len(), 2, "the reply and the note");
+    assert!(
+        by_agent
+            .iter()
+            .all(|(r, _)| r.retention == RetentionClass::Service13m)
+    );
+    assert!(
+        by_agent
+            .iter()
+            .any(|(_, m)| m.direction == Direction::Internal)
+    );
+
+    // After the close, Lisa answers again, in a new conversation.
+    assert_eq!(
+        chat.say("Wie aktiviere ich meine neue SIM-Karte?").await,
+        [chat.answer("sim-activation"), chat.helpful()]
+    );
+    let (_, fresh) = chat.conversation().await;
+    assert_ne!(fresh.id, conv.id);
+    assert_eq!(fresh.mode, ConversationMode::Bot);
+}
+
+#[tokio::test]
+async fn three_failures_lock_the_contact_and_offer_the_hotline() {
+    let mut chat = Chat::new();
+    chat.say("Hallo").await;
+    chat.tap(ids::KIND_CUSTOMER).await;
+    let locked = chat.fill(&chat.texts.auth_locked);
+    for attempt in 1..=3 {
+        chat.say("Ich brauche einen Mitarbeiter").await;
+        chat.say("K1002003").await;
+        let expected = if attempt < 3 {
+            chat.texts.auth_failed.clone()
+        } else {
+            locked.clone()
+        };
+        assert_eq!(
+            chat.say("geraten123").await,
+            [expected],
+            "attempt {attempt}"
+        );
+    }
+    assert_eq!(
+        chat.say("Ich brauche einen Mitarbeiter").await,
+        [locked.as_str()]
+    );
+    assert!(chat.stack.desk_events().await.unwrap().is_empty());
+
+    // A day later the right password works.
+    chat.clock.advance(Duration::hours(24));
+    let (_, event) = chat.hand_over().await;
+    assert!(matches!(event, DeskEvent::Handover { .. }));
+}
+
+#[tokio::test]
+async fn after_two_unknown_messages_lisa_offers_an_agent() {
+    let mut chat = Chat::new();
+    chat.say("Hallo").await;
+    chat.tap(ids::KIND_CUSTOMER).await;
+    assert_eq!(chat.say("Blubb blubb").await, [chat.texts.rephrase.clone()]);
+    assert_eq!(
+        chat.say("xyz qwertz").await,
+        [format!(
+            "{} {} [{} | {}]",
+            chat.texts.offer_agent_after_unknown,
+            chat.texts.offer_agent,
+            ids::AGENT_YES,
+            ids::AGENT_NO
+        )]
+    );
+    assert_eq!(
+        chat.tap(ids::AGENT_YES).await,
+        [
+            chat.texts.contract_needs_agent.clone(),
+            chat.texts.ask_customer_number.clone()
+        ]
+    );
+}
+
+#[tokio::test]
+async fn privacy_explains_retention_and_erases_everything_on_confirmation() {
+    let mut chat = Chat::new();
+    chat.say("Hallo").await;
+    chat.tap(ids::KIND_CUSTOMER).await;
+    let answer = chat.say("Welche Daten speichert ihr über mich?").await;
+    assert_eq!(
+        answer,
+        [
+            chat.answer("privacy"),
+            format!(
+                "{}? [{} | {}]",
+                chat.texts.privacy_erase_button,
+                ids::PRIVACY_ERASE,
+                ids::PRIVACY_KEEP
+            )
+        ]
+    );
+    assert!(!chat.messages().await.is_empty());
+    assert_eq!(
+        chat.tap(ids::PRIVACY_ERASE).await,
+        [chat.texts.privacy_erased.clone()]
+    );
+    assert!(chat.profile().await.is_none(), "profile erased");
+    assert!(chat.messages().await.is_empty(), "messages erased");
+
+    // Writing again starts from scratch.
+    assert_eq!(
+        chat.say("Hallo").await,
+        [chat.greeting_with_kind_question()]
+    );
+}
+
+#[tokio::test]
+async fn goodbye_and_inactivity_close_the_conversation() {
+    let mut chat = Chat::new();
+    chat.say("Hallo").await;
+    chat.tap(ids::KIND_CUSTOMER).await;
+    assert_eq!(
+        chat.say("Tschüss, danke!").await,
+        [chat.texts.goodbye.clone()]
+    );
+    let (_, conv) = chat.conversation().await;
+    assert_eq!(conv.end_reason, Some(EndReason::Goodbye));
+    assert_eq!(chat.stack.closed_events().await.unwrap().len(), 1);
+
+    // A new conversation; then silence. The timer fires after 30 minutes, not before.
+    chat.say("Wo finde ich meine PUK?").await;
+    chat.clock.advance(Duration::minutes(15));
+    chat.stack.run().await;
+    assert_eq!(chat.conversation().await.1.state, ConversationState::Open);
+    chat.clock.advance(Duration::minutes(16));
+    chat.stack.run().await;
+    let (_, conv) = chat.conversation().await;
+    assert_eq!(conv.state, ConversationState::Closed);
+    assert_eq!(conv.end_reason, Some(EndReason::Inactivity));
+    let closed = chat.stack.closed_events().await.unwrap();
+    assert_eq!(closed.len(), 1);
+    assert_eq!(closed[0].reason, EndReason::Inactivity);
+    assert!(
+        chat.news().is_empty(),
+        "closing for inactivity sends nothing"
+    );
+}
+
+#[tokio::test]
+async fn an_agent_reply_outside_the_24_hour_window_is_not_sent() {
+    let mut chat = Chat::new();
+    chat.say("Hallo").await;
+    chat.tap(ids::KIND_CUSTOMER).await;
+    let (conversation, _) = chat.hand_over().await;
+    chat.clock.advance(Duration::hours(25));
+    assert!(
+        chat.agent(
+            &conversation,
+            AgentAct::Reply {
+                text: "Sind Sie noch da?".into()
+            }
+        )
+        .await
+        .is_empty()
+    );
+    let events = chat.stack.desk_events().await.unwrap();
+    assert!(
+        matches!(
+            &events[..],
+            [DeskEvent::ActionRejected {
+                reason: RejectReason::OutsideServiceWindow,
+                ..
+            }]
+        ),
+        "{events:?}"
+    );
+    assert!(
+        !chat
+            .messages()
+            .await
+            .iter()
+            .any(|(_, m)| m.actor == Actor::Agent)
+    );
+}
+
+/// Fails the `n`-th send (once), like a Graph API outage, and otherwise records.
+struct FailingOnce {
+    outbox: Arc<RecordingOutbox>,
+    calls: AtomicUsize,
+    fail_call: usize,
+}
+
+#[async_trait]
+impl WhatsApp for FailingOnce {
+    async fn send(&self, to: &str, content: &OutboundContent) -> Result<Sent, WhatsAppError> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_call {
+            return Err(WhatsAppError::Unavailable {
+                attempts: 3,
+                detail: "503".into(),
+            });
+        }
+        self.outbox.send(to, content).await
+    }
+
+    async fn mark_read(&self, wamid: &str, typing: bool) -> Result<(), WhatsAppError> {
+        self.outbox.mark_read(wamid, typing).await
+    }
+}
+
+#[tokio::test]
+async fn a_failed_send_is_retried_without_sending_anything_twice() {
+    let clock = ManualClock::new(start());
+    let outbox = Arc::new(RecordingOutbox::new(Arc::new(clock.clone())));
+    // The second send fails: the greeting is out, the answer to "Ja" is not.
+    let flaky = Arc::new(FailingOnce {
+        outbox: outbox.clone(),
+        calls: AtomicUsize::new(0),
+        fail_call: 3,
+    });
+    let mut chat = Chat::with(clock, outbox, flaky);
+    chat.say("Hallo").await;
+    chat.tap(ids::KIND_CUSTOMER).await;
+    // "Wo finde ich meine PUK?" gets two replies; the first send fails, the message goes
+    // back to the queue (a batch item failure), and the retry sends both, once.
+    assert!(chat.say("Wo finde ich meine PUK?").await.is_empty());
+    let retry = chat.stack.run().await;
+    assert_eq!(retry.handled, 1);
+    assert_eq!(chat.news(), [chat.answer("pin-puk"), chat.helpful()]);
+    let all: Vec<String> = chat
+        .stack
+        .outbox
+        .sent()
+        .iter()
+        .map(|e| render(&e.content))
+        .collect();
+    let unique: std::collections::HashSet<_> = all.iter().collect();
+    assert_eq!(all.len(), unique.len(), "nothing sent twice: {all:?}");
+    assert_eq!(all.len(), 4);
+    // A redelivery of an inbound message that was fully handled does nothing.
+    let report = chat.stack.run().await;
+    assert_eq!(report.handled, 0);
+}
+
+#[tokio::test]
+async fn logs_of_a_whole_conversation_hold_no_personal_data() {
+    let capture = LogCapture::default();
+    let _guard = capture.start();
+    let mut chat = Chat::new();
+    chat.say("Hallo").await;
+    chat.tap(ids::KIND_CUSTOMER).await;
+    let (conversation, _) = chat.hand_over().await;
+    chat.agent(
+        &conversation,
+        AgentAct::Reply {
+            text: "Guten Tag, Frau Mustermann".into(),
+        },
+    )
+    .await;
+    chat.say("Meine Adresse ist Musterweg 5").await;
+    let logs = capture.text();
+    assert!(logs.contains("bot work done"), "the handler logged: {logs}");
+    for secret in [
+        ERIKA,
+        "+49 176",
+        "Erika",
+        "Mustermann",
+        "Sommer2026!",
+        "K1002003",
+        "Musterweg",
+        "Mitarbeiter sprechen",
+    ] {
+        assert!(!logs.contains(secret), "{secret:?} leaked into the logs");
+    }
+}
