@@ -714,3 +714,127 @@ async fn logs_of_a_whole_conversation_hold_no_personal_data() {
         assert!(!logs.contains(secret), "{secret:?} leaked into the logs");
     }
 }
+
+fn sample(name: &str) -> aws_lambda_events::event::sqs::SqsEvent {
+    let path = format!(
+        "{}/../events/bot-reply/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The files in events/bot-reply, pushed through the handler on the local stack, where their
+/// keys name the sample customer (4917612345678) and a conversation handed to an agent.
+#[tokio::test]
+async fn every_bot_reply_sample_event_is_handled() {
+    let sample_time = DateTime::from_timestamp(1_795_255_200, 0).unwrap();
+    let mut chat = Chat::new();
+    chat.clock.set(sample_time + Duration::seconds(10));
+    let contact = chat.contact();
+    let conversation_id: Ulid = "01KAK3YH00A1B2C3D4E5F6G7H8".parse().unwrap();
+    let mut profile = Contact::new(ERIKA, Some(ERIKA_NAME.into()), sample_time);
+    profile.current_conversation = Some(conversation_id);
+    profile.customer_ref = Some("K1002003".into());
+    let mut conversation = Conversation::start(
+        conversation_id,
+        servicekanal_shared::domain::Channel::Whatsapp,
+        sample_time,
+    );
+    conversation.mode = ConversationMode::Agent;
+    conversation.state = ConversationState::WaitingForAgent;
+    for record in [
+        Record::new(
+            ItemKey::profile(&contact),
+            &profile,
+            RetentionClass::Service13m,
+            sample_time,
+        )
+        .unwrap(),
+        Record::new(
+            ItemKey::conversation(&contact, conversation_id),
+            &conversation,
+            RetentionClass::Service13m,
+            sample_time,
+        )
+        .unwrap(),
+    ] {
+        chat.stack.store.create(&record).await.unwrap();
+    }
+
+    async fn handle(chat: &Chat, name: &str) -> aws_lambda_events::event::sqs::SqsBatchResponse {
+        bot_reply::handle(sample(name), &chat.stack.bot).await
+    }
+    // The inbound message it names was never stored here: nothing to do, nothing failed.
+    assert!(
+        handle(&chat, "inbound-message")
+            .await
+            .batch_item_failures
+            .is_empty()
+    );
+    assert!(
+        handle(&chat, "agent-reply")
+            .await
+            .batch_item_failures
+            .is_empty()
+    );
+    assert_eq!(
+        chat.news(),
+        ["Hallo Frau Mustermann, ich kümmere mich um Ihre Kündigung."]
+    );
+    assert!(
+        handle(&chat, "agent-note")
+            .await
+            .batch_item_failures
+            .is_empty()
+    );
+    // Agents close their own conversations: the timer leaves this one alone.
+    assert!(
+        handle(&chat, "inactivity-timer")
+            .await
+            .batch_item_failures
+            .is_empty()
+    );
+    assert_eq!(chat.conversation().await.1.state, ConversationState::Open);
+    assert!(
+        handle(&chat, "agent-close")
+            .await
+            .batch_item_failures
+            .is_empty()
+    );
+    let (_, closed) = chat.conversation().await;
+    assert_eq!(closed.end_reason, Some(EndReason::AgentClosed));
+    let notes: Vec<_> = chat
+        .messages()
+        .await
+        .into_iter()
+        .filter(|(_, m)| m.direction == Direction::Internal)
+        .map(|(_, m)| m.content.preview())
+        .collect();
+    assert_eq!(notes, ["Kündigung zum 31.12. im CRM erfasst."]);
+    assert!(
+        chat.stack.desk_events().await.unwrap().is_empty(),
+        "nothing rejected"
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_queue_message_is_a_typed_error_and_dropped_without_effect() {
+    let chat = Chat::new();
+    let mut message = aws_lambda_events::event::sqs::SqsMessage::default();
+    message.message_id = Some("m-1".into());
+    message.body = Some(r#"{"type":"inbound","message":"not a key"}"#.into());
+    assert!(matches!(
+        bot_reply::process(&message, &chat.stack.bot).await,
+        Err(bot_reply::BotError::Malformed(_))
+    ));
+    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+    event.records = vec![message];
+    let response = bot_reply::handle(event, &chat.stack.bot).await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "retrying cannot help, so it is not retried"
+    );
+    assert!(chat.stack.outbox.sent().is_empty());
+    assert!(chat.stack.desk_events().await.unwrap().is_empty());
+}

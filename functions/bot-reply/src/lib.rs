@@ -826,3 +826,80 @@ async fn on_inactivity(timer: &InactivityTimer, ports: &Ports) -> Result<Outcome
     ports.closed_queue.send(closed.to_queue_message()).await?;
     Ok(Outcome::ClosedForInactivity)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inactivity_is_configurable_and_nonsense_is_refused() {
+        let with = |value: &str| {
+            let value = value.to_owned();
+            BotConfig::from_lookup(move |name| {
+                (name == BotConfig::INACTIVITY_VAR).then(|| value.clone())
+            })
+        };
+        assert_eq!(
+            BotConfig::from_lookup(|_| None).unwrap().inactivity,
+            Duration::minutes(30)
+        );
+        assert_eq!(with("45").unwrap().inactivity, Duration::minutes(45));
+        for bad in ["0", "-5", "zehn", "1441", ""] {
+            assert_eq!(
+                with(bad).unwrap_err(),
+                ConfigError::InactivityMinutes {
+                    name: BotConfig::INACTIVITY_VAR,
+                    value: bad.into()
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn customer_messages_map_to_lisas_input() {
+        let message = |message_type, content| Message {
+            id: Ulid::nil(),
+            conversation_id: None,
+            wamid: None,
+            direction: Direction::Inbound,
+            actor: Actor::Customer,
+            message_type,
+            content,
+            at: DateTime::UNIX_EPOCH,
+            delivery: DeliveryStatus::Received,
+            error_code: None,
+            handling: None,
+        };
+        let text = MessageContent::Text {
+            body: "Hallo".into(),
+        };
+        assert_eq!(
+            input_of(&message(MessageType::Text, text.clone())),
+            Some(Input::Text("Hallo".into()))
+        );
+        // A system notice ("number changed") is not the customer talking to Lisa.
+        assert_eq!(input_of(&message(MessageType::System, text)), None);
+        let choice = MessageContent::Choice {
+            id: "kind-customer".into(),
+            title: "Ja".into(),
+        };
+        assert_eq!(
+            input_of(&message(MessageType::Interactive, choice)),
+            Some(Input::Choice("kind-customer".into()))
+        );
+        let reaction = MessageContent::Reaction {
+            emoji: "👍".into(),
+            message_id: "wamid.x".into(),
+        };
+        assert_eq!(input_of(&message(MessageType::Reaction, reaction)), None);
+        let photo = MessageContent::Media {
+            media_id: "m".into(),
+            mime_type: None,
+            caption: None,
+        };
+        assert_eq!(
+            input_of(&message(MessageType::Image, photo)),
+            Some(Input::Other)
+        );
+    }
+}
