@@ -503,7 +503,13 @@ async fn after_two_unknown_messages_lisa_offers_an_agent() {
     let mut chat = Chat::new();
     chat.say("Hallo").await;
     chat.tap(ids::KIND_CUSTOMER).await;
-    assert_eq!(chat.say("Blubb blubb").await, [chat.texts.rephrase.clone()]);
+    assert_eq!(
+        chat.say("Blubb blubb").await,
+        [format!(
+            "{} {} [list]",
+            chat.texts.rephrase, chat.texts.topics_prompt
+        )]
+    );
     assert_eq!(
         chat.say("xyz qwertz").await,
         [format!(

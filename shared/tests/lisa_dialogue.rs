@@ -76,6 +76,20 @@ fn seen(actions: &[Action]) -> Vec<String> {
             Action::Reply(OutboundContent::Link { body, url, .. }) => {
                 Some(format!("{body} <{url}>"))
             }
+            Action::Reply(OutboundContent::List {
+                body,
+                button,
+                sections,
+                ..
+            }) => Some(format!(
+                "{body} <{button}: {}>",
+                sections
+                    .iter()
+                    .flat_map(|s| &s.rows)
+                    .map(|r| r.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )),
             Action::Reply(other) => Some(format!("{other:?}")),
             _ => None,
         })
@@ -136,6 +150,19 @@ async fn prospects_hear_about_tariffs_and_devices_only() {
         "nothing collected, no handover"
     );
     assert_eq!(chat.conversation.pending_customer_number, None);
+    // Prospects get only their topics in the list, and may name their company.
+    assert_eq!(
+        seen(&chat.say("Hmm").await),
+        [
+            "Das habe ich leider nicht verstanden. Kannst du es anders formulieren? Oder wähle ein Thema: <Themen: topic-tariffs topic-devices>"
+        ]
+    );
+    chat.say("Wir sind die Muster Bau GmbH und suchen Firmentarife")
+        .await;
+    assert_eq!(
+        chat.contact.company_name.as_deref(),
+        Some("Muster Bau GmbH")
+    );
 }
 
 #[tokio::test]
@@ -268,8 +295,17 @@ async fn after_two_unknown_messages_lisa_offers_an_agent() {
     chat.contact.kind = ContactKind::Customer;
     assert_eq!(
         seen(&chat.say("Wie wird das Wetter?").await),
-        ["Das habe ich leider nicht verstanden. Kannst du es anders formulieren?"]
+        [
+            "Das habe ich leider nicht verstanden. Kannst du es anders formulieren? Oder wähle ein Thema: <Themen: topic-agent topic-bill topic-tariffs topic-contract-change topic-sim-activation topic-pin-puk topic-network topic-roaming topic-devices topic-data-usage>"
+        ]
     );
+    // A topic picked from the list is understood by its id.
+    chat.tap("topic-roaming").await;
+    assert_eq!(
+        chat.conversation.topics.last().map(String::as_str),
+        Some("roaming")
+    );
+    chat.say("Wie wird das Wetter?").await;
     assert_eq!(
         seen(&chat.say("asdf jkl").await),
         [

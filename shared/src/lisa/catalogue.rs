@@ -67,6 +67,9 @@ pub struct Topic {
     pub link: Option<Link>,
     pub contract_specific: bool,
     pub prospects: bool,
+    /// Offered in Lisa's topic list (a WhatsApp list: at most 10 rows).
+    #[serde(default)]
+    pub menu: bool,
     pub keywords: Vec<String>,
     pub examples: Vec<String>,
 }
@@ -94,6 +97,8 @@ pub enum CatalogueError {
     Missing(&'static str),
     #[error("topic {topic:?}: {problem}")]
     Invalid { topic: String, problem: String },
+    #[error("the topic list has {rows} topics; a WhatsApp list holds at most {max}")]
+    MenuTooLong { rows: usize, max: usize },
     #[error("cannot read {path}: {reason}")]
     Io { path: String, reason: String },
 }
@@ -209,7 +214,26 @@ impl Catalogue {
         if let Some(missing) = TOPIC_IDS.iter().find(|id| !seen.contains(**id)) {
             return Err(CatalogueError::Missing(missing));
         }
+        for topic in self.topics.iter().filter(|t| t.menu) {
+            if SMALL_TALK.contains(&topic.id.as_str()) || topic.id == "unknown" {
+                return Err(invalid(topic, "small talk has no place in the topic list"));
+            }
+        }
+        let menu = self.menu(false).count();
+        if menu > limits::LIST_ROWS {
+            return Err(CatalogueError::MenuTooLong {
+                rows: menu,
+                max: limits::LIST_ROWS,
+            });
+        }
         Ok(())
+    }
+
+    /// The topics of Lisa's topic list, in catalogue order; for prospects only theirs.
+    pub fn menu(&self, prospect: bool) -> impl Iterator<Item = &Topic> {
+        self.topics
+            .iter()
+            .filter(move |t| t.menu && (!prospect || t.prospects))
     }
 
     pub fn topics(&self) -> &[Topic] {

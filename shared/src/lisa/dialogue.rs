@@ -5,7 +5,7 @@ use super::catalogue::{Catalogue, Topic};
 use super::classify::Classifier;
 use crate::directory::{CustomerDirectory, CustomerRef, DirectoryError, normalize_customer_number};
 use crate::domain::{AuthAttempts, Awaiting, Contact, ContactKind, Conversation, EndReason};
-use crate::whatsapp::{OutboundContent, ReplyButton, limits};
+use crate::whatsapp::{ListRow, ListSection, OutboundContent, ReplyButton, limits};
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
@@ -262,6 +262,25 @@ impl Lisa {
         })
     }
 
+    /// A list of the catalogue's menu topics (understood by id: `topic-<id>`).
+    fn topics_list(&self, lead: &str, prospect: bool) -> Action {
+        let rows = self
+            .catalogue
+            .menu(prospect)
+            .map(|t| ListRow {
+                id: format!("{}{}", ids::TOPIC_PREFIX, t.id),
+                title: t.title.clone(),
+                description: t.description.clone(),
+            })
+            .collect();
+        Action::Reply(OutboundContent::List {
+            body: format!("{lead} {}", self.texts.topics_prompt),
+            button: self.texts.topics_button.clone(),
+            sections: vec![ListSection { title: None, rows }],
+            footer: None,
+        })
+    }
+
     fn locked(&self, auth: &AuthAttempts, now: DateTime<Utc>) -> bool {
         auth.locked_until.is_some_and(|until| now < until)
     }
@@ -305,6 +324,12 @@ impl Lisa {
         now: DateTime<Utc>,
         directory: &dyn CustomerDirectory,
     ) -> Result<Vec<Action>, DirectoryError> {
+        if state.contact.kind == ContactKind::Prospect
+            && let Input::Text(message) = &input
+            && let Some(company) = company_name_in(message)
+        {
+            state.contact.company_name = Some(company);
+        }
         let awaiting = state.conversation.awaiting;
         // Answers to Lisa's own questions first.
         match (awaiting, &input) {
@@ -452,7 +477,7 @@ impl Lisa {
                         self.fill(&self.texts.prospect_redirect, state.contact),
                     )]
                 } else {
-                    vec![text(self.texts.rephrase.clone())]
+                    vec![self.topics_list(&self.texts.rephrase, prospect)]
                 }
             }
             _ if prospect && !topic.prospects => {
@@ -537,9 +562,81 @@ impl Lisa {
     }
 }
 
+/// Legal forms that mark a company name in German business writing.
+const LEGAL_FORMS: [&str; 14] = [
+    "gmbh", "ag", "kg", "ug", "ohg", "gbr", "se", "kgaa", "e.k.", "e.v.", "mbh", "ltd", "inc",
+    "partg",
+];
+
+fn is_legal_form(word: &str) -> bool {
+    let word = word.trim_matches(|c: char| matches!(c, ',' | ';' | ':' | '!' | '?' | ')' | '('));
+    let lower = word.to_lowercase();
+    LEGAL_FORMS.contains(&lower.as_str())
+        || LEGAL_FORMS.contains(&lower.trim_end_matches('.'))
+        || lower.starts_with("gmbh")
+}
+
+/// The company a prospect names ("Wir sind die Muster Bau GmbH & Co. KG"): the capitalised
+/// words before a legal form, the legal form, and what continues it (`& Co. KG`).
+pub fn company_name_in(message: &str) -> Option<String> {
+    let words: Vec<&str> = message.split_whitespace().collect();
+    let form = words.iter().position(|w| is_legal_form(w))?;
+    let mut start = form;
+    while start > 0
+        && form - start < 4
+        && words[start - 1]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_uppercase() || c.is_ascii_digit() || c == '&')
+    {
+        start -= 1;
+    }
+    if start == form {
+        return None;
+    }
+    let mut end = form + 1;
+    while end < words.len()
+        && (matches!(words[end], "&" | "Co." | "Co" | "co.") || is_legal_form(words[end]))
+    {
+        end += 1;
+    }
+    let mut name = words[start..end]
+        .join(" ")
+        .trim_end_matches([',', ';', ':', '!', '?'])
+        .to_owned();
+    // A sentence's full stop goes; the dot of "e.K." stays.
+    let last = name.rsplit(' ').next().unwrap_or_default().to_lowercase();
+    if name.ends_with('.') && !matches!(last.as_str(), "e.k." | "e.v." | "co.") {
+        name.pop();
+    }
+    Some(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn company_names_are_found_by_their_legal_form() {
+        assert_eq!(
+            company_name_in("Hallo, ich bin von der Muster GmbH und brauche 5 Verträge").as_deref(),
+            Some("Muster GmbH")
+        );
+        assert_eq!(
+            company_name_in("Wir sind die Beispiel Bau GmbH & Co. KG.").as_deref(),
+            Some("Beispiel Bau GmbH & Co. KG")
+        );
+        assert_eq!(
+            company_name_in("Ich bin Inhaber von Blumen Meier e.K.").as_deref(),
+            Some("Blumen Meier e.K.")
+        );
+        assert_eq!(company_name_in("Was kostet ein Tarif?"), None);
+        assert_eq!(
+            company_name_in("gmbh"),
+            None,
+            "a legal form alone names no one"
+        );
+    }
 
     #[test]
     fn shipped_texts_load_and_long_buttons_are_refused() {
