@@ -134,6 +134,18 @@ impl LocalStack {
         profile_name: Option<&str>,
         message: &UserMessage,
     ) -> Result<String> {
+        let wamid = self.post_user_message(wa_id, profile_name, message).await?;
+        self.run().await;
+        Ok(wamid)
+    }
+
+    /// Only the webhook half of [`LocalStack::user_sends`]: the message is stored and queued.
+    pub async fn post_user_message(
+        &self,
+        wa_id: &str,
+        profile_name: Option<&str>,
+        message: &UserMessage,
+    ) -> Result<String> {
         let wamid = format!("wamid.local.in.{}", ulid::Ulid::new());
         let payload = WebhookPayload::inbound(
             LOCAL_PHONE_NUMBER_ID,
@@ -154,7 +166,6 @@ impl LocalStack {
         if response.status() != 200 {
             bail!("the webhook answered {}", response.status());
         }
-        self.run().await;
         Ok(wamid)
     }
 

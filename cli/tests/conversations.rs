@@ -16,6 +16,7 @@ use servicekanal_shared::lisa::dialogue::{LisaConfig, Texts, ids};
 use servicekanal_shared::messages::{
     AgentAct, AgentAction, ConversationRef, DeskEvent, RejectReason,
 };
+use servicekanal_shared::queue::Queue;
 use servicekanal_shared::retention::RetentionClass;
 use servicekanal_shared::store::{PageRequest, Record, Store};
 use servicekanal_shared::test_support::LogCapture;
@@ -687,6 +688,73 @@ async fn a_failed_send_is_retried_without_sending_anything_twice() {
     // A redelivery of an inbound message that was fully handled does nothing.
     let report = chat.stack.run().await;
     assert_eq!(report.handled, 0);
+}
+
+#[tokio::test]
+async fn after_a_failure_the_contacts_later_messages_wait_so_order_holds() {
+    let clock = ManualClock::new(start());
+    let outbox = Arc::new(RecordingOutbox::new(Arc::new(clock.clone())));
+    let flaky = Arc::new(FailingOnce {
+        outbox: outbox.clone(),
+        calls: AtomicUsize::new(0),
+        fail_call: 1,
+    });
+    let chat = Chat::with(clock, outbox, flaky);
+    for text in ["Hallo", "Wo finde ich meine PUK?"] {
+        chat.stack
+            .post_user_message(
+                ERIKA,
+                Some(ERIKA_NAME),
+                &UserMessage::Text { body: text.into() },
+            )
+            .await
+            .unwrap();
+    }
+    // Both in one batch, as a FIFO event source delivers them; the first send fails.
+    let batch = chat.stack.queues.inbound.receive(10).await.unwrap();
+    assert_eq!(batch.len(), 2);
+    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+    event.records = batch.clone();
+    let response = bot_reply::handle(event, &chat.stack.bot).await;
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    let ids: Vec<_> = batch
+        .iter()
+        .map(|m| m.message_id.clone().unwrap())
+        .collect();
+    assert_eq!(failed, ids, "the second waits for the first");
+    assert!(chat.stack.outbox.sent().is_empty());
+    for m in &batch {
+        chat.stack
+            .queues
+            .inbound
+            .release(m.receipt_handle.as_deref().unwrap())
+            .await
+            .unwrap();
+    }
+    chat.stack.run().await;
+    let sent: Vec<String> = chat
+        .stack
+        .outbox
+        .sent()
+        .iter()
+        .map(|e| render(&e.content))
+        .collect();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent[0], chat.greeting_with_kind_question());
+    // Lisa still needs to know whether Erika is a customer; the concern waits for the answer.
+    assert_eq!(
+        sent[1],
+        format!(
+            "{} [{} | {}]",
+            chat.texts.ask_kind,
+            ids::KIND_CUSTOMER,
+            ids::KIND_PROSPECT
+        )
+    );
 }
 
 #[tokio::test]

@@ -221,13 +221,19 @@ impl Lisa {
             .replace("{website}", &self.config.website)
     }
 
-    fn ask_kind(&self, contact: &Contact) -> Vec<Action> {
+    /// "Customer or prospect?", after a greeting unless she asked just before.
+    fn ask_kind(&self, contact: &Contact, greet: bool) -> Vec<Action> {
         let greeting = match contact.profile_name {
             Some(_) => &self.texts.greeting_named,
             None => &self.texts.greeting_anonymous,
         };
+        let body = if greet {
+            format!("{} {}", self.fill(greeting, contact), self.texts.ask_kind)
+        } else {
+            self.texts.ask_kind.clone()
+        };
         vec![buttons(
-            format!("{} {}", self.fill(greeting, contact), self.texts.ask_kind),
+            body,
             [
                 (ids::KIND_CUSTOMER, &self.texts.kind_customer_button),
                 (ids::KIND_PROSPECT, &self.texts.kind_prospect_button),
@@ -418,7 +424,7 @@ impl Lisa {
                 state.conversation.pending_topic = Some(topic);
             }
             state.conversation.awaiting = Awaiting::Kind;
-            return Ok(self.ask_kind(state.contact));
+            return Ok(self.ask_kind(state.contact, awaiting != Awaiting::Kind));
         }
         Ok(self.on_topic(&mut state, &topic, now))
     }
