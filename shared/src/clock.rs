@@ -59,6 +59,40 @@ impl Clock for ManualClock {
     }
 }
 
+/// The system time shifted by an offset that only grows: the local stack's clock, which the
+/// clock buttons move forward while time keeps running.
+#[derive(Debug, Clone, Default)]
+pub struct OffsetClock {
+    offset: Arc<Mutex<Duration>>,
+}
+
+impl OffsetClock {
+    pub fn new(offset: Duration) -> Self {
+        Self {
+            offset: Arc::new(Mutex::new(offset)),
+        }
+    }
+
+    pub fn offset(&self) -> Duration {
+        *self.offset.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Moves the clock forward (a negative step is ignored: time never runs back).
+    pub fn advance(&self, by: Duration) -> DateTime<Utc> {
+        let mut offset = self.offset.lock().unwrap_or_else(|e| e.into_inner());
+        if by > Duration::zero() {
+            *offset += by;
+        }
+        Utc::now() + *offset
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.offset()
+    }
+}
+
 pub type SharedClock = Arc<dyn Clock>;
 
 #[cfg(test)]
@@ -75,5 +109,17 @@ mod tests {
         assert_eq!(clock.now(), start + Duration::days(8));
         clock.set(start);
         assert_eq!(other.now(), start);
+    }
+
+    #[test]
+    fn offset_clock_runs_with_the_system_and_only_jumps_forward() {
+        let clock = OffsetClock::new(Duration::days(1));
+        let shared = clock.clone();
+        let ahead = clock.now() - Utc::now();
+        assert!(ahead > Duration::hours(23) && ahead <= Duration::days(1));
+        shared.advance(Duration::days(7));
+        assert_eq!(clock.offset(), Duration::days(8));
+        clock.advance(Duration::days(-3));
+        assert_eq!(clock.offset(), Duration::days(8), "never back");
     }
 }

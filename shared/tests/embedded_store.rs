@@ -102,3 +102,35 @@ async fn change_records_are_kept_for_24_hours_like_a_stream() {
         h.clock.now()
     );
 }
+
+#[tokio::test]
+async fn readable_items_list_everything_until_its_deadline() {
+    let h = support::embedded().await;
+    let store = h.embedded.clone().unwrap();
+    let short = profile("491700000011", &h.clock, RetentionClass::Bot7d);
+    let long = profile("491700000012", &h.clock, RetentionClass::Service13m);
+    h.store.create(&short).await.unwrap();
+    h.store.create(&long).await.unwrap();
+    let mut keys: Vec<_> = store
+        .readable_items()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.key)
+        .collect();
+    keys.sort();
+    let mut expected = vec![short.key.clone(), long.key.clone()];
+    expected.sort();
+    assert_eq!(keys, expected);
+    h.clock.advance(Duration::days(7));
+    let left: Vec<_> = store
+        .readable_items()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.key)
+        .collect();
+    assert_eq!(
+        left,
+        [long.key],
+        "past its deadline, the bot item is gone from view"
+    );
+}

@@ -115,6 +115,22 @@ impl EmbeddedStore {
         }
     }
 
+    /// Every readable item, in key order: what the local stack's records panel shows.
+    pub fn readable_items(&self) -> Result<Vec<Record>, StoreError> {
+        let now = self.clock.now();
+        let txn = self.read()?;
+        let items = txn.open_table(ITEMS).map_err(backend)?;
+        let mut found = Vec::new();
+        for entry in items.iter().map_err(backend)? {
+            let (_, v) = entry.map_err(backend)?;
+            let record = Record::from_item(&decode_item(v.value())?)?;
+            if !record.is_expired_at(now) {
+                found.push(record);
+            }
+        }
+        Ok(found)
+    }
+
     /// Does what DynamoDB's TTL does, some time after the deadlines: removes expired items
     /// and records the removals with the service identity. Returns how many it removed.
     pub fn expire_by_ttl(&self) -> Result<u64, StoreError> {
