@@ -1,4 +1,5 @@
 //! The `servicekanal` command's library: the local stack's wiring, shared by `servicekanal dev`
 //! and the end-to-end tests.
 
+pub mod dev;
 pub mod stack;

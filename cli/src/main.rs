@@ -22,6 +22,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Start the local stack: every function in one process, the chat simulator at /.
+    Dev {
+        /// Port on 127.0.0.1.
+        #[arg(long, default_value_t = 8080, env = "SERVICEKANAL_PORT")]
+        port: u16,
+        /// Where the embedded store keeps its data.
+        #[arg(long, default_value = ".servicekanal", env = "SERVICEKANAL_DATA_DIR")]
+        data_dir: PathBuf,
+    },
     /// Print the retention table: every class, its period and what it holds.
     Retention,
     /// Classify messages: one per line on stdin, one topic id per line on stdout.
@@ -55,6 +64,7 @@ fn catalogue(path: Option<PathBuf>) -> Result<Catalogue> {
 fn main() -> Result<()> {
     servicekanal_shared::telemetry::init();
     match Cli::parse().command {
+        Command::Dev { port, data_dir } => dev(port, &data_dir)?,
         Command::Retention => print!("{}", retention_table()),
         Command::Classify { topics, explain } => {
             let classifier = Classifier::new(&catalogue(topics)?);
@@ -139,4 +149,22 @@ mod tests {
             assert!(line.contains(period), "{line}");
         }
     }
+}
+
+fn dev(port: u16, data_dir: &std::path::Path) -> Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let server = servicekanal_cli::dev::DevServer::open(data_dir)?;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .with_context(|| format!("port {port} is taken; try --port"))?;
+        let address = listener.local_addr()?;
+        tracing::info!(data_dir = %data_dir.display(), "local stack ready");
+        eprintln!(
+            "\nServicekanal local stack: open http://{address}/ (webhook at http://{address}/webhook, \
+             data in {}). Ctrl-C stops it.\n",
+            data_dir.display()
+        );
+        server.serve(listener).await
+    })
 }

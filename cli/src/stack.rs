@@ -22,7 +22,7 @@ use servicekanal_shared::whatsapp::WhatsApp;
 use servicekanal_shared::whatsapp::outbox::RecordingOutbox;
 use servicekanal_shared::whatsapp::payload::{SIGNATURE_HEADER, UserMessage, WebhookPayload, sign};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// The local stack's app secret: `curl` and the files in `events/` are signed with it.
 pub const LOCAL_APP_SECRET: &str = "servicekanal-local-app-secret";
@@ -40,6 +40,18 @@ pub struct Queues {
     pub closed: Arc<InProcessQueue>,
 }
 
+/// One line of a simulated phone's chat: what the user sent or what came from the business.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PhoneLine {
+    pub at: DateTime<Utc>,
+    /// `user` or `business`.
+    pub from: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent: Option<UserMessage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received: Option<servicekanal_shared::whatsapp::OutboundContent>,
+}
+
 pub struct LocalStack {
     pub clock: SharedClock,
     pub store: Arc<EmbeddedStore>,
@@ -47,6 +59,10 @@ pub struct LocalStack {
     pub queues: Queues,
     pub webhook: whatsapp_webhook::Ports,
     pub bot: bot_reply::Ports,
+    /// What simulated users sent, per WhatsApp id (the phone keeps its chat).
+    sent_by_users: Mutex<Vec<(String, PhoneLine)>>,
+    /// Everything the agent desk received, oldest first.
+    desk_log: Mutex<Vec<DeskEvent>>,
 }
 
 /// What one run of the queue consumers did.
@@ -118,6 +134,8 @@ impl LocalStack {
             queues,
             webhook,
             bot,
+            sent_by_users: Mutex::new(Vec::new()),
+            desk_log: Mutex::new(Vec::new()),
         })
     }
 
@@ -135,6 +153,18 @@ impl LocalStack {
         message: &UserMessage,
     ) -> Result<String> {
         let wamid = self.post_user_message(wa_id, profile_name, message).await?;
+        self.sent_by_users
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((
+                wa_id.to_owned(),
+                PhoneLine {
+                    at: self.clock.now(),
+                    from: "user",
+                    sent: Some(message.clone()),
+                    received: None,
+                },
+            ));
         self.run().await;
         Ok(wamid)
     }
@@ -223,9 +253,52 @@ impl LocalStack {
         }
     }
 
-    /// Takes what arrived on the agent desk's queue.
+    /// Takes what arrived on the agent desk's queue since the last look (and keeps it in the
+    /// desk's log).
     pub async fn desk_events(&self) -> Result<Vec<DeskEvent>> {
-        drain(self.queues.handover.as_ref()).await
+        let new: Vec<DeskEvent> = drain(self.queues.handover.as_ref()).await?;
+        self.desk_log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(new.iter().cloned());
+        Ok(new)
+    }
+
+    /// Everything the agent desk received so far, oldest first.
+    pub async fn desk_log(&self) -> Result<Vec<DeskEvent>> {
+        self.desk_events().await?;
+        Ok(self
+            .desk_log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone())
+    }
+
+    /// A phone's chat: what the user sent and what the business sent, in order.
+    pub fn phone(&self, wa_id: &str) -> Vec<PhoneLine> {
+        let mut lines: Vec<PhoneLine> = self
+            .sent_by_users
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(who, _)| who == wa_id)
+            .map(|(_, line)| line.clone())
+            .collect();
+        lines.extend(
+            self.outbox
+                .sent()
+                .into_iter()
+                .filter(|e| e.to == wa_id)
+                .map(|e| PhoneLine {
+                    at: e.at,
+                    from: "business",
+                    sent: None,
+                    received: Some(e.content),
+                }),
+        );
+        // Stable: a reply sent in the same instant stays after the message it answers.
+        lines.sort_by_key(|l| l.at);
+        lines
     }
 
     /// Takes the conversation-closed events (the survey's input).

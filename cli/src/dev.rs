@@ -1,0 +1,346 @@
+//! `servicekanal dev`: the local stack behind an HTTP server. The webhook at `/webhook` is the
+//! function's own handler; `/local/...` is the JSON control API of the page at `/` and of the
+//! end-to-end test (documented in docs/local-stack.md).
+
+use crate::stack::LocalStack;
+use anyhow::{Context, Result};
+use axum::Json;
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Query, Request, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, Duration, Months, Utc};
+use serde::{Deserialize, Serialize};
+use servicekanal_shared::clock::{Clock, OffsetClock};
+use servicekanal_shared::directory::DemoDirectory;
+use servicekanal_shared::messages::{AgentAct, AgentAction, ConversationRef};
+use servicekanal_shared::store::Record;
+use servicekanal_shared::whatsapp::payload::UserMessage;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const PAGE: &str = include_str!("../web/index.html");
+/// Where the clock's offset is kept, so a restart does not turn back time.
+const OFFSET_FILE: &str = "clock-offset-seconds";
+
+pub struct DevServer {
+    pub stack: LocalStack,
+    pub clock: OffsetClock,
+    data_dir: PathBuf,
+}
+
+impl DevServer {
+    /// Opens the stack on `data_dir` with the clock offset kept there.
+    pub fn open(data_dir: &Path) -> Result<Arc<Self>> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
+        let offset = std::fs::read_to_string(data_dir.join(OFFSET_FILE))
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .unwrap_or(0);
+        let clock = OffsetClock::new(Duration::seconds(offset));
+        let stack = LocalStack::open(data_dir, Arc::new(clock.clone()))?;
+        Ok(Arc::new(Self {
+            stack,
+            clock,
+            data_dir: data_dir.to_owned(),
+        }))
+    }
+
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/", get(|| async { Html(PAGE) }))
+            .route("/webhook", get(webhook).post(webhook))
+            .route("/local/personas", get(personas))
+            .route("/local/messages", post(send_message))
+            .route("/local/phone", get(phone))
+            .route("/local/outbox", get(outbox))
+            .route("/local/desk", get(desk))
+            .route("/local/desk/actions", post(desk_action))
+            .route("/local/records", get(records))
+            .route("/local/clock", get(clock).post(advance_clock))
+            .with_state(self.clone())
+    }
+
+    /// Serves until Ctrl-C.
+    pub async fn serve(self: Arc<Self>, listener: tokio::net::TcpListener) -> Result<()> {
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+type App = State<Arc<DevServer>>;
+
+/// A control-API failure: a message and a status, as JSON.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    }
+}
+
+fn bad_request(message: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, message.into())
+}
+
+/// The webhook, byte for byte the Lambda handler; the consumers run right after, as the
+/// event source mapping would start them.
+async fn webhook(State(app): App, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = to_bytes(body, whatsapp_webhook::DEFAULT_MAX_BODY_BYTES + 1).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "payload too large").into_response();
+    };
+    let request = lambda_http::Request::from_parts(parts, lambda_http::Body::from(bytes.to_vec()));
+    let response = app.stack.webhook(request).await;
+    if response.status().is_success() {
+        let app = app.clone();
+        tokio::spawn(async move { app.stack.run().await });
+    }
+    let (parts, body) = response.into_parts();
+    Response::from_parts(parts, Body::from(body.to_vec()))
+}
+
+#[derive(Serialize)]
+struct Persona {
+    label: String,
+    wa_id: String,
+    name: String,
+    /// For customers: the demo login (the local stack only; these are not real people).
+    customer_number: Option<String>,
+    password: Option<String>,
+}
+
+/// The demo directory's passwords (documented in the README); the directory holds only hashes.
+const DEMO_PASSWORDS: [(&str, &str); 3] = [
+    ("K1002003", "Sommer2026!"),
+    ("K2004005", "Winter2026?"),
+    ("K3006007", "Fruehling#26"),
+];
+
+async fn personas() -> Json<Vec<Persona>> {
+    let mut personas = vec![Persona {
+        label: "Interessentin (noch keine Kundin)".into(),
+        wa_id: "4915790000001".into(),
+        name: "Paula Neumann".into(),
+        customer_number: None,
+        password: None,
+    }];
+    for (i, customer) in DemoDirectory::demo().customers().iter().enumerate() {
+        let password = DEMO_PASSWORDS
+            .iter()
+            .find(|(n, _)| *n == customer.customer_number)
+            .map(|(_, p)| (*p).to_owned());
+        personas.push(Persona {
+            label: format!("Kunde {}", customer.customer_number),
+            wa_id: format!("49151123456{:02}", i + 1),
+            name: customer.display_name.clone(),
+            customer_number: Some(customer.customer_number.clone()),
+            password,
+        });
+    }
+    Json(personas)
+}
+
+#[derive(Deserialize)]
+struct SendMessage {
+    wa_id: String,
+    name: Option<String>,
+    message: UserMessage,
+}
+
+async fn send_message(
+    State(app): App,
+    Json(request): Json<SendMessage>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if !request.wa_id.chars().all(|c| c.is_ascii_digit()) || request.wa_id.len() < 8 {
+        return Err(bad_request(
+            "wa_id must be an international number in digits",
+        ));
+    }
+    let wamid = app
+        .stack
+        .user_sends(&request.wa_id, request.name.as_deref(), &request.message)
+        .await?;
+    Ok(Json(serde_json::json!({ "wamid": wamid })))
+}
+
+#[derive(Deserialize)]
+struct PhoneQuery {
+    wa_id: String,
+}
+
+async fn phone(State(app): App, Query(q): Query<PhoneQuery>) -> impl IntoResponse {
+    Json(app.stack.phone(&q.wa_id))
+}
+
+async fn outbox(State(app): App) -> impl IntoResponse {
+    Json(app.stack.outbox.sent())
+}
+
+async fn desk(State(app): App) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(app.stack.desk_log().await?))
+}
+
+#[derive(Deserialize)]
+struct DeskAction {
+    conversation: ConversationRef,
+    #[serde(default = "default_agent")]
+    agent: String,
+    #[serde(flatten)]
+    act: AgentAct,
+}
+
+fn default_agent() -> String {
+    "agent-local".into()
+}
+
+async fn desk_action(
+    State(app): App,
+    Json(action): Json<DeskAction>,
+) -> Result<impl IntoResponse, ApiError> {
+    let action_id = ulid::Ulid::from_datetime(app.stack.now().into());
+    let report = app
+        .stack
+        .agent_acts(AgentAction {
+            action_id,
+            conversation: action.conversation,
+            agent: action.agent,
+            act: action.act,
+        })
+        .await?;
+    Ok(Json(serde_json::json!({
+        "action_id": action_id,
+        "handled": report.handled,
+        "failed": report.failed,
+    })))
+}
+
+#[derive(Serialize)]
+struct RecordView {
+    pk: String,
+    sk: String,
+    kind: String,
+    retention_class: String,
+    expires_at: DateTime<Utc>,
+    seconds_left: i64,
+    /// The item's body as stored (the local stack shows everything; nothing here is logged).
+    data: serde_json::Value,
+}
+
+fn view(record: Record, now: DateTime<Utc>) -> RecordView {
+    RecordView {
+        seconds_left: (record.expires_at - now).num_seconds(),
+        pk: record.key.pk,
+        sk: record.key.sk,
+        kind: record.kind.to_string(),
+        retention_class: record.retention.id().to_owned(),
+        expires_at: record.expires_at,
+        data: serde_dynamo::from_item(record.data).unwrap_or(serde_json::Value::Null),
+    }
+}
+
+async fn records(State(app): App) -> Result<impl IntoResponse, ApiError> {
+    let now = app.stack.now();
+    let items = app
+        .stack
+        .store
+        .readable_items()
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(Json(
+        items.into_iter().map(|r| view(r, now)).collect::<Vec<_>>(),
+    ))
+}
+
+#[derive(Serialize)]
+struct ClockView {
+    now: DateTime<Utc>,
+    offset_seconds: i64,
+}
+
+async fn clock(State(app): App) -> Json<ClockView> {
+    Json(ClockView {
+        now: app.clock.now(),
+        offset_seconds: app.clock.offset().num_seconds(),
+    })
+}
+
+#[derive(Deserialize)]
+struct Advance {
+    /// `30m`, `1h`, `1d`, `8d`, `4mo`, `14mo`.
+    advance: String,
+}
+
+/// Parses a step like `90m`, `1h`, `8d`, `4mo`; months count on the calendar from `now`.
+pub fn parse_step(step: &str, now: DateTime<Utc>) -> Option<Duration> {
+    let step = step.trim();
+    let split = step.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = step.split_at(split);
+    let n: i64 = number.parse().ok().filter(|n| *n > 0)?;
+    match unit {
+        "m" | "min" => Some(Duration::minutes(n)),
+        "h" => Some(Duration::hours(n)),
+        "d" => Some(Duration::days(n)),
+        "mo" => {
+            let later = now.checked_add_months(Months::new(u32::try_from(n).ok()?))?;
+            Some(later - now)
+        }
+        _ => None,
+    }
+}
+
+async fn advance_clock(
+    State(app): App,
+    Json(request): Json<Advance>,
+) -> Result<Json<ClockView>, ApiError> {
+    let step = parse_step(&request.advance, app.clock.now())
+        .ok_or_else(|| bad_request(format!("cannot read the step {:?}", request.advance)))?;
+    app.clock.advance(step);
+    std::fs::write(
+        app.data_dir.join(OFFSET_FILE),
+        app.clock.offset().num_seconds().to_string(),
+    )
+    .context("saving the clock offset")?;
+    // Due timers fire; what is past its deadline is already unreadable, and the TTL stand-in
+    // removes it physically.
+    app.stack.run().await;
+    let removed = app
+        .stack
+        .store
+        .expire_by_ttl()
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    tracing::info!(step = %request.advance, removed, "clock moved forward");
+    Ok(clock(State(app)).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_are_read_with_their_unit() {
+        let now = DateTime::parse_from_rfc3339("2026-01-31T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(parse_step("1h", now), Some(Duration::hours(1)));
+        assert_eq!(parse_step("8d", now), Some(Duration::days(8)));
+        assert_eq!(parse_step("90m", now), Some(Duration::minutes(90)));
+        // One calendar month from 31 January ends on the last day of February.
+        assert_eq!(parse_step("1mo", now), Some(Duration::days(28)));
+        for bad in ["", "d", "0d", "-1d", "3 weeks", "2y"] {
+            assert_eq!(parse_step(bad, now), None, "{bad:?}");
+        }
+    }
+}

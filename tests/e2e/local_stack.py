@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""Drives the local stack's page in headless Chromium, as a new user would: a customer's
+conversation with Lisa (greeting, FAQ answer with link, authentication, handover), the agent
+desk's reply and close, goodbye, the records panel, and a clock jump of 8 days that removes
+the bot messages while the service data stays.
+
+Usage: local_stack.py BASE_URL [--screenshot PATH]. Run by scripts/test against a
+`servicekanal dev` it started; exits non-zero on the first thing a user would not see.
+"""
+import argparse
+import sys
+import tempfile
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1500,1000",
+        f"--user-data-dir={tempfile.mkdtemp(prefix='servicekanal-chromium-')}",
+    ):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+class Page:
+    def __init__(self, driver, base):
+        self.driver = driver
+        self.base = base
+        self.wait = WebDriverWait(driver, 15)
+
+    def open(self):
+        self.driver.get(self.base + "/")
+        self.wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#persona option")) > 1)
+
+    def choose_persona(self, label_part):
+        select = Select(self.driver.find_element(By.ID, "persona"))
+        for option in select.options:
+            if label_part in option.text:
+                select.select_by_visible_text(option.text)
+                return
+        raise AssertionError(f"no persona {label_part!r}")
+
+    def chat_text(self):
+        return self.driver.find_element(By.ID, "chat").text
+
+    def wait_chat(self, text):
+        try:
+            self.wait.until(lambda d: text in self.chat_text())
+        except Exception:
+            raise AssertionError(f"the chat never showed {text!r}; it shows:\n{self.chat_text()}")
+
+    def say(self, text, expect):
+        box = self.driver.find_element(By.ID, "composer")
+        box.send_keys(text)
+        self.driver.find_element(By.ID, "send").click()
+        self.wait_chat(expect)
+
+    def tap(self, button_id, expect):
+        buttons = self.driver.find_elements(By.CSS_SELECTOR, f'.reply-button[data-id="{button_id}"]')
+        assert buttons, f"no button {button_id!r} in the chat"
+        buttons[-1].click()
+        self.wait_chat(expect)
+
+    def records(self):
+        # Read in one go: the panel re-renders every two seconds.
+        rows = self.driver.execute_script(
+            "return [...document.querySelectorAll('#records tbody tr')]"
+            ".map(r => [r.dataset.kind, r.dataset.class]);"
+        )
+        return [tuple(r) for r in rows]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("base")
+    parser.add_argument("--screenshot")
+    args = parser.parse_args()
+    driver = browser()
+    try:
+        page = Page(driver, args.base.rstrip("/"))
+        page.open()
+        page.choose_persona("K1002003")
+        hint = driver.find_element(By.ID, "login-hint").text
+        assert "Sommer2026!" in hint, hint
+
+        # Greeting by name, then "customer or prospect?" as reply buttons.
+        page.say("Hallo", "Hallo Erika Mustermann! Ich bin Lisa")
+        page.tap("kind-customer", "Wie kann ich dir helfen?")
+        # FAQ answer with a link button, then "did that help?".
+        page.say("Wie aktiviere ich meine neue SIM-Karte?", "Konnte ich dir damit helfen?")
+        links = driver.find_elements(By.CSS_SELECTOR, "a.link-button")
+        assert any("sim-aktivieren" in (a.get_attribute("href") or "") for a in links), "no link"
+        page.tap("helpful-yes", "Das freut mich!")
+        # Authentication and handover.
+        page.say("Ich möchte mit einem Mitarbeiter sprechen", "Kundennummer")
+        page.say("K1002003", "Kundenkennwort")
+        page.say("Sommer2026!", "ich habe dich an meine Kolleginnen und Kollegen übergeben")
+
+        # The agent desk: the handover arrives with its summary; the agent replies.
+        page.wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#desk-inbox li.conversation")))
+        driver.find_element(By.CSS_SELECTOR, "#desk-inbox li.conversation").click()
+        page.wait.until(lambda d: "K1002003" in d.find_element(By.ID, "desk-inbox").text)
+        thread = driver.find_element(By.ID, "desk-thread").text
+        assert "[password removed]" in thread and "Sommer2026!" not in thread, thread
+        driver.find_element(By.ID, "desk-text").send_keys("Hallo Frau Mustermann, wie kann ich helfen?")
+        driver.find_element(By.ID, "desk-reply").click()
+        page.wait_chat("Hallo Frau Mustermann, wie kann ich helfen?")
+        driver.find_element(By.ID, "desk-close").click()
+        page.wait.until(lambda d: "closed" in d.find_element(By.ID, "desk-inbox").text)
+
+        # After the close Lisa is back; goodbye ends the new conversation.
+        page.say("Danke, tschüss!", "Danke für deine Nachricht und bis bald!")
+
+        # Records with their classes and deadlines.
+        page.wait.until(lambda d: ("message", "bot-7d") in page.records())
+        records = page.records()
+        assert ("contact", "service-13m") in records, records
+        assert ("message", "service-13m") in records, "the agent's reply is service data"
+        if args.screenshot:
+            driver.save_screenshot(args.screenshot)
+
+        # Eight days later: the bot messages are gone, the service data remains.
+        driver.find_element(By.CSS_SELECTOR, '[data-advance="8d"]').click()
+        page.wait.until(lambda d: ("message", "bot-7d") not in page.records())
+        records = page.records()
+        assert ("contact", "service-13m") in records, records
+        assert ("message", "service-13m") in records, records
+        assert all(c != "bot-7d" for _, c in records), records
+        print(f"local stack e2e: ok ({len(records)} records left after 8 days)")
+    finally:
+        driver.quit()
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except AssertionError as e:
+        print(f"local stack e2e FAILED: {e}", file=sys.stderr)
+        sys.exit(1)
