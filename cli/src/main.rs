@@ -132,6 +132,24 @@ fn retention_table() -> String {
     out
 }
 
+fn dev(port: u16, data_dir: &std::path::Path) -> Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let server = servicekanal_cli::dev::DevServer::open(data_dir)?;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .with_context(|| format!("port {port} is taken; try --port"))?;
+        let address = listener.local_addr()?;
+        tracing::info!(data_dir = %data_dir.display(), "local stack ready");
+        eprintln!(
+            "\nServicekanal local stack: open http://{address}/ (webhook at http://{address}/webhook, \
+             data in {}). Ctrl-C stops it.\n",
+            data_dir.display()
+        );
+        server.serve(listener).await
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,22 +167,4 @@ mod tests {
             assert!(line.contains(period), "{line}");
         }
     }
-}
-
-fn dev(port: u16, data_dir: &std::path::Path) -> Result<()> {
-    let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async {
-        let server = servicekanal_cli::dev::DevServer::open(data_dir)?;
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .with_context(|| format!("port {port} is taken; try --port"))?;
-        let address = listener.local_addr()?;
-        tracing::info!(data_dir = %data_dir.display(), "local stack ready");
-        eprintln!(
-            "\nServicekanal local stack: open http://{address}/ (webhook at http://{address}/webhook, \
-             data in {}). Ctrl-C stops it.\n",
-            data_dir.display()
-        );
-        server.serve(listener).await
-    })
 }
