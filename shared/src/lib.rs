@@ -9,6 +9,7 @@ pub mod mask;
 pub mod messages;
 pub mod queue;
 pub mod retention;
+pub mod runtime;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;

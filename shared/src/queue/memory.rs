@@ -30,6 +30,17 @@ struct State {
     sent: u64,
 }
 
+impl State {
+    fn insert_in_send_order(&mut self, order: u64, message: SqsMessage) {
+        let position = self
+            .visible
+            .iter()
+            .position(|(o, _)| *o > order)
+            .unwrap_or(self.visible.len());
+        self.visible.insert(position, (order, message));
+    }
+}
+
 impl InProcessQueue {
     /// A queue named like its SQS counterpart; a name ending in `.fifo` makes it FIFO.
     pub fn new(name: impl Into<String>, clock: SharedClock) -> Self {
@@ -110,12 +121,7 @@ impl Queue for InProcessQueue {
             .partition(|(at, _, _)| *at <= now);
         state.delayed = waiting;
         for (_, order, message) in due {
-            let position = state
-                .visible
-                .iter()
-                .position(|(o, _)| *o > order)
-                .unwrap_or(state.visible.len());
-            state.visible.insert(position, (order, message));
+            state.insert_in_send_order(order, message);
         }
         // FIFO: a group with a message in flight waits, so order within the group holds;
         // later messages of a group may join the same batch, behind the earlier ones.
@@ -161,12 +167,7 @@ impl Queue for InProcessQueue {
         if let Some((order, mut message)) = state.in_flight.remove(receipt_handle) {
             message.receipt_handle = None;
             // Back in its place: it was sent first, it stays first for its group.
-            let position = state
-                .visible
-                .iter()
-                .position(|(o, _)| *o > order)
-                .unwrap_or(state.visible.len());
-            state.visible.insert(position, (order, message));
+            state.insert_in_send_order(order, message);
         }
         Ok(())
     }
