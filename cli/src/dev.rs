@@ -15,8 +15,11 @@ use chrono::{DateTime, Duration, Months, Utc};
 use serde::{Deserialize, Serialize};
 use servicekanal_shared::clock::{Clock, OffsetClock};
 use servicekanal_shared::directory::DemoDirectory;
+use servicekanal_shared::mask::Secret;
 use servicekanal_shared::messages::{AgentAct, AgentAction, ConversationRef};
 use servicekanal_shared::store::Record;
+use servicekanal_shared::whatsapp::graph::{GraphApi, GraphApiConfig};
+use servicekanal_shared::whatsapp::outbox::{Mirrored, RecordingOutbox};
 use servicekanal_shared::whatsapp::payload::UserMessage;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,8 +35,14 @@ pub struct DevServer {
 }
 
 impl DevServer {
-    /// Opens the stack on `data_dir` with the clock offset kept there.
+    /// Opens the stack on `data_dir` with the clock offset kept there, with the recording
+    /// outbox, or a developer's real test number when the environment names one (see
+    /// [`RealNumber`]).
     pub fn open(data_dir: &Path) -> Result<Arc<Self>> {
+        Self::open_with(data_dir, RealNumber::from_lookup(|k| std::env::var(k).ok()))
+    }
+
+    pub fn open_with(data_dir: &Path, real: Option<RealNumber>) -> Result<Arc<Self>> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
         let offset = std::fs::read_to_string(data_dir.join(OFFSET_FILE))
@@ -41,7 +50,28 @@ impl DevServer {
             .and_then(|s| s.trim().parse::<i64>().ok())
             .unwrap_or(0);
         let clock = OffsetClock::new(Duration::seconds(offset));
-        let stack = LocalStack::open(data_dir, Arc::new(clock.clone()))?;
+        let outbox = Arc::new(RecordingOutbox::new(Arc::new(clock.clone())));
+        let stack = match real {
+            None => {
+                LocalStack::open_with(data_dir, Arc::new(clock.clone()), outbox.clone(), outbox)?
+            }
+            Some(real) => {
+                let graph = GraphApi::new(GraphApiConfig::new(
+                    real.phone_number_id,
+                    Secret(real.access_token),
+                ))?;
+                let mirrored = Arc::new(Mirrored {
+                    primary: Arc::new(graph),
+                    outbox: outbox.clone(),
+                });
+                let mut stack =
+                    LocalStack::open_with(data_dir, Arc::new(clock.clone()), outbox, mirrored)?;
+                stack.webhook.config.app_secret = Secret(real.app_secret);
+                stack.webhook.config.verify_token = Secret(real.verify_token);
+                tracing::info!("sending through the Graph API (WHATSAPP_ACCESS_TOKEN is set)");
+                stack
+            }
+        };
         Ok(Arc::new(Self {
             stack,
             clock,
@@ -72,6 +102,30 @@ impl DevServer {
             })
             .await?;
         Ok(())
+    }
+}
+
+/// A developer's own WhatsApp test number, reached through a tunnel to `/webhook`: set
+/// `WHATSAPP_ACCESS_TOKEN`, `WHATSAPP_PHONE_NUMBER_ID`, `WHATSAPP_APP_SECRET` and
+/// `WHATSAPP_VERIFY_TOKEN` (the last two default to the local ones).
+pub struct RealNumber {
+    pub access_token: String,
+    pub phone_number_id: String,
+    pub app_secret: String,
+    pub verify_token: String,
+}
+
+impl RealNumber {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Option<Self> {
+        let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
+        Some(Self {
+            access_token: get("WHATSAPP_ACCESS_TOKEN")?,
+            phone_number_id: get("WHATSAPP_PHONE_NUMBER_ID")?,
+            app_secret: get("WHATSAPP_APP_SECRET")
+                .unwrap_or_else(|| crate::stack::LOCAL_APP_SECRET.into()),
+            verify_token: get("WHATSAPP_VERIFY_TOKEN")
+                .unwrap_or_else(|| crate::stack::LOCAL_VERIFY_TOKEN.into()),
+        })
     }
 }
 
@@ -328,6 +382,28 @@ async fn advance_clock(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_real_number_needs_a_token_and_a_phone_number_id() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(name, _)| *name == k)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        assert!(RealNumber::from_lookup(env(&[])).is_none());
+        assert!(RealNumber::from_lookup(env(&[("WHATSAPP_ACCESS_TOKEN", "EAAG")])).is_none());
+        let real = RealNumber::from_lookup(env(&[
+            ("WHATSAPP_ACCESS_TOKEN", "EAAG"),
+            ("WHATSAPP_PHONE_NUMBER_ID", "1065"),
+            ("WHATSAPP_APP_SECRET", "real-secret"),
+        ]))
+        .unwrap();
+        assert_eq!(real.app_secret, "real-secret");
+        assert_eq!(real.verify_token, crate::stack::LOCAL_VERIFY_TOKEN);
+    }
 
     #[test]
     fn steps_are_read_with_their_unit() {

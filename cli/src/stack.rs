@@ -190,7 +190,11 @@ impl LocalStack {
             .method("POST")
             .uri(whatsapp_webhook::WEBHOOK_PATH)
             .header("content-type", "application/json")
-            .header(SIGNATURE_HEADER, sign(LOCAL_APP_SECRET.as_bytes(), &body))
+            // Signed like WhatsApp signs: with the app secret the webhook checks.
+            .header(
+                SIGNATURE_HEADER,
+                sign(self.webhook.config.app_secret.expose().as_bytes(), &body),
+            )
             .body(Body::from(body))?;
         let response = self.webhook(request).await;
         if response.status() != 200 {

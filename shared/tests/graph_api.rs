@@ -281,3 +281,39 @@ async fn mark_read_shows_the_typing_indicator() {
         .await;
     client(&server).mark_read("wamid.IN1", true).await.unwrap();
 }
+
+/// The local stack with a developer's real test number: sent through the Graph API, and
+/// mirrored into the outbox the page reads; a refused message is not mirrored.
+#[tokio::test]
+async fn the_mirrored_outbox_shows_what_the_graph_api_took() {
+    use servicekanal_shared::clock::ManualClock;
+    use servicekanal_shared::whatsapp::outbox::{Mirrored, RecordingOutbox};
+    use std::sync::Arc;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(PATH))
+        .and(body_partial_json(json!({ "text": { "body": "Hallo" } })))
+        .respond_with(accepted("wamid.REAL1"))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(PATH))
+        .and(body_partial_json(json!({ "text": { "body": "Zu spät" } })))
+        .respond_with(graph_error(400, 131047, "Re-engagement message"))
+        .mount(&server)
+        .await;
+    let clock = ManualClock::new(chrono::DateTime::from_timestamp(1_795_255_200, 0).unwrap());
+    let outbox = Arc::new(RecordingOutbox::new(Arc::new(clock)));
+    let mirrored = Mirrored {
+        primary: Arc::new(client(&server)),
+        outbox: outbox.clone(),
+    };
+    let sent = mirrored.send(TO, &text("Hallo")).await.unwrap();
+    assert_eq!(sent.wamid, "wamid.REAL1");
+    assert!(matches!(
+        mirrored.send(TO, &text("Zu spät")).await,
+        Err(WhatsAppError::OutsideWindow)
+    ));
+    let mirrored: Vec<_> = outbox.sent().into_iter().map(|e| (e.wamid, e.to)).collect();
+    assert_eq!(mirrored, [("wamid.REAL1".to_owned(), TO.to_owned())]);
+}

@@ -33,6 +33,19 @@ impl RecordingOutbox {
         }
     }
 
+    /// Notes a message another adapter sent (see [`Mirrored`]).
+    pub fn record(&self, to: &str, content: &OutboundContent, wamid: &str) {
+        self.sent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(OutboxEntry {
+                wamid: wamid.to_owned(),
+                to: to.to_owned(),
+                content: content.clone(),
+                at: self.clock.now(),
+            });
+    }
+
     /// Everything sent so far, oldest first.
     pub fn sent(&self) -> Vec<OutboxEntry> {
         self.sent.lock().unwrap_or_else(|e| e.into_inner()).clone()
@@ -49,15 +62,7 @@ impl WhatsApp for RecordingOutbox {
     async fn send(&self, to: &str, content: &OutboundContent) -> Result<Sent, WhatsAppError> {
         content.validate()?;
         let wamid = format!("wamid.local.{}", Ulid::new());
-        self.sent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(OutboxEntry {
-                wamid: wamid.clone(),
-                to: to.to_owned(),
-                content: content.clone(),
-                at: self.clock.now(),
-            });
+        self.record(to, content, &wamid);
         Ok(Sent { wamid })
     }
 
@@ -67,6 +72,26 @@ impl WhatsApp for RecordingOutbox {
             .unwrap_or_else(|e| e.into_inner())
             .push((wamid.to_owned(), typing));
         Ok(())
+    }
+}
+
+/// Sends through a real adapter (the Graph API of a developer's test number) and keeps what
+/// went out in the outbox too, so the local stack's page still shows it.
+pub struct Mirrored {
+    pub primary: std::sync::Arc<dyn WhatsApp>,
+    pub outbox: std::sync::Arc<RecordingOutbox>,
+}
+
+#[async_trait]
+impl WhatsApp for Mirrored {
+    async fn send(&self, to: &str, content: &OutboundContent) -> Result<Sent, WhatsAppError> {
+        let sent = self.primary.send(to, content).await?;
+        self.outbox.record(to, content, &sent.wamid);
+        Ok(sent)
+    }
+
+    async fn mark_read(&self, wamid: &str, typing: bool) -> Result<(), WhatsAppError> {
+        self.primary.mark_read(wamid, typing).await
     }
 }
 
