@@ -7,6 +7,7 @@ pub mod keys;
 pub mod lisa;
 pub mod mask;
 pub mod messages;
+pub mod phone;
 pub mod queue;
 pub mod retention;
 pub mod runtime;
