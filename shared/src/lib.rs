@@ -1,5 +1,6 @@
 //! Servicekanal's library: the domain, the retention policy, the ports and their adapters.
 
+pub mod callback;
 pub mod clock;
 pub mod directory;
 pub mod domain;
