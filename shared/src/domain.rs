@@ -376,6 +376,15 @@ pub enum CallbackStatus {
     #[default]
     Open,
     Done,
+    /// Under legal hold: kept, but blocked from any use (not listed, not callable).
+    Blocked,
+}
+
+/// An open callback request in the sales list (`CBOPEN` partition, sorted by window start).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenCallback {
+    pub connect_contact_id: String,
+    pub reference: String,
 }
 
 /// A callback request taken by the voice assistant.

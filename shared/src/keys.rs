@@ -9,6 +9,7 @@
 //! | delivery de-duplication | `WAMID#<hash>` | `SEEN` |
 //! | survey answer | `SURVEY#<ulid>` | `ANSWER` |
 //! | callback request | `CB#<connect contact id>` | `REQUEST` |
+//! | open callback (sales list) | `CBOPEN` | `<window start>#<connect contact id>` |
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
@@ -79,6 +80,16 @@ impl ItemKey {
         Self::new(format!("CB#{connect_contact_id}"), "REQUEST")
     }
 
+    pub fn open_callback(window_start: DateTime<Utc>, connect_contact_id: &str) -> Self {
+        Self::new(
+            OPEN_CALLBACKS_PARTITION,
+            format!(
+                "{}#{connect_contact_id}",
+                window_start.format("%Y-%m-%dT%H:%M:%SZ")
+            ),
+        )
+    }
+
     /// The hour bucket (and shard) of the expiry index for a deadline.
     pub fn expiry_bucket(&self, expires_at: DateTime<Utc>) -> String {
         expiry_bucket(expires_at, self.expiry_shard())
@@ -97,6 +108,8 @@ impl ItemKey {
 /// Sort-key prefixes for querying one kind of a contact's items.
 pub const CONVERSATION_PREFIX: &str = "CONV#";
 pub const MESSAGE_PREFIX: &str = "MSG#";
+/// The sales list: one partition of small pointers, read with one query (callbacks are few).
+pub const OPEN_CALLBACKS_PARTITION: &str = "CBOPEN";
 
 /// The expiry index partition for a deadline hour and shard, e.g. `2026-11-21T10#3`.
 pub fn expiry_bucket(expires_at: DateTime<Utc>, shard: u8) -> String {

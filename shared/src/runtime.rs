@@ -27,9 +27,14 @@ pub struct LambdaBasics {
     pub pseudonymizer: Pseudonymizer,
 }
 
-pub async fn lambda_basics() -> Result<LambdaBasics, StartupError> {
+/// Logging and the AWS configuration, for functions that need no secrets.
+pub async fn lambda_aws() -> SdkConfig {
     crate::telemetry::init();
-    let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    aws_config::load_defaults(BehaviorVersion::latest()).await
+}
+
+pub async fn lambda_basics() -> Result<LambdaBasics, StartupError> {
+    let aws = lambda_aws().await;
     let secrets = SecretsManagerSecrets::new(
         aws_sdk_secretsmanager::Client::new(&aws),
         required_env("SECRETS_ARN")?,

@@ -7,7 +7,8 @@ pub mod embedded;
 mod item;
 
 use crate::domain::{
-    AuthAttempts, CallbackRequest, Contact, Conversation, DeliveryMarker, Message, SurveyAnswer,
+    AuthAttempts, CallbackRequest, Contact, Conversation, DeliveryMarker, Message, OpenCallback,
+    SurveyAnswer,
 };
 use crate::keys::ItemKey;
 use crate::retention::RetentionClass;
@@ -31,10 +32,11 @@ pub enum RecordKind {
     DeliveryMarker,
     SurveyAnswer,
     CallbackRequest,
+    OpenCallback,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 7] = [
+    pub const ALL: [RecordKind; 8] = [
         RecordKind::Contact,
         RecordKind::Conversation,
         RecordKind::Message,
@@ -42,6 +44,7 @@ impl RecordKind {
         RecordKind::DeliveryMarker,
         RecordKind::SurveyAnswer,
         RecordKind::CallbackRequest,
+        RecordKind::OpenCallback,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +56,7 @@ impl RecordKind {
             RecordKind::DeliveryMarker => "delivery-marker",
             RecordKind::SurveyAnswer => "survey-answer",
             RecordKind::CallbackRequest => "callback-request",
+            RecordKind::OpenCallback => "open-callback",
         }
     }
 
@@ -82,7 +86,8 @@ bodies!(
     AuthAttempts,
     DeliveryMarker,
     SurveyAnswer,
-    CallbackRequest
+    CallbackRequest,
+    OpenCallback
 );
 
 /// One item of the table: key, retention, optimistic-locking version, and the body.

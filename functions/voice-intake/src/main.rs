@@ -1,0 +1,37 @@
+//! Lambda entry point: builds the ports once per cold start and serves the handler.
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use servicekanal_shared::callback::CallbackCatalogue;
+use servicekanal_shared::clock::SystemClock;
+use servicekanal_shared::queue::sqs::SqsQueue;
+use servicekanal_shared::runtime::{lambda_aws, required_env};
+use servicekanal_shared::store::dynamodb::DynamoStore;
+use std::sync::Arc;
+use voice_intake::{Ports, handle};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    // No secrets: callback requests are keyed by Connect's contact id, not by a pseudonym.
+    let aws = lambda_aws().await;
+    let clock = Arc::new(SystemClock);
+    let ports = Ports {
+        store: Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&aws),
+            required_env("TABLE_NAME")?,
+            clock.clone(),
+        )),
+        sales_queue: Arc::new(SqsQueue::new(
+            aws_sdk_sqs::Client::new(&aws),
+            required_env("SALES_QUEUE_URL")?,
+        )),
+        clock,
+        catalogue: CallbackCatalogue::embedded(),
+    };
+    let ports = &ports;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            handle(event.payload, ports).await.map_err(Error::from)
+        },
+    ))
+    .await
+}

@@ -1,0 +1,300 @@
+//! voice-intake on the embedded store and in-process queues: every sample event through the
+//! handler, idempotency per Connect contact, the sales side, and the 3-month deadline.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::Value;
+use servicekanal_shared::callback::CallbackCatalogue;
+use servicekanal_shared::clock::ManualClock;
+use servicekanal_shared::domain::{CallbackRequest, CallbackStatus};
+use servicekanal_shared::keys::ItemKey;
+use servicekanal_shared::queue::Queue;
+use servicekanal_shared::queue::memory::InProcessQueue;
+use servicekanal_shared::retention::RetentionClass;
+use servicekanal_shared::store::Store;
+use servicekanal_shared::store::embedded::EmbeddedStore;
+use servicekanal_shared::test_support::LogCapture;
+use std::sync::Arc;
+use voice_intake::{Ports, SalesCallback, SalesError, handle, hold, list_open, mark_done};
+
+const CONTACT: &str = "5fb1d0c2-7c9e-4a1b-9d2f-0c3e5b7a9d11";
+
+struct Harness {
+    ports: Ports,
+    clock: ManualClock,
+    sales: Arc<InProcessQueue>,
+    store: Arc<EmbeddedStore>,
+    _dir: tempfile::TempDir,
+}
+
+/// Saturday 21 November 2026, 10:00 in Berlin.
+fn start() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-21T09:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn harness() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(start());
+    let store = Arc::new(EmbeddedStore::open(dir.path(), Arc::new(clock.clone())).unwrap());
+    let sales = Arc::new(InProcessQueue::new(
+        "servicekanal-sales-callbacks.fifo",
+        Arc::new(clock.clone()),
+    ));
+    Harness {
+        ports: Ports {
+            store: store.clone(),
+            sales_queue: sales.clone(),
+            clock: Arc::new(clock.clone()),
+            catalogue: CallbackCatalogue::embedded(),
+        },
+        clock,
+        sales,
+        store,
+        _dir: dir,
+    }
+}
+
+fn sample(name: &str) -> Value {
+    let path = format!(
+        "{}/../../events/voice-intake/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+impl Harness {
+    async fn send(&self, name: &str) -> Value {
+        handle(sample(name), &self.ports).await.unwrap()
+    }
+
+    async fn sales_messages(&self) -> Vec<SalesCallback> {
+        let mut out = Vec::new();
+        for m in self.sales.receive(10).await.unwrap() {
+            out.push(serde_json::from_str(m.body.as_deref().unwrap()).unwrap());
+            self.sales
+                .acknowledge(m.receipt_handle.as_deref().unwrap())
+                .await
+                .unwrap();
+        }
+        out
+    }
+}
+
+#[tokio::test]
+async fn a_connect_request_is_stored_once_handed_to_sales_and_confirmed_in_german() {
+    let h = harness();
+    let first = h.send("connect-callback").await;
+    assert_eq!(first["status"], "ok");
+    let reference = first["reference"].as_str().unwrap().to_owned();
+    assert_eq!(
+        first["message"],
+        "Vielen Dank. Wir rufen Sie morgen zwischen 14 und 16 Uhr unter der Nummer 0 1 7, 6 1 2, 3 4 5, 6 7 8 zurück. \
+         Ihre Referenz ist R B, 9 8 7 T U Q."
+    );
+    // Connect retries: the same answer, one request, one message for sales.
+    let retry = h.send("connect-retry").await;
+    assert_eq!(retry, first);
+    let record = h
+        .store
+        .get(&ItemKey::callback_request(CONTACT))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.retention, RetentionClass::Callback3m);
+    let request: CallbackRequest = record.body().unwrap();
+    assert_eq!(request.phone, "+4917612345678");
+    assert_eq!(request.topic, "tariff-advice");
+    assert_eq!(
+        request.window_start,
+        DateTime::parse_from_rfc3339("2026-11-22T13:00:00Z").unwrap()
+    );
+    let sales = h.sales_messages().await;
+    assert_eq!(sales.len(), 1);
+    assert_eq!(sales[0].reference, reference);
+    assert_eq!(sales[0].topic_label, "Tarifberatung");
+    let listed = list_open(h.store.as_ref()).await.unwrap();
+    assert_eq!(listed.len(), 1);
+}
+
+#[tokio::test]
+async fn a_different_callback_number_is_taken_from_the_spoken_parameter() {
+    let h = harness();
+    let answer = h.send("connect-other-number").await;
+    assert_eq!(answer["status"], "ok", "{answer}");
+    let open = list_open(h.store.as_ref()).await.unwrap();
+    assert_eq!(open[0].phone, "+493012345678");
+    assert_eq!(open[0].topic, "business-customers");
+}
+
+#[tokio::test]
+async fn invalid_input_names_the_field_and_stores_nothing() {
+    let h = harness();
+    for (event, field, prompt) in [
+        ("connect-no-parameters", "name", "Wie ist Ihr Name?"),
+        (
+            "connect-premium-number",
+            "phone",
+            "Diese Rufnummer kann ich leider nicht verwenden.",
+        ),
+        (
+            "connect-bad-window",
+            "window",
+            "Diesen Zeitraum habe ich nicht verstanden.",
+        ),
+    ] {
+        let answer = h.send(event).await;
+        assert_eq!(answer["status"], "invalid", "{event}");
+        assert_eq!(answer["field"], field, "{event}");
+        assert!(
+            answer["message"].as_str().unwrap().starts_with(prompt),
+            "{event}: {answer}"
+        );
+        assert!(answer.get("reference").is_none());
+    }
+    assert!(h.store.readable_items().unwrap().is_empty());
+    assert!(h.sales_messages().await.is_empty());
+}
+
+#[tokio::test]
+async fn lex_validates_slots_as_they_are_filled_and_fulfils() {
+    let h = harness();
+    let delegate = h.send("lex-dialog-valid").await;
+    assert_eq!(delegate["sessionState"]["dialogAction"]["type"], "Delegate");
+    assert!(delegate.get("messages").is_none());
+
+    let elicit = h.send("lex-dialog-bad-number").await;
+    assert_eq!(elicit["sessionState"]["dialogAction"]["type"], "ElicitSlot");
+    assert_eq!(
+        elicit["sessionState"]["dialogAction"]["slotToElicit"],
+        "CallbackNumber"
+    );
+    assert!(elicit["sessionState"]["intent"]["slots"]["CallbackNumber"].is_null());
+    assert!(
+        elicit["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Rufnummer")
+    );
+    assert!(
+        h.store.readable_items().unwrap().is_empty(),
+        "validation stores nothing"
+    );
+
+    let done = h.send("lex-fulfillment").await;
+    assert_eq!(done["sessionState"]["dialogAction"]["type"], "Close");
+    assert_eq!(done["sessionState"]["intent"]["state"], "Fulfilled");
+    assert!(
+        done["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("am Dienstag, 24.11., zwischen 14 und 15 Uhr")
+    );
+    let open = list_open(h.store.as_ref()).await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].topic, "contract-extension");
+    assert_eq!(
+        open[0].phone, "+4917612345678",
+        "the caller's number from the flow"
+    );
+}
+
+#[tokio::test]
+async fn done_deletes_at_once_and_hold_blocks_instead() {
+    let h = harness();
+    h.send("connect-callback").await;
+    h.send("connect-other-number").await;
+    let open = list_open(h.store.as_ref()).await.unwrap();
+    assert_eq!(open.len(), 2);
+    assert!(
+        open[0].window_start <= open[1].window_start,
+        "earliest window first"
+    );
+
+    // Sales marks the first done through the sales-actions queue: gone, not just flagged.
+    let response = h.send("sales-action-done").await;
+    assert_eq!(response["batchItemFailures"], serde_json::json!([]));
+    assert!(
+        h.store
+            .get(&ItemKey::callback_request(CONTACT))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The same action again (a queue retry) changes nothing and fails nothing.
+    let again = h.send("sales-action-done").await;
+    assert_eq!(again["batchItemFailures"], serde_json::json!([]));
+
+    // The other one goes under legal hold: kept, but not listed and not "done"-able.
+    let other = list_open(h.store.as_ref()).await.unwrap().remove(0);
+    hold(h.store.as_ref(), &other.reference).await.unwrap();
+    assert!(list_open(h.store.as_ref()).await.unwrap().is_empty());
+    assert_eq!(
+        mark_done(h.store.as_ref(), &other.reference).await,
+        Err(SalesError::UnknownReference(other.reference.clone()))
+    );
+    let blocked: CallbackRequest = h
+        .store
+        .get(&ItemKey::callback_request(&other.connect_contact_id))
+        .await
+        .unwrap()
+        .unwrap()
+        .body()
+        .unwrap();
+    assert_eq!(blocked.status, CallbackStatus::Blocked);
+}
+
+#[tokio::test]
+async fn an_open_request_is_unreadable_from_its_3_month_deadline_on() {
+    let h = harness();
+    h.send("connect-callback").await;
+    h.clock.advance(Duration::days(89));
+    assert_eq!(list_open(h.store.as_ref()).await.unwrap().len(), 1);
+    // 21 November plus three calendar months is 21 February.
+    h.clock.set(
+        DateTime::parse_from_rfc3339("2027-02-21T09:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc),
+    );
+    assert!(list_open(h.store.as_ref()).await.unwrap().is_empty());
+    assert!(h.store.readable_items().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn logs_hold_no_number_name_or_what_was_said() {
+    let capture = LogCapture::default();
+    let _guard = capture.start();
+    let h = harness();
+    for event in [
+        "connect-callback",
+        "connect-other-number",
+        "connect-premium-number",
+        "connect-bad-window",
+        "lex-fulfillment",
+    ] {
+        h.send(event).await;
+    }
+    let logs = capture.text();
+    assert!(logs.contains("callback request taken"), "{logs}");
+    for secret in [
+        "17612345678",
+        "12345678",
+        "0900",
+        "Max Muster",
+        "Mustermann",
+        "Erika",
+        "mitten in der Nacht",
+    ] {
+        assert!(!logs.contains(secret), "{secret:?} leaked into the logs");
+    }
+}
+
+#[tokio::test]
+async fn an_event_of_another_shape_is_a_typed_error() {
+    let h = harness();
+    let err = handle(serde_json::json!({"hello": "world"}), &h.ports)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, voice_intake::VoiceError::UnknownEvent(_)));
+    assert!(h.store.readable_items().unwrap().is_empty());
+}
