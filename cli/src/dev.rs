@@ -90,6 +90,12 @@ impl DevServer {
             .route("/local/desk", get(desk))
             .route("/local/desk/actions", post(desk_action))
             .route("/local/records", get(records))
+            .route("/local/calls", post(call))
+            .route("/local/voice", post(voice_event))
+            .route("/local/callbacks", get(callbacks))
+            .route("/local/callbacks/topics", get(callback_topics))
+            .route("/local/callbacks/done", post(callback_done))
+            .route("/local/callbacks/hold", post(callback_hold))
             .route("/local/clock", get(clock).post(advance_clock))
             .with_state(self.clone())
     }
@@ -316,6 +322,80 @@ async fn records(State(app): App) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(
         items.into_iter().map(|r| view(r, now)).collect::<Vec<_>>(),
     ))
+}
+
+async fn call(
+    State(app): App,
+    Json(call): Json<crate::stack::Call>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(app.stack.call(&call).await?))
+}
+
+/// Any event voice-intake takes, e.g. a file of `events/voice-intake/`.
+async fn voice_event(
+    State(app): App,
+    Json(event): Json<serde_json::Value>,
+) -> Result<impl IntoResponse, ApiError> {
+    app.stack
+        .voice(event)
+        .await
+        .map(Json)
+        .map_err(|e| bad_request(e.to_string()))
+}
+
+fn sales_error(e: voice_intake::SalesError) -> ApiError {
+    match e {
+        voice_intake::SalesError::UnknownReference(_) => {
+            ApiError(StatusCode::NOT_FOUND, e.to_string())
+        }
+        voice_intake::SalesError::Store(_) => {
+            ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        }
+    }
+}
+
+async fn callbacks(State(app): App) -> Result<impl IntoResponse, ApiError> {
+    let open = voice_intake::list_open(app.stack.store.as_ref())
+        .await
+        .map_err(sales_error)?;
+    Ok(Json(open))
+}
+
+async fn callback_topics(State(app): App) -> impl IntoResponse {
+    let topics: Vec<_> = app
+        .stack
+        .voice
+        .catalogue
+        .topics()
+        .iter()
+        .map(|t| serde_json::json!({"id": t.id, "label": t.label}))
+        .collect();
+    Json(topics)
+}
+
+#[derive(Deserialize)]
+struct SalesRequest {
+    reference: String,
+}
+
+async fn callback_done(
+    State(app): App,
+    Json(request): Json<SalesRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let done = voice_intake::mark_done(app.stack.store.as_ref(), &request.reference)
+        .await
+        .map_err(sales_error)?;
+    Ok(Json(serde_json::json!({"done": done.reference})))
+}
+
+async fn callback_hold(
+    State(app): App,
+    Json(request): Json<SalesRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    voice_intake::hold(app.stack.store.as_ref(), &request.reference)
+        .await
+        .map_err(sales_error)?;
+    Ok(Json(serde_json::json!({"held": request.reference})))
 }
 
 #[derive(Serialize)]

@@ -2,4 +2,5 @@
 //! and the end-to-end tests.
 
 pub mod dev;
+pub mod sales;
 pub mod stack;

@@ -31,6 +31,17 @@ enum Command {
         #[arg(long, default_value = ".servicekanal", env = "SERVICEKANAL_DATA_DIR")]
         data_dir: PathBuf,
     },
+    /// Sales' callback requests: list the open ones, mark one done (deleted) or on hold.
+    Callbacks {
+        #[command(subcommand)]
+        action: CallbacksAction,
+        /// The local stack to talk to.
+        #[arg(long, global = true, default_value = "http://127.0.0.1:8080")]
+        local: String,
+        /// The DynamoDB table in AWS instead (credentials and region from the environment).
+        #[arg(long, global = true, env = "SERVICEKANAL_TABLE")]
+        table: Option<String>,
+    },
     /// Print the retention table: every class, its period and what it holds.
     Retention,
     /// Classify messages: one per line on stdin, one topic id per line on stdout.
@@ -54,6 +65,38 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum CallbacksAction {
+    /// Open callback requests, earliest window first.
+    List,
+    /// The callback is done: the request is deleted at once.
+    Done { reference: String },
+    /// Legal hold: the request is kept but blocked from any use.
+    Hold { reference: String },
+}
+
+fn callbacks(action: CallbacksAction, local: String, table: Option<String>) -> Result<()> {
+    use servicekanal_cli::sales::{Backend, render};
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let backend = match table {
+            Some(table) => Backend::aws(&table).await,
+            None => Backend::Local(local.trim_end_matches('/').to_owned()),
+        };
+        match action {
+            CallbacksAction::List => print!("{}", render(&backend.list().await?)),
+            CallbacksAction::Done { reference } => {
+                backend.done(&reference).await?;
+                println!("{reference}: done, request deleted");
+            }
+            CallbacksAction::Hold { reference } => {
+                backend.hold(&reference).await?;
+                println!("{reference}: on legal hold, blocked from use");
+            }
+        }
+        Ok(())
+    })
+}
+
 fn catalogue(path: Option<PathBuf>) -> Result<Catalogue> {
     Ok(match path {
         Some(path) => Catalogue::load(&path)?,
@@ -65,6 +108,11 @@ fn main() -> Result<()> {
     servicekanal_shared::telemetry::init();
     match Cli::parse().command {
         Command::Dev { port, data_dir } => dev(port, &data_dir)?,
+        Command::Callbacks {
+            action,
+            local,
+            table,
+        } => callbacks(action, local, table)?,
         Command::Retention => print!("{}", retention_table()),
         Command::Classify { topics, explain } => {
             let classifier = Classifier::new(&catalogue(topics)?);

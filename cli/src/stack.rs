@@ -38,6 +38,7 @@ pub struct Queues {
     pub timers: Arc<InProcessQueue>,
     pub handover: Arc<InProcessQueue>,
     pub closed: Arc<InProcessQueue>,
+    pub sales_callbacks: Arc<InProcessQueue>,
 }
 
 /// One line of a simulated phone's chat: what the user sent or what came from the business.
@@ -59,10 +60,22 @@ pub struct LocalStack {
     pub queues: Queues,
     pub webhook: whatsapp_webhook::Ports,
     pub bot: bot_reply::Ports,
+    pub voice: voice_intake::Ports,
     /// What simulated users sent, per WhatsApp id (the phone keeps its chat).
     sent_by_users: Mutex<Vec<(String, PhoneLine)>>,
     /// Everything the agent desk received, oldest first.
     desk_log: Mutex<Vec<DeskEvent>>,
+}
+
+/// What a caller tells the voice assistant.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct Call {
+    /// The number the call comes from (Connect's `CustomerEndpoint.Address`).
+    pub caller: String,
+    pub name: Option<String>,
+    pub topic: Option<String>,
+    pub window: Option<String>,
+    pub callback_number: Option<String>,
 }
 
 /// What one run of the queue consumers did.
@@ -98,6 +111,7 @@ impl LocalStack {
             timers: queue("servicekanal-timers"),
             handover: queue("servicekanal-handover.fifo"),
             closed: queue("servicekanal-conversation-closed.fifo"),
+            sales_callbacks: queue("servicekanal-sales-callbacks.fifo"),
         };
         let pseudonymizer = Pseudonymizer::new(LOCAL_PSEUDONYM_KEY.as_bytes().to_vec())?;
         let webhook = whatsapp_webhook::Ports {
@@ -127,6 +141,12 @@ impl LocalStack {
             )),
             config: bot_reply::BotConfig::default(),
         };
+        let voice = voice_intake::Ports {
+            store: store.clone(),
+            sales_queue: queues.sales_callbacks.clone(),
+            clock: clock.clone(),
+            catalogue: servicekanal_shared::callback::CallbackCatalogue::embedded(),
+        };
         Ok(Self {
             clock,
             store,
@@ -134,6 +154,7 @@ impl LocalStack {
             queues,
             webhook,
             bot,
+            voice,
             sent_by_users: Mutex::new(Vec::new()),
             desk_log: Mutex::new(Vec::new()),
         })
@@ -255,6 +276,46 @@ impl LocalStack {
                 return report;
             }
         }
+    }
+
+    /// Invokes voice-intake with any event it takes (Connect, Lex V2, sales actions), as
+    /// Lambda would.
+    pub async fn voice(&self, event: serde_json::Value) -> Result<serde_json::Value> {
+        Ok(voice_intake::handle(event, &self.voice).await?)
+    }
+
+    /// A phone call to the voice assistant: the Connect contact flow's event, as Connect
+    /// builds it from what the caller said.
+    pub async fn call(&self, call: &Call) -> Result<serde_json::Value> {
+        let contact_id = ulid::Ulid::new().to_string().to_lowercase();
+        let mut parameters = serde_json::Map::new();
+        for (name, value) in [
+            ("name", &call.name),
+            ("topic", &call.topic),
+            ("window", &call.window),
+            ("callback_number", &call.callback_number),
+        ] {
+            if let Some(v) = value.as_deref().filter(|v| !v.trim().is_empty()) {
+                parameters.insert(name.into(), v.into());
+            }
+        }
+        let event = serde_json::json!({
+            "Details": {
+                "ContactData": {
+                    "Attributes": {},
+                    "Channel": "VOICE",
+                    "ContactId": contact_id,
+                    "CustomerEndpoint": {"Address": call.caller, "Type": "TELEPHONE_NUMBER"},
+                    "InitialContactId": contact_id,
+                    "InitiationMethod": "INBOUND",
+                    "InstanceARN": "arn:aws:connect:local:000000000000:instance/local",
+                    "SystemEndpoint": {"Address": "+4930123456789", "Type": "TELEPHONE_NUMBER"},
+                },
+                "Parameters": parameters,
+            },
+            "Name": "ContactFlowEvent",
+        });
+        self.voice(event).await
     }
 
     /// Takes what arrived on the agent desk's queue since the last look (and keeps it in the

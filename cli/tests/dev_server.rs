@@ -107,3 +107,76 @@ async fn bad_requests_are_refused_with_a_reason_and_change_nothing() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 401);
 }
+
+fn servicekanal(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_servicekanal"))
+        .args(args)
+        .env_remove("SERVICEKANAL_TABLE")
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_leaves_a_callback_that_sales_lists_and_marks_done_with_the_cli() {
+    let (base, _dir) = start().await;
+    let (status, answer) = post(
+        &base,
+        "/local/calls",
+        json!({"caller": "+4917612345678", "name": "Max Muster", "topic": "Geräte",
+               "window": "morgen zwischen 10 und 12 Uhr"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["status"], "ok", "{answer}");
+    let reference = answer["reference"].as_str().unwrap().to_owned();
+    // A call with a premium number is refused with the field to ask again for.
+    let (_, refused) = post(
+        &base,
+        "/local/calls",
+        json!({"caller": "+4917612345678", "name": "Max", "topic": "Geräte",
+               "window": "morgen 10-12", "callback_number": "0900 123456"}),
+    )
+    .await;
+    assert_eq!(
+        (refused["status"].as_str(), refused["field"].as_str()),
+        (Some("invalid"), Some("phone"))
+    );
+
+    let base_for_cli = base.clone();
+    let listed = tokio::task::spawn_blocking(move || {
+        servicekanal(&["callbacks", "list", "--local", &base_for_cli])
+    })
+    .await
+    .unwrap();
+    assert!(listed.0, "{}", listed.1);
+    assert!(
+        listed.1.contains(&reference) && listed.1.contains("Geräte"),
+        "{}",
+        listed.1
+    );
+    assert!(
+        listed.1.contains("+4917612345678") && listed.1.contains("10:00 - 12:00"),
+        "{}",
+        listed.1
+    );
+
+    let (b, r) = (base.clone(), reference.clone());
+    let done = tokio::task::spawn_blocking(move || {
+        servicekanal(&["callbacks", "done", &r, "--local", &b])
+    })
+    .await
+    .unwrap();
+    assert!(done.0, "{}", done.1);
+    assert_eq!(get(&base, "/local/callbacks").await, json!([]));
+    let (b, r) = (base.clone(), reference.clone());
+    let again = tokio::task::spawn_blocking(move || {
+        servicekanal(&["callbacks", "done", &r, "--local", &b])
+    })
+    .await
+    .unwrap();
+    assert!(!again.0, "done twice is an error");
+    assert!(again.1.contains("no open callback request"), "{}", again.1);
+}

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Drives the local stack's page in headless Chromium, as a new user would: a customer's
 conversation with Lisa (greeting, FAQ answer with link, authentication, handover), the agent
-desk's reply and close, goodbye, the records panel, and a clock jump of 8 days that removes
-the bot messages while the service data stays.
+desk's reply and close, goodbye, the records panel, a phone call leaving a callback request,
+a clock jump of 8 days that removes the bot messages while the service data stays, and sales
+marking the callback done.
 
 Usage: local_stack.py BASE_URL [--screenshot PATH]. Run by scripts/test against a
 `servicekanal dev` it started; exits non-zero on the first thing a user would not see.
@@ -33,7 +34,7 @@ def browser():
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
-        "--window-size=1500,1000",
+        "--window-size=1500,1250",
         f"--user-data-dir={tempfile.mkdtemp(prefix='servicekanal-chromium-')}",
     ):
         options.add_argument(flag)
@@ -134,6 +135,11 @@ def main():
         records = page.records()
         assert ("contact", "service-13m") in records, records
         assert ("message", "service-13m") in records, "the agent's reply is service data"
+        # A phone call to the voice assistant leaves a callback request for sales.
+        driver.find_element(By.ID, "call-button").click()
+        page.wait.until(lambda d: "Vielen Dank" in d.find_element(By.ID, "call-answer").text)
+        page.wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#callbacks tr[data-reference]"))
+        page.wait.until(lambda d: ("callback-request", "callback-3m") in page.records())
         if args.screenshot:
             driver.save_screenshot(args.screenshot)
 
@@ -144,6 +150,13 @@ def main():
         assert ("contact", "service-13m") in records, records
         assert ("message", "service-13m") in records, records
         assert all(c != "bot-7d" for _, c in records), records
+        assert ("callback-request", "callback-3m") in records, "callbacks keep 3 months"
+
+        # Sales calls back: done deletes the request at once.
+        driver.find_element(By.CSS_SELECTOR, "#callbacks .callback-done").click()
+        page.wait.until(lambda d: ("callback-request", "callback-3m") not in page.records())
+        assert not driver.find_elements(By.CSS_SELECTOR, "#callbacks tr[data-reference]")
+        records = page.records()
         print(f"local stack e2e: ok ({len(records)} records left after 8 days)")
     finally:
         driver.quit()
