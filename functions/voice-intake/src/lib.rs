@@ -359,9 +359,9 @@ impl From<StoreError> for SalesError {
     }
 }
 
-/// Open callback requests, earliest window first (blocked ones are not listed).
-pub async fn list_open(store: &dyn Store) -> Result<Vec<CallbackRequest>, SalesError> {
-    let mut open = Vec::new();
+/// The sales list's entries with their requests, earliest window first.
+async fn listed(store: &dyn Store) -> Result<Vec<CallbackRequest>, SalesError> {
+    let mut found_requests = Vec::new();
     let mut page = PageRequest::first(100);
     loop {
         let found = store.query(OPEN_CALLBACKS_PARTITION, "", page).await?;
@@ -371,34 +371,48 @@ pub async fn list_open(store: &dyn Store) -> Result<Vec<CallbackRequest>, SalesE
                 .get(&ItemKey::callback_request(&pointer.connect_contact_id))
                 .await?
             {
-                let request: CallbackRequest = record.body()?;
-                if request.status == CallbackStatus::Open {
-                    open.push(request);
-                }
+                found_requests.push(record.body()?);
             }
         }
         match found.next {
             Some(token) => page = PageRequest::after(100, token),
-            None => return Ok(open),
+            None => return Ok(found_requests),
         }
     }
 }
 
-async fn find_open(store: &dyn Store, reference: &str) -> Result<CallbackRequest, SalesError> {
-    let wanted = reference.trim().to_uppercase();
-    list_open(store)
+/// Open callback requests, earliest window first (blocked ones are not listed).
+pub async fn list_open(store: &dyn Store) -> Result<Vec<CallbackRequest>, SalesError> {
+    Ok(listed(store)
         .await?
         .into_iter()
-        .find(|r| r.reference == wanted)
+        .filter(|r: &CallbackRequest| r.status == CallbackStatus::Open)
+        .collect())
+}
+
+async fn find_listed(store: &dyn Store, reference: &str) -> Result<CallbackRequest, SalesError> {
+    let wanted = reference.trim().to_uppercase();
+    listed(store)
+        .await?
+        .into_iter()
+        .find(|r| r.reference == wanted && r.status != CallbackStatus::Blocked)
         .ok_or(SalesError::UnknownReference(wanted))
 }
 
-/// The callback is done: its purpose is fulfilled, so the request is deleted at once.
+/// The callback is done: its purpose is fulfilled, so the request is deleted at once. It is
+/// marked done first, so the change stream tells the statistics the outcome; a retry after
+/// an interruption finishes the deletion.
 pub async fn mark_done(store: &dyn Store, reference: &str) -> Result<CallbackRequest, SalesError> {
-    let request = find_open(store, reference).await?;
-    store
-        .delete(&ItemKey::callback_request(&request.connect_contact_id))
-        .await?;
+    let mut request = find_listed(store, reference).await?;
+    let key = ItemKey::callback_request(&request.connect_contact_id);
+    if request.status == CallbackStatus::Open
+        && let Some(mut record) = store.get(&key).await?
+    {
+        request.status = CallbackStatus::Done;
+        record.set_body(&request)?;
+        store.update(&record).await?;
+    }
+    store.delete(&key).await?;
     store
         .delete(&ItemKey::open_callback(
             request.window_start,
@@ -411,7 +425,10 @@ pub async fn mark_done(store: &dyn Store, reference: &str) -> Result<CallbackReq
 
 /// Legal hold: the request may not be deleted, so it is blocked from any use instead.
 pub async fn hold(store: &dyn Store, reference: &str) -> Result<(), SalesError> {
-    let request = find_open(store, reference).await?;
+    let request = find_listed(store, reference).await?;
+    if request.status != CallbackStatus::Open {
+        return Err(SalesError::UnknownReference(request.reference));
+    }
     let key = ItemKey::callback_request(&request.connect_contact_id);
     let Some(mut record) = store.get(&key).await? else {
         return Err(SalesError::UnknownReference(request.reference));

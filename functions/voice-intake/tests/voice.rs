@@ -10,8 +10,8 @@ use servicekanal_shared::keys::ItemKey;
 use servicekanal_shared::queue::Queue;
 use servicekanal_shared::queue::memory::InProcessQueue;
 use servicekanal_shared::retention::RetentionClass;
-use servicekanal_shared::store::Store;
 use servicekanal_shared::store::embedded::EmbeddedStore;
+use servicekanal_shared::store::{ChangeFeed, Store, key_of_change};
 use servicekanal_shared::test_support::LogCapture;
 use std::sync::Arc;
 use voice_intake::{Ports, SalesCallback, SalesError, handle, hold, list_open, mark_done};
@@ -220,6 +220,30 @@ async fn done_deletes_at_once_and_hold_blocks_instead() {
             .await
             .unwrap()
             .is_none()
+    );
+    // The change stream shows the outcome before the removal: what the statistics count.
+    let mut feed = h.store.change_feed(None);
+    let changes = feed.poll(100).await.unwrap();
+    let of_request: Vec<(String, Option<String>)> = changes
+        .iter()
+        .filter(|c| key_of_change(c).unwrap() == ItemKey::callback_request(CONTACT))
+        .map(|c| {
+            let status = c
+                .change
+                .new_image
+                .get("data")
+                .and_then(|d| serde_json::to_value(d).ok())
+                .and_then(|d| d["M"]["status"]["S"].as_str().map(str::to_owned));
+            (c.event_name.clone(), status)
+        })
+        .collect();
+    assert_eq!(
+        of_request,
+        [
+            ("INSERT".to_owned(), Some("open".to_owned())),
+            ("MODIFY".to_owned(), Some("done".to_owned())),
+            ("REMOVE".to_owned(), None),
+        ]
     );
     // The same action again (a queue retry) changes nothing and fails nothing.
     let again = h.send("sales-action-done").await;
