@@ -39,6 +39,9 @@ pub struct Contact {
     /// The conversation new messages belong to (a closed one makes the next message start anew).
     #[serde(default)]
     pub current_conversation: Option<Ulid>,
+    /// When the survey was last offered (at most once per period).
+    #[serde(default)]
+    pub last_survey_at: Option<DateTime<Utc>>,
 }
 
 impl Contact {
@@ -52,6 +55,7 @@ impl Contact {
             first_contact_at: at,
             last_contact_at: at,
             current_conversation: None,
+            last_survey_at: None,
         }
     }
 
@@ -353,6 +357,36 @@ pub struct DeliveryMarker {
     pub message: crate::keys::ItemKey,
     /// Inbound: handed to Lisa's queue. Until then a redelivery finishes the work.
     pub queued: bool,
+}
+
+/// The survey's questions, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SurveyStep {
+    Score,
+    Solved,
+    Comment,
+}
+
+/// A survey running for a contact (`C#<pseudonym>/SURVEY`). Its deadline is the survey's
+/// expiry: once unreadable, the contact's messages go to Lisa again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SurveySession {
+    /// The closed conversation it asks about.
+    pub conversation: Ulid,
+    /// The answer record's id (`SURVEY#<id>`), created with the first answer.
+    pub answer: Ulid,
+    pub step: SurveyStep,
+    pub started_at: DateTime<Utc>,
+    /// The last customer message handled (a redelivery does nothing more).
+    pub last_message: Option<Ulid>,
+    /// What the last reply answered (the conversation id for the offer itself); until it
+    /// equals `last_message` (or the conversation), a retry sends the reply again.
+    pub sent_for: Option<Ulid>,
+    /// All steps done; Lisa takes the contact's messages again.
+    pub finished: bool,
+    pub handed_over: bool,
+    pub topics: Vec<String>,
 }
 
 /// One answer to the satisfaction survey.

@@ -6,6 +6,7 @@
 //! | conversation | `C#<pseudonym>` | `CONV#<ulid>` |
 //! | message | `C#<pseudonym>` | `MSG#<ulid>` |
 //! | authentication attempts | `C#<pseudonym>` | `AUTH` |
+//! | running survey | `C#<pseudonym>` | `SURVEY` |
 //! | delivery de-duplication | `WAMID#<hash>` | `SEEN` |
 //! | survey answer | `SURVEY#<ulid>` | `ANSWER` |
 //! | callback request | `CB#<connect contact id>` | `REQUEST` |
@@ -66,6 +67,10 @@ impl ItemKey {
 
     pub fn auth_attempts(contact: &Pseudonym) -> Self {
         Self::new(contact.partition(), "AUTH")
+    }
+
+    pub fn survey_session(contact: &Pseudonym) -> Self {
+        Self::new(contact.partition(), "SURVEY")
     }
 
     pub fn delivery_marker(hash: &DeliveryHash) -> Self {

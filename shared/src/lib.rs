@@ -14,6 +14,7 @@ pub mod retention;
 pub mod runtime;
 pub mod secrets;
 pub mod store;
+pub mod survey;
 pub mod telemetry;
 #[cfg(feature = "test-support")]
 pub mod test_support;

@@ -198,6 +198,23 @@ impl ConversationClosed {
     }
 }
 
+/// A customer message that answers a running survey (survey-answers FIFO queue, one group per
+/// contact). Keys only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SurveyReply {
+    pub survey_reply: ItemKey,
+}
+
+impl SurveyReply {
+    pub fn to_queue_message(&self) -> OutgoingMessage {
+        let body = serde_json::to_string(self).expect("a survey reply always serialises");
+        let group = Pseudonym::from_partition(&self.survey_reply.pk)
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|| self.survey_reply.pk.clone());
+        OutgoingMessage::fifo(body, group, self.survey_reply.sk.clone())
+    }
+}
+
 /// A message's id, derived from its WhatsApp id and time, so a redelivery maps to the same
 /// stored item instead of a new one.
 pub fn message_id_for(wamid: &str, at: DateTime<Utc>) -> Ulid {

@@ -8,7 +8,7 @@ mod item;
 
 use crate::domain::{
     AuthAttempts, CallbackRequest, Contact, Conversation, DeliveryMarker, Message, OpenCallback,
-    SurveyAnswer,
+    SurveyAnswer, SurveySession,
 };
 use crate::keys::ItemKey;
 use crate::retention::RetentionClass;
@@ -33,10 +33,11 @@ pub enum RecordKind {
     SurveyAnswer,
     CallbackRequest,
     OpenCallback,
+    SurveySession,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 8] = [
+    pub const ALL: [RecordKind; 9] = [
         RecordKind::Contact,
         RecordKind::Conversation,
         RecordKind::Message,
@@ -45,6 +46,7 @@ impl RecordKind {
         RecordKind::SurveyAnswer,
         RecordKind::CallbackRequest,
         RecordKind::OpenCallback,
+        RecordKind::SurveySession,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +59,7 @@ impl RecordKind {
             RecordKind::SurveyAnswer => "survey-answer",
             RecordKind::CallbackRequest => "callback-request",
             RecordKind::OpenCallback => "open-callback",
+            RecordKind::SurveySession => "survey-session",
         }
     }
 
@@ -87,7 +90,8 @@ bodies!(
     DeliveryMarker,
     SurveyAnswer,
     CallbackRequest,
-    OpenCallback
+    OpenCallback,
+    SurveySession
 );
 
 /// One item of the table: key, retention, optimistic-locking version, and the body.

@@ -1,0 +1,639 @@
+//! survey: offers the satisfaction survey when a conversation closes (conversation-closed
+//! queue) and records the answers the customer gives (survey-answers queue, fed by bot-reply,
+//! which routes a contact's messages here while a survey runs).
+//!
+//! Steps: satisfaction 1-5 (a list), "resolved?" (reply buttons), an optional comment; each
+//! can be skipped. The answer is stored under `survey-13m` from the first reply on; the
+//! comment stays in that record only. An unanswered survey expires with its session item.
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use chrono::Duration;
+use serde::Deserialize;
+use servicekanal_shared::clock::SharedClock;
+use servicekanal_shared::domain::{
+    Actor, AuthAttempts, Channel, Contact, Conversation, DeliveryStatus, Direction, Message,
+    MessageContent, MessageType, SurveyAnswer, SurveySession, SurveyStep,
+};
+use servicekanal_shared::keys::{ItemKey, Pseudonym, Pseudonymizer};
+use servicekanal_shared::messages::{self, ConversationClosed, SurveyReply};
+use servicekanal_shared::queue::group_of;
+use servicekanal_shared::retention::RetentionClass;
+use servicekanal_shared::store::{Record, Store, StoreError, Write};
+use servicekanal_shared::survey::{SurveyTexts, ids};
+use servicekanal_shared::whatsapp::{
+    OutboundContent, WhatsApp, WhatsAppError, service_window_open,
+};
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::sync::Arc;
+use ulid::Ulid;
+
+/// The survey's settings (environment in AWS).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SurveyConfig {
+    /// Share of closed conversations that get the survey, 0 to 1.
+    pub probability: f64,
+    /// At most one survey per contact in this period.
+    pub period: Duration,
+    /// An unanswered survey ends after this long.
+    pub expiry: Duration,
+    /// An approved template (name, language) to offer it outside the 24-hour window; without
+    /// one, such surveys are skipped and counted.
+    pub template: Option<(String, String)>,
+}
+
+impl Default for SurveyConfig {
+    fn default() -> Self {
+        Self {
+            probability: 1.0,
+            period: Duration::days(30),
+            expiry: Duration::hours(24),
+            template: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{0} must be {1}, got {2:?}")]
+    Invalid(&'static str, &'static str, String),
+}
+
+impl SurveyConfig {
+    /// `SURVEY_PROBABILITY` (0-1), `SURVEY_PERIOD_DAYS`, `SURVEY_EXPIRY_HOURS`,
+    /// `SURVEY_TEMPLATE` and `SURVEY_TEMPLATE_LANGUAGE` (default `de`).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut config = Self::default();
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        if let Some(v) = get("SURVEY_PROBABILITY") {
+            config.probability = v
+                .parse::<f64>()
+                .ok()
+                .filter(|p| (0.0..=1.0).contains(p))
+                .ok_or(ConfigError::Invalid(
+                    "SURVEY_PROBABILITY",
+                    "between 0 and 1",
+                    v,
+                ))?;
+        }
+        if let Some(v) = get("SURVEY_PERIOD_DAYS") {
+            let days = v
+                .parse::<i64>()
+                .ok()
+                .filter(|d| (0..=3650).contains(d))
+                .ok_or(ConfigError::Invalid(
+                    "SURVEY_PERIOD_DAYS",
+                    "0 to 3650 days",
+                    v,
+                ))?;
+            config.period = Duration::days(days);
+        }
+        if let Some(v) = get("SURVEY_EXPIRY_HOURS") {
+            let hours = v
+                .parse::<i64>()
+                .ok()
+                .filter(|h| (1..=168).contains(h))
+                .ok_or(ConfigError::Invalid(
+                    "SURVEY_EXPIRY_HOURS",
+                    "1 to 168 hours",
+                    v,
+                ))?;
+            config.expiry = Duration::hours(hours);
+        }
+        if let Some(name) = get("SURVEY_TEMPLATE") {
+            let language = get("SURVEY_TEMPLATE_LANGUAGE").unwrap_or_else(|| "de".into());
+            config.template = Some((name, language));
+        }
+        Ok(config)
+    }
+}
+
+pub struct Ports {
+    pub store: Arc<dyn Store>,
+    pub whatsapp: Arc<dyn WhatsApp>,
+    pub clock: SharedClock,
+    pub pseudonymizer: Pseudonymizer,
+    pub texts: SurveyTexts,
+    pub config: SurveyConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SurveyError {
+    #[error("queue message is not survey work: {0}")]
+    Malformed(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("sending failed: {0}")]
+    WhatsApp(#[from] WhatsAppError),
+}
+
+/// Why no survey was offered (counted in the logs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Skip {
+    /// Erased or past its deadline.
+    Gone,
+    Locked,
+    RecentlyAsked,
+    AlreadyRunning,
+    NotSampled,
+    OutsideWindow,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Offered,
+    OfferedByTemplate,
+    Skipped(Skip),
+    /// A step answered (or skipped); the next question went out.
+    Answered(SurveyStep),
+    /// Not understood: the same question again.
+    AskedAgain(SurveyStep),
+    Finished,
+    /// The survey had expired: the message is not a survey answer.
+    Expired,
+    AlreadyHandled,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SurveyWork {
+    Reply(SurveyReply),
+    Closed(ConversationClosed),
+}
+
+/// The Lambda handler for both queues; failed items are reported, the group's later items too.
+pub async fn handle(event: SqsEvent, ports: &Ports) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    let mut failed_groups = HashSet::new();
+    for message in &event.records {
+        let id = message.message_id.clone().unwrap_or_default();
+        let group = group_of(message).map(str::to_owned);
+        if group.as_ref().is_some_and(|g| failed_groups.contains(g)) {
+            response.batch_item_failures.push(failure(id));
+            continue;
+        }
+        match process(message.body.as_deref().unwrap_or_default(), ports).await {
+            Ok(outcome) => tracing::info!(outcome = ?outcome, "survey work done"),
+            Err(SurveyError::Malformed(e)) => {
+                tracing::error!(error = %e, message_id = %id, "survey work dropped")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "survey work failed; the queue will retry it");
+                if let Some(g) = group {
+                    failed_groups.insert(g);
+                }
+                response.batch_item_failures.push(failure(id));
+            }
+        }
+    }
+    response
+}
+
+fn failure(id: String) -> BatchItemFailure {
+    let mut f = BatchItemFailure::default();
+    f.item_identifier = id;
+    f
+}
+
+pub async fn process(body: &str, ports: &Ports) -> Result<Outcome, SurveyError> {
+    match serde_json::from_str::<SurveyWork>(body) {
+        Ok(SurveyWork::Closed(closed)) => offer(&closed, ports).await,
+        Ok(SurveyWork::Reply(reply)) => answer(&reply, ports).await,
+        Err(e) => Err(SurveyError::Malformed(e.to_string())),
+    }
+}
+
+/// Whether this conversation is in the sample: a fixed share, decided by its id (so a retry
+/// decides the same).
+fn sampled(conversation: Ulid, probability: f64) -> bool {
+    let digest = Sha256::digest(conversation.to_string().as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    (u64::from_be_bytes(bytes) as f64 / u64::MAX as f64) < probability
+}
+
+/// Sends one survey message and stores it with the conversation (a bot message).
+async fn send(
+    contact: &Pseudonym,
+    profile: &Contact,
+    conversation: Ulid,
+    content: &OutboundContent,
+    ports: &Ports,
+) -> Result<(), SurveyError> {
+    let sent = ports.whatsapp.send(&profile.wa_id, content).await?;
+    let now = ports.clock.now();
+    let message = Message {
+        id: Ulid::from_datetime(now.into()),
+        conversation_id: Some(conversation),
+        wamid: Some(sent.wamid),
+        direction: Direction::Outbound,
+        actor: Actor::Bot,
+        message_type: match content {
+            OutboundContent::Text { .. } => MessageType::Text,
+            OutboundContent::Template { .. } => MessageType::Template,
+            _ => MessageType::Interactive,
+        },
+        content: MessageContent::Outbound(content.clone()),
+        at: now,
+        delivery: DeliveryStatus::Accepted,
+        error_code: None,
+        handling: None,
+    };
+    messages::record_outbound(
+        ports.store.as_ref(),
+        &ports.pseudonymizer,
+        contact,
+        &message,
+        RetentionClass::Bot7d,
+    )
+    .await?;
+    Ok(())
+}
+
+async fn offer(closed: &ConversationClosed, ports: &Ports) -> Result<Outcome, SurveyError> {
+    let store = ports.store.as_ref();
+    let contact = &closed.conversation.contact;
+    let now = ports.clock.now();
+    let Some(mut profile_record) = store.get(&closed.conversation.profile_key()).await? else {
+        return Ok(Outcome::Skipped(Skip::Gone));
+    };
+    let mut profile: Contact = profile_record.body()?;
+    let session_key = ItemKey::survey_session(contact);
+    if let Some(existing) = store.get(&session_key).await? {
+        let session: SurveySession = existing.body()?;
+        // A retry of this very offer whose send failed: send it now.
+        if session.conversation == closed.conversation.conversation && session.sent_for.is_none() {
+            return send_offer(contact, &profile, existing, ports).await;
+        }
+        return Ok(Outcome::Skipped(Skip::AlreadyRunning));
+    }
+    if let Some(auth) = store.get(&ItemKey::auth_attempts(contact)).await? {
+        let auth: AuthAttempts = auth.body()?;
+        if auth.locked_until.is_some_and(|until| now < until) {
+            return Ok(Outcome::Skipped(Skip::Locked));
+        }
+    }
+    if profile
+        .last_survey_at
+        .is_some_and(|at| now < at + ports.config.period)
+    {
+        return Ok(Outcome::Skipped(Skip::RecentlyAsked));
+    }
+    if !sampled(closed.conversation.conversation, ports.config.probability) {
+        return Ok(Outcome::Skipped(Skip::NotSampled));
+    }
+    if !service_window_open(profile.last_contact_at, now) && ports.config.template.is_none() {
+        tracing::info!(
+            survey_skipped_outside_window = 1,
+            "survey skipped: outside the 24-hour window"
+        );
+        return Ok(Outcome::Skipped(Skip::OutsideWindow));
+    }
+    let (handed_over, topics) = match store.get(&closed.conversation.key()).await? {
+        Some(record) => {
+            let c: Conversation = record.body()?;
+            (c.handed_over, c.topics)
+        }
+        None => (false, Vec::new()),
+    };
+    let session = SurveySession {
+        conversation: closed.conversation.conversation,
+        answer: Ulid::from_datetime(now.into()),
+        step: SurveyStep::Score,
+        started_at: now,
+        last_message: None,
+        sent_for: None,
+        finished: false,
+        handed_over,
+        topics,
+    };
+    let session_record = Record::with_deadline(
+        session_key,
+        &session,
+        RetentionClass::Bot7d,
+        now + ports.config.expiry,
+    )?;
+    profile.last_survey_at = Some(now);
+    profile_record.set_body(&profile)?;
+    match store
+        .write_all(&[
+            Write::Create(session_record.clone()),
+            Write::Update(profile_record),
+        ])
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::AlreadyExists(_)) => return Ok(Outcome::Skipped(Skip::AlreadyRunning)),
+        Err(e) => return Err(e.into()),
+    }
+    let Some(stored) = store.get(&session_record.key).await? else {
+        return Ok(Outcome::Skipped(Skip::Gone));
+    };
+    send_offer(contact, &profile, stored, ports).await
+}
+
+async fn send_offer(
+    contact: &Pseudonym,
+    profile: &Contact,
+    mut record: Record,
+    ports: &Ports,
+) -> Result<Outcome, SurveyError> {
+    let mut session: SurveySession = record.body()?;
+    let now = ports.clock.now();
+    let (content, outcome) = if service_window_open(profile.last_contact_at, now) {
+        (ports.texts.question(SurveyStep::Score), Outcome::Offered)
+    } else if let Some((name, language)) = &ports.config.template {
+        (
+            OutboundContent::Template {
+                name: name.clone(),
+                language: language.clone(),
+            },
+            Outcome::OfferedByTemplate,
+        )
+    } else {
+        return Ok(Outcome::Skipped(Skip::OutsideWindow));
+    };
+    send(contact, profile, session.conversation, &content, ports).await?;
+    session.sent_for = Some(session.conversation);
+    record.set_body(&session)?;
+    ports.store.update(&record).await?;
+    Ok(outcome)
+}
+
+/// What a customer message means at a step: `Some(value)` (a skip is `Some(None)`), or
+/// `None` when it is not an answer to this question.
+enum Reading {
+    Score(Option<u8>),
+    Solved(Option<bool>),
+    Comment(Option<String>),
+    NotUnderstood,
+}
+
+const MAX_COMMENT_CHARS: usize = 1000;
+
+fn read(step: SurveyStep, content: &MessageContent) -> Reading {
+    let choice = match content {
+        MessageContent::Choice { id, .. } => Some(id.as_str()),
+        _ => None,
+    };
+    let text = match content {
+        MessageContent::Text { body } => Some(body.trim()),
+        _ => None,
+    };
+    if choice == Some(ids::SKIP) {
+        return match step {
+            SurveyStep::Score => Reading::Score(None),
+            SurveyStep::Solved => Reading::Solved(None),
+            SurveyStep::Comment => Reading::Comment(None),
+        };
+    }
+    match step {
+        SurveyStep::Score => {
+            let from_choice = choice
+                .and_then(|c| c.strip_prefix(ids::SCORE_PREFIX))
+                .and_then(|n| n.parse::<u8>().ok());
+            let from_text = text.and_then(|t| t.parse::<u8>().ok());
+            match from_choice.or(from_text) {
+                Some(n @ 1..=5) => Reading::Score(Some(n)),
+                _ => Reading::NotUnderstood,
+            }
+        }
+        SurveyStep::Solved => match (choice, text.map(str::to_lowercase).as_deref()) {
+            (Some(ids::SOLVED_YES), _) | (_, Some("ja")) => Reading::Solved(Some(true)),
+            (Some(ids::SOLVED_NO), _) | (_, Some("nein")) => Reading::Solved(Some(false)),
+            _ => Reading::NotUnderstood,
+        },
+        SurveyStep::Comment => match text {
+            Some(t) if !t.is_empty() => {
+                Reading::Comment(Some(t.chars().take(MAX_COMMENT_CHARS).collect()))
+            }
+            _ => Reading::NotUnderstood,
+        },
+    }
+}
+
+async fn answer(reply: &SurveyReply, ports: &Ports) -> Result<Outcome, SurveyError> {
+    let store = ports.store.as_ref();
+    let Some(message_record) = store.get(&reply.survey_reply).await? else {
+        return Ok(Outcome::Expired);
+    };
+    let message: Message = message_record.body()?;
+    let Some(contact) = Pseudonym::from_partition(&reply.survey_reply.pk) else {
+        return Err(SurveyError::Malformed(format!(
+            "{} is not a contact's message",
+            reply.survey_reply
+        )));
+    };
+    let Some(profile_record) = store.get(&ItemKey::profile(&contact)).await? else {
+        return Ok(Outcome::Expired);
+    };
+    let profile: Contact = profile_record.body()?;
+    let session_key = ItemKey::survey_session(&contact);
+    let Some(mut session_record) = store.get(&session_key).await? else {
+        return Ok(Outcome::Expired);
+    };
+    let mut session: SurveySession = session_record.body()?;
+    if session.last_message == Some(message.id) {
+        if session.sent_for == Some(message.id) {
+            return Ok(Outcome::AlreadyHandled);
+        }
+        // Decided before, but the reply did not go out: send it now.
+        return reply_and_mark(&contact, &profile, session_record, message.id, ports).await;
+    }
+    if session.finished {
+        return Ok(Outcome::Expired);
+    }
+    let now = ports.clock.now();
+    let step = session.step;
+    let answer_key = ItemKey::survey_answer(session.answer);
+    let existing = store.get(&answer_key).await?;
+    let mut answer = match &existing {
+        Some(r) => r.body()?,
+        None => SurveyAnswer {
+            id: session.answer,
+            channel: Channel::Whatsapp,
+            answered_at: now,
+            score: None,
+            solved: None,
+            comment: None,
+            handed_over: session.handed_over,
+            topics: session.topics.clone(),
+        },
+    };
+    let next = match read(step, &message.content) {
+        Reading::NotUnderstood => None,
+        Reading::Score(score) => {
+            answer.score = score;
+            Some(SurveyStep::Solved)
+        }
+        Reading::Solved(solved) => {
+            answer.solved = solved;
+            Some(SurveyStep::Comment)
+        }
+        Reading::Comment(comment) => {
+            answer.comment = comment;
+            session.finished = true;
+            Some(SurveyStep::Comment)
+        }
+    };
+    session.last_message = Some(message.id);
+    let mut writes = Vec::new();
+    if let Some(next) = next {
+        session.step = next;
+        answer.answered_at = now;
+        writes.push(match existing {
+            Some(mut record) => {
+                record.set_body(&answer)?;
+                Write::Update(record)
+            }
+            None => Write::Create(Record::new(
+                answer_key,
+                &answer,
+                RetentionClass::Survey13m,
+                now,
+            )?),
+        });
+    }
+    session_record.set_body(&session)?;
+    writes.push(Write::Update(session_record));
+    store.write_all(&writes).await?;
+    let Some(session_record) = store.get(&session_key).await? else {
+        return Ok(Outcome::Expired);
+    };
+    let outcome = reply_and_mark(&contact, &profile, session_record, message.id, ports).await?;
+    Ok(match (next, outcome) {
+        (None, _) => Outcome::AskedAgain(step),
+        (_, outcome) => outcome,
+    })
+}
+
+/// Sends what the session's state calls for (next question, the same one again, or thanks)
+/// and notes it sent; a finished survey's session is removed.
+async fn reply_and_mark(
+    contact: &Pseudonym,
+    profile: &Contact,
+    mut record: Record,
+    message: Ulid,
+    ports: &Ports,
+) -> Result<Outcome, SurveyError> {
+    let mut session: SurveySession = record.body()?;
+    let content = if session.finished {
+        ports.texts.thanks()
+    } else {
+        ports.texts.question(session.step)
+    };
+    if service_window_open(profile.last_contact_at, ports.clock.now()) {
+        send(contact, profile, session.conversation, &content, ports).await?;
+    }
+    if session.finished {
+        ports.store.delete(&record.key).await?;
+        return Ok(Outcome::Finished);
+    }
+    session.sent_for = Some(message);
+    let step = session.step;
+    record.set_body(&session)?;
+    ports.store.update(&record).await?;
+    Ok(Outcome::Answered(step))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_come_from_the_environment_and_nonsense_is_refused() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        assert_eq!(
+            SurveyConfig::from_lookup(env(&[])).unwrap(),
+            SurveyConfig::default()
+        );
+        let config = SurveyConfig::from_lookup(env(&[
+            ("SURVEY_PROBABILITY", "0.25"),
+            ("SURVEY_PERIOD_DAYS", "14"),
+            ("SURVEY_EXPIRY_HOURS", "12"),
+            ("SURVEY_TEMPLATE", "zufriedenheit_umfrage"),
+        ]))
+        .unwrap();
+        assert_eq!(config.probability, 0.25);
+        assert_eq!(config.period, Duration::days(14));
+        assert_eq!(config.expiry, Duration::hours(12));
+        assert_eq!(
+            config.template,
+            Some(("zufriedenheit_umfrage".into(), "de".into()))
+        );
+        for (name, value) in [
+            ("SURVEY_PROBABILITY", "1.5"),
+            ("SURVEY_PERIOD_DAYS", "-1"),
+            ("SURVEY_EXPIRY_HOURS", "0"),
+        ] {
+            let pairs: &'static [(&'static str, &'static str)] =
+                Box::leak(vec![(name, value)].into_boxed_slice());
+            assert!(
+                SurveyConfig::from_lookup(env(pairs)).is_err(),
+                "{name}={value}"
+            );
+        }
+    }
+
+    #[test]
+    fn sampling_takes_about_the_configured_share_and_is_stable() {
+        let ids: Vec<Ulid> = (0..2000u128).map(|n| Ulid::from_parts(1, n)).collect();
+        let taken = ids.iter().filter(|id| sampled(**id, 0.3)).count();
+        assert!((500..700).contains(&taken), "{taken} of 2000");
+        assert!(ids.iter().all(|id| sampled(*id, 1.0)));
+        assert!(!ids.iter().any(|id| sampled(*id, 0.0)));
+        assert_eq!(sampled(ids[7], 0.5), sampled(ids[7], 0.5));
+    }
+
+    #[test]
+    fn answers_are_read_by_id_or_plain_text() {
+        let choice = |id: &str| MessageContent::Choice {
+            id: id.into(),
+            title: String::new(),
+        };
+        let text = |t: &str| MessageContent::Text { body: t.into() };
+        assert!(matches!(
+            read(SurveyStep::Score, &choice("survey-score-4")),
+            Reading::Score(Some(4))
+        ));
+        assert!(matches!(
+            read(SurveyStep::Score, &text(" 5 ")),
+            Reading::Score(Some(5))
+        ));
+        assert!(matches!(
+            read(SurveyStep::Score, &text("7")),
+            Reading::NotUnderstood
+        ));
+        assert!(matches!(
+            read(SurveyStep::Score, &choice(ids::SKIP)),
+            Reading::Score(None)
+        ));
+        assert!(matches!(
+            read(SurveyStep::Solved, &text("Ja")),
+            Reading::Solved(Some(true))
+        ));
+        assert!(matches!(
+            read(SurveyStep::Solved, &choice(ids::SOLVED_NO)),
+            Reading::Solved(Some(false))
+        ));
+        assert!(matches!(
+            read(SurveyStep::Comment, &text("Super")),
+            Reading::Comment(Some(_))
+        ));
+        assert!(matches!(
+            read(SurveyStep::Comment, &choice(ids::SKIP)),
+            Reading::Comment(None)
+        ));
+    }
+}
