@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Writes events/bot-reply/*.json: SQS events as Lambda delivers them to bot-reply, one per
-kind of work (inbound message, agent reply, note, close, inactivity timer).
+"""Writes events/bot-reply/*.json and events/survey/*.json: SQS events as Lambda delivers them
+to bot-reply (inbound message, agent reply, note, close, inactivity timer) and to survey
+(a closed conversation, a customer's survey reply).
 
 Keys use the local stack's pseudonym key, so the contact is the sample customer of
 events/whatsapp-webhook (4917612345678) as the local stack sees her. Bodies carry keys and, for
@@ -13,7 +14,7 @@ import pathlib
 
 PSEUDONYM_KEY = b"servicekanal-local-pseudonym-key-not-for-production"
 CUSTOMER = "4917612345678"
-OUT = pathlib.Path(__file__).resolve().parent.parent / "events" / "bot-reply"
+EVENTS_DIR = pathlib.Path(__file__).resolve().parent.parent / "events"
 REGION = "eu-central-1"
 ACCOUNT = "123456789012"
 T0 = 1795255200  # 2026-11-21T10:00:00Z
@@ -108,12 +109,36 @@ EVENTS = {
 }
 
 
-def main():
-    OUT.mkdir(parents=True, exist_ok=True)
-    for name, rec in EVENTS.items():
+SURVEY_REPLY_ID = "01KAK4A100S7V9X1Z3B5D7F9H1"
+
+SURVEY_EVENTS = {
+    "conversation-closed": record(
+        6,
+        "servicekanal-dev-conversation-closed.fifo",
+        {"conversation": CONVERSATION, "reason": "agent-closed", "at": iso(T0 + 6)},
+        (CONTACT, CONVERSATION_ID),
+    ),
+    "survey-reply": record(
+        7,
+        "servicekanal-dev-survey-answers.fifo",
+        {"survey_reply": {"pk": f"C#{CONTACT}", "sk": f"MSG#{SURVEY_REPLY_ID}"}},
+        (CONTACT, f"MSG#{SURVEY_REPLY_ID}"),
+    ),
+}
+
+
+def write(folder, events):
+    out = EVENTS_DIR / folder
+    out.mkdir(parents=True, exist_ok=True)
+    for name, rec in events.items():
         event = {"Records": [rec]}
-        (OUT / f"{name}.json").write_text(json.dumps(event, ensure_ascii=False, indent=2) + "\n")
-    print(f"wrote {len(EVENTS)} events to {OUT}")
+        (out / f"{name}.json").write_text(json.dumps(event, ensure_ascii=False, indent=2) + "\n")
+    print(f"wrote {len(events)} events to {out}")
+
+
+def main():
+    write("bot-reply", EVENTS)
+    write("survey", SURVEY_EVENTS)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,13 @@ pub struct Queues {
     pub handover: Arc<InProcessQueue>,
     pub closed: Arc<InProcessQueue>,
     pub sales_callbacks: Arc<InProcessQueue>,
+    pub survey_answers: Arc<InProcessQueue>,
+}
+
+#[derive(Clone, Copy)]
+enum Consumer {
+    Bot,
+    Survey,
 }
 
 /// One line of a simulated phone's chat: what the user sent or what came from the business.
@@ -61,6 +68,9 @@ pub struct LocalStack {
     pub webhook: whatsapp_webhook::Ports,
     pub bot: bot_reply::Ports,
     pub voice: voice_intake::Ports,
+    pub survey: survey::Ports,
+    /// Conversation-closed events, as the survey consumed them.
+    closed_log: Mutex<Vec<servicekanal_shared::messages::ConversationClosed>>,
     /// What simulated users sent, per WhatsApp id (the phone keeps its chat).
     sent_by_users: Mutex<Vec<(String, PhoneLine)>>,
     /// Everything the agent desk received, oldest first.
@@ -112,6 +122,7 @@ impl LocalStack {
             handover: queue("servicekanal-handover.fifo"),
             closed: queue("servicekanal-conversation-closed.fifo"),
             sales_callbacks: queue("servicekanal-sales-callbacks.fifo"),
+            survey_answers: queue("servicekanal-survey-answers.fifo"),
         };
         let pseudonymizer = Pseudonymizer::new(LOCAL_PSEUDONYM_KEY.as_bytes().to_vec())?;
         let webhook = whatsapp_webhook::Ports {
@@ -132,6 +143,7 @@ impl LocalStack {
             desk_queue: queues.handover.clone(),
             closed_queue: queues.closed.clone(),
             timer_queue: queues.timers.clone(),
+            survey_queue: queues.survey_answers.clone(),
             clock: clock.clone(),
             pseudonymizer,
             lisa: Arc::new(Lisa::new(
@@ -147,6 +159,14 @@ impl LocalStack {
             clock: clock.clone(),
             catalogue: servicekanal_shared::callback::CallbackCatalogue::embedded(),
         };
+        let survey = survey::Ports {
+            store: store.clone(),
+            whatsapp: bot.whatsapp.clone(),
+            clock: clock.clone(),
+            pseudonymizer: bot.pseudonymizer.clone(),
+            texts: servicekanal_shared::survey::SurveyTexts::embedded(),
+            config: survey::SurveyConfig::default(),
+        };
         Ok(Self {
             clock,
             store,
@@ -155,6 +175,8 @@ impl LocalStack {
             webhook,
             bot,
             voice,
+            survey,
+            closed_log: Mutex::new(Vec::new()),
             sent_by_users: Mutex::new(Vec::new()),
             desk_log: Mutex::new(Vec::new()),
         })
@@ -234,27 +256,37 @@ impl LocalStack {
         Ok(self.run().await)
     }
 
-    /// Runs bot-reply on its three queues until nothing is left that can succeed now
-    /// (delayed timers wait for the clock).
+    /// Runs the queue consumers (bot-reply on its three queues, the survey on its two) until
+    /// nothing is left that can succeed now (delayed timers wait for the clock).
     pub async fn run(&self) -> RunReport {
         let mut report = RunReport::default();
-        let sources = [
-            &self.queues.inbound,
-            &self.queues.agent_actions,
-            &self.queues.timers,
-        ];
         loop {
             let mut progress = false;
-            for queue in sources {
+            for (queue, consumer) in [
+                (&self.queues.inbound, Consumer::Bot),
+                (&self.queues.agent_actions, Consumer::Bot),
+                (&self.queues.timers, Consumer::Bot),
+                (&self.queues.closed, Consumer::Survey),
+                (&self.queues.survey_answers, Consumer::Survey),
+            ] {
                 let Ok(records) = queue.receive(10).await else {
                     continue;
                 };
                 if records.is_empty() {
                     continue;
                 }
+                if Arc::ptr_eq(queue, &self.queues.closed) {
+                    let mut log = self.closed_log.lock().unwrap_or_else(|e| e.into_inner());
+                    log.extend(records.iter().filter_map(|r| {
+                        serde_json::from_str(r.body.as_deref().unwrap_or_default()).ok()
+                    }));
+                }
                 let mut event = SqsEvent::default();
                 event.records = records.clone();
-                let response = bot_reply::handle(event, &self.bot).await;
+                let response = match consumer {
+                    Consumer::Bot => bot_reply::handle(event, &self.bot).await,
+                    Consumer::Survey => survey::handle(event, &self.survey).await,
+                };
                 for record in &records {
                     let id = record.message_id.as_deref().unwrap_or_default();
                     let handle = record.receipt_handle.as_deref().unwrap_or_default();
@@ -366,11 +398,13 @@ impl LocalStack {
         lines
     }
 
-    /// Takes the conversation-closed events (the survey's input).
+    /// The conversation-closed events the survey consumed since the last look.
     pub async fn closed_events(
         &self,
     ) -> Result<Vec<servicekanal_shared::messages::ConversationClosed>> {
-        drain(self.queues.closed.as_ref()).await
+        Ok(std::mem::take(
+            &mut *self.closed_log.lock().unwrap_or_else(|e| e.into_inner()),
+        ))
     }
 
     pub fn now(&self) -> DateTime<Utc> {

@@ -330,6 +330,8 @@ pub enum Effect {
     Handover { topic: String },
     /// Agent mode: show the customer's message on the desk.
     ForwardToDesk,
+    /// A survey runs: the message answers it.
+    ForwardToSurvey,
     /// Announce the closed conversation (the survey listens).
     Closed { reason: EndReason },
     /// Start the inactivity timer.

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Drives the local stack's page in headless Chromium, as a new user would: a customer's
 conversation with Lisa (greeting, FAQ answer with link, authentication, handover), the agent
-desk's reply and close, goodbye, the records panel, a phone call leaving a callback request,
+desk's reply and close, the satisfaction survey, goodbye, the records panel, a phone call leaving a callback request,
 a clock jump of 8 days that removes the bot messages while the service data stays, and sales
 marking the callback done.
 
@@ -127,6 +127,14 @@ def main():
         driver.find_element(By.ID, "desk-close").click()
         page.wait.until(lambda d: "closed" in d.find_element(By.ID, "desk-inbox").text)
 
+        # The closed conversation brings the survey: a list, reply buttons, a comment.
+        page.wait_chat("Wie zufrieden warst du mit unserem Service?")
+        driver.find_elements(By.CSS_SELECTOR, ".list-button")[-1].click()
+        driver.find_elements(By.CSS_SELECTOR, '.list-row[data-id="survey-score-5"]')[-1].click()
+        page.wait_chat("Wurde dein Anliegen gelöst?")
+        page.tap("survey-solved-yes", "Möchtest du uns noch etwas sagen?")
+        page.say("Alles super, danke", "Vielen Dank für dein Feedback!")
+
         # After the close Lisa is back; goodbye ends the new conversation.
         page.say("Danke, tschüss!", "Danke für deine Nachricht und bis bald!")
 
@@ -135,6 +143,7 @@ def main():
         records = page.records()
         assert ("contact", "service-13m") in records, records
         assert ("message", "service-13m") in records, "the agent's reply is service data"
+        assert ("survey-answer", "survey-13m") in records, records
         # A phone call to the voice assistant leaves a callback request for sales.
         driver.find_element(By.ID, "call-button").click()
         page.wait.until(lambda d: "Vielen Dank" in d.find_element(By.ID, "call-answer").text)
@@ -151,6 +160,7 @@ def main():
         assert ("message", "service-13m") in records, records
         assert all(c != "bot-7d" for _, c in records), records
         assert ("callback-request", "callback-3m") in records, "callbacks keep 3 months"
+        assert ("survey-answer", "survey-13m") in records, "survey answers keep 13 months"
 
         # Sales calls back: done deletes the request at once.
         driver.find_element(By.CSS_SELECTOR, "#callbacks .callback-done").click()

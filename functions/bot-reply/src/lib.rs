@@ -15,12 +15,13 @@ use servicekanal_shared::directory::{CustomerDirectory, DirectoryError};
 use servicekanal_shared::domain::{
     Actor, AuthAttempts, Channel, Contact, Conversation, ConversationMode, ConversationState,
     DeliveryStatus, Direction, Effect, EndReason, Handling, Message, MessageContent, MessageType,
+    SurveySession,
 };
 use servicekanal_shared::keys::{ItemKey, MESSAGE_PREFIX, Pseudonym, Pseudonymizer};
 use servicekanal_shared::lisa::dialogue::{Action, Input, Lisa, State};
 use servicekanal_shared::messages::{
     self, AgentAct, AgentAction, BotWork, ConversationClosed, ConversationRef, DeskEvent,
-    InactivityTimer, InboundNotice, RejectReason, SummaryLine,
+    InactivityTimer, InboundNotice, RejectReason, SummaryLine, SurveyReply,
 };
 use servicekanal_shared::queue::{Queue, QueueError, group_of};
 use servicekanal_shared::retention::RetentionClass;
@@ -89,6 +90,8 @@ pub struct Ports {
     pub closed_queue: Arc<dyn Queue>,
     /// Inactivity timers (standard queue, delayed messages), consumed by this function.
     pub timer_queue: Arc<dyn Queue>,
+    /// Answers to a running survey (FIFO; the survey function reads it).
+    pub survey_queue: Arc<dyn Queue>,
     pub clock: SharedClock,
     pub pseudonymizer: Pseudonymizer,
     pub lisa: Arc<Lisa>,
@@ -125,6 +128,8 @@ pub enum Outcome {
     },
     /// Agent mode: the message went to the desk.
     Forwarded,
+    /// A survey runs: the message went to it.
+    ToSurvey,
     /// Handled before (a redelivery): nothing done again.
     AlreadyDone,
     /// The data is gone (erased or past its deadline).
@@ -277,6 +282,22 @@ async fn decide(
         return Ok(false);
     };
     let mut profile: Contact = profile_record.body()?;
+    // While a survey runs (until it is finished or expires), messages answer it, not Lisa.
+    if let Some(survey) = store.get(&ItemKey::survey_session(contact)).await? {
+        let survey: SurveySession = survey.body()?;
+        if !survey.finished {
+            let mut filed = inbound.clone();
+            filed.conversation_id = Some(survey.conversation);
+            filed.handling = Some(Handling {
+                effects: vec![Effect::ForwardToSurvey],
+                ..Handling::default()
+            });
+            let mut record = inbound_record;
+            record.set_body(&filed)?;
+            store.update(&record).await?;
+            return Ok(true);
+        }
+    }
     let auth_record = store.get(&ItemKey::auth_attempts(contact)).await?;
     let mut auth: AuthAttempts = match &auth_record {
         Some(r) => r.body()?,
@@ -478,6 +499,8 @@ async fn finish(
     let now = ports.clock.now();
     let mut outcome = if handling.effects.contains(&Effect::ForwardToDesk) {
         Outcome::Forwarded
+    } else if handling.effects.contains(&Effect::ForwardToSurvey) {
+        Outcome::ToSurvey
     } else if handling.replies.is_empty() {
         Outcome::Filed
     } else {
@@ -511,6 +534,12 @@ async fn finish(
                     .desk_queue
                     .send(event.to_queue_message(&format!("message-{}", inbound.id)))
                     .await?;
+            }
+            Effect::ForwardToSurvey => {
+                let reply = SurveyReply {
+                    survey_reply: inbound_key.clone(),
+                };
+                ports.survey_queue.send(reply.to_queue_message()).await?;
             }
             Effect::Closed { reason } => {
                 let closed = ConversationClosed {

@@ -40,6 +40,7 @@ async fn main() -> Result<(), Error> {
         desk_queue: queue("HANDOVER_QUEUE_URL")?,
         closed_queue: queue("CLOSED_QUEUE_URL")?,
         timer_queue: queue("TIMER_QUEUE_URL")?,
+        survey_queue: queue("SURVEY_QUEUE_URL")?,
         clock,
         pseudonymizer: basics.pseudonymizer,
         lisa: Arc::new(Lisa::new(

@@ -44,6 +44,7 @@ impl Harness {
         let (_, handover) = moto_queue(&config, "handover", true).await;
         let (_, closed) = moto_queue(&config, "closed", true).await;
         let (_, timers) = moto_queue(&config, "timers", false).await;
+        let (_, surveys) = moto_queue(&config, "survey-answers", true).await;
         let clock = ManualClock::new(DateTime::from_timestamp(1_795_255_200, 0).unwrap());
         let outbox = Arc::new(RecordingOutbox::new(Arc::new(clock.clone())));
         let pseudonymizer = Pseudonymizer::new(vec![7u8; 32]).unwrap();
@@ -55,6 +56,7 @@ impl Harness {
             desk_queue: Arc::new(SqsQueue::new(sqs.clone(), handover.clone())),
             closed_queue: Arc::new(SqsQueue::new(sqs.clone(), closed)),
             timer_queue: Arc::new(SqsQueue::new(sqs.clone(), timers)),
+            survey_queue: Arc::new(SqsQueue::new(sqs.clone(), surveys)),
             clock: Arc::new(clock.clone()),
             pseudonymizer,
             lisa: Arc::new(Lisa::new(
