@@ -8,7 +8,7 @@
 //! marked sent, effects go to their queues. A retry finds the plan and only finishes it, so a
 //! reply is never sent twice and an effect never lost.
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Duration, Utc};
 use servicekanal_shared::clock::SharedClock;
 use servicekanal_shared::directory::{CustomerDirectory, DirectoryError};
@@ -23,13 +23,12 @@ use servicekanal_shared::messages::{
     self, AgentAct, AgentAction, BotWork, ConversationClosed, ConversationRef, DeskEvent,
     InactivityTimer, InboundNotice, RejectReason, SummaryLine, SurveyReply,
 };
-use servicekanal_shared::queue::{Queue, QueueError, group_of};
+use servicekanal_shared::queue::{BatchReport, ItemOutcome, Queue, QueueError};
 use servicekanal_shared::retention::RetentionClass;
 use servicekanal_shared::store::{PageRequest, Record, Store, StoreError, Write};
 use servicekanal_shared::whatsapp::{
     OutboundContent, WhatsApp, WhatsAppError, service_window_open,
 };
-use std::collections::HashSet;
 use std::sync::Arc;
 use ulid::Ulid;
 
@@ -149,34 +148,29 @@ pub enum Outcome {
 /// The Lambda handler for an SQS batch. Failed messages are reported as batch item failures;
 /// after a failure, the group's later messages are reported too, so order per contact holds.
 pub async fn handle(event: SqsEvent, ports: &Ports) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    let mut failed_groups: HashSet<String> = HashSet::new();
+    let mut batch = BatchReport::default();
     for message in &event.records {
-        let id = message.message_id.clone().unwrap_or_default();
-        let group = group_of(message).map(str::to_owned);
-        if group.as_ref().is_some_and(|g| failed_groups.contains(g)) {
-            response.batch_item_failures.push(failure(id));
+        if batch.waits(message) {
             continue;
         }
-        match process(message, ports).await {
-            Ok(outcome) => tracing::info!(outcome = ?outcome, "bot work done"),
+        let outcome = match process(message, ports).await {
+            Ok(outcome) => {
+                tracing::info!(outcome = ?outcome, "bot work done");
+                ItemOutcome::Done
+            }
             Err(e) if e.retry_helps() => {
                 tracing::warn!(error = %e, "bot work failed; the queue will retry it");
-                if let Some(g) = group {
-                    failed_groups.insert(g);
-                }
-                response.batch_item_failures.push(failure(id));
+                ItemOutcome::Retry
             }
-            Err(e) => tracing::error!(error = %e, message_id = %id, "bot work dropped"),
-        }
+            Err(e) => {
+                let id = message.message_id.as_deref().unwrap_or_default();
+                tracing::error!(error = %e, message_id = %id, "bot work dropped");
+                ItemOutcome::Dropped
+            }
+        };
+        batch.record(message, outcome);
     }
-    response
-}
-
-fn failure(id: String) -> BatchItemFailure {
-    let mut f = BatchItemFailure::default();
-    f.item_identifier = id;
-    f
+    batch.into_response()
 }
 
 /// One queue message.

@@ -6,7 +6,7 @@
 //! can be skipped. The answer is stored under `survey-13m` from the first reply on; the
 //! comment stays in that record only. An unanswered survey expires with its session item.
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::Duration;
 use serde::Deserialize;
 use servicekanal_shared::clock::SharedClock;
@@ -16,7 +16,7 @@ use servicekanal_shared::domain::{
 };
 use servicekanal_shared::keys::{ItemKey, Pseudonym, Pseudonymizer};
 use servicekanal_shared::messages::{self, ConversationClosed, SurveyReply};
-use servicekanal_shared::queue::group_of;
+use servicekanal_shared::queue::{BatchReport, ItemOutcome};
 use servicekanal_shared::retention::RetentionClass;
 use servicekanal_shared::store::{Record, Store, StoreError, Write};
 use servicekanal_shared::survey::{SurveyTexts, ids};
@@ -24,7 +24,6 @@ use servicekanal_shared::whatsapp::{
     OutboundContent, WhatsApp, WhatsAppError, service_window_open,
 };
 use sha2::{Digest, Sha256};
-use std::collections::HashSet;
 use std::sync::Arc;
 use ulid::Ulid;
 
@@ -167,36 +166,29 @@ enum SurveyWork {
 
 /// The Lambda handler for both queues; failed items are reported, the group's later items too.
 pub async fn handle(event: SqsEvent, ports: &Ports) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    let mut failed_groups = HashSet::new();
+    let mut batch = BatchReport::default();
     for message in &event.records {
-        let id = message.message_id.clone().unwrap_or_default();
-        let group = group_of(message).map(str::to_owned);
-        if group.as_ref().is_some_and(|g| failed_groups.contains(g)) {
-            response.batch_item_failures.push(failure(id));
+        if batch.waits(message) {
             continue;
         }
-        match process(message.body.as_deref().unwrap_or_default(), ports).await {
-            Ok(outcome) => tracing::info!(outcome = ?outcome, "survey work done"),
+        let outcome = match process(message.body.as_deref().unwrap_or_default(), ports).await {
+            Ok(outcome) => {
+                tracing::info!(outcome = ?outcome, "survey work done");
+                ItemOutcome::Done
+            }
             Err(SurveyError::Malformed(e)) => {
-                tracing::error!(error = %e, message_id = %id, "survey work dropped")
+                let id = message.message_id.as_deref().unwrap_or_default();
+                tracing::error!(error = %e, message_id = %id, "survey work dropped");
+                ItemOutcome::Dropped
             }
             Err(e) => {
                 tracing::warn!(error = %e, "survey work failed; the queue will retry it");
-                if let Some(g) = group {
-                    failed_groups.insert(g);
-                }
-                response.batch_item_failures.push(failure(id));
+                ItemOutcome::Retry
             }
-        }
+        };
+        batch.record(message, outcome);
     }
-    response
-}
-
-fn failure(id: String) -> BatchItemFailure {
-    let mut f = BatchItemFailure::default();
-    f.item_identifier = id;
-    f
+    batch.into_response()
 }
 
 pub async fn process(body: &str, ports: &Ports) -> Result<Outcome, SurveyError> {

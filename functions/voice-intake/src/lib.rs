@@ -8,7 +8,7 @@
 pub mod lex;
 
 use aws_lambda_events::event::connect::ConnectEvent;
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use servicekanal_shared::callback::{
@@ -18,7 +18,7 @@ use servicekanal_shared::clock::SharedClock;
 use servicekanal_shared::domain::{CallbackRequest, CallbackStatus, OpenCallback};
 use servicekanal_shared::keys::{ItemKey, OPEN_CALLBACKS_PARTITION};
 use servicekanal_shared::phone::{self, PhoneError};
-use servicekanal_shared::queue::{OutgoingMessage, Queue, QueueError};
+use servicekanal_shared::queue::{BatchReport, ItemOutcome, OutgoingMessage, Queue, QueueError};
 use servicekanal_shared::retention::RetentionClass;
 use servicekanal_shared::store::{PageRequest, Record, Store, StoreError, Write};
 use std::collections::HashMap;
@@ -457,7 +457,7 @@ pub enum SalesAction {
 
 /// The sales-actions queue: done and hold; an unknown reference is already done (a retry).
 pub async fn on_sales_actions(event: &SqsEvent, ports: &Ports) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
+    let mut batch = BatchReport::default();
     for message in &event.records {
         let body = message.body.as_deref().unwrap_or_default();
         let result = match serde_json::from_str::<SalesAction>(body) {
@@ -467,23 +467,23 @@ pub async fn on_sales_actions(event: &SqsEvent, ports: &Ports) -> SqsBatchRespon
             Ok(SalesAction::Hold { reference }) => hold(ports.store.as_ref(), &reference).await,
             Err(e) => {
                 tracing::error!(error = %e, "sales action dropped: not a sales action");
-                Ok(())
+                continue;
             }
         };
-        match result {
-            Ok(()) => {}
+        let outcome = match result {
+            Ok(()) => ItemOutcome::Done,
             Err(SalesError::UnknownReference(_)) => {
                 tracing::warn!("sales action for an unknown or finished callback ignored");
+                ItemOutcome::Done
             }
             Err(e) => {
                 tracing::warn!(error = %e, "sales action failed; the queue will retry it");
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = message.message_id.clone().unwrap_or_default();
-                response.batch_item_failures.push(failure);
+                ItemOutcome::Retry
             }
-        }
+        };
+        batch.record(message, outcome);
     }
-    response
+    batch.into_response()
 }
 
 /// The Lambda handler: tells the three event shapes apart and answers each in its own shape.

@@ -94,6 +94,52 @@ pub trait Queue: Send + Sync {
     async fn release(&self, receipt_handle: &str) -> Result<(), QueueError>;
 }
 
+/// What became of one message of a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ItemOutcome {
+    Done,
+    /// Failed, a later delivery may succeed: reported as a batch item failure.
+    Retry,
+    /// Can never succeed (malformed): dropped, not retried.
+    Dropped,
+}
+
+/// The batch item failures of an SQS batch, kept as a consumer goes through it. After a
+/// failure, the rest of that message group is reported too, so FIFO order per group holds.
+#[derive(Debug, Default)]
+pub struct BatchReport {
+    response: aws_lambda_events::event::sqs::SqsBatchResponse,
+    failed_groups: std::collections::HashSet<String>,
+}
+
+impl BatchReport {
+    /// Whether `message` must wait because its group failed earlier in this batch (it is
+    /// then reported for redelivery already).
+    pub fn waits(&mut self, message: &SqsMessage) -> bool {
+        let blocked = group_of(message).is_some_and(|g| self.failed_groups.contains(g));
+        if blocked {
+            self.record(message, ItemOutcome::Retry);
+        }
+        blocked
+    }
+
+    pub fn record(&mut self, message: &SqsMessage, outcome: ItemOutcome) {
+        if outcome != ItemOutcome::Retry {
+            return;
+        }
+        if let Some(group) = group_of(message) {
+            self.failed_groups.insert(group.to_owned());
+        }
+        let mut failure = aws_lambda_events::event::sqs::BatchItemFailure::default();
+        failure.item_identifier = message.message_id.clone().unwrap_or_default();
+        self.response.batch_item_failures.push(failure);
+    }
+
+    pub fn into_response(self) -> aws_lambda_events::event::sqs::SqsBatchResponse {
+        self.response
+    }
+}
+
 /// The message group id attribute of a received FIFO message.
 pub fn group_of(message: &SqsMessage) -> Option<&str> {
     message.attributes.get("MessageGroupId").map(String::as_str)
