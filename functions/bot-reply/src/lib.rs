@@ -248,12 +248,23 @@ async fn on_inbound(notice: &InboundNotice, ports: &Ports) -> Result<Outcome, Bo
         let message: Message = record.body()?;
         match &message.handling {
             Some(h) if h.done => return Ok(Outcome::AlreadyDone),
-            Some(_) => return finish(&contact, &notice.message, ports).await,
+            // Decided before (a retry): carry out what is left.
+            Some(_) => {
+                let Some(profile) = ports.store.get(&ItemKey::profile(&contact)).await? else {
+                    return Ok(Outcome::Gone);
+                };
+                let decided = Decided {
+                    inbound_record: record,
+                    inbound: message,
+                    profile: profile.body()?,
+                };
+                return finish(&contact, decided, ports).await;
+            }
             None => {}
         }
         match decide(&contact, record, message, ports).await {
-            Ok(true) => return finish(&contact, &notice.message, ports).await,
-            Ok(false) => return Ok(Outcome::Gone),
+            Ok(Some(decided)) => return finish(&contact, decided, ports).await,
+            Ok(None) => return Ok(Outcome::Gone),
             Err(BotError::Store(
                 StoreError::VersionConflict { .. } | StoreError::AlreadyExists(_),
             )) if attempt < DECISION_ATTEMPTS => continue,
@@ -262,18 +273,26 @@ async fn on_inbound(notice: &InboundNotice, ports: &Ports) -> Result<Outcome, Bo
     }
 }
 
+/// A committed decision: the inbound message with its plan (as stored now) and the profile,
+/// so carrying it out needs no second read.
+struct Decided {
+    inbound_record: Record,
+    inbound: Message,
+    profile: Contact,
+}
+
 /// Lets Lisa decide on one inbound message and commits the decision with the changed state.
-/// `false` if the contact is gone.
+/// `None` if the contact is gone.
 async fn decide(
     contact: &Pseudonym,
     inbound_record: Record,
     inbound: Message,
     ports: &Ports,
-) -> Result<bool, BotError> {
+) -> Result<Option<Decided>, BotError> {
     let store = ports.store.as_ref();
     let now = ports.clock.now();
     let Some(profile_record) = store.get(&ItemKey::profile(contact)).await? else {
-        return Ok(false);
+        return Ok(None);
     };
     let mut profile: Contact = profile_record.body()?;
     // While a survey runs (until it is finished or expires), messages answer it, not Lisa.
@@ -288,8 +307,11 @@ async fn decide(
             });
             let mut record = inbound_record;
             record.set_body(&filed)?;
-            store.update(&record).await?;
-            return Ok(true);
+            return Ok(Some(Decided {
+                inbound_record: store.update(&record).await?,
+                inbound: filed,
+                profile,
+            }));
         }
     }
     let auth_record = store.get(&ItemKey::auth_attempts(contact)).await?;
@@ -410,7 +432,7 @@ async fn decide(
     inbound_record.set_body(&inbound_after)?;
     inbound_record.retention = inbound_class;
     inbound_record.expires_at = inbound_class.deadline(inbound.at);
-    writes.push(Write::Update(inbound_record));
+    writes.push(Write::Update(inbound_record.clone()));
 
     let mut profile_record = profile_record;
     profile_record.set_body(&profile)?;
@@ -451,26 +473,25 @@ async fn decide(
         });
     }
     ports.store.write_all(&writes).await?;
-    Ok(true)
+    // As committed: an update moves the version on by one.
+    inbound_record.version += 1;
+    Ok(Some(Decided {
+        inbound_record,
+        inbound: inbound_after,
+        profile,
+    }))
 }
 
 /// Carries out a committed plan: sends what is still pending, then the effects.
-async fn finish(
-    contact: &Pseudonym,
-    inbound_key: &ItemKey,
-    ports: &Ports,
-) -> Result<Outcome, BotError> {
-    let Some(record) = ports.store.get(inbound_key).await? else {
-        return Ok(Outcome::Gone);
-    };
-    let inbound: Message = record.body()?;
+async fn finish(contact: &Pseudonym, decided: Decided, ports: &Ports) -> Result<Outcome, BotError> {
+    let Decided {
+        inbound_record,
+        inbound,
+        profile,
+    } = decided;
     let Some(handling) = inbound.handling.clone() else {
         return Ok(Outcome::Gone);
     };
-    let Some(profile_record) = ports.store.get(&ItemKey::profile(contact)).await? else {
-        return Ok(Outcome::Gone);
-    };
-    let profile: Contact = profile_record.body()?;
     let conversation = ConversationRef {
         contact: contact.clone(),
         conversation: inbound.conversation_id.unwrap_or(inbound.id),
@@ -531,7 +552,7 @@ async fn finish(
             }
             Effect::ForwardToSurvey => {
                 let reply = SurveyReply {
-                    survey_reply: inbound_key.clone(),
+                    survey_reply: inbound_record.key.clone(),
                 };
                 ports.survey_queue.send(reply.to_queue_message()).await?;
             }
@@ -558,22 +579,23 @@ async fn finish(
         }
     }
     if outcome != Outcome::Erased {
-        mark_done(inbound_key, ports).await?;
+        mark_done(inbound_record, inbound, ports).await?;
     }
     Ok(outcome)
 }
 
-async fn mark_done(key: &ItemKey, ports: &Ports) -> Result<(), BotError> {
-    let Some(mut record) = ports.store.get(key).await? else {
-        return Ok(());
-    };
-    let mut message: Message = record.body()?;
+async fn mark_done(
+    mut record: Record,
+    mut message: Message,
+    ports: &Ports,
+) -> Result<(), BotError> {
     if let Some(h) = &mut message.handling {
         h.done = true;
     }
     record.set_body(&message)?;
     match ports.store.update(&record).await {
-        // A status update raced us: the plan stays undone and a redelivery finds nothing left.
+        // Changed meanwhile, or erased: the plan stays undone and a redelivery finds nothing
+        // left to do.
         Ok(_) | Err(StoreError::VersionConflict { .. } | StoreError::NotFound(_)) => Ok(()),
         Err(e) => Err(e.into()),
     }
