@@ -322,10 +322,8 @@ async fn offer(closed: &ConversationClosed, ports: &Ports) -> Result<Outcome, Su
         Err(StoreError::AlreadyExists(_)) => return Ok(Outcome::Skipped(Skip::AlreadyRunning)),
         Err(e) => return Err(e.into()),
     }
-    let Some(stored) = store.get(&session_record.key).await? else {
-        return Ok(Outcome::Skipped(Skip::Gone));
-    };
-    send_offer(contact, &profile, stored, ports).await
+    // As committed: a created item is at version 1.
+    send_offer(contact, &profile, session_record, ports).await
 }
 
 async fn send_offer(
@@ -491,11 +489,10 @@ async fn answer(reply: &SurveyReply, ports: &Ports) -> Result<Outcome, SurveyErr
         });
     }
     session_record.set_body(&session)?;
-    writes.push(Write::Update(session_record));
+    writes.push(Write::Update(session_record.clone()));
     store.write_all(&writes).await?;
-    let Some(session_record) = store.get(&session_key).await? else {
-        return Ok(Outcome::Expired);
-    };
+    // As committed: an update moves the version on by one.
+    session_record.version += 1;
     let outcome = reply_and_mark(&contact, &profile, session_record, message.id, ports).await?;
     Ok(match (next, outcome) {
         (None, _) => Outcome::AskedAgain(step),

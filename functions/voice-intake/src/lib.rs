@@ -359,43 +359,61 @@ impl From<StoreError> for SalesError {
     }
 }
 
-/// The sales list's entries with their requests, earliest window first.
-async fn listed(store: &dyn Store) -> Result<Vec<CallbackRequest>, SalesError> {
-    let mut found_requests = Vec::new();
+/// The sales list's entries, earliest window first.
+async fn pointers(store: &dyn Store) -> Result<Vec<OpenCallback>, SalesError> {
+    let mut pointers = Vec::new();
     let mut page = PageRequest::first(100);
     loop {
         let found = store.query(OPEN_CALLBACKS_PARTITION, "", page).await?;
         for pointer in found.items {
-            let pointer: OpenCallback = pointer.body()?;
-            if let Some(record) = store
-                .get(&ItemKey::callback_request(&pointer.connect_contact_id))
-                .await?
-            {
-                found_requests.push(record.body()?);
-            }
+            pointers.push(pointer.body()?);
         }
         match found.next {
             Some(token) => page = PageRequest::after(100, token),
-            None => return Ok(found_requests),
+            None => return Ok(pointers),
         }
+    }
+}
+
+async fn request_of(
+    store: &dyn Store,
+    pointer: &OpenCallback,
+) -> Result<Option<CallbackRequest>, SalesError> {
+    match store
+        .get(&ItemKey::callback_request(&pointer.connect_contact_id))
+        .await?
+    {
+        Some(record) => Ok(Some(record.body()?)),
+        None => Ok(None),
     }
 }
 
 /// Open callback requests, earliest window first (blocked ones are not listed).
 pub async fn list_open(store: &dyn Store) -> Result<Vec<CallbackRequest>, SalesError> {
-    Ok(listed(store)
-        .await?
-        .into_iter()
-        .filter(|r: &CallbackRequest| r.status == CallbackStatus::Open)
-        .collect())
+    let mut open = Vec::new();
+    for pointer in pointers(store).await? {
+        if let Some(request) = request_of(store, &pointer).await?
+            && request.status == CallbackStatus::Open
+        {
+            open.push(request);
+        }
+    }
+    Ok(open)
 }
 
+/// The listed request with this reference; only its own item is read.
 async fn find_listed(store: &dyn Store, reference: &str) -> Result<CallbackRequest, SalesError> {
     let wanted = reference.trim().to_uppercase();
-    listed(store)
+    let pointer = pointers(store)
         .await?
         .into_iter()
-        .find(|r| r.reference == wanted && r.status != CallbackStatus::Blocked)
+        .find(|p| p.reference == wanted);
+    let request = match &pointer {
+        Some(pointer) => request_of(store, pointer).await?,
+        None => None,
+    };
+    request
+        .filter(|r| r.status != CallbackStatus::Blocked)
         .ok_or(SalesError::UnknownReference(wanted))
 }
 
