@@ -1,8 +1,12 @@
 //! What every function's `main` does before serving: logging, the AWS configuration, the
 //! service secret named by `SECRETS_ARN`, and the pseudonymizer keyed from it.
 
+use crate::clock::SystemClock;
 use crate::keys::{PseudonymError, Pseudonymizer};
 use crate::secrets::{Secrets, SecretsError, SecretsManagerSecrets, ServiceSecrets};
+use crate::store::dynamodb::DynamoStore;
+use crate::whatsapp::WhatsAppError;
+use crate::whatsapp::graph::{GraphApi, GraphApiConfig};
 use aws_config::{BehaviorVersion, SdkConfig};
 
 #[derive(Debug, thiserror::Error)]
@@ -13,11 +17,22 @@ pub enum StartupError {
     Secrets(#[from] SecretsError),
     #[error(transparent)]
     Pseudonym(#[from] PseudonymError),
+    #[error(transparent)]
+    WhatsApp(#[from] WhatsAppError),
 }
 
 /// A setting the function cannot run without.
 pub fn required_env(name: &str) -> Result<String, StartupError> {
     std::env::var(name).map_err(|_| StartupError::MissingEnv(name.to_owned()))
+}
+
+/// The single table named by `TABLE_NAME`, read on the system clock.
+pub fn table_store(aws: &SdkConfig) -> Result<DynamoStore, StartupError> {
+    Ok(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(aws),
+        required_env("TABLE_NAME")?,
+        std::sync::Arc::new(SystemClock),
+    ))
 }
 
 /// Built once per cold start, outside the handler.
@@ -47,4 +62,14 @@ pub async fn lambda_basics() -> Result<LambdaBasics, StartupError> {
         secrets,
         pseudonymizer,
     })
+}
+
+impl LambdaBasics {
+    /// The Graph API client for `WHATSAPP_PHONE_NUMBER_ID`, with the service's access token.
+    pub fn graph_api(&self) -> Result<GraphApi, StartupError> {
+        Ok(GraphApi::new(GraphApiConfig::new(
+            required_env("WHATSAPP_PHONE_NUMBER_ID")?,
+            self.secrets.access_token.clone(),
+        ))?)
+    }
 }

@@ -8,40 +8,29 @@ use servicekanal_shared::directory::DynamoDirectory;
 use servicekanal_shared::lisa::catalogue::Catalogue;
 use servicekanal_shared::lisa::dialogue::{Lisa, LisaConfig, Texts};
 use servicekanal_shared::queue::sqs::SqsQueue;
-use servicekanal_shared::runtime::{lambda_basics, required_env};
-use servicekanal_shared::store::dynamodb::DynamoStore;
-use servicekanal_shared::whatsapp::graph::{GraphApi, GraphApiConfig};
+use servicekanal_shared::runtime::{lambda_basics, required_env, table_store};
 use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let basics = lambda_basics().await?;
     let lookup = |name: &str| std::env::var(name).ok();
-    let clock = Arc::new(SystemClock);
-    let dynamodb = aws_sdk_dynamodb::Client::new(&basics.aws);
     let sqs = aws_sdk_sqs::Client::new(&basics.aws);
     let queue = |var: &str| -> Result<Arc<SqsQueue>, Error> {
         Ok(Arc::new(SqsQueue::new(sqs.clone(), required_env(var)?)))
     };
     let ports = Ports {
-        store: Arc::new(DynamoStore::new(
-            dynamodb.clone(),
-            required_env("TABLE_NAME")?,
-            clock.clone(),
-        )),
-        whatsapp: Arc::new(GraphApi::new(GraphApiConfig::new(
-            required_env("WHATSAPP_PHONE_NUMBER_ID")?,
-            basics.secrets.access_token,
-        ))?),
+        store: Arc::new(table_store(&basics.aws)?),
+        whatsapp: Arc::new(basics.graph_api()?),
         directory: Arc::new(DynamoDirectory::new(
-            dynamodb,
+            aws_sdk_dynamodb::Client::new(&basics.aws),
             required_env("CUSTOMERS_TABLE_NAME")?,
         )),
         desk_queue: queue("HANDOVER_QUEUE_URL")?,
         closed_queue: queue("CLOSED_QUEUE_URL")?,
         timer_queue: queue("TIMER_QUEUE_URL")?,
         survey_queue: queue("SURVEY_QUEUE_URL")?,
-        clock,
+        clock: Arc::new(SystemClock),
         pseudonymizer: basics.pseudonymizer,
         lisa: Arc::new(Lisa::new(
             Catalogue::embedded(),

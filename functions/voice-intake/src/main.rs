@@ -4,8 +4,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use servicekanal_shared::callback::CallbackCatalogue;
 use servicekanal_shared::clock::SystemClock;
 use servicekanal_shared::queue::sqs::SqsQueue;
-use servicekanal_shared::runtime::{lambda_aws, required_env};
-use servicekanal_shared::store::dynamodb::DynamoStore;
+use servicekanal_shared::runtime::{lambda_aws, required_env, table_store};
 use std::sync::Arc;
 use voice_intake::{Ports, handle};
 
@@ -13,18 +12,13 @@ use voice_intake::{Ports, handle};
 async fn main() -> Result<(), Error> {
     // No secrets: callback requests are keyed by Connect's contact id, not by a pseudonym.
     let aws = lambda_aws().await;
-    let clock = Arc::new(SystemClock);
     let ports = Ports {
-        store: Arc::new(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&aws),
-            required_env("TABLE_NAME")?,
-            clock.clone(),
-        )),
+        store: Arc::new(table_store(&aws)?),
         sales_queue: Arc::new(SqsQueue::new(
             aws_sdk_sqs::Client::new(&aws),
             required_env("SALES_QUEUE_URL")?,
         )),
-        clock,
+        clock: Arc::new(SystemClock),
         catalogue: CallbackCatalogue::embedded(),
     };
     let ports = &ports;

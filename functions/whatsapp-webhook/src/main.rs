@@ -3,26 +3,20 @@
 use lambda_http::{Error, service_fn};
 use servicekanal_shared::clock::SystemClock;
 use servicekanal_shared::queue::sqs::SqsQueue;
-use servicekanal_shared::runtime::{lambda_basics, required_env};
-use servicekanal_shared::store::dynamodb::DynamoStore;
+use servicekanal_shared::runtime::{lambda_basics, required_env, table_store};
 use std::sync::Arc;
 use whatsapp_webhook::{DEFAULT_MAX_BODY_BYTES, Ports, WebhookConfig, handle};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let basics = lambda_basics().await?;
-    let clock = Arc::new(SystemClock);
     let ports = Ports {
-        store: Arc::new(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&basics.aws),
-            required_env("TABLE_NAME")?,
-            clock.clone(),
-        )),
+        store: Arc::new(table_store(&basics.aws)?),
         inbound_queue: Arc::new(SqsQueue::new(
             aws_sdk_sqs::Client::new(&basics.aws),
             required_env("INBOUND_QUEUE_URL")?,
         )),
-        clock,
+        clock: Arc::new(SystemClock),
         pseudonymizer: basics.pseudonymizer,
         config: WebhookConfig {
             app_secret: basics.secrets.app_secret,
