@@ -432,7 +432,9 @@ async fn decide(
     inbound_record.set_body(&inbound_after)?;
     inbound_record.retention = inbound_class;
     inbound_record.expires_at = inbound_class.deadline(inbound.at);
-    writes.push(Write::Update(inbound_record.clone()));
+    let inbound_write = Write::Update(inbound_record);
+    let inbound_record = inbound_write.committed();
+    writes.push(inbound_write);
 
     let mut profile_record = profile_record;
     profile_record.set_body(&profile)?;
@@ -473,8 +475,6 @@ async fn decide(
         });
     }
     ports.store.write_all(&writes).await?;
-    // As committed: an update moves the version on by one.
-    inbound_record.version += 1;
     Ok(Some(Decided {
         inbound_record,
         inbound: inbound_after,

@@ -489,10 +489,10 @@ async fn answer(reply: &SurveyReply, ports: &Ports) -> Result<Outcome, SurveyErr
         });
     }
     session_record.set_body(&session)?;
-    writes.push(Write::Update(session_record.clone()));
+    let session_write = Write::Update(session_record);
+    let session_record = session_write.committed();
+    writes.push(session_write);
     store.write_all(&writes).await?;
-    // As committed: an update moves the version on by one.
-    session_record.version += 1;
     let outcome = reply_and_mark(&contact, &profile, session_record, message.id, ports).await?;
     Ok(match (next, outcome) {
         (None, _) => Outcome::AskedAgain(step),

@@ -162,29 +162,81 @@ impl DynamoStore {
     }
 }
 
-#[async_trait]
-impl Store for DynamoStore {
-    async fn create(&self, record: &Record) -> Result<(), StoreError> {
-        let mut fresh = record.clone();
-        fresh.version = 1;
+/// A write as DynamoDB takes it: the item at its committed version and the condition that
+/// makes it a create or an optimistic update (shared by PutItem and TransactWriteItems).
+struct ConditionalPut {
+    item: Attributes,
+    condition: &'static str,
+    names: HashMap<String, String>,
+    values: Attributes,
+}
+
+impl ConditionalPut {
+    fn of(write: &Write, now: &AttributeValue) -> Self {
+        let mut names = HashMap::from([("#exp".to_owned(), attr::EXPIRES_AT.to_owned())]);
+        let mut values = HashMap::from([(":now".to_owned(), now.clone())]);
+        let condition = match write {
+            // An item past its deadline counts as absent and is replaced.
+            Write::Create(_) => {
+                names.insert("#pk".into(), attr::PK.into());
+                "attribute_not_exists(#pk) OR #exp <= :now"
+            }
+            Write::Update(r) => {
+                names.insert("#ver".into(), attr::VERSION.into());
+                values.insert(":ver".into(), n(r.version as i64));
+                "#ver = :ver AND #exp > :now"
+            }
+        };
+        Self {
+            item: write.committed().to_item().into(),
+            condition,
+            names,
+            values,
+        }
+    }
+}
+
+impl DynamoStore {
+    /// One conditional write, as `create` and `update` do it; returns the stored record.
+    async fn put(&self, write: Write) -> Result<Record, StoreError> {
+        let conditional = ConditionalPut::of(&write, &self.now_value());
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(fresh.to_item().into()))
-            .condition_expression("attribute_not_exists(#pk) OR #exp <= :now")
-            .expression_attribute_names("#pk", attr::PK)
-            .expression_attribute_names("#exp", attr::EXPIRES_AT)
-            .expression_attribute_values(":now", self.now_value())
+            .set_item(Some(conditional.item))
+            .condition_expression(conditional.condition)
+            .set_expression_attribute_names(Some(conditional.names))
+            .set_expression_attribute_values(Some(conditional.values))
             .send()
             .await;
         match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => {
-                Err(StoreError::AlreadyExists(record.key.clone()))
-            }
+            Ok(_) => Ok(write.committed()),
+            Err(e) if is_condition_failure(&e) => Err(self.condition_failed(&write).await),
             Err(e) => Err(backend(e)),
         }
+    }
+
+    /// The error of a write whose condition failed, as the port names it.
+    async fn condition_failed(&self, write: &Write) -> StoreError {
+        match write {
+            Write::Create(r) => StoreError::AlreadyExists(r.key.clone()),
+            Write::Update(r) => match self.get(&r.key).await {
+                Ok(Some(_)) => StoreError::VersionConflict {
+                    key: r.key.clone(),
+                    expected: r.version,
+                },
+                Ok(None) => StoreError::NotFound(r.key.clone()),
+                Err(e) => e,
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn create(&self, record: &Record) -> Result<(), StoreError> {
+        self.put(Write::Create(record.clone())).await.map(|_| ())
     }
 
     async fn write_all(&self, writes: &[Write]) -> Result<(), StoreError> {
@@ -192,38 +244,18 @@ impl Store for DynamoStore {
         if writes.is_empty() {
             return Ok(());
         }
+        let now = self.now_value();
         let mut items = Vec::with_capacity(writes.len());
         for write in writes {
+            let conditional = ConditionalPut::of(write, &now);
             let put = Put::builder()
                 .table_name(&self.table)
-                .expression_attribute_names("#exp", attr::EXPIRES_AT)
-                .expression_attribute_values(":now", self.now_value());
-            let put = match write {
-                Write::Create(r) => put
-                    .set_item(Some(
-                        Record {
-                            version: 1,
-                            ..r.clone()
-                        }
-                        .to_item()
-                        .into(),
-                    ))
-                    .condition_expression("attribute_not_exists(#pk) OR #exp <= :now")
-                    .expression_attribute_names("#pk", attr::PK),
-                Write::Update(r) => put
-                    .set_item(Some(
-                        Record {
-                            version: r.version + 1,
-                            ..r.clone()
-                        }
-                        .to_item()
-                        .into(),
-                    ))
-                    .condition_expression("#ver = :ver AND #exp > :now")
-                    .expression_attribute_names("#ver", attr::VERSION)
-                    .expression_attribute_values(":ver", n(r.version as i64)),
-            };
-            let put = put.build().map_err(|e| StoreError::Encode(e.to_string()))?;
+                .set_item(Some(conditional.item))
+                .condition_expression(conditional.condition)
+                .set_expression_attribute_names(Some(conditional.names))
+                .set_expression_attribute_values(Some(conditional.values))
+                .build()
+                .map_err(|e| StoreError::Encode(e.to_string()))?;
             items.push(TransactWriteItem::builder().put(put).build());
         }
         let result = self
@@ -243,18 +275,9 @@ impl Store for DynamoStore {
                 .position(|r| r.code() == Some("ConditionalCheckFailed")),
             _ => None,
         };
-        let Some(index) = failed else {
-            return Err(backend(error));
-        };
-        match &writes[index] {
-            Write::Create(r) => Err(StoreError::AlreadyExists(r.key.clone())),
-            Write::Update(r) => match self.get(&r.key).await? {
-                Some(_) => Err(StoreError::VersionConflict {
-                    key: r.key.clone(),
-                    expected: r.version,
-                }),
-                None => Err(StoreError::NotFound(r.key.clone())),
-            },
+        match failed {
+            Some(index) => Err(self.condition_failed(&writes[index]).await),
+            None => Err(backend(error)),
         }
     }
 
@@ -319,31 +342,7 @@ impl Store for DynamoStore {
     }
 
     async fn update(&self, record: &Record) -> Result<Record, StoreError> {
-        let mut next = record.clone();
-        next.version += 1;
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(next.to_item().into()))
-            .condition_expression("#ver = :ver AND #exp > :now")
-            .expression_attribute_names("#ver", attr::VERSION)
-            .expression_attribute_names("#exp", attr::EXPIRES_AT)
-            .expression_attribute_values(":ver", n(record.version as i64))
-            .expression_attribute_values(":now", self.now_value())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(next),
-            Err(e) if is_condition_failure(&e) => match self.get(&record.key).await? {
-                Some(_) => Err(StoreError::VersionConflict {
-                    key: record.key.clone(),
-                    expected: record.version,
-                }),
-                None => Err(StoreError::NotFound(record.key.clone())),
-            },
-            Err(e) => Err(backend(e)),
-        }
+        self.put(Write::Update(record.clone())).await
     }
 
     async fn delete(&self, key: &ItemKey) -> Result<Option<Record>, StoreError> {

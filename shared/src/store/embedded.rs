@@ -319,19 +319,7 @@ impl EmbeddedStore {
 #[async_trait]
 impl Store for EmbeddedStore {
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
-        let now = self.clock.now();
-        let key = storage_key(&record.key);
-        let txn = self.db.begin_write().map_err(backend)?;
-        let old = Self::raw_get(&txn, &key)?;
-        if let Some(old) = &old
-            && !Record::from_item(old)?.is_expired_at(now)
-        {
-            return Err(StoreError::AlreadyExists(record.key.clone()));
-        }
-        let mut fresh = record.clone();
-        fresh.version = 1;
-        self.write_in(&txn, &fresh, old)?;
-        txn.commit().map_err(backend)
+        self.write_all(&[Write::Create(record.clone())]).await
     }
 
     async fn write_all(&self, writes: &[Write]) -> Result<(), StoreError> {
@@ -363,17 +351,7 @@ impl Store for EmbeddedStore {
             olds.push(old);
         }
         for (write, old) in writes.iter().zip(olds) {
-            let next = match write {
-                Write::Create(r) => Record {
-                    version: 1,
-                    ..r.clone()
-                },
-                Write::Update(r) => Record {
-                    version: r.version + 1,
-                    ..r.clone()
-                },
-            };
-            self.write_in(&txn, &next, old)?;
+            self.write_in(&txn, &write.committed(), old)?;
         }
         txn.commit().map_err(backend)
     }
@@ -436,27 +414,9 @@ impl Store for EmbeddedStore {
     }
 
     async fn update(&self, record: &Record) -> Result<Record, StoreError> {
-        let now = self.clock.now();
-        let key = storage_key(&record.key);
-        let txn = self.db.begin_write().map_err(backend)?;
-        let old = Self::raw_get(&txn, &key)?;
-        let current = old.as_ref().map(Record::from_item).transpose()?;
-        match current {
-            Some(current) if !current.is_expired_at(now) => {
-                if current.version != record.version {
-                    return Err(StoreError::VersionConflict {
-                        key: record.key.clone(),
-                        expected: record.version,
-                    });
-                }
-            }
-            _ => return Err(StoreError::NotFound(record.key.clone())),
-        }
-        let mut next = record.clone();
-        next.version += 1;
-        self.write_in(&txn, &next, old)?;
-        txn.commit().map_err(backend)?;
-        Ok(next)
+        let write = Write::Update(record.clone());
+        self.write_all(std::slice::from_ref(&write)).await?;
+        Ok(write.committed())
     }
 
     async fn delete(&self, key: &ItemKey) -> Result<Option<Record>, StoreError> {

@@ -281,6 +281,21 @@ impl Write {
             Write::Create(r) | Write::Update(r) => &r.key,
         }
     }
+
+    /// The record as it is stored once the write commits: created at version 1, updated at
+    /// the next version.
+    pub fn committed(&self) -> Record {
+        match self {
+            Write::Create(r) => Record {
+                version: 1,
+                ..r.clone()
+            },
+            Write::Update(r) => Record {
+                version: r.version + 1,
+                ..r.clone()
+            },
+        }
+    }
 }
 
 /// DynamoDB's limit for one `TransactWriteItems` call.
