@@ -147,6 +147,11 @@ pub enum Awaiting {
 }
 
 impl Conversation {
+    /// The concern to hand to an agent: the one raised, else a plain "agent" request.
+    pub fn concern_for_agent(&self) -> String {
+        self.pending_topic.clone().unwrap_or_else(|| "agent".into())
+    }
+
     pub fn start(id: Ulid, channel: Channel, at: DateTime<Utc>) -> Self {
         Self {
             id,
@@ -348,6 +353,13 @@ pub struct AuthAttempts {
     #[serde(default)]
     pub first_failure_at: Option<DateTime<Utc>>,
     pub locked_until: Option<DateTime<Utc>>,
+}
+
+impl AuthAttempts {
+    /// Whether the contact is locked out at `now` after too many failed logins.
+    pub fn is_locked_at(&self, now: DateTime<Utc>) -> bool {
+        self.locked_until.is_some_and(|until| now < until)
+    }
 }
 
 /// Marks a WhatsApp message id as seen, so a redelivery is stored and queued only once, and

@@ -207,6 +207,11 @@ impl Pseudonymizer {
         DeliveryHash(self.tag("wamid", message_id))
     }
 
+    /// The key of the delivery marker of a WhatsApp message id.
+    pub fn delivery_marker(&self, message_id: &str) -> ItemKey {
+        ItemKey::delivery_marker(&self.delivery(message_id))
+    }
+
     /// 128 bits of HMAC-SHA256 over a domain label and the value, as lowercase hex.
     fn tag(&self, domain: &str, value: &str) -> String {
         let mut mac =

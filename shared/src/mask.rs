@@ -43,6 +43,21 @@ impl<T> Secret<T> {
     }
 }
 
+impl Secret<String> {
+    /// Whether `candidate` is this secret, compared in constant time (through HMAC, so
+    /// neither length nor content leaks through timing).
+    pub fn matches(&self, candidate: &str) -> bool {
+        use hmac::{Hmac, Mac};
+        let tag = |value: &str| {
+            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"secret-compare").expect("any key");
+            mac.update(value.as_bytes());
+            mac
+        };
+        let expected = tag(&self.0).finalize().into_bytes();
+        tag(candidate).verify_slice(&expected).is_ok()
+    }
+}
+
 impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Secret<T> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         T::deserialize(d).map(Secret)
@@ -86,6 +101,7 @@ mod tests {
     fn text_and_secret_hide_content() {
         assert_eq!(text("Meine Rechnung ist zu hoch"), "<text: 26 chars>");
         let pin = Secret("1234".to_owned());
+        assert!(pin.matches("1234") && !pin.matches("1235") && !pin.matches(""));
         assert_eq!(format!("{pin} {pin:?}"), "<redacted> <redacted>");
         assert_eq!(pin.expose(), "1234");
     }

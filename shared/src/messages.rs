@@ -50,14 +50,9 @@ pub enum BotWork {
 impl BotWork {
     /// The queue message: FIFO ids for inbound work and agent actions, a delay for timers.
     pub fn to_queue_message(&self, now: DateTime<Utc>) -> OutgoingMessage {
-        let body = serde_json::to_string(self).expect("bot work always serialises");
+        let body = json(self);
         match self {
-            BotWork::Inbound(notice) => {
-                let group = Pseudonym::from_partition(&notice.message.pk)
-                    .map(|p| p.as_str().to_owned())
-                    .unwrap_or_else(|| notice.message.pk.clone());
-                OutgoingMessage::fifo(body, group, notice.message.sk.clone())
-            }
+            BotWork::Inbound(notice) => per_contact_item(body, &notice.message),
             BotWork::AgentAction(action) => OutgoingMessage::fifo(
                 body,
                 action.conversation.contact.as_str(),
@@ -174,8 +169,7 @@ impl DeskEvent {
 
     /// FIFO per contact; `dedup` names the cause, so a retried cause is delivered once.
     pub fn to_queue_message(&self, dedup: &str) -> OutgoingMessage {
-        let body = serde_json::to_string(self).expect("desk events always serialise");
-        OutgoingMessage::fifo(body, self.conversation().contact.as_str(), dedup)
+        OutgoingMessage::fifo(json(self), self.conversation().contact.as_str(), dedup)
     }
 }
 
@@ -189,9 +183,8 @@ pub struct ConversationClosed {
 
 impl ConversationClosed {
     pub fn to_queue_message(&self) -> OutgoingMessage {
-        let body = serde_json::to_string(self).expect("a closed event always serialises");
         OutgoingMessage::fifo(
-            body,
+            json(self),
             self.conversation.contact.as_str(),
             self.conversation.conversation.to_string(),
         )
@@ -207,12 +200,21 @@ pub struct SurveyReply {
 
 impl SurveyReply {
     pub fn to_queue_message(&self) -> OutgoingMessage {
-        let body = serde_json::to_string(self).expect("a survey reply always serialises");
-        let group = Pseudonym::from_partition(&self.survey_reply.pk)
-            .map(|p| p.as_str().to_owned())
-            .unwrap_or_else(|| self.survey_reply.pk.clone());
-        OutgoingMessage::fifo(body, group, self.survey_reply.sk.clone())
+        per_contact_item(json(self), &self.survey_reply)
     }
+}
+
+fn json<T: Serialize>(body: &T) -> String {
+    serde_json::to_string(body).expect("queue bodies are plain data and always serialise")
+}
+
+/// A FIFO message about one of a contact's items: grouped by the contact (order per contact),
+/// deduplicated by the item.
+fn per_contact_item(body: String, item: &ItemKey) -> OutgoingMessage {
+    let group = Pseudonym::from_partition(&item.pk)
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| item.pk.clone());
+    OutgoingMessage::fifo(body, group, item.sk.clone())
 }
 
 /// A message's id, derived from its WhatsApp id and time, so a redelivery maps to the same
@@ -257,22 +259,40 @@ pub async fn record_outbound(
     message: &Message,
     class: RetentionClass,
 ) -> Result<ItemKey, StoreError> {
-    let key = ItemKey::message(contact, message.id);
-    store
-        .create(&Record::new(key.clone(), message, class, message.at)?)
-        .await?;
+    let record = Record::new(
+        ItemKey::message(contact, message.id),
+        message,
+        class,
+        message.at,
+    )?;
+    store.create(&record).await?;
     if let Some(wamid) = &message.wamid {
-        let marker = DeliveryMarker {
-            first_seen_at: message.at,
-            message: key.clone(),
-            queued: true,
-        };
-        let marker_key = ItemKey::delivery_marker(&pseudonymizer.delivery(wamid));
         store
-            .create(&Record::new(marker_key, &marker, class, message.at)?)
+            .create(&outbound_marker(pseudonymizer, wamid, &record, message.at)?)
             .await?;
     }
-    Ok(key)
+    Ok(record.key)
+}
+
+/// The marker that leads the statuses of an outbound message back to it; it lives as long as
+/// the message.
+fn outbound_marker(
+    pseudonymizer: &Pseudonymizer,
+    wamid: &str,
+    message: &Record,
+    at: DateTime<Utc>,
+) -> Result<Record, StoreError> {
+    let marker = DeliveryMarker {
+        first_seen_at: at,
+        message: message.key.clone(),
+        queued: true,
+    };
+    Record::with_deadline(
+        pseudonymizer.delivery_marker(wamid),
+        &marker,
+        message.retention,
+        message.expires_at,
+    )
 }
 
 /// Notes that a stored outbound message went out as `wamid`, and creates the marker that
@@ -288,20 +308,9 @@ pub async fn mark_sent(
     message.wamid = Some(wamid.to_owned());
     message.delivery = DeliveryStatus::Accepted;
     record.set_body(&message)?;
-    let marker = DeliveryMarker {
-        first_seen_at: at,
-        message: record.key.clone(),
-        queued: true,
-    };
-    let marker_key = ItemKey::delivery_marker(&pseudonymizer.delivery(wamid));
     // The marker first: a status can only arrive once WhatsApp has the message.
     match store
-        .create(&Record::with_deadline(
-            marker_key,
-            &marker,
-            record.retention,
-            record.expires_at,
-        )?)
+        .create(&outbound_marker(pseudonymizer, wamid, &record, at)?)
         .await
     {
         Ok(()) | Err(StoreError::AlreadyExists(_)) => {}
@@ -328,7 +337,7 @@ pub async fn apply_status(
     status: DeliveryStatus,
     error_code: Option<i64>,
 ) -> Result<StatusOutcome, StoreError> {
-    let marker_key = ItemKey::delivery_marker(&pseudonymizer.delivery(wamid));
+    let marker_key = pseudonymizer.delivery_marker(wamid);
     let Some(marker) = store.get(&marker_key).await? else {
         return Ok(StatusOutcome::Unknown);
     };

@@ -265,7 +265,7 @@ async fn offer(closed: &ConversationClosed, ports: &Ports) -> Result<Outcome, Su
     }
     if let Some(auth) = store.get(&ItemKey::auth_attempts(contact)).await? {
         let auth: AuthAttempts = auth.body()?;
-        if auth.locked_until.is_some_and(|until| now < until) {
+        if auth.is_locked_at(now) {
             return Ok(Outcome::Skipped(Skip::Locked));
         }
     }

@@ -97,16 +97,9 @@ fn verify_subscription(request: &Request, ports: &Ports) -> Response<Body> {
                 .collect()
         })
         .unwrap_or_default();
-    let token_matches = query.get("hub.verify_token").is_some_and(|token| {
-        use hmac::Mac;
-        // Compare through HMAC so the comparison takes constant time.
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"verify-token").expect("key");
-        mac.update(ports.config.verify_token.expose().as_bytes());
-        let expected = mac.finalize().into_bytes();
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"verify-token").expect("key");
-        mac.update(token.as_bytes());
-        mac.verify_slice(&expected).is_ok()
-    });
+    let token_matches = query
+        .get("hub.verify_token")
+        .is_some_and(|token| ports.config.verify_token.matches(token));
     match (
         query.get("hub.mode").map(String::as_str),
         query.get("hub.challenge"),
@@ -121,8 +114,10 @@ fn verify_subscription(request: &Request, ports: &Ports) -> Response<Body> {
 
 async fn receive(request: Request, ports: &Ports) -> Response<Body> {
     let body: &[u8] = request.body().as_ref();
-    if body.len() > ports.config.max_body_bytes {
-        tracing::warn!(bytes = body.len(), "webhook body too large");
+    let payload_bytes = body.len();
+    if payload_bytes > ports.config.max_body_bytes {
+        // Only the size: the payload itself is never logged.
+        tracing::warn!(payload_bytes, "webhook payload too large");
         return text(StatusCode::PAYLOAD_TOO_LARGE, "payload too large");
     }
     let signature = request
@@ -139,7 +134,7 @@ async fn receive(request: Request, ports: &Ports) -> Response<Body> {
             // Signed by WhatsApp but unreadable: a retry would not help, so acknowledge.
             tracing::warn!(
                 rejected_payloads = 1,
-                bytes = body.len(),
+                payload_bytes,
                 line = e.line(),
                 column = e.column(),
                 "webhook payload rejected: not a WhatsApp notification"
@@ -269,8 +264,9 @@ async fn store_inbound(
         return Ok(Inbound::Skipped);
     }
     let at = message_time(message, now);
-    let message_key = ItemKey::message(&contact, messages::message_id_for(&message.id, at));
-    let marker_key = ItemKey::delivery_marker(&ports.pseudonymizer.delivery(&message.id));
+    let message_id = messages::message_id_for(&message.id, at);
+    let message_key = ItemKey::message(&contact, message_id);
+    let marker_key = ports.pseudonymizer.delivery_marker(&message.id);
     let marker = DeliveryMarker {
         first_seen_at: now,
         message: message_key.clone(),
@@ -294,7 +290,7 @@ async fn store_inbound(
 
     let class = upsert_contact(&contact, &message.from, profile_name, at, ports).await?;
     let stored = Message {
-        id: messages::message_id_for(&message.id, at),
+        id: message_id,
         conversation_id: None,
         wamid: Some(message.id.clone()),
         direction: Direction::Inbound,

@@ -221,14 +221,19 @@ impl Lisa {
             .replace("{website}", &self.config.website)
     }
 
-    /// "Customer or prospect?", after a greeting unless she asked just before.
-    fn ask_kind(&self, contact: &Contact, greet: bool) -> Vec<Action> {
-        let greeting = match contact.profile_name {
+    /// The greeting, by WhatsApp name when there is one.
+    fn greeting(&self, contact: &Contact) -> String {
+        let template = match contact.profile_name {
             Some(_) => &self.texts.greeting_named,
             None => &self.texts.greeting_anonymous,
         };
+        self.fill(template, contact)
+    }
+
+    /// "Customer or prospect?", after a greeting unless she asked just before.
+    fn ask_kind(&self, contact: &Contact, greet: bool) -> Vec<Action> {
         let body = if greet {
-            format!("{} {}", self.fill(greeting, contact), self.texts.ask_kind)
+            format!("{} {}", self.greeting(contact), self.texts.ask_kind)
         } else {
             self.texts.ask_kind.clone()
         };
@@ -287,16 +292,12 @@ impl Lisa {
         })
     }
 
-    fn locked(&self, auth: &AuthAttempts, now: DateTime<Utc>) -> bool {
-        auth.locked_until.is_some_and(|until| now < until)
-    }
-
     /// Authenticate (unless done) and hand over.
     fn towards_agent(&self, state: &mut State<'_>, topic: &str, now: DateTime<Utc>) -> Vec<Action> {
         if state.contact.is_authenticated() {
             return self.hand_over(state, topic);
         }
-        if self.locked(state.auth, now) {
+        if state.auth.is_locked_at(now) {
             return vec![text(self.fill(&self.texts.auth_locked, state.contact))];
         }
         state.conversation.pending_topic = Some(topic.to_owned());
@@ -385,11 +386,7 @@ impl Lisa {
             }
             (Awaiting::AgentOffer, Input::Choice(id)) if id == ids::AGENT_YES => {
                 state.conversation.awaiting = Awaiting::Nothing;
-                let topic = state
-                    .conversation
-                    .pending_topic
-                    .clone()
-                    .unwrap_or_else(|| "agent".into());
+                let topic = state.conversation.concern_for_agent();
                 return Ok(self.towards_agent(&mut state, &topic, now));
             }
             (Awaiting::AgentOffer, Input::Choice(id)) if id == ids::AGENT_NO => {
@@ -446,14 +443,7 @@ impl Lisa {
         match topic_id {
             "greeting" => vec![text(format!(
                 "{} {}",
-                self.fill(
-                    if state.contact.profile_name.is_some() {
-                        &self.texts.greeting_named
-                    } else {
-                        &self.texts.greeting_anonymous
-                    },
-                    state.contact
-                ),
+                self.greeting(state.contact),
                 self.texts.ask_concern
             ))],
             "goodbye" => vec![
@@ -522,7 +512,7 @@ impl Lisa {
             .take()
             .unwrap_or_default();
         let mut actions = vec![Action::RedactIncoming];
-        if self.locked(state.auth, now) {
+        if state.auth.is_locked_at(now) {
             state.conversation.awaiting = Awaiting::Nothing;
             actions.push(text(self.fill(&self.texts.auth_locked, state.contact)));
             return Ok(actions);
@@ -533,11 +523,7 @@ impl Lisa {
                 state.contact.customer_ref = Some(customer.0.clone());
                 state.contact.kind = ContactKind::Customer;
                 state.conversation.authenticated = true;
-                let topic = state
-                    .conversation
-                    .pending_topic
-                    .clone()
-                    .unwrap_or_else(|| "agent".into());
+                let topic = state.conversation.concern_for_agent();
                 actions.push(Action::Authenticated(customer));
                 actions.extend(self.hand_over(state, &topic));
             }

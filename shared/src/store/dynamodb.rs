@@ -7,7 +7,6 @@ use super::{
 };
 use crate::clock::SharedClock;
 use crate::keys::{EXPIRY_INDEX, EXPIRY_SHARDS, ItemKey, attr, expiry_bucket};
-use crate::retention::RetentionClass;
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::{EventRecord, StreamRecord, StreamViewType, UserIdentity};
 use aws_sdk_dynamodb::Client;
@@ -109,10 +108,6 @@ impl DynamoStore {
             table: table.into(),
             clock,
         }
-    }
-
-    pub fn table(&self) -> &str {
-        &self.table
     }
 
     fn now_value(&self) -> AttributeValue {
@@ -380,12 +375,7 @@ impl Store for DynamoStore {
                 .map_err(backend)?;
             for found in out.items.unwrap_or_default() {
                 let found = Item::from(found);
-                let class = item::string(&found, attr::RETENTION_CLASS)?;
-                report.add(
-                    class
-                        .parse::<RetentionClass>()
-                        .map_err(|e| StoreError::Decode(e.to_string()))?,
-                );
+                report.add(item::retention(&found)?);
                 keys.push(key_attributes(&item::key_of(&found)?));
             }
             start = out.last_evaluated_key;
@@ -447,11 +437,7 @@ impl Store for DynamoStore {
                 let found = Item::from(found);
                 items.push(DueItem {
                     key: item::key_of(&found)?,
-                    retention: item::string(&found, attr::RETENTION_CLASS)?
-                        .parse()
-                        .map_err(|e: crate::retention::UnknownRetentionClass| {
-                            StoreError::Decode(e.to_string())
-                        })?,
+                    retention: item::retention(&found)?,
                     expires_at: DateTime::from_timestamp(
                         item::number(&found, attr::EXPIRES_AT)?,
                         0,

@@ -36,12 +36,13 @@ const SEP: char = '\0';
 /// How long change records stay, as in a DynamoDB stream.
 const CHANGE_RETENTION_HOURS: i64 = 24;
 pub const LOCAL_REGION: &str = "local";
+/// The table name the local change feed's ARNs carry.
+const LOCAL_TABLE: &str = "servicekanal";
 
 #[derive(Clone)]
 pub struct EmbeddedStore {
     db: Arc<Database>,
     clock: SharedClock,
-    table_name: String,
     path: PathBuf,
 }
 
@@ -97,13 +98,8 @@ impl EmbeddedStore {
         Ok(Self {
             db: Arc::new(db),
             clock,
-            table_name: "servicekanal".to_owned(),
             path,
         })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// The change feed from the beginning of what is kept (`after = None`) or after a sequence
@@ -303,8 +299,7 @@ impl EmbeddedStore {
         record.event_source = Some("aws:dynamodb".to_owned());
         record.event_version = Some("1.1".to_owned());
         record.event_source_arn = Some(format!(
-            "arn:aws:dynamodb:{LOCAL_REGION}:000000000000:table/{}/stream/local",
-            self.table_name
+            "arn:aws:dynamodb:{LOCAL_REGION}:000000000000:table/{LOCAL_TABLE}/stream/local"
         ));
         if by_ttl {
             let mut identity = UserIdentity::default();

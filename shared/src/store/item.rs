@@ -43,16 +43,21 @@ pub(super) fn to_item(record: &Record) -> Item {
     item
 }
 
+/// An item's retention class.
+pub(super) fn retention(item: &Item) -> Result<RetentionClass, ItemError> {
+    let class = string(item, attr::RETENTION_CLASS)?;
+    class
+        .parse::<RetentionClass>()
+        .map_err(|_| ItemError::Class(class.to_owned()))
+}
+
 pub(super) fn from_item(item: &Item) -> Result<Record, ItemError> {
     let kind = string(item, attr::KIND)?;
-    let class = string(item, attr::RETENTION_CLASS)?;
     let expires_at = number(item, attr::EXPIRES_AT)?;
     Ok(Record {
         key: key_of(item)?,
         kind: RecordKind::parse(kind).ok_or_else(|| ItemError::Kind(kind.to_owned()))?,
-        retention: class
-            .parse::<RetentionClass>()
-            .map_err(|_| ItemError::Class(class.to_owned()))?,
+        retention: retention(item)?,
         expires_at: DateTime::from_timestamp(expires_at, 0)
             .ok_or(ItemError::Attribute(attr::EXPIRES_AT))?,
         version: u64::try_from(number(item, attr::VERSION)?)
