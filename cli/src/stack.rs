@@ -46,6 +46,8 @@ pub struct Queues {
 enum Consumer {
     Bot,
     Survey,
+    /// The survey on the conversation-closed queue, noting each closed conversation.
+    SurveyOnClose,
 }
 
 /// One line of a simulated phone's chat: what the user sent or what came from the business.
@@ -266,7 +268,7 @@ impl LocalStack {
                 (&self.queues.inbound, Consumer::Bot),
                 (&self.queues.agent_actions, Consumer::Bot),
                 (&self.queues.timers, Consumer::Bot),
-                (&self.queues.closed, Consumer::Survey),
+                (&self.queues.closed, Consumer::SurveyOnClose),
                 (&self.queues.survey_answers, Consumer::Survey),
             ] {
                 let Ok(records) = queue.receive(10).await else {
@@ -275,17 +277,21 @@ impl LocalStack {
                 if records.is_empty() {
                     continue;
                 }
-                if Arc::ptr_eq(queue, &self.queues.closed) {
-                    let mut log = self.closed_log.lock().unwrap_or_else(|e| e.into_inner());
-                    log.extend(records.iter().filter_map(|r| {
-                        serde_json::from_str(r.body.as_deref().unwrap_or_default()).ok()
-                    }));
-                }
                 let mut event = SqsEvent::default();
                 event.records = records.clone();
                 let response = match consumer {
                     Consumer::Bot => bot_reply::handle(event, &self.bot).await,
                     Consumer::Survey => survey::handle(event, &self.survey).await,
+                    Consumer::SurveyOnClose => {
+                        // Kept for the tests' look at why conversations closed.
+                        self.closed_log
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .extend(records.iter().filter_map(|r| {
+                                serde_json::from_str(r.body.as_deref().unwrap_or_default()).ok()
+                            }));
+                        survey::handle(event, &self.survey).await
+                    }
                 };
                 for record in &records {
                     let id = record.message_id.as_deref().unwrap_or_default();

@@ -4,13 +4,12 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use servicekanal_cli::stack::LocalStack;
 use servicekanal_shared::clock::ManualClock;
 use servicekanal_shared::domain::{
     Actor, Contact, Conversation, ConversationMode, ConversationState, DeliveryStatus, Direction,
     EndReason, Message, MessageContent,
 };
-use servicekanal_shared::keys::{ItemKey, MESSAGE_PREFIX, Pseudonym, Pseudonymizer};
+use servicekanal_shared::keys::{ItemKey, MESSAGE_PREFIX};
 use servicekanal_shared::lisa::catalogue::Catalogue;
 use servicekanal_shared::lisa::dialogue::{LisaConfig, Texts, ids};
 use servicekanal_shared::messages::{
@@ -27,41 +26,28 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use ulid::Ulid;
 
-const ERIKA: &str = "4917612345678";
-const ERIKA_NAME: &str = "Erika Mustermann";
+mod common;
 
+use common::{ERIKA, ERIKA_NAME, Phone, render, start};
+
+/// Erika's phone, with Lisa's texts to say what she should see.
 struct Chat {
-    stack: LocalStack,
-    clock: ManualClock,
+    phone: Phone,
     texts: Texts,
     catalogue: Catalogue,
     config: LisaConfig,
-    wa_id: String,
-    seen: usize,
-    _dir: tempfile::TempDir,
 }
 
-fn start() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-21T09:00:00Z")
-        .unwrap()
-        .with_timezone(&Utc)
+impl std::ops::Deref for Chat {
+    type Target = Phone;
+    fn deref(&self) -> &Phone {
+        &self.phone
+    }
 }
 
-/// One line per message the customer got: the text, then `[button ids]` or `<link>`.
-fn render(content: &OutboundContent) -> String {
-    match content {
-        OutboundContent::Text { body } => body.clone(),
-        OutboundContent::Buttons { body, buttons, .. } => format!(
-            "{body} [{}]",
-            buttons
-                .iter()
-                .map(|b| b.id.as_str())
-                .collect::<Vec<_>>()
-                .join(" | ")
-        ),
-        OutboundContent::Link { body, url, .. } => format!("{body} <{url}>"),
-        OutboundContent::List { body, .. } => format!("{body} [list]"),
-        OutboundContent::Template { name, .. } => format!("[template {name}]"),
+impl std::ops::DerefMut for Chat {
+    fn deref_mut(&mut self) -> &mut Phone {
+        &mut self.phone
     }
 }
 
@@ -73,59 +59,15 @@ impl Chat {
     }
 
     fn with(clock: ManualClock, outbox: Arc<RecordingOutbox>, whatsapp: Arc<dyn WhatsApp>) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut stack =
-            LocalStack::open_with(dir.path(), Arc::new(clock.clone()), outbox, whatsapp).unwrap();
+        let mut phone = Phone::with(clock, outbox, whatsapp);
         // Lisa's scripts; the survey that may follow a close has its own (cli/tests/survey.rs).
-        stack.survey.config.probability = 0.0;
+        phone.stack.survey.config.probability = 0.0;
         Self {
-            stack,
-            clock,
+            phone,
             texts: Texts::embedded(),
             catalogue: Catalogue::embedded(),
             config: LisaConfig::default(),
-            wa_id: ERIKA.into(),
-            seen: 0,
-            _dir: dir,
         }
-    }
-
-    /// What the customer received since the last look.
-    fn news(&mut self) -> Vec<String> {
-        let sent: Vec<_> = self
-            .stack
-            .outbox
-            .sent()
-            .into_iter()
-            .filter(|e| e.to == self.wa_id)
-            .collect();
-        let new = sent[self.seen..]
-            .iter()
-            .map(|e| render(&e.content))
-            .collect();
-        self.seen = sent.len();
-        new
-    }
-
-    async fn send(&mut self, message: UserMessage) -> Vec<String> {
-        self.clock.advance(Duration::seconds(20));
-        self.stack
-            .user_sends(&self.wa_id, Some(ERIKA_NAME), &message)
-            .await
-            .unwrap();
-        self.news()
-    }
-
-    async fn say(&mut self, text: &str) -> Vec<String> {
-        self.send(UserMessage::Text { body: text.into() }).await
-    }
-
-    async fn tap(&mut self, id: &str) -> Vec<String> {
-        self.send(UserMessage::Button {
-            id: id.into(),
-            title: id.into(),
-        })
-        .await
     }
 
     fn fill(&self, template: &str) -> String {
@@ -162,28 +104,6 @@ impl Chat {
             ids::KIND_CUSTOMER,
             ids::KIND_PROSPECT
         )
-    }
-
-    fn contact(&self) -> Pseudonym {
-        Pseudonymizer::new(
-            servicekanal_cli::stack::LOCAL_PSEUDONYM_KEY
-                .as_bytes()
-                .to_vec(),
-        )
-        .unwrap()
-        .contact(&self.wa_id)
-        .unwrap()
-    }
-
-    async fn profile(&self) -> Option<(Record, Contact)> {
-        let record = self
-            .stack
-            .store
-            .get(&ItemKey::profile(&self.contact()))
-            .await
-            .unwrap()?;
-        let contact = record.body().unwrap();
-        Some((record, contact))
     }
 
     async fn conversation(&self) -> (Record, Conversation) {

@@ -2,11 +2,10 @@
 //! offered (survey function, conversation-closed queue), the customer's answers come back
 //! through the webhook and bot-reply routes them to the survey (survey-answers queue).
 
-use chrono::{DateTime, Duration, Utc};
-use servicekanal_cli::stack::LocalStack;
-use servicekanal_shared::clock::{Clock, ManualClock};
-use servicekanal_shared::domain::{EndReason, SurveyAnswer};
-use servicekanal_shared::keys::{ItemKey, Pseudonymizer};
+use chrono::{DateTime, Duration};
+use servicekanal_shared::clock::Clock;
+use servicekanal_shared::domain::{EndReason, SurveyAnswer, SurveyStep};
+use servicekanal_shared::keys::ItemKey;
 use servicekanal_shared::lisa::dialogue::{Texts, ids};
 use servicekanal_shared::messages::{ConversationClosed, ConversationRef};
 use servicekanal_shared::queue::Queue;
@@ -14,90 +13,38 @@ use servicekanal_shared::retention::RetentionClass;
 use servicekanal_shared::store::Store;
 use servicekanal_shared::survey::{SurveyTexts, ids as survey_ids};
 use servicekanal_shared::whatsapp::OutboundContent;
-use servicekanal_shared::whatsapp::payload::UserMessage;
-use std::sync::Arc;
 
-const ERIKA: &str = "4917612345678";
+mod common;
 
+use common::{ERIKA, Phone, render};
+
+/// Erika's phone, with the texts to say what she should see.
 struct Chat {
-    stack: LocalStack,
-    clock: ManualClock,
-    seen: usize,
+    phone: Phone,
     texts: SurveyTexts,
     lisa: Texts,
-    _dir: tempfile::TempDir,
 }
 
-fn line(content: &OutboundContent) -> String {
-    match content {
-        OutboundContent::Text { body } => body.clone(),
-        OutboundContent::Buttons { body, buttons, .. } => format!(
-            "{body} [{}]",
-            buttons
-                .iter()
-                .map(|b| b.id.as_str())
-                .collect::<Vec<_>>()
-                .join(" | ")
-        ),
-        OutboundContent::List { body, .. } => format!("{body} [list]"),
-        OutboundContent::Link { body, .. } => body.clone(),
-        OutboundContent::Template { name, .. } => format!("[template {name}]"),
+impl std::ops::Deref for Chat {
+    type Target = Phone;
+    fn deref(&self) -> &Phone {
+        &self.phone
+    }
+}
+
+impl std::ops::DerefMut for Chat {
+    fn deref_mut(&mut self) -> &mut Phone {
+        &mut self.phone
     }
 }
 
 impl Chat {
     fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let clock = ManualClock::new(
-            DateTime::parse_from_rfc3339("2026-11-21T09:00:00Z")
-                .unwrap()
-                .with_timezone(&Utc),
-        );
-        let stack = LocalStack::open(dir.path(), Arc::new(clock.clone())).unwrap();
         Self {
-            stack,
-            clock,
-            seen: 0,
+            phone: Phone::new(),
             texts: SurveyTexts::embedded(),
             lisa: Texts::embedded(),
-            _dir: dir,
         }
-    }
-
-    fn news(&mut self) -> Vec<String> {
-        let sent = self.stack.outbox.sent();
-        let new = sent[self.seen..].iter().map(|e| line(&e.content)).collect();
-        self.seen = sent.len();
-        new
-    }
-
-    async fn send(&mut self, message: UserMessage) -> Vec<String> {
-        self.clock.advance(Duration::seconds(20));
-        self.stack
-            .user_sends(ERIKA, Some("Erika Mustermann"), &message)
-            .await
-            .unwrap();
-        self.news()
-    }
-
-    async fn say(&mut self, text: &str) -> Vec<String> {
-        self.send(UserMessage::Text { body: text.into() }).await
-    }
-
-    async fn tap(&mut self, id: &str) -> Vec<String> {
-        self.send(UserMessage::Button {
-            id: id.into(),
-            title: id.into(),
-        })
-        .await
-    }
-
-    async fn pick(&mut self, id: &str) -> Vec<String> {
-        self.send(UserMessage::ListRow {
-            id: id.into(),
-            title: id.into(),
-        })
-        .await
     }
 
     /// A short bot conversation ended by "Tschüss"; returns what came after the goodbye.
@@ -113,8 +60,8 @@ impl Chat {
         after[1..].to_vec()
     }
 
-    fn ask(&self, step: servicekanal_shared::domain::SurveyStep) -> String {
-        line(&self.texts.question(step))
+    fn ask(&self, step: SurveyStep) -> String {
+        render(&self.texts.question(step))
     }
 
     async fn answers(&self) -> Vec<(RetentionClass, SurveyAnswer)> {
@@ -130,20 +77,11 @@ impl Chat {
 
     fn contact_ref(&self, conversation: ulid::Ulid) -> ConversationRef {
         ConversationRef {
-            contact: Pseudonymizer::new(
-                servicekanal_cli::stack::LOCAL_PSEUDONYM_KEY
-                    .as_bytes()
-                    .to_vec(),
-            )
-            .unwrap()
-            .contact(ERIKA)
-            .unwrap(),
+            contact: self.contact(),
             conversation,
         }
     }
 }
-
-use servicekanal_shared::domain::SurveyStep;
 
 #[tokio::test]
 async fn a_fully_answered_survey_is_stored_for_13_months_and_lisa_takes_over_again() {
@@ -254,17 +192,7 @@ async fn once_per_30_days_and_only_for_the_sampled_share() {
 async fn outside_the_window_a_template_or_nothing_and_never_to_a_locked_or_erased_contact() {
     let mut chat = Chat::new();
     chat.say("Hallo").await;
-    let profile: servicekanal_shared::domain::Contact = chat
-        .stack
-        .store
-        .get(&ItemKey::profile(
-            &chat.contact_ref(ulid::Ulid::nil()).contact,
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .body()
-        .unwrap();
+    let (_, profile) = chat.profile().await.unwrap();
     let conversation = profile.current_conversation.unwrap();
     let close = |chat: &Chat| {
         let closed = ConversationClosed {

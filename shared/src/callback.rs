@@ -228,7 +228,6 @@ pub fn parse_window(said: &str, now: DateTime<Utc>) -> Result<Window, WindowErro
     let mut hours: Vec<NaiveTime> = Vec::new();
     let mut part = None;
     let mut open_end = false;
-    let mut single = false;
     let words: Vec<&str> = text.split_whitespace().collect();
     if words.is_empty() {
         return Err(WindowError::Empty);
@@ -240,8 +239,9 @@ pub fn parse_window(said: &str, now: DateTime<Utc>) -> Result<Window, WindowErro
             "morgen" => part = Some((9, 12)), // "heute morgen"
             "uebermorgen" => day = Some(today + Duration::days(2)),
             "ab" => open_end = true,
-            "um" | "gegen" => single = true,
-            "zwischen" | "von" | "am" | "uhr" | "den" | "der" | "bitte" | "gerne" | "so" => {}
+            // "um 14" is a single hour, like a bare "14".
+            "um" | "gegen" | "zwischen" | "von" | "am" | "uhr" | "den" | "der" | "bitte"
+            | "gerne" | "so" => {}
             w if weekday(w).is_some() => {
                 let target = weekday(w).unwrap_or(Weekday::Mon);
                 let ahead = (7 + target.num_days_from_monday() as i64
@@ -268,7 +268,6 @@ pub fn parse_window(said: &str, now: DateTime<Utc>) -> Result<Window, WindowErro
     let (from, to) = match (hours.as_slice(), part) {
         ([from, to], _) => (*from, *to),
         ([at], _) if open_end => (*at, (*at + Duration::hours(2)).min(hour(BUSINESS_HOURS.1))),
-        ([at], _) if single => (*at, *at + Duration::hours(1)),
         ([at], _) => (*at, *at + Duration::hours(1)),
         ([], Some((from, to))) => (hour(from), hour(to)),
         ([], None) if day.is_some() => (hour(BUSINESS_HOURS.0), hour(BUSINESS_HOURS.1)),

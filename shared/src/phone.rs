@@ -41,18 +41,21 @@ fn digits_of(raw: &str) -> Option<String> {
     // "+49 (0)171": the "(0)" is the trunk prefix, not part of the international number.
     let raw = raw.replace("(0)", " ");
     let mut out = String::new();
+    // "doppel-null" says the next digit twice.
     let mut double = false;
+    fn push(out: &mut String, digit: char, double: &mut bool) {
+        out.push(digit);
+        if std::mem::take(double) {
+            out.push(digit);
+        }
+    }
     let lower = raw.to_lowercase();
     for token in lower.split(|c: char| c.is_whitespace() || matches!(c, ',' | ';')) {
         let mut rest = token.trim_matches(|c: char| matches!(c, '.' | ':'));
         while !rest.is_empty() {
             let c = rest.chars().next()?;
             if c.is_ascii_digit() {
-                out.push(c);
-                if double {
-                    out.push(c);
-                    double = false;
-                }
+                push(&mut out, c, &mut double);
                 rest = &rest[1..];
             } else if c == '+' && out.is_empty() {
                 out.push('+');
@@ -74,11 +77,7 @@ fn digits_of(raw: &str) -> Option<String> {
                     .iter()
                     .filter(|(w, _)| rest.starts_with(w))
                     .max_by_key(|(w, _)| w.len())?;
-                out.push(*digit);
-                if double {
-                    out.push(*digit);
-                    double = false;
-                }
+                push(&mut out, *digit, &mut double);
                 rest = &rest[word.len()..];
             }
         }

@@ -1,0 +1,145 @@
+//! The phone the end-to-end scripts hold: one WhatsApp user on a local stack, on a manual
+//! clock, reading what she received one line per message.
+
+#![allow(dead_code)] // Each test binary uses its own part of it.
+
+use chrono::{DateTime, Duration, Utc};
+use servicekanal_cli::stack::{LOCAL_PSEUDONYM_KEY, LocalStack};
+use servicekanal_shared::clock::ManualClock;
+use servicekanal_shared::domain::Contact;
+use servicekanal_shared::keys::{ItemKey, Pseudonym, Pseudonymizer};
+use servicekanal_shared::store::{Record, Store};
+use servicekanal_shared::whatsapp::outbox::RecordingOutbox;
+use servicekanal_shared::whatsapp::payload::UserMessage;
+use servicekanal_shared::whatsapp::{OutboundContent, WhatsApp};
+use std::sync::Arc;
+
+pub const ERIKA: &str = "4917612345678";
+pub const ERIKA_NAME: &str = "Erika Mustermann";
+
+/// Saturday 21 November 2026, 10:00 in Berlin.
+pub fn start() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-21T09:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// One line per message the customer got: the text, then `[button ids]`, `<link>` or `[list]`.
+pub fn render(content: &OutboundContent) -> String {
+    match content {
+        OutboundContent::Text { body } => body.clone(),
+        OutboundContent::Buttons { body, buttons, .. } => format!(
+            "{body} [{}]",
+            buttons
+                .iter()
+                .map(|b| b.id.as_str())
+                .collect::<Vec<_>>()
+                .join(" | ")
+        ),
+        OutboundContent::Link { body, url, .. } => format!("{body} <{url}>"),
+        OutboundContent::List { body, .. } => format!("{body} [list]"),
+        OutboundContent::Template { name, .. } => format!("[template {name}]"),
+    }
+}
+
+pub struct Phone {
+    pub stack: LocalStack,
+    pub clock: ManualClock,
+    pub wa_id: String,
+    seen: usize,
+    _dir: tempfile::TempDir,
+}
+
+impl Phone {
+    /// Erika's phone on a fresh stack with the recording outbox.
+    pub fn new() -> Self {
+        let clock = ManualClock::new(start());
+        let outbox = Arc::new(RecordingOutbox::new(Arc::new(clock.clone())));
+        Self::with(clock, outbox.clone(), outbox)
+    }
+
+    /// As [`Phone::new`], sending through `whatsapp` (a test double) into `outbox`.
+    pub fn with(
+        clock: ManualClock,
+        outbox: Arc<RecordingOutbox>,
+        whatsapp: Arc<dyn WhatsApp>,
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let stack =
+            LocalStack::open_with(dir.path(), Arc::new(clock.clone()), outbox, whatsapp).unwrap();
+        Self {
+            stack,
+            clock,
+            wa_id: ERIKA.into(),
+            seen: 0,
+            _dir: dir,
+        }
+    }
+
+    /// What the customer received since the last look.
+    pub fn news(&mut self) -> Vec<String> {
+        let sent: Vec<_> = self
+            .stack
+            .outbox
+            .sent()
+            .into_iter()
+            .filter(|e| e.to == self.wa_id)
+            .collect();
+        let new = sent[self.seen..]
+            .iter()
+            .map(|e| render(&e.content))
+            .collect();
+        self.seen = sent.len();
+        new
+    }
+
+    /// The customer sends a message 20 seconds after the last; returns what came back.
+    pub async fn send(&mut self, message: UserMessage) -> Vec<String> {
+        self.clock.advance(Duration::seconds(20));
+        self.stack
+            .user_sends(&self.wa_id, Some(ERIKA_NAME), &message)
+            .await
+            .unwrap();
+        self.news()
+    }
+
+    pub async fn say(&mut self, text: &str) -> Vec<String> {
+        self.send(UserMessage::Text { body: text.into() }).await
+    }
+
+    /// A tap on a reply button.
+    pub async fn tap(&mut self, id: &str) -> Vec<String> {
+        self.send(UserMessage::Button {
+            id: id.into(),
+            title: id.into(),
+        })
+        .await
+    }
+
+    /// A pick from a list message.
+    pub async fn pick(&mut self, id: &str) -> Vec<String> {
+        self.send(UserMessage::ListRow {
+            id: id.into(),
+            title: id.into(),
+        })
+        .await
+    }
+
+    pub fn contact(&self) -> Pseudonym {
+        Pseudonymizer::new(LOCAL_PSEUDONYM_KEY.as_bytes().to_vec())
+            .unwrap()
+            .contact(&self.wa_id)
+            .unwrap()
+    }
+
+    pub async fn profile(&self) -> Option<(Record, Contact)> {
+        let record = self
+            .stack
+            .store
+            .get(&ItemKey::profile(&self.contact()))
+            .await
+            .unwrap()?;
+        let contact = record.body().unwrap();
+        Some((record, contact))
+    }
+}
