@@ -382,9 +382,13 @@ async fn callback_done(
     State(app): App,
     Json(request): Json<SalesRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let done = voice_intake::mark_done(app.stack.store.as_ref(), &request.reference)
-        .await
-        .map_err(sales_error)?;
+    let done = voice_intake::mark_done(
+        app.stack.store.as_ref(),
+        &request.reference,
+        app.clock.now(),
+    )
+    .await
+    .map_err(sales_error)?;
     Ok(Json(serde_json::json!({"done": done.reference})))
 }
 
@@ -455,6 +459,8 @@ async fn advance_clock(
         .store
         .expire_by_ttl()
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    // The removals reach the statistics' deletions audit.
+    app.stack.export_stats().await?;
     tracing::info!(step = %request.advance, removed, "clock moved forward");
     Ok(clock(State(app)).await)
 }

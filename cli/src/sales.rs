@@ -67,9 +67,11 @@ impl Backend {
             }
             Backend::Aws(store) => {
                 match action {
-                    "done" => voice_intake::mark_done(store.as_ref(), reference)
-                        .await
-                        .map(|_| ())?,
+                    "done" => {
+                        voice_intake::mark_done(store.as_ref(), reference, chrono::Utc::now())
+                            .await
+                            .map(|_| ())?
+                    }
                     _ => voice_intake::hold(store.as_ref(), reference).await?,
                 }
                 Ok(())

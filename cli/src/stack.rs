@@ -15,13 +15,15 @@ use servicekanal_shared::lisa::catalogue::Catalogue;
 use servicekanal_shared::lisa::dialogue::{Lisa, LisaConfig, Texts};
 use servicekanal_shared::mask::Secret;
 use servicekanal_shared::messages::{AgentAction, BotWork, DeskEvent};
+use servicekanal_shared::objects::local::LocalDirectory;
 use servicekanal_shared::queue::Queue;
 use servicekanal_shared::queue::memory::InProcessQueue;
+use servicekanal_shared::store::ChangeFeed;
 use servicekanal_shared::store::embedded::EmbeddedStore;
 use servicekanal_shared::whatsapp::WhatsApp;
 use servicekanal_shared::whatsapp::outbox::RecordingOutbox;
 use servicekanal_shared::whatsapp::payload::{SIGNATURE_HEADER, UserMessage, WebhookPayload, sign};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// The local stack's app secret: `curl` and the files in `events/` are signed with it.
@@ -30,6 +32,8 @@ pub const LOCAL_VERIFY_TOKEN: &str = "servicekanal-local-verify-token";
 /// Pseudonym key of the local stack (never used in AWS, where Secrets Manager generates one).
 pub const LOCAL_PSEUDONYM_KEY: &str = "servicekanal-local-pseudonym-key-not-for-production";
 pub const LOCAL_PHONE_NUMBER_ID: &str = "100000000000001";
+/// Records per statistics batch (the event source mapping's batch size in template.yaml).
+pub const STATS_BATCH: usize = 1000;
 
 /// The in-process queues, named like their SQS counterparts in template.yaml.
 pub struct Queues {
@@ -71,6 +75,12 @@ pub struct LocalStack {
     pub bot: bot_reply::Ports,
     pub voice: voice_intake::Ports,
     pub survey: survey::Ports,
+    /// stats-export, writing to `<data dir>/stats/` (the bucket's stand-in).
+    pub stats: stats_export::Ports,
+    pub stats_dir: PathBuf,
+    /// Where the export stands in the change feed (kept across restarts, like the stream
+    /// position of the event source mapping); the lock keeps one export at a time.
+    stats_position: tokio::sync::Mutex<PathBuf>,
     /// Conversation-closed events, as the survey consumed them.
     closed_log: Mutex<Vec<servicekanal_shared::messages::ConversationClosed>>,
     /// What simulated users sent, per WhatsApp id (the phone keeps its chat).
@@ -169,6 +179,10 @@ impl LocalStack {
             texts: servicekanal_shared::survey::SurveyTexts::embedded(),
             config: survey::SurveyConfig::default(),
         };
+        let stats_dir = data_dir.join("stats");
+        let stats = stats_export::Ports {
+            objects: Arc::new(LocalDirectory::new(&stats_dir)),
+        };
         Ok(Self {
             clock,
             store,
@@ -178,6 +192,9 @@ impl LocalStack {
             bot,
             voice,
             survey,
+            stats,
+            stats_dir,
+            stats_position: tokio::sync::Mutex::new(data_dir.join("stats-position")),
             closed_log: Mutex::new(Vec::new()),
             sent_by_users: Mutex::new(Vec::new()),
             desk_log: Mutex::new(Vec::new()),
@@ -311,7 +328,47 @@ impl LocalStack {
                 }
             }
             if !progress {
+                if let Err(e) = self.export_stats().await {
+                    tracing::error!(error = %e, "statistics export failed; retried next run");
+                }
                 return report;
+            }
+        }
+    }
+
+    /// Runs stats-export over the change feed's new records, in batches of up to
+    /// [`STATS_BATCH`], as the event source mapping does with the stream.
+    pub async fn export_stats(&self) -> Result<Vec<stats_export::Exported>> {
+        let position_file = self.stats_position.lock().await;
+        let mut position: u64 = std::fs::read_to_string(&*position_file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        let mut batches = Vec::new();
+        loop {
+            let mut feed = self.store.change_feed(Some(position));
+            let records = feed.poll(STATS_BATCH).await?;
+            if records.is_empty() {
+                return Ok(batches);
+            }
+            let exported = stats_export::export(&records, &self.stats).await?;
+            let done = &records[..exported.records];
+            if let Some(last) = done.last() {
+                position = last
+                    .change
+                    .sequence_number
+                    .as_deref()
+                    .and_then(|s| s.parse().ok())
+                    .context("the change feed numbers its records")?;
+                std::fs::write(&*position_file, position.to_string())
+                    .context("saving the statistics position")?;
+            }
+            let stuck = exported.poison.is_some() && exported.records == 0;
+            batches.push(exported);
+            if stuck {
+                // A record no retry can read: stop here, as the stream would after its
+                // retries, and say so.
+                anyhow::bail!("a change record cannot be anonymised; see the error log");
             }
         }
     }

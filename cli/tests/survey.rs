@@ -316,6 +316,7 @@ async fn every_survey_sample_event_is_handled() {
         delivery: DeliveryStatus::Received,
         error_code: None,
         handling: None,
+        facts: None,
     };
     chat.stack
         .store

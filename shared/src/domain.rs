@@ -126,6 +126,13 @@ pub struct Conversation {
     /// The customer number given during authentication, until the password is checked.
     #[serde(default)]
     pub pending_customer_number: Option<String>,
+    /// Since when the customer waits for an answer (the first unanswered message): the
+    /// statistics' reply time.
+    #[serde(default)]
+    pub waiting_since: Option<DateTime<Utc>>,
+    /// Who the contact turned out to be (the statistics group by it).
+    #[serde(default)]
+    pub contact_kind: ContactKind,
 }
 
 /// What Lisa waits for in a conversation.
@@ -173,7 +180,22 @@ impl Conversation {
             unknown_streak: 0,
             pending_topic: None,
             pending_customer_number: None,
+            waiting_since: None,
+            contact_kind: ContactKind::Unknown,
         }
+    }
+
+    /// The customer wrote: she waits from now on, unless she already waited.
+    pub fn customer_wrote(&mut self, at: DateTime<Utc>) {
+        self.waiting_since.get_or_insert(at);
+    }
+
+    /// A reply went out at `at`: how long the customer waited for it (only the first reply
+    /// to a wait counts), and she waits no longer.
+    pub fn answered(&mut self, at: DateTime<Utc>) -> Option<i64> {
+        self.waiting_since
+            .take()
+            .map(|since| (at - since).num_seconds().max(0))
     }
 }
 
@@ -314,6 +336,20 @@ pub struct Message {
     /// Inbound: what handling it decided (set with the state it changed, in one transaction).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handling: Option<Handling>,
+    /// What the anonymised statistics need to know about it, set when it is filed or sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<MessageFacts>,
+}
+
+/// A message's context for the statistics: nothing personal, only the conversation's mode,
+/// the catalogue topic and how long the customer waited for this reply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageFacts {
+    pub mode: ConversationMode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_seconds: Option<i64>,
 }
 
 /// The plan bot-reply committed for one inbound message. A retry finds it and only finishes
@@ -416,6 +452,9 @@ pub struct SurveyAnswer {
     pub comment: Option<String>,
     pub handed_over: bool,
     pub topics: Vec<String>,
+    /// Every step answered or skipped: the statistics count it from now on.
+    #[serde(default)]
+    pub complete: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -450,4 +489,7 @@ pub struct CallbackRequest {
     pub window_end: DateTime<Utc>,
     pub requested_at: DateTime<Utc>,
     pub status: CallbackStatus,
+    /// When sales marked it done (the statistics' hours to completion).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub done_at: Option<DateTime<Utc>>,
 }

@@ -44,6 +44,7 @@ fn message_record(wa_id: &str, at: DateTime<Utc>, text: &str) -> Record {
         delivery: DeliveryStatus::Received,
         error_code: None,
         handling: None,
+        facts: None,
     };
     Record::new(
         ItemKey::message(&pseudonym, id),
@@ -64,6 +65,7 @@ fn survey_record(at: DateTime<Utc>) -> Record {
         comment: Some("Schnelle Hilfe".into()),
         handed_over: false,
         topics: vec!["bill".into()],
+        complete: true,
     };
     Record::new(
         ItemKey::survey_answer(answer.id),
@@ -85,6 +87,7 @@ fn callback_record(contact_id: &str, at: DateTime<Utc>) -> Record {
         window_end: at + Duration::hours(22),
         requested_at: at,
         status: CallbackStatus::Open,
+        done_at: None,
     };
     Record::new(
         ItemKey::callback_request(contact_id),

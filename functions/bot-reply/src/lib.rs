@@ -14,8 +14,8 @@ use servicekanal_shared::clock::SharedClock;
 use servicekanal_shared::directory::{CustomerDirectory, DirectoryError};
 use servicekanal_shared::domain::{
     Actor, AuthAttempts, Channel, Contact, Conversation, ConversationMode, ConversationState,
-    DeliveryStatus, Direction, Effect, EndReason, Handling, Message, MessageContent, MessageType,
-    SurveySession,
+    DeliveryStatus, Direction, Effect, EndReason, Handling, Message, MessageContent, MessageFacts,
+    MessageType, SurveySession,
 };
 use servicekanal_shared::keys::{ItemKey, MESSAGE_PREFIX, Pseudonym, Pseudonymizer};
 use servicekanal_shared::lisa::dialogue::{Action, Input, Lisa, State};
@@ -215,6 +215,7 @@ fn outbound(
     actor: Actor,
     content: OutboundContent,
     at: DateTime<Utc>,
+    facts: MessageFacts,
 ) -> Message {
     Message {
         id,
@@ -228,6 +229,7 @@ fn outbound(
         delivery: DeliveryStatus::Pending,
         error_code: None,
         handling: None,
+        facts: Some(facts),
     }
 }
 
@@ -346,6 +348,8 @@ async fn decide(
     };
     profile.current_conversation = Some(conversation.id);
     conversation.customer_messages += 1;
+    conversation.customer_wrote(inbound.at);
+    let mode_on_arrival = conversation.mode;
     conversation.last_activity_at = conversation.last_activity_at.max(inbound.at).max(now);
 
     let mut profile_class = profile_record.retention;
@@ -357,6 +361,7 @@ async fn decide(
     let mut inbound_class = inbound_record.retention;
     let mut handling = Handling::default();
     let mut replies = Vec::new();
+    let mut handed_over_now = false;
 
     if conversation.mode == ConversationMode::Agent {
         // Lisa is silent; the agent reads it on the desk. Messages with agents: 13 months.
@@ -378,6 +383,7 @@ async fn decide(
                 Action::RedactIncoming => inbound_after.content = MessageContent::Redacted,
                 Action::Authenticated(_) => profile_class = RetentionClass::Service13m,
                 Action::Handover { topic } => {
+                    handed_over_now = true;
                     profile_class = RetentionClass::Service13m;
                     conversation_class = RetentionClass::Service13m;
                     handling.effects.push(Effect::Handover { topic });
@@ -407,6 +413,23 @@ async fn decide(
         });
     }
     conversation.bot_messages += replies.len() as u32;
+    conversation.contact_kind = profile.kind;
+    let topic = conversation.topics.last().cloned();
+    inbound_after.facts = Some(MessageFacts {
+        mode: mode_on_arrival,
+        topic: topic.clone(),
+        response_seconds: None,
+    });
+    // Only the first reply answers the wait.
+    let mut response_seconds = if replies.is_empty() {
+        None
+    } else {
+        conversation.answered(now)
+    };
+    if handed_over_now {
+        // Lisa's "I hand you over" is no answer: the wait for the agent starts with the ask.
+        conversation.waiting_since = Some(inbound.at);
+    }
 
     // Replies sort after the message they answer, even within one millisecond.
     let reply_clock = now.max(inbound.at + Duration::milliseconds(1));
@@ -416,7 +439,12 @@ async fn decide(
         let id = generator
             .generate_from_datetime(reply_clock.into())
             .map_err(|e| StoreError::Backend(e.to_string()))?;
-        let reply = outbound(id, conversation.id, Actor::Bot, content, now);
+        let facts = MessageFacts {
+            mode: ConversationMode::Bot,
+            topic: topic.clone(),
+            response_seconds: response_seconds.take(),
+        };
+        let reply = outbound(id, conversation.id, Actor::Bot, content, now, facts);
         handling.replies.push(id);
         writes.push(Write::Create(Record::new(
             ItemKey::message(contact, id),
@@ -738,12 +766,18 @@ async fn on_agent_action(action: &AgentAction, ports: &Ports) -> Result<Outcome,
                 if content.validate().is_err() {
                     return reject(action, RejectReason::NotDeliverable, ports).await;
                 }
+                let facts = MessageFacts {
+                    mode: ConversationMode::Agent,
+                    topic: conversation.topics.last().cloned(),
+                    response_seconds: conversation.answered(now),
+                };
                 let reply = outbound(
                     action.action_id,
                     conversation.id,
                     Actor::Agent,
                     content,
                     now,
+                    facts,
                 );
                 conversation.agent_messages += 1;
                 conversation.last_activity_at = now;
@@ -797,6 +831,11 @@ async fn on_agent_action(action: &AgentAction, ports: &Ports) -> Result<Outcome,
                 delivery: DeliveryStatus::Received,
                 error_code: None,
                 handling: None,
+                facts: Some(MessageFacts {
+                    mode: ConversationMode::Agent,
+                    topic: conversation.topics.last().cloned(),
+                    response_seconds: None,
+                }),
             };
             let record = Record::new(
                 message_key,
@@ -914,6 +953,7 @@ mod tests {
             delivery: DeliveryStatus::Received,
             error_code: None,
             handling: None,
+            facts: None,
         };
         let text = MessageContent::Text {
             body: "Hallo".into(),

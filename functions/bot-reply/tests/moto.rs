@@ -110,6 +110,7 @@ impl Harness {
             delivery: DeliveryStatus::Received,
             error_code: None,
             handling: None,
+            facts: None,
         };
         let key = ItemKey::message(&self.contact, message.id);
         self.ports

@@ -234,6 +234,7 @@ async fn send(
         delivery: DeliveryStatus::Accepted,
         error_code: None,
         handling: None,
+        facts: None,
     };
     messages::record_outbound(
         ports.store.as_ref(),
@@ -452,6 +453,7 @@ async fn answer(reply: &SurveyReply, ports: &Ports) -> Result<Outcome, SurveyErr
             comment: None,
             handed_over: session.handed_over,
             topics: session.topics.clone(),
+            complete: false,
         },
     };
     let next = match read(step, &message.content) {
@@ -466,6 +468,7 @@ async fn answer(reply: &SurveyReply, ports: &Ports) -> Result<Outcome, SurveyErr
         }
         Reading::Comment(comment) => {
             answer.comment = comment;
+            answer.complete = true;
             session.finished = true;
             Some(SurveyStep::Comment)
         }

@@ -184,6 +184,7 @@ pub async fn take_request(input: &CallbackInput, ports: &Ports) -> Result<Taken,
         window_end: valid.window.end,
         requested_at: now,
         status: CallbackStatus::Open,
+        done_at: None,
     };
     let record = Record::new(key.clone(), &request, RetentionClass::Callback3m, now)?;
     let pointer = Record::with_deadline(
@@ -420,13 +421,18 @@ async fn find_listed(store: &dyn Store, reference: &str) -> Result<CallbackReque
 /// The callback is done: its purpose is fulfilled, so the request is deleted at once. It is
 /// marked done first, so the change stream tells the statistics the outcome; a retry after
 /// an interruption finishes the deletion.
-pub async fn mark_done(store: &dyn Store, reference: &str) -> Result<CallbackRequest, SalesError> {
+pub async fn mark_done(
+    store: &dyn Store,
+    reference: &str,
+    done_at: DateTime<Utc>,
+) -> Result<CallbackRequest, SalesError> {
     let mut request = find_listed(store, reference).await?;
     let key = ItemKey::callback_request(&request.connect_contact_id);
     if request.status == CallbackStatus::Open
         && let Some(mut record) = store.get(&key).await?
     {
         request.status = CallbackStatus::Done;
+        request.done_at = Some(done_at);
         record.set_body(&request)?;
         store.update(&record).await?;
     }
@@ -479,9 +485,11 @@ pub async fn on_sales_actions(event: &SqsEvent, ports: &Ports) -> SqsBatchRespon
     for message in &event.records {
         let body = message.body.as_deref().unwrap_or_default();
         let result = match serde_json::from_str::<SalesAction>(body) {
-            Ok(SalesAction::Done { reference }) => mark_done(ports.store.as_ref(), &reference)
-                .await
-                .map(|_| ()),
+            Ok(SalesAction::Done { reference }) => {
+                mark_done(ports.store.as_ref(), &reference, ports.clock.now())
+                    .await
+                    .map(|_| ())
+            }
             Ok(SalesAction::Hold { reference }) => hold(ports.store.as_ref(), &reference).await,
             Err(e) => {
                 tracing::error!(error = %e, "sales action dropped: not a sales action");

@@ -2,7 +2,7 @@
 
 use chrono::DateTime;
 use servicekanal_shared::callback::CallbackCatalogue;
-use servicekanal_shared::clock::ManualClock;
+use servicekanal_shared::clock::{Clock, ManualClock};
 use servicekanal_shared::queue::Queue;
 use servicekanal_shared::queue::sqs::SqsQueue;
 use servicekanal_shared::store::dynamodb::DynamoStore;
@@ -29,7 +29,7 @@ async fn a_retried_connect_call_makes_one_item_and_one_sales_message_then_done_d
     let ports = Ports {
         store: store.clone(),
         sales_queue: sales.clone(),
-        clock: Arc::new(clock),
+        clock: Arc::new(clock.clone()),
         catalogue: CallbackCatalogue::embedded(),
     };
     let first = handle(sample("connect-callback"), &ports).await.unwrap();
@@ -50,6 +50,8 @@ async fn a_retried_connect_call_makes_one_item_and_one_sales_message_then_done_d
 
     let open = list_open(store.as_ref()).await.unwrap();
     assert_eq!(open.len(), 1);
-    mark_done(store.as_ref(), &message.reference).await.unwrap();
+    mark_done(store.as_ref(), &message.reference, clock.now())
+        .await
+        .unwrap();
     assert!(list_open(store.as_ref()).await.unwrap().is_empty());
 }

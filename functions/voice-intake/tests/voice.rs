@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 use servicekanal_shared::callback::CallbackCatalogue;
-use servicekanal_shared::clock::ManualClock;
+use servicekanal_shared::clock::{Clock, ManualClock};
 use servicekanal_shared::domain::{CallbackRequest, CallbackStatus};
 use servicekanal_shared::keys::ItemKey;
 use servicekanal_shared::queue::Queue;
@@ -254,7 +254,7 @@ async fn done_deletes_at_once_and_hold_blocks_instead() {
     hold(h.store.as_ref(), &other.reference).await.unwrap();
     assert!(list_open(h.store.as_ref()).await.unwrap().is_empty());
     assert_eq!(
-        mark_done(h.store.as_ref(), &other.reference).await,
+        mark_done(h.store.as_ref(), &other.reference, h.clock.now()).await,
         Err(SalesError::UnknownReference(other.reference.clone()))
     );
     let blocked: CallbackRequest = h

@@ -301,6 +301,7 @@ async fn store_inbound(
         delivery: DeliveryStatus::Received,
         error_code: None,
         handling: None,
+        facts: None,
     };
     match ports
         .store

@@ -515,6 +515,7 @@ async fn statuses_update_the_stored_outbound_message_and_never_go_back() {
         delivery: DeliveryStatus::Accepted,
         error_code: None,
         handling: None,
+        facts: None,
     };
     let store: &dyn Store = h.store.as_ref();
     let first = messages::record_outbound(

@@ -1,0 +1,24 @@
+//! Lambda entry point: builds the bucket client once per cold start and serves the handler.
+
+use aws_lambda_events::event::dynamodb::Event;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use servicekanal_shared::objects::s3::S3Bucket;
+use servicekanal_shared::runtime::{lambda_aws, required_env};
+use stats_export::{Ports, handle};
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let aws = lambda_aws().await;
+    let ports = Ports {
+        objects: Arc::new(S3Bucket::new(
+            aws_sdk_s3::Client::new(&aws),
+            required_env("STATS_BUCKET")?,
+        )),
+    };
+    let ports = &ports;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
+        Ok::<_, Error>(handle(event.payload, ports).await?)
+    }))
+    .await
+}

@@ -1,0 +1,85 @@
+//! One contract for the `ObjectStore` port, run against the local directory and S3 (moto's
+//! server through the AWS SDK): what stats-export and the local stack rely on.
+
+use servicekanal_shared::objects::local::LocalDirectory;
+use servicekanal_shared::objects::s3::S3Bucket;
+use servicekanal_shared::objects::{ObjectError, ObjectStore};
+use servicekanal_shared::test_support::{moto_bucket, moto_config};
+
+async fn contract(objects: &dyn ObjectStore) {
+    assert_eq!(
+        objects
+            .get("conversations/dt=2026-11-21/1.parquet")
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(objects.list("").await.unwrap().is_empty());
+
+    objects
+        .put("conversations/dt=2026-11-21/2.parquet", b"second".to_vec())
+        .await
+        .unwrap();
+    objects
+        .put("conversations/dt=2026-11-21/1.parquet", b"first".to_vec())
+        .await
+        .unwrap();
+    objects
+        .put("deletions/dt=2026-11-22/1.parquet", b"deleted".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(
+        objects
+            .get("conversations/dt=2026-11-21/1.parquet")
+            .await
+            .unwrap(),
+        Some(b"first".to_vec())
+    );
+    assert_eq!(
+        objects.list("conversations/").await.unwrap(),
+        [
+            "conversations/dt=2026-11-21/1.parquet",
+            "conversations/dt=2026-11-21/2.parquet"
+        ]
+    );
+    assert_eq!(objects.list("").await.unwrap().len(), 3);
+
+    // A retried batch overwrites its object: still one object, with the new content.
+    objects
+        .put("conversations/dt=2026-11-21/1.parquet", b"again".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(
+        objects
+            .get("conversations/dt=2026-11-21/1.parquet")
+            .await
+            .unwrap(),
+        Some(b"again".to_vec())
+    );
+    assert_eq!(objects.list("conversations/").await.unwrap().len(), 2);
+
+    // Keys that could escape a directory or mean different things are refused, storing nothing.
+    for bad in ["", "/abs", "a//b", "a/../b", "./a", "a/"] {
+        assert!(
+            matches!(
+                objects.put(bad, b"x".to_vec()).await,
+                Err(ObjectError::InvalidKey(_))
+            ),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(objects.list("").await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn local_directory_keeps_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    contract(&LocalDirectory::new(dir.path().join("stats"))).await;
+}
+
+#[tokio::test]
+async fn s3_keeps_the_contract() {
+    let config = moto_config().await;
+    let (client, bucket) = moto_bucket(&config).await;
+    contract(&S3Bucket::new(client, bucket)).await;
+}
