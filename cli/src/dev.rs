@@ -97,6 +97,7 @@ impl DevServer {
             .route("/local/callbacks/done", post(callback_done))
             .route("/local/callbacks/hold", post(callback_hold))
             .route("/local/clock", get(clock).post(advance_clock))
+            .route("/local/stats", get(statistics))
             .with_state(self.clone())
     }
 
@@ -322,6 +323,12 @@ async fn records(State(app): App) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(
         items.into_iter().map(|r| view(r, now)).collect::<Vec<_>>(),
     ))
+}
+
+/// What stats-export wrote so far, per table: its objects and rows (newest last).
+async fn statistics(State(app): App) -> Result<impl IntoResponse, ApiError> {
+    app.stack.export_stats().await?;
+    Ok(Json(app.stack.statistics().await?))
 }
 
 async fn call(

@@ -336,6 +336,28 @@ impl LocalStack {
         }
     }
 
+    /// Every statistics table as the analyst would read it: `{table: {objects, rows}}`.
+    pub async fn statistics(&self) -> Result<serde_json::Value> {
+        let objects = &self.stats.objects;
+        let keys = objects.list("").await?;
+        let mut tables = serde_json::Map::new();
+        for table in servicekanal_shared::stats::Table::ALL {
+            let prefix = format!("{table}/");
+            let mut rows = Vec::new();
+            let mut count = 0;
+            for key in keys.iter().filter(|k| k.starts_with(&prefix)) {
+                count += 1;
+                let bytes = objects.get(key).await?.context("object vanished")?;
+                rows.extend(servicekanal_shared::stats::read_rows(bytes)?);
+            }
+            tables.insert(
+                table.name().to_owned(),
+                serde_json::json!({ "objects": count, "rows": rows }),
+            );
+        }
+        Ok(serde_json::Value::Object(tables))
+    }
+
     /// Runs stats-export over the change feed's new records, in batches of up to
     /// [`STATS_BATCH`], as the event source mapping does with the stream.
     pub async fn export_stats(&self) -> Result<Vec<stats_export::Exported>> {

@@ -79,6 +79,28 @@ async fn a_message_through_the_control_api_gets_lisas_answer_and_is_stored() {
     assert_eq!(status, 200);
     assert!(clock["offset_seconds"].as_i64().unwrap() >= 8 * 86400);
     assert_eq!(get(&base, "/local/records").await, json!([]));
+
+    // The statistics keep what happened, without Paula: her two messages, and the deletions.
+    let stats = get(&base, "/local/stats").await;
+    let messages = stats["message_events"]["rows"].as_array().unwrap();
+    let mut actors: Vec<&str> = messages
+        .iter()
+        .map(|m| m["actor"].as_str().unwrap())
+        .collect();
+    actors.sort();
+    assert_eq!(actors, ["bot", "customer"], "{stats}");
+    let deleted: i64 = stats["deletions"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["retention_class"] == "bot-7d")
+        .map(|r| r["items"].as_i64().unwrap())
+        .sum();
+    assert!(deleted >= 3, "{stats}");
+    let text = stats.to_string();
+    for personal in ["4915790000001", "Paula", "Neumann", "Hallo"] {
+        assert!(!text.contains(personal), "{personal} in {text}");
+    }
 }
 
 #[tokio::test]

@@ -162,16 +162,9 @@ impl<'w> MakeWriter<'w> for LogCapture {
     }
 }
 
-/// The rows of a Parquet file as JSON objects (column name to value), to assert on what an
-/// analyst would read.
+/// The rows of a Parquet file as JSON objects (column name to value).
 pub fn parquet_rows(bytes: Vec<u8>) -> Vec<serde_json::Value> {
-    use parquet::file::reader::{FileReader, SerializedFileReader};
-    let reader = SerializedFileReader::new(bytes::Bytes::from(bytes)).expect("a Parquet file");
-    reader
-        .get_row_iter(None)
-        .expect("rows readable")
-        .map(|row| row.expect("a row").to_json_value())
-        .collect()
+    crate::stats::read_rows(bytes).expect("a readable Parquet file")
 }
 
 /// A store of either adapter with a controllable clock and its change feed (the contract

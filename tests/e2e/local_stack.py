@@ -88,6 +88,14 @@ class Page:
         )
         return [tuple(r) for r in rows]
 
+    def statistics(self):
+        """Rows per table in the statistics panel."""
+        tables = self.driver.execute_script(
+            "return [...document.querySelectorAll('#stats .stats-table')]"
+            ".map(t => [t.dataset.table, Number(t.dataset.rows), t.innerText]);"
+        )
+        return {name: (rows, text) for name, rows, text in tables}
+
 
 def main():
     parser = argparse.ArgumentParser()
@@ -167,7 +175,19 @@ def main():
         page.wait.until(lambda d: ("callback-request", "callback-3m") not in page.records())
         assert not driver.find_elements(By.CSS_SELECTOR, "#callbacks tr[data-reference]")
         records = page.records()
-        print(f"local stack e2e: ok ({len(records)} records left after 8 days)")
+
+        # The statistics panel: the conversation, the survey answer, the callback done and
+        # the deletions, without anything personal.
+        page.wait.until(lambda d: page.statistics().get("callbacks", (0, ""))[0] >= 1)
+        stats = page.statistics()
+        for table in ("message_events", "conversations", "survey_responses", "deletions"):
+            assert stats[table][0] >= 1, (table, stats[table])
+        assert "completed" in stats["callbacks"][1], stats["callbacks"]
+        shown = " ".join(text for _, text in stats.values())
+        for personal in ("4917612345678", "Erika", "Mustermann", "K1002003", "Sommer2026"):
+            assert personal not in shown, personal
+        print(f"local stack e2e: ok ({len(records)} records left after 8 days; statistics rows "
+              + ", ".join(f"{name} {rows}" for name, (rows, _) in stats.items()) + ")")
     finally:
         driver.quit()
 

@@ -390,6 +390,17 @@ where
     Ok(writer.into_inner()?)
 }
 
+/// The rows of a Parquet file as JSON objects (column name to value): what the local stack
+/// shows and the tests read back.
+pub fn read_rows(bytes: Vec<u8>) -> Result<Vec<serde_json::Value>, StatsError> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let reader = SerializedFileReader::new(bytes::Bytes::from(bytes))?;
+    reader
+        .get_row_iter(None)?
+        .map(|row| Ok(row?.to_json_value()))
+        .collect()
+}
+
 /// Every table's Parquet file for one batch, written even when empty: a retried or bisected
 /// batch then replaces all of its earlier objects, never leaving one behind.
 pub fn parquet_files(rows: &Rows) -> Result<Vec<(Table, Vec<u8>)>, StatsError> {
