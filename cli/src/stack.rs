@@ -77,7 +77,6 @@ pub struct LocalStack {
     pub survey: survey::Ports,
     /// stats-export, writing to `<data dir>/stats/` (the bucket's stand-in).
     pub stats: stats_export::Ports,
-    pub stats_dir: PathBuf,
     /// Where the export stands in the change feed (kept across restarts, like the stream
     /// position of the event source mapping); the lock keeps one export at a time.
     stats_position: tokio::sync::Mutex<PathBuf>,
@@ -179,9 +178,8 @@ impl LocalStack {
             texts: servicekanal_shared::survey::SurveyTexts::embedded(),
             config: survey::SurveyConfig::default(),
         };
-        let stats_dir = data_dir.join("stats");
         let stats = stats_export::Ports {
-            objects: Arc::new(LocalDirectory::new(&stats_dir)),
+            objects: Arc::new(LocalDirectory::new(data_dir.join("stats"))),
         };
         Ok(Self {
             clock,
@@ -193,7 +191,6 @@ impl LocalStack {
             voice,
             survey,
             stats,
-            stats_dir,
             stats_position: tokio::sync::Mutex::new(data_dir.join("stats-position")),
             closed_log: Mutex::new(Vec::new()),
             sent_by_users: Mutex::new(Vec::new()),

@@ -99,7 +99,7 @@ pub async fn handle(event: Event, ports: &Ports) -> Result<DynamoDbEventResponse
     let mut response = DynamoDbEventResponse::default();
     let failed_at = match export(&event.records, ports).await {
         Ok(exported) => exported.poison,
-        Err(ExportError::NoSequenceNumber(id)) => return Err(ExportError::NoSequenceNumber(id)),
+        Err(e @ ExportError::NoSequenceNumber(_)) => return Err(e),
         Err(error) => {
             tracing::error!(error = %error, "statistics not stored; the whole batch is retried");
             event

@@ -12,10 +12,6 @@ impl LocalDirectory {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self { root: root.into() }
     }
-
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
 }
 
 fn backend(e: std::io::Error) -> ObjectError {

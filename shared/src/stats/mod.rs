@@ -131,14 +131,6 @@ impl Rows {
             .collect()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.message_events.is_empty()
-            && self.conversations.is_empty()
-            && self.survey_responses.is_empty()
-            && self.callbacks.is_empty()
-            && self.deletions.is_empty()
-    }
-
     /// How many rows each table gets.
     pub fn counts(&self) -> BTreeMap<Table, usize> {
         BTreeMap::from([
@@ -272,7 +264,7 @@ impl Rows {
 /// Why a REMOVE happened, from the stream record alone: TTL names itself; a deletion at or
 /// after the deadline is the sweeper's; before it, either the purpose was fulfilled (as the
 /// old image shows) or the contact asked to be forgotten.
-pub fn deletion_reason(record: &EventRecord, old: &Record) -> Result<DeletionReason, StatsError> {
+fn deletion_reason(record: &EventRecord, old: &Record) -> Result<DeletionReason, StatsError> {
     if crate::store::is_ttl_removal(record) {
         return Ok(DeletionReason::Ttl);
     }
@@ -311,14 +303,14 @@ fn label<T: Serialize>(value: T) -> String {
 }
 
 /// UTC, cut to the minute.
-pub fn minute(at: DateTime<Utc>) -> NaiveDateTime {
+fn minute(at: DateTime<Utc>) -> NaiveDateTime {
     at.duration_trunc(TimeDelta::minutes(1))
         .unwrap_or(at)
         .naive_utc()
 }
 
 /// UTC, cut to the hour.
-pub fn hour(at: DateTime<Utc>) -> NaiveDateTime {
+fn hour(at: DateTime<Utc>) -> NaiveDateTime {
     at.duration_trunc(TimeDelta::hours(1))
         .unwrap_or(at)
         .naive_utc()
