@@ -403,9 +403,14 @@ async fn callback_hold(
     State(app): App,
     Json(request): Json<SalesRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    voice_intake::hold(app.stack.store.as_ref(), &request.reference)
-        .await
-        .map_err(sales_error)?;
+    voice_intake::hold(
+        app.stack.store.as_ref(),
+        &request.reference,
+        voice_intake::DEFAULT_HOLD_REASON,
+        app.clock.now(),
+    )
+    .await
+    .map_err(sales_error)?;
     Ok(Json(serde_json::json!({"held": request.reference})))
 }
 

@@ -72,7 +72,15 @@ impl Backend {
                             .await
                             .map(|_| ())?
                     }
-                    _ => voice_intake::hold(store.as_ref(), reference).await?,
+                    _ => {
+                        voice_intake::hold(
+                            store.as_ref(),
+                            reference,
+                            voice_intake::DEFAULT_HOLD_REASON,
+                            chrono::Utc::now(),
+                        )
+                        .await?
+                    }
                 }
                 Ok(())
             }

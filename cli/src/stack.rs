@@ -169,6 +169,7 @@ impl LocalStack {
             sales_queue: queues.sales_callbacks.clone(),
             clock: clock.clone(),
             catalogue: servicekanal_shared::callback::CallbackCatalogue::embedded(),
+            pseudonymizer: bot.pseudonymizer.clone(),
         };
         let survey = survey::Ports {
             store: store.clone(),

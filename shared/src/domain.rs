@@ -463,8 +463,6 @@ pub enum CallbackStatus {
     #[default]
     Open,
     Done,
-    /// Under legal hold: kept, but blocked from any use (not listed, not callable).
-    Blocked,
 }
 
 /// An open callback request in the sales list (`CBOPEN` partition, sorted by window start).

@@ -31,10 +31,27 @@ pub mod attr {
     pub const EXPIRY_BUCKET: &str = "expiry_bucket";
     pub const VERSION: &str = "version";
     pub const DATA: &str = "data";
+    /// The pseudonym of the person an item outside their partition belongs to (survey
+    /// answers, callback requests, delivery markers): the owner index's partition key.
+    pub const OWNER: &str = "owner";
+    /// Set (to [`super::HELD`]) while an item is under legal hold: the hold index's key.
+    pub const HELD: &str = "held";
+    /// When the hold was placed (RFC 3339): the hold index's sort key.
+    pub const HELD_AT: &str = "held_at";
+    pub const HOLD_REASON: &str = "hold_reason";
+    /// A held item's deadline, kept aside: without `expires_at` neither TTL nor the expiry
+    /// index can reach it.
+    pub const HELD_EXPIRES_AT: &str = "held_expires_at";
 }
 
 /// Name of the global secondary index on (`expiry_bucket`, `expires_at`).
 pub const EXPIRY_INDEX: &str = "expiry-index";
+/// Name of the global secondary index on `owner`: every item of a person outside their partition.
+pub const OWNER_INDEX: &str = "owner-index";
+/// Name of the global secondary index on (`held`, `held_at`): every item under legal hold.
+pub const HOLD_INDEX: &str = "hold-index";
+/// The value of `held` on every held item (the hold index's single partition: holds are few).
+pub const HELD: &str = "HOLD";
 /// Each hour bucket is split over this many shards so a busy hour does not make a hot partition.
 pub const EXPIRY_SHARDS: u8 = 4;
 

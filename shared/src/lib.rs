@@ -10,6 +10,7 @@ pub mod mask;
 pub mod messages;
 pub mod objects;
 pub mod phone;
+pub mod privacy;
 pub mod queue;
 pub mod retention;
 pub mod runtime;

@@ -169,6 +169,12 @@ pub fn parquet_rows(bytes: Vec<u8>) -> Vec<serde_json::Value> {
 
 /// A store of either adapter with a controllable clock and its change feed (the contract
 /// suites and the exporter's tests run against both).
+/// The pseudonymizer of tests that do not care about the key.
+pub fn test_pseudonymizer() -> crate::keys::Pseudonymizer {
+    crate::keys::Pseudonymizer::new(b"servicekanal-test-pseudonym-key-0000".to_vec())
+        .expect("long enough")
+}
+
 pub mod harness {
     use super::{moto_config, moto_table};
     use crate::clock::ManualClock;
@@ -273,4 +279,134 @@ pub async fn moto_bucket(config: &aws_config::SdkConfig) -> (aws_sdk_s3::Client,
         .await
         .expect("bucket created in moto");
     (client, bucket)
+}
+
+/// A store that fails chosen calls, for tests of retries and partial failures: every call is
+/// passed to the real store unless `fails(operation, key)` says no. The key is the item's for
+/// item calls, the partition's (`pk|`) for partition calls, and empty for the indexes.
+pub struct FaultyStore {
+    pub inner: std::sync::Arc<dyn crate::store::Store>,
+    #[allow(clippy::type_complexity)]
+    fails: Box<dyn Fn(&str, &crate::keys::ItemKey) -> bool + Send + Sync>,
+}
+
+impl FaultyStore {
+    pub fn new(
+        inner: std::sync::Arc<dyn crate::store::Store>,
+        fails: impl Fn(&str, &crate::keys::ItemKey) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            inner,
+            fails: Box::new(fails),
+        }
+    }
+
+    fn check(
+        &self,
+        operation: &str,
+        key: &crate::keys::ItemKey,
+    ) -> Result<(), crate::store::StoreError> {
+        if (self.fails)(operation, key) {
+            return Err(crate::store::StoreError::Backend(format!(
+                "injected failure of {operation}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+mod faulty {
+    use super::FaultyStore;
+    use crate::keys::ItemKey;
+    use crate::store::{
+        DeletionReport, DueItem, Hold, Page, PageRequest, Record, Released, Store, StoreError,
+        Write,
+    };
+    use async_trait::async_trait;
+    use chrono::{DateTime, Utc};
+
+    fn none() -> ItemKey {
+        ItemKey::new("", "")
+    }
+
+    #[async_trait]
+    impl Store for FaultyStore {
+        async fn create(&self, record: &Record) -> Result<(), StoreError> {
+            self.check("create", &record.key)?;
+            self.inner.create(record).await
+        }
+        async fn get(&self, key: &ItemKey) -> Result<Option<Record>, StoreError> {
+            self.check("get", key)?;
+            self.inner.get(key).await
+        }
+        async fn query(
+            &self,
+            pk: &str,
+            sk_prefix: &str,
+            page: PageRequest,
+        ) -> Result<Page<Record>, StoreError> {
+            self.check("query", &ItemKey::new(pk, ""))?;
+            self.inner.query(pk, sk_prefix, page).await
+        }
+        async fn update(&self, record: &Record) -> Result<Record, StoreError> {
+            self.check("update", &record.key)?;
+            self.inner.update(record).await
+        }
+        async fn write_all(&self, writes: &[Write]) -> Result<(), StoreError> {
+            for write in writes {
+                self.check("write_all", write.key())?;
+            }
+            self.inner.write_all(writes).await
+        }
+        async fn delete(&self, key: &ItemKey) -> Result<Option<Record>, StoreError> {
+            self.check("delete", key)?;
+            self.inner.delete(key).await
+        }
+        async fn delete_due(&self, key: &ItemKey) -> Result<Option<Record>, StoreError> {
+            self.check("delete_due", key)?;
+            self.inner.delete_due(key).await
+        }
+        async fn set_deadline(
+            &self,
+            key: &ItemKey,
+            from: DateTime<Utc>,
+            to: DateTime<Utc>,
+        ) -> Result<bool, StoreError> {
+            self.check("set_deadline", key)?;
+            self.inner.set_deadline(key, from, to).await
+        }
+        async fn delete_partition(&self, pk: &str) -> Result<DeletionReport, StoreError> {
+            self.check("delete_partition", &ItemKey::new(pk, ""))?;
+            self.inner.delete_partition(pk).await
+        }
+        async fn place_hold(&self, key: &ItemKey, hold: Hold) -> Result<Record, StoreError> {
+            self.check("place_hold", key)?;
+            self.inner.place_hold(key, hold).await
+        }
+        async fn release_hold(&self, key: &ItemKey) -> Result<Released, StoreError> {
+            self.check("release_hold", key)?;
+            self.inner.release_hold(key).await
+        }
+        async fn list_holds(&self, page: PageRequest) -> Result<Page<Record>, StoreError> {
+            self.check("list_holds", &none())?;
+            self.inner.list_holds(page).await
+        }
+        async fn list_owned(
+            &self,
+            owner: &str,
+            page: PageRequest,
+        ) -> Result<Page<ItemKey>, StoreError> {
+            self.check("list_owned", &none())?;
+            self.inner.list_owned(owner, page).await
+        }
+        async fn list_due(
+            &self,
+            since: DateTime<Utc>,
+            until: DateTime<Utc>,
+            page: PageRequest,
+        ) -> Result<Page<DueItem>, StoreError> {
+            self.check("list_due", &none())?;
+            self.inner.list_due(since, until, page).await
+        }
+    }
 }

@@ -13,7 +13,8 @@ use servicekanal_shared::domain::{
 use servicekanal_shared::keys::{ItemKey, MESSAGE_PREFIX, Pseudonymizer};
 use servicekanal_shared::retention::RetentionClass;
 use servicekanal_shared::store::{
-    DueItem, MAX_TRANSACTION_WRITES, PageRequest, Record, StoreError, Write, is_ttl_removal,
+    DueItem, Hold, MAX_TRANSACTION_WRITES, PageRequest, Record, Released, StoreError, Write,
+    is_ttl_removal,
 };
 use std::collections::{BTreeMap, HashSet};
 use support::Harness;
@@ -642,6 +643,275 @@ async fn bad_page_requests_are_typed_errors(h: &mut Harness) {
     ));
 }
 
+async fn delete_due_takes_only_items_past_their_deadline(h: &mut Harness) {
+    let now = h.clock.now();
+    let answer = survey_record(now);
+    h.store.create(&answer).await.unwrap();
+    assert!(
+        h.store.delete_due(&answer.key).await.unwrap().is_none(),
+        "not due: kept"
+    );
+    assert!(h.store.get(&answer.key).await.unwrap().is_some());
+
+    h.clock.set(answer.expires_at - Duration::seconds(1));
+    assert!(h.store.delete_due(&answer.key).await.unwrap().is_none());
+    h.clock.set(answer.expires_at);
+    let removed = h.store.delete_due(&answer.key).await.unwrap();
+    assert_eq!(removed.map(|r| r.key), Some(answer.key.clone()));
+    let deadline_hour = answer.expires_at - Duration::hours(1);
+    assert!(
+        all_due(h, deadline_hour, answer.expires_at, 10)
+            .await
+            .is_empty()
+    );
+    assert!(
+        h.store.delete_due(&answer.key).await.unwrap().is_none(),
+        "gone: nothing to do"
+    );
+}
+
+async fn set_deadline_moves_a_deadline_readable_or_not(h: &mut Harness) {
+    let now = h.clock.now();
+    let message = message_record("491709990002", now, "Hallo");
+    h.store.create(&message).await.unwrap();
+    let later = message.expires_at + Duration::days(30);
+    assert!(
+        !h.store
+            .set_deadline(
+                &message.key,
+                message.expires_at - Duration::seconds(1),
+                later
+            )
+            .await
+            .unwrap(),
+        "someone moved it meanwhile: refused"
+    );
+    // Past its deadline: unreadable, but a renewal brings it back.
+    h.clock.set(message.expires_at);
+    assert!(h.store.get(&message.key).await.unwrap().is_none());
+    assert!(
+        h.store
+            .set_deadline(&message.key, message.expires_at, later)
+            .await
+            .unwrap()
+    );
+    let renewed = h.store.get(&message.key).await.unwrap().expect("readable");
+    assert_eq!(renewed.expires_at, later);
+    assert_eq!(renewed.version, message.version + 1);
+    let keys = |items: Vec<DueItem>| items.into_iter().map(|d| d.key).collect::<Vec<_>>();
+    assert!(
+        keys(all_due(h, message.expires_at, message.expires_at, 10).await).is_empty(),
+        "the old index entry is gone"
+    );
+    assert_eq!(
+        keys(all_due(h, later, later, 10).await),
+        vec![message.key.clone()]
+    );
+    // Moved to now: due at once.
+    assert!(
+        h.store
+            .set_deadline(&message.key, later, h.clock.now())
+            .await
+            .unwrap()
+    );
+    assert!(h.store.get(&message.key).await.unwrap().is_none());
+    assert!(h.store.delete_due(&message.key).await.unwrap().is_some());
+    assert!(
+        !h.store
+            .set_deadline(&message.key, h.clock.now(), later)
+            .await
+            .unwrap(),
+        "gone"
+    );
+}
+
+fn hold(reason: &str, at: DateTime<Utc>) -> Hold {
+    Hold {
+        reason: reason.into(),
+        placed_at: at,
+    }
+}
+
+async fn a_held_item_is_blocked_from_use_and_deletion(h: &mut Harness) {
+    let now = h.clock.now();
+    let wa_id = "491709990001";
+    let profile = contact_record(wa_id, now, RetentionClass::Bot7d);
+    let message = message_record(wa_id, now, "Ich widerspreche der Rechnung");
+    h.store.create(&profile).await.unwrap();
+    h.store.create(&message).await.unwrap();
+
+    let held = h
+        .store
+        .place_hold(&message.key, hold("case 2026-17", now))
+        .await
+        .unwrap();
+    assert_eq!(held.hold.as_ref().unwrap().reason, "case 2026-17");
+    assert_eq!(
+        held.expires_at, message.expires_at,
+        "the deadline is kept aside"
+    );
+    let again = h
+        .store
+        .place_hold(&message.key, hold("other", now))
+        .await
+        .unwrap();
+    assert_eq!(again.hold, held.hold, "a second hold keeps the first");
+
+    // Blocked from use: no read sees it, no write replaces it.
+    assert!(h.store.get(&message.key).await.unwrap().is_none());
+    let pk = &message.key.pk;
+    let readable = h.store.query(pk, "", PageRequest::first(10)).await.unwrap();
+    assert_eq!(
+        readable.items.iter().map(|r| &r.key).collect::<Vec<_>>(),
+        vec![&profile.key]
+    );
+    assert!(matches!(
+        h.store.create(&message).await,
+        Err(StoreError::Held(k)) if k == message.key
+    ));
+    assert!(matches!(
+        h.store.update(&held).await,
+        Err(StoreError::Held(_))
+    ));
+
+    // Blocked from deletion: no deadline reaches it, no delete takes it.
+    h.clock.set(message.expires_at + Duration::days(30));
+    assert!(
+        all_due(
+            h,
+            message.expires_at - Duration::hours(1),
+            message.expires_at + Duration::hours(1),
+            10
+        )
+        .await
+        .iter()
+        .all(|d| d.key != message.key),
+        "not in the expiry index"
+    );
+    assert!(h.store.delete_due(&message.key).await.unwrap().is_none());
+    assert!(
+        !h.store
+            .set_deadline(&message.key, message.expires_at, h.clock.now())
+            .await
+            .unwrap()
+    );
+    assert!(matches!(
+        h.store.delete(&message.key).await,
+        Err(StoreError::Held(_))
+    ));
+    let report = h.store.delete_partition(pk).await.unwrap();
+    assert_eq!(report.held, 1);
+    assert_eq!(report.total(), 1, "the profile went");
+
+    let holds = h.store.list_holds(PageRequest::first(10)).await.unwrap();
+    assert_eq!(holds.items.len(), 1);
+    assert_eq!(holds.items[0].key, message.key);
+    assert_eq!(holds.items[0].retention, RetentionClass::Bot7d);
+
+    // Released after its deadline: the deadline applies at once.
+    let released = h.store.release_hold(&message.key).await.unwrap();
+    assert!(matches!(released, Released::Deleted(r) if r.key == message.key));
+    assert!(
+        matches!(h.store.delete(&message.key).await, Ok(None)),
+        "physically gone"
+    );
+    assert!(
+        h.store
+            .list_holds(PageRequest::first(10))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(matches!(
+        h.store.release_hold(&message.key).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn a_released_hold_lets_the_deadline_apply_again(h: &mut Harness) {
+    let now = h.clock.now();
+    let callback = callback_record("bbbbbbbb-0000-0000-0000-000000000001", now);
+    h.store.create(&callback).await.unwrap();
+    assert!(matches!(
+        h.store.release_hold(&callback.key).await,
+        Err(StoreError::NotHeld(_))
+    ));
+    h.store
+        .place_hold(&callback.key, hold("audit", now))
+        .await
+        .unwrap();
+    h.clock.set(now + Duration::days(10));
+    let Released::Restored(restored) = h.store.release_hold(&callback.key).await.unwrap() else {
+        panic!("deadline ahead: restored");
+    };
+    assert!(restored.hold.is_none());
+    assert_eq!(restored.expires_at, callback.expires_at);
+    let got = h
+        .store
+        .get(&callback.key)
+        .await
+        .unwrap()
+        .expect("readable again");
+    assert_eq!(
+        got.body::<CallbackRequest>().unwrap(),
+        callback.body().unwrap()
+    );
+    let due = all_due(h, callback.expires_at, callback.expires_at, 10).await;
+    assert_eq!(due.len(), 1, "back in the expiry index");
+    // A hold on an unreadable item is refused.
+    h.clock.set(callback.expires_at);
+    assert!(matches!(
+        h.store.place_hold(&callback.key, hold("late", now)).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn list_owned_finds_a_persons_items_outside_the_partition(h: &mut Harness) {
+    let now = h.clock.now();
+    let anna = pseudonymizer().contact("491701230001").unwrap();
+    let ben = pseudonymizer().contact("491701230002").unwrap();
+    let mut expected = HashSet::new();
+    for i in 0..7 {
+        let answer = survey_record(now + Duration::seconds(i)).owned_by(&anna);
+        h.store.create(&answer).await.unwrap();
+        expected.insert(answer.key);
+    }
+    let callback = callback_record("cccccccc-0000-0000-0000-000000000001", now).owned_by(&anna);
+    h.store.create(&callback).await.unwrap();
+    h.store
+        .place_hold(&callback.key, hold("case", now))
+        .await
+        .unwrap();
+    expected.insert(callback.key.clone());
+    h.store
+        .create(&survey_record(now).owned_by(&ben))
+        .await
+        .unwrap();
+    h.store.create(&survey_record(now)).await.unwrap();
+
+    let mut found = HashSet::new();
+    let mut page = PageRequest::first(3);
+    loop {
+        let result = h.store.list_owned(anna.as_str(), page).await.unwrap();
+        assert!(result.items.len() <= 3);
+        found.extend(result.items);
+        match result.next {
+            Some(token) => page = PageRequest::after(3, token),
+            None => break,
+        }
+    }
+    assert_eq!(found, expected, "held ones too, nobody else's");
+    let first = found.iter().find(|k| k.pk.starts_with("SURVEY#")).unwrap();
+    h.store.delete(first).await.unwrap();
+    let after = h
+        .store
+        .list_owned(anna.as_str(), PageRequest::first(100))
+        .await
+        .unwrap();
+    assert_eq!(after.items.len(), 7, "a deleted item leaves the index");
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod embedded {
@@ -681,4 +951,9 @@ contract!(
     list_due_paginates_across_hours,
     change_feed_shows_inserts_modifies_and_removes_with_images,
     bad_page_requests_are_typed_errors,
+    delete_due_takes_only_items_past_their_deadline,
+    set_deadline_moves_a_deadline_readable_or_not,
+    a_held_item_is_blocked_from_use_and_deletion,
+    a_released_hold_lets_the_deadline_apply_again,
+    list_owned_finds_a_persons_items_outside_the_partition,
 );

@@ -471,7 +471,12 @@ async fn decide(
     writes.push(Write::Update(profile_record));
 
     let conversation_key = ItemKey::conversation(contact, conversation.id);
-    let conversation_deadline = conversation_class.deadline(conversation.last_activity_at);
+    // Service data of a contact shares the contact's sliding deadline (their last contact);
+    // a bot conversation lasts seven days from its last activity.
+    let conversation_deadline = match conversation_class {
+        RetentionClass::Service13m => conversation_class.deadline(profile.last_contact_at),
+        _ => conversation_class.deadline(conversation.last_activity_at),
+    };
     writes.push(match conversation_record {
         Some(mut r) => {
             r.set_body(&conversation)?;
@@ -600,8 +605,13 @@ async fn finish(contact: &Pseudonym, decided: Decided, ports: &Ports) -> Result<
                 ports.timer_queue.send(timer.to_queue_message(now)).await?;
             }
             Effect::Erase => {
-                let report = ports.store.delete_partition(&contact.partition()).await?;
-                tracing::info!(items = report.total(), "contact erased on request");
+                let report =
+                    servicekanal_shared::privacy::erase(ports.store.as_ref(), contact).await?;
+                tracing::info!(
+                    items = report.total(),
+                    held = report.held,
+                    "contact erased on request"
+                );
                 outcome = Outcome::Erased;
             }
         }

@@ -483,12 +483,11 @@ async fn answer(reply: &SurveyReply, ports: &Ports) -> Result<Outcome, SurveyErr
                 record.set_body(&answer)?;
                 Write::Update(record)
             }
-            None => Write::Create(Record::new(
-                answer_key,
-                &answer,
-                RetentionClass::Survey13m,
-                now,
-            )?),
+            // Owned by the contact, so erasure and access requests find it.
+            None => Write::Create(
+                Record::new(answer_key, &answer, RetentionClass::Survey13m, now)?
+                    .owned_by(&contact),
+            ),
         });
     }
     session_record.set_body(&session)?;

@@ -16,11 +16,11 @@ use servicekanal_shared::callback::{
 };
 use servicekanal_shared::clock::SharedClock;
 use servicekanal_shared::domain::{CallbackRequest, CallbackStatus, OpenCallback};
-use servicekanal_shared::keys::{ItemKey, OPEN_CALLBACKS_PARTITION};
+use servicekanal_shared::keys::{ItemKey, OPEN_CALLBACKS_PARTITION, Pseudonymizer};
 use servicekanal_shared::phone::{self, PhoneError};
 use servicekanal_shared::queue::{BatchReport, ItemOutcome, OutgoingMessage, Queue, QueueError};
 use servicekanal_shared::retention::RetentionClass;
-use servicekanal_shared::store::{PageRequest, Record, Store, StoreError, Write};
+use servicekanal_shared::store::{Hold, PageRequest, Record, Store, StoreError, Write};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -31,6 +31,9 @@ pub struct Ports {
     pub sales_queue: Arc<dyn Queue>,
     pub clock: SharedClock,
     pub catalogue: CallbackCatalogue,
+    /// Names the caller's number as the owner of the request, so an erasure or access
+    /// request for that number finds it (the same pseudonym as on WhatsApp).
+    pub pseudonymizer: Pseudonymizer,
 }
 
 /// What the caller left, before validation.
@@ -186,7 +189,12 @@ pub async fn take_request(input: &CallbackInput, ports: &Ports) -> Result<Taken,
         status: CallbackStatus::Open,
         done_at: None,
     };
-    let record = Record::new(key.clone(), &request, RetentionClass::Callback3m, now)?;
+    let owner = ports
+        .pseudonymizer
+        .contact(&request.phone)
+        .map_err(|e| StoreError::Encode(e.to_string()))?;
+    let record =
+        Record::new(key.clone(), &request, RetentionClass::Callback3m, now)?.owned_by(&owner);
     let pointer = Record::with_deadline(
         ItemKey::open_callback(request.window_start, &request.connect_contact_id),
         &OpenCallback {
@@ -195,7 +203,8 @@ pub async fn take_request(input: &CallbackInput, ports: &Ports) -> Result<Taken,
         },
         RetentionClass::Callback3m,
         record.expires_at,
-    )?;
+    )?
+    .owned_by(&owner);
     let taken = match ports
         .store
         .write_all(&[Write::Create(record), Write::Create(pointer)])
@@ -413,9 +422,7 @@ async fn find_listed(store: &dyn Store, reference: &str) -> Result<CallbackReque
         Some(pointer) => request_of(store, pointer).await?,
         None => None,
     };
-    request
-        .filter(|r| r.status != CallbackStatus::Blocked)
-        .ok_or(SalesError::UnknownReference(wanted))
+    request.ok_or(SalesError::UnknownReference(wanted))
 }
 
 /// The callback is done: its purpose is fulfilled, so the request is deleted at once. It is
@@ -447,20 +454,33 @@ pub async fn mark_done(
     Ok(request)
 }
 
-/// Legal hold: the request may not be deleted, so it is blocked from any use instead.
-pub async fn hold(store: &dyn Store, reference: &str) -> Result<(), SalesError> {
+/// The reason recorded when sales put a request on hold without giving one.
+pub const DEFAULT_HOLD_REASON: &str = "legal hold requested by sales";
+
+/// Legal hold: the request may not be deleted, so it is blocked from any use instead: not
+/// listed, not callable, and no deadline applies until `servicekanal holds release`.
+pub async fn hold(
+    store: &dyn Store,
+    reference: &str,
+    reason: &str,
+    at: DateTime<Utc>,
+) -> Result<(), SalesError> {
     let request = find_listed(store, reference).await?;
     if request.status != CallbackStatus::Open {
         return Err(SalesError::UnknownReference(request.reference));
     }
     let key = ItemKey::callback_request(&request.connect_contact_id);
-    let Some(mut record) = store.get(&key).await? else {
-        return Err(SalesError::UnknownReference(request.reference));
+    let hold = Hold {
+        reason: reason.to_owned(),
+        placed_at: at,
     };
-    let mut blocked = request.clone();
-    blocked.status = CallbackStatus::Blocked;
-    record.set_body(&blocked)?;
-    store.update(&record).await?;
+    match store.place_hold(&key, hold).await {
+        Ok(_) => {}
+        Err(StoreError::NotFound(_)) => {
+            return Err(SalesError::UnknownReference(request.reference));
+        }
+        Err(e) => return Err(e.into()),
+    }
     store
         .delete(&ItemKey::open_callback(
             request.window_start,
@@ -475,8 +495,15 @@ pub async fn hold(store: &dyn Store, reference: &str) -> Result<(), SalesError> 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
 pub enum SalesAction {
-    Done { reference: String },
-    Hold { reference: String },
+    Done {
+        reference: String,
+    },
+    Hold {
+        reference: String,
+        /// Why (a case reference); the default names sales.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
 }
 
 /// The sales-actions queue: done and hold; an unknown reference is already done (a retry).
@@ -490,7 +517,10 @@ pub async fn on_sales_actions(event: &SqsEvent, ports: &Ports) -> SqsBatchRespon
                     .await
                     .map(|_| ())
             }
-            Ok(SalesAction::Hold { reference }) => hold(ports.store.as_ref(), &reference).await,
+            Ok(SalesAction::Hold { reference, reason }) => {
+                let reason = reason.as_deref().unwrap_or(DEFAULT_HOLD_REASON);
+                hold(ports.store.as_ref(), &reference, reason, ports.clock.now()).await
+            }
             Err(e) => {
                 tracing::error!(error = %e, "sales action dropped: not a sales action");
                 continue;

@@ -4,22 +4,23 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use servicekanal_shared::callback::CallbackCatalogue;
 use servicekanal_shared::clock::SystemClock;
 use servicekanal_shared::queue::sqs::SqsQueue;
-use servicekanal_shared::runtime::{lambda_aws, required_env, table_store};
+use servicekanal_shared::runtime::{lambda_basics, required_env, table_store};
 use std::sync::Arc;
 use voice_intake::{Ports, handle};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    // No secrets: callback requests are keyed by Connect's contact id, not by a pseudonym.
-    let aws = lambda_aws().await;
+    // The secret's pseudonym key names the caller as the owner of their request.
+    let basics = lambda_basics().await?;
     let ports = Ports {
-        store: Arc::new(table_store(&aws)?),
+        store: Arc::new(table_store(&basics.aws)?),
         sales_queue: Arc::new(SqsQueue::new(
-            aws_sdk_sqs::Client::new(&aws),
+            aws_sdk_sqs::Client::new(&basics.aws),
             required_env("SALES_QUEUE_URL")?,
         )),
         clock: Arc::new(SystemClock),
         catalogue: CallbackCatalogue::embedded(),
+        pseudonymizer: basics.pseudonymizer,
     };
     let ports = &ports;
     lambda_runtime::run(service_fn(

@@ -31,6 +31,7 @@ async fn a_retried_connect_call_makes_one_item_and_one_sales_message_then_done_d
         sales_queue: sales.clone(),
         clock: Arc::new(clock.clone()),
         catalogue: CallbackCatalogue::embedded(),
+        pseudonymizer: servicekanal_shared::test_support::test_pseudonymizer(),
     };
     let first = handle(sample("connect-callback"), &ports).await.unwrap();
     let retry = handle(sample("connect-retry"), &ports).await.unwrap();

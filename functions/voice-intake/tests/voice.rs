@@ -5,13 +5,13 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 use servicekanal_shared::callback::CallbackCatalogue;
 use servicekanal_shared::clock::{Clock, ManualClock};
-use servicekanal_shared::domain::{CallbackRequest, CallbackStatus};
+use servicekanal_shared::domain::CallbackRequest;
 use servicekanal_shared::keys::ItemKey;
 use servicekanal_shared::queue::Queue;
 use servicekanal_shared::queue::memory::InProcessQueue;
 use servicekanal_shared::retention::RetentionClass;
 use servicekanal_shared::store::embedded::EmbeddedStore;
-use servicekanal_shared::store::{ChangeFeed, Store, key_of_change};
+use servicekanal_shared::store::{ChangeFeed, PageRequest, Store, key_of_change};
 use servicekanal_shared::test_support::LogCapture;
 use std::sync::Arc;
 use voice_intake::{Ports, SalesCallback, SalesError, handle, hold, list_open, mark_done};
@@ -47,6 +47,7 @@ fn harness() -> Harness {
             sales_queue: sales.clone(),
             clock: Arc::new(clock.clone()),
             catalogue: CallbackCatalogue::embedded(),
+            pseudonymizer: servicekanal_shared::test_support::test_pseudonymizer(),
         },
         clock,
         sales,
@@ -251,21 +252,41 @@ async fn done_deletes_at_once_and_hold_blocks_instead() {
 
     // The other one goes under legal hold: kept, but not listed and not "done"-able.
     let other = list_open(h.store.as_ref()).await.unwrap().remove(0);
-    hold(h.store.as_ref(), &other.reference).await.unwrap();
+    hold(
+        h.store.as_ref(),
+        &other.reference,
+        "case 2026-17",
+        h.clock.now(),
+    )
+    .await
+    .unwrap();
     assert!(list_open(h.store.as_ref()).await.unwrap().is_empty());
     assert_eq!(
         mark_done(h.store.as_ref(), &other.reference, h.clock.now()).await,
         Err(SalesError::UnknownReference(other.reference.clone()))
     );
-    let blocked: CallbackRequest = h
-        .store
-        .get(&ItemKey::callback_request(&other.connect_contact_id))
-        .await
-        .unwrap()
-        .unwrap()
-        .body()
-        .unwrap();
-    assert_eq!(blocked.status, CallbackStatus::Blocked);
+    let key = ItemKey::callback_request(&other.connect_contact_id);
+    assert!(
+        h.store.get(&key).await.unwrap().is_none(),
+        "blocked from use"
+    );
+    let holds = h.store.list_holds(PageRequest::first(10)).await.unwrap();
+    assert_eq!(holds.items.len(), 1);
+    assert_eq!(holds.items[0].key, key);
+    assert_eq!(holds.items[0].hold.as_ref().unwrap().reason, "case 2026-17");
+    let held: CallbackRequest = holds.items[0].body().unwrap();
+    assert_eq!(held.reference, other.reference);
+    // No deadline applies while held: three months on, it is still there.
+    h.clock.advance(Duration::days(200));
+    assert_eq!(
+        h.store
+            .list_holds(PageRequest::first(10))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]

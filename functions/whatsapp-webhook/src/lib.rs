@@ -190,6 +190,12 @@ pub async fn process(payload: &WebhookPayload, ports: &Ports) -> Result<Summary,
                 Ok(Inbound::Stored) => summary.stored += 1,
                 Ok(Inbound::Duplicate) => summary.duplicates += 1,
                 Ok(Inbound::Skipped) => summary.skipped += 1,
+                // The contact's data is under legal hold: blocked from any use, so the message
+                // is neither stored with it nor answered.
+                Err(ProcessError::Store(StoreError::Held(_))) => {
+                    tracing::warn!("message of a contact under legal hold not processed");
+                    summary.skipped += 1;
+                }
                 Err(e) => return Err(e.to_string()),
             }
         }
@@ -274,7 +280,8 @@ async fn store_inbound(
     };
     // The marker as stored: ours if the create wins, else the one found (an interrupted
     // earlier delivery, or a concurrent one). Kept to mark it queued without reading it again.
-    let mut marker_record = Record::new(marker_key.clone(), &marker, RetentionClass::Bot7d, now)?;
+    let mut marker_record =
+        Record::new(marker_key.clone(), &marker, RetentionClass::Bot7d, now)?.owned_by(&contact);
     match ports.store.create(&marker_record).await {
         Ok(()) => {}
         Err(StoreError::AlreadyExists(_)) => {

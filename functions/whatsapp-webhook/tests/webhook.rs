@@ -16,7 +16,7 @@ use servicekanal_shared::queue::{OutgoingMessage, Queue, QueueError, dedup_id_of
 use servicekanal_shared::retention::RetentionClass;
 use servicekanal_shared::store::embedded::EmbeddedStore;
 use servicekanal_shared::store::{ChangeFeed, PageRequest, Record, Store};
-use servicekanal_shared::test_support::LogCapture;
+use servicekanal_shared::test_support::{FaultyStore, LogCapture};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -404,82 +404,15 @@ async fn a_queue_failure_answers_500_and_the_retry_completes_without_duplicates(
     assert_eq!(h.messages_of(CUSTOMER).await.len(), 1);
 }
 
-/// A store that fails every write while `down` is set.
-struct FlakyStore {
-    inner: Arc<EmbeddedStore>,
-    down: std::sync::atomic::AtomicBool,
-}
-
-#[async_trait]
-impl Store for FlakyStore {
-    async fn create(&self, record: &Record) -> Result<(), servicekanal_shared::store::StoreError> {
-        if self.down.load(Ordering::SeqCst) && record.key.sk.starts_with(MESSAGE_PREFIX) {
-            return Err(servicekanal_shared::store::StoreError::Backend(
-                "ProvisionedThroughputExceeded".into(),
-            ));
-        }
-        self.inner.create(record).await
-    }
-    async fn get(
-        &self,
-        key: &ItemKey,
-    ) -> Result<Option<Record>, servicekanal_shared::store::StoreError> {
-        self.inner.get(key).await
-    }
-    async fn query(
-        &self,
-        pk: &str,
-        prefix: &str,
-        page: PageRequest,
-    ) -> Result<servicekanal_shared::store::Page<Record>, servicekanal_shared::store::StoreError>
-    {
-        self.inner.query(pk, prefix, page).await
-    }
-    async fn update(
-        &self,
-        record: &Record,
-    ) -> Result<Record, servicekanal_shared::store::StoreError> {
-        self.inner.update(record).await
-    }
-    async fn write_all(
-        &self,
-        writes: &[servicekanal_shared::store::Write],
-    ) -> Result<(), servicekanal_shared::store::StoreError> {
-        self.inner.write_all(writes).await
-    }
-    async fn delete(
-        &self,
-        key: &ItemKey,
-    ) -> Result<Option<Record>, servicekanal_shared::store::StoreError> {
-        self.inner.delete(key).await
-    }
-    async fn delete_partition(
-        &self,
-        pk: &str,
-    ) -> Result<servicekanal_shared::store::DeletionReport, servicekanal_shared::store::StoreError>
-    {
-        self.inner.delete_partition(pk).await
-    }
-    async fn list_due(
-        &self,
-        since: DateTime<Utc>,
-        until: DateTime<Utc>,
-        page: PageRequest,
-    ) -> Result<
-        servicekanal_shared::store::Page<servicekanal_shared::store::DueItem>,
-        servicekanal_shared::store::StoreError,
-    > {
-        self.inner.list_due(since, until, page).await
-    }
-}
-
 #[tokio::test]
 async fn a_store_failure_answers_500_queues_nothing_and_the_retry_completes() {
     let base = harness();
-    let flaky = Arc::new(FlakyStore {
-        inner: base.store.clone(),
-        down: true.into(),
-    });
+    // Every message write fails while `down` is set.
+    let down = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let is_down = down.clone();
+    let flaky = Arc::new(FaultyStore::new(base.store.clone(), move |_, key| {
+        is_down.load(Ordering::SeqCst) && key.sk.starts_with(MESSAGE_PREFIX)
+    }));
     let mut h = base;
     h.ports.store = flaky.clone();
     assert_eq!(h.post("post-text").await.0, 500);
@@ -488,7 +421,7 @@ async fn a_store_failure_answers_500_queues_nothing_and_the_retry_completes() {
         0,
         "nothing queued for a message not stored"
     );
-    flaky.down.store(false, Ordering::SeqCst);
+    down.store(false, Ordering::SeqCst);
     assert_eq!(h.post("post-text").await.0, 200);
     assert_eq!(h.drain_queue().await.len(), 1);
     assert_eq!(h.messages_of(CUSTOMER).await.len(), 1);

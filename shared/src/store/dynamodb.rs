@@ -2,11 +2,13 @@
 //! the table's stream through the DynamoDB Streams API.
 
 use super::{
-    ChangeFeed, DeletionReport, DueItem, Page, PageRequest, Record, Store, StoreError, Write,
-    check_transaction, item,
+    ChangeFeed, DeletionReport, DueItem, Hold, Page, PageRequest, Record, Released, Store,
+    StoreError, Write, check_transaction, item,
 };
 use crate::clock::SharedClock;
-use crate::keys::{EXPIRY_INDEX, EXPIRY_SHARDS, ItemKey, attr, expiry_bucket};
+use crate::keys::{
+    EXPIRY_INDEX, EXPIRY_SHARDS, HELD, HOLD_INDEX, ItemKey, OWNER_INDEX, attr, expiry_bucket,
+};
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::{EventRecord, StreamRecord, StreamViewType, UserIdentity};
 use aws_sdk_dynamodb::Client;
@@ -214,16 +216,84 @@ impl DynamoStore {
 
     /// The error of a write whose condition failed, as the port names it.
     async fn condition_failed(&self, write: &Write) -> StoreError {
-        match write {
-            Write::Create(r) => StoreError::AlreadyExists(r.key.clone()),
-            Write::Update(r) => match self.get(&r.key).await {
-                Ok(Some(_)) => StoreError::VersionConflict {
-                    key: r.key.clone(),
+        let key = write.key().clone();
+        let found = match self.stored(&key).await {
+            Ok(found) => found,
+            Err(e) => return e,
+        };
+        match (write, found) {
+            (_, Some(r)) if r.hold.is_some() => StoreError::Held(key),
+            (Write::Create(_), _) => StoreError::AlreadyExists(key),
+            (Write::Update(r), Some(found)) if found.is_readable_at(self.clock.now()) => {
+                StoreError::VersionConflict {
+                    key,
                     expected: r.version,
-                },
-                Ok(None) => StoreError::NotFound(r.key.clone()),
-                Err(e) => e,
-            },
+                }
+            }
+            (Write::Update(_), _) => StoreError::NotFound(key),
+        }
+    }
+
+    /// The item as stored, held or expired alike.
+    async fn stored(&self, key: &ItemKey) -> Result<Option<Record>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attributes(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        out.item.map(record_of).transpose()
+    }
+
+    /// Writes `record` (hold placed or released) if the stored item is still at its version.
+    async fn replace_version(&self, record: &Record) -> Result<Record, StoreError> {
+        let committed = Write::Update(record.clone()).committed();
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(committed.to_item().into()))
+            .condition_expression("#ver = :ver")
+            .expression_attribute_names("#ver", attr::VERSION)
+            .expression_attribute_values(":ver", n(record.version as i64))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(committed),
+            Err(e) if is_condition_failure(&e) => Err(StoreError::VersionConflict {
+                key: record.key.clone(),
+                expected: record.version,
+            }),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    /// One conditional delete: what was there, or `None` if the condition failed.
+    async fn delete_if(
+        &self,
+        key: &ItemKey,
+        condition: &str,
+        names: &[(&str, &str)],
+        values: Attributes,
+    ) -> Result<Option<Option<Record>>, StoreError> {
+        let mut request = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attributes(key)))
+            .return_values(ReturnValue::AllOld)
+            .condition_expression(condition)
+            .set_expression_attribute_values((!values.is_empty()).then_some(values));
+        for (name, value) in names {
+            request = request.expression_attribute_names(*name, *value);
+        }
+        match request.send().await {
+            Ok(out) => Ok(Some(out.attributes.map(record_of).transpose()?)),
+            Err(e) if is_condition_failure(&e) => Ok(None),
+            Err(e) => Err(backend(e)),
         }
     }
 }
@@ -277,21 +347,10 @@ impl Store for DynamoStore {
     }
 
     async fn get(&self, key: &ItemKey) -> Result<Option<Record>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key_attributes(key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(backend)?;
-        let Some(found) = out.item else {
-            return Ok(None);
-        };
-        let record = record_of(found)?;
-        // TTL deletes only within days: an item past its deadline is treated as gone.
-        Ok((!record.is_expired_at(self.clock.now())).then_some(record))
+        // TTL deletes only within days: an item past its deadline is treated as gone. A held
+        // item is blocked from use.
+        let now = self.clock.now();
+        Ok(self.stored(key).await?.filter(|r| r.is_readable_at(now)))
     }
 
     async fn query(
@@ -341,16 +400,27 @@ impl Store for DynamoStore {
     }
 
     async fn delete(&self, key: &ItemKey) -> Result<Option<Record>, StoreError> {
-        let out = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key_attributes(key)))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(backend)?;
-        out.attributes.map(record_of).transpose()
+        self.delete_if(
+            key,
+            "attribute_not_exists(#held)",
+            &[("#held", attr::HELD)],
+            Attributes::new(),
+        )
+        .await?
+        .ok_or_else(|| StoreError::Held(key.clone()))
+    }
+
+    async fn delete_due(&self, key: &ItemKey) -> Result<Option<Record>, StoreError> {
+        // A held item has no `expires_at`, so the condition keeps it too.
+        let deleted = self
+            .delete_if(
+                key,
+                "#exp <= :now",
+                &[("#exp", attr::EXPIRES_AT)],
+                HashMap::from([(":now".to_owned(), self.now_value())]),
+            )
+            .await?;
+        Ok(deleted.flatten())
     }
 
     async fn delete_partition(&self, pk: &str) -> Result<DeletionReport, StoreError> {
@@ -364,10 +434,11 @@ impl Store for DynamoStore {
                 .table_name(&self.table)
                 .consistent_read(true)
                 .key_condition_expression("#pk = :pk")
-                .projection_expression("#pk, #sk, #rc")
+                .projection_expression("#pk, #sk, #rc, #held")
                 .expression_attribute_names("#pk", attr::PK)
                 .expression_attribute_names("#sk", attr::SK)
                 .expression_attribute_names("#rc", attr::RETENTION_CLASS)
+                .expression_attribute_names("#held", attr::HELD)
                 .expression_attribute_values(":pk", s(pk))
                 .set_exclusive_start_key(start)
                 .send()
@@ -375,6 +446,10 @@ impl Store for DynamoStore {
                 .map_err(backend)?;
             for found in out.items.unwrap_or_default() {
                 let found = Item::from(found);
+                if item::is_held(&found) {
+                    report.held += 1;
+                    continue;
+                }
                 report.add(item::retention(&found)?);
                 keys.push(key_attributes(&item::key_of(&found)?));
             }
@@ -385,6 +460,139 @@ impl Store for DynamoStore {
         }
         self.batch_delete(keys).await?;
         Ok(report)
+    }
+
+    async fn set_deadline(
+        &self,
+        key: &ItemKey,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attributes(key)))
+            .update_expression("SET #exp = :to, #b = :bucket ADD #ver :one")
+            .condition_expression("#exp = :from")
+            .expression_attribute_names("#exp", attr::EXPIRES_AT)
+            .expression_attribute_names("#b", attr::EXPIRY_BUCKET)
+            .expression_attribute_names("#ver", attr::VERSION)
+            .expression_attribute_values(":from", n(from.timestamp()))
+            .expression_attribute_values(":to", n(to.timestamp()))
+            .expression_attribute_values(":bucket", s(&key.expiry_bucket(to)))
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn place_hold(&self, key: &ItemKey, hold: Hold) -> Result<Record, StoreError> {
+        let Some(mut record) = self.stored(key).await? else {
+            return Err(StoreError::NotFound(key.clone()));
+        };
+        if record.hold.is_some() {
+            return Ok(record);
+        }
+        if record.is_expired_at(self.clock.now()) {
+            return Err(StoreError::NotFound(key.clone()));
+        }
+        record.hold = Some(hold);
+        self.replace_version(&record).await
+    }
+
+    async fn release_hold(&self, key: &ItemKey) -> Result<Released, StoreError> {
+        let Some(mut record) = self.stored(key).await? else {
+            return Err(StoreError::NotFound(key.clone()));
+        };
+        if record.hold.is_none() {
+            return Err(StoreError::NotHeld(key.clone()));
+        }
+        record.hold = None;
+        if record.is_expired_at(self.clock.now()) {
+            let deleted = self
+                .delete_if(
+                    key,
+                    "#ver = :ver",
+                    &[("#ver", attr::VERSION)],
+                    HashMap::from([(":ver".to_owned(), n(record.version as i64))]),
+                )
+                .await?;
+            return match deleted.flatten() {
+                Some(_) => Ok(Released::Deleted(record)),
+                None => Err(StoreError::VersionConflict {
+                    key: key.clone(),
+                    expected: record.version,
+                }),
+            };
+        }
+        self.replace_version(&record).await.map(Released::Restored)
+    }
+
+    async fn list_holds(&self, page: PageRequest) -> Result<Page<Record>, StoreError> {
+        let limit = i32::try_from(page.checked_limit()?).unwrap_or(i32::MAX);
+        let start: Option<Item> = page.token.as_deref().map(decode_token).transpose()?;
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(HOLD_INDEX)
+            .key_condition_expression("#held = :held")
+            .expression_attribute_names("#held", attr::HELD)
+            .expression_attribute_values(":held", s(HELD))
+            .limit(limit)
+            .set_exclusive_start_key(start.map(Into::into))
+            .send()
+            .await
+            .map_err(backend)?;
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(record_of)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = out
+            .last_evaluated_key
+            .map(|k| encode_token(&Item::from(k)))
+            .transpose()?;
+        Ok(Page { items, next })
+    }
+
+    async fn list_owned(
+        &self,
+        owner: &str,
+        page: PageRequest,
+    ) -> Result<Page<ItemKey>, StoreError> {
+        let limit = i32::try_from(page.checked_limit()?).unwrap_or(i32::MAX);
+        let start: Option<Item> = page.token.as_deref().map(decode_token).transpose()?;
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(OWNER_INDEX)
+            .key_condition_expression("#owner = :owner")
+            .expression_attribute_names("#owner", attr::OWNER)
+            .expression_attribute_values(":owner", s(owner))
+            .limit(limit)
+            .set_exclusive_start_key(start.map(Into::into))
+            .send()
+            .await
+            .map_err(backend)?;
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|found| item::key_of(&Item::from(found)).map_err(StoreError::from))
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = out
+            .last_evaluated_key
+            .map(|k| encode_token(&Item::from(k)))
+            .transpose()?;
+        Ok(Page { items, next })
     }
 
     async fn list_due(
@@ -486,6 +694,27 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
         )
         .build()
         .map_err(|e| StoreError::Encode(e.to_string()))?;
+    let owner_index = GlobalSecondaryIndex::builder()
+        .index_name(OWNER_INDEX)
+        .key_schema(key(attr::OWNER, KeyType::Hash)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::KeysOnly)
+                .build(),
+        )
+        .build()
+        .map_err(|e| StoreError::Encode(e.to_string()))?;
+    let hold_index = GlobalSecondaryIndex::builder()
+        .index_name(HOLD_INDEX)
+        .key_schema(key(attr::HELD, KeyType::Hash)?)
+        .key_schema(key(attr::HELD_AT, KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .map_err(|e| StoreError::Encode(e.to_string()))?;
     client
         .create_table()
         .table_name(table)
@@ -494,9 +723,14 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
         .attribute_definitions(attribute(attr::SK, ScalarAttributeType::S)?)
         .attribute_definitions(attribute(attr::EXPIRY_BUCKET, ScalarAttributeType::S)?)
         .attribute_definitions(attribute(attr::EXPIRES_AT, ScalarAttributeType::N)?)
+        .attribute_definitions(attribute(attr::OWNER, ScalarAttributeType::S)?)
+        .attribute_definitions(attribute(attr::HELD, ScalarAttributeType::S)?)
+        .attribute_definitions(attribute(attr::HELD_AT, ScalarAttributeType::S)?)
         .key_schema(key(attr::PK, KeyType::Hash)?)
         .key_schema(key(attr::SK, KeyType::Range)?)
         .global_secondary_indexes(expiry_index)
+        .global_secondary_indexes(owner_index)
+        .global_secondary_indexes(hold_index)
         .stream_specification(
             StreamSpecification::builder()
                 .stream_enabled(true)

@@ -5,8 +5,8 @@
 //! shape of a DynamoDB stream event; like DynamoDB's stream they are kept for 24 hours.
 
 use super::{
-    ChangeFeed, DeletionReport, DueItem, Page, PageRequest, Record, Store, StoreError,
-    TTL_PRINCIPAL, Write, check_transaction, item,
+    ChangeFeed, DeletionReport, DueItem, Hold, Page, PageRequest, Record, Released, Store,
+    StoreError, TTL_PRINCIPAL, Write, check_transaction,
 };
 use crate::clock::SharedClock;
 use crate::keys::ItemKey;
@@ -27,6 +27,10 @@ use std::sync::Arc;
 const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
 /// (`expires_at`, `pk \0 sk`) -> retention class id.
 const EXPIRY: TableDefinition<(i64, &str), &str> = TableDefinition::new("expiry");
+/// (owner, `pk \0 sk`): the owner index.
+const OWNED: TableDefinition<(&str, &str), ()> = TableDefinition::new("owned");
+/// (hold placed at, epoch milliseconds, `pk \0 sk`): the hold index.
+const HOLDS: TableDefinition<(i64, &str), ()> = TableDefinition::new("holds");
 /// sequence number -> change record as JSON.
 const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("changes");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -91,6 +95,8 @@ impl EmbeddedStore {
         {
             txn.open_table(ITEMS).map_err(backend)?;
             txn.open_table(EXPIRY).map_err(backend)?;
+            txn.open_table(OWNED).map_err(backend)?;
+            txn.open_table(HOLDS).map_err(backend)?;
             txn.open_table(CHANGES).map_err(backend)?;
             txn.open_table(META).map_err(backend)?;
         }
@@ -120,7 +126,7 @@ impl EmbeddedStore {
         for entry in items.iter().map_err(backend)? {
             let (_, v) = entry.map_err(backend)?;
             let record = Record::from_item(&decode_item(v.value())?)?;
-            if !record.is_expired_at(now) {
+            if record.is_readable_at(now) {
                 found.push(record);
             }
         }
@@ -161,7 +167,7 @@ impl EmbeddedStore {
         found.map(|v| decode_item(v.value())).transpose()
     }
 
-    /// Writes `record` over whatever is at its key, keeping the index and the feed in step.
+    /// Writes `record` over whatever is at its key, keeping the indexes and the feed in step.
     fn write_in(
         &self,
         txn: &WriteTransaction,
@@ -175,22 +181,58 @@ impl EmbeddedStore {
             items
                 .insert(key.as_str(), encode_item(&new)?.as_slice())
                 .map_err(backend)?;
-            let mut expiry = txn.open_table(EXPIRY).map_err(backend)?;
-            if let Some(old) = &old {
-                let old_deadline = item::number(old, crate::keys::attr::EXPIRES_AT)?;
-                expiry
-                    .remove((old_deadline, key.as_str()))
-                    .map_err(backend)?;
-            }
-            expiry
-                .insert(
-                    (record.expires_at.timestamp(), key.as_str()),
-                    record.retention.id(),
-                )
-                .map_err(backend)?;
         }
+        if let Some(old) = &old {
+            Self::unindex(txn, &key, &Record::from_item(old)?)?;
+        }
+        Self::index(txn, &key, record)?;
         let name = if old.is_some() { "MODIFY" } else { "INSERT" };
         self.append_change(txn, name, &record.key, old, Some(new), false)
+    }
+
+    /// Adds an item's entries to the indexes, as DynamoDB's sparse indexes would hold them.
+    fn index(txn: &WriteTransaction, key: &str, record: &Record) -> Result<(), StoreError> {
+        match &record.hold {
+            None => {
+                let mut expiry = txn.open_table(EXPIRY).map_err(backend)?;
+                expiry
+                    .insert((record.expires_at.timestamp(), key), record.retention.id())
+                    .map_err(backend)?;
+            }
+            Some(hold) => {
+                let mut holds = txn.open_table(HOLDS).map_err(backend)?;
+                holds
+                    .insert((hold.placed_at.timestamp_millis(), key), ())
+                    .map_err(backend)?;
+            }
+        }
+        if let Some(owner) = &record.owner {
+            let mut owned = txn.open_table(OWNED).map_err(backend)?;
+            owned.insert((owner.as_str(), key), ()).map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    fn unindex(txn: &WriteTransaction, key: &str, record: &Record) -> Result<(), StoreError> {
+        match &record.hold {
+            None => {
+                let mut expiry = txn.open_table(EXPIRY).map_err(backend)?;
+                expiry
+                    .remove((record.expires_at.timestamp(), key))
+                    .map_err(backend)?;
+            }
+            Some(hold) => {
+                let mut holds = txn.open_table(HOLDS).map_err(backend)?;
+                holds
+                    .remove((hold.placed_at.timestamp_millis(), key))
+                    .map_err(backend)?;
+            }
+        }
+        if let Some(owner) = &record.owner {
+            let mut owned = txn.open_table(OWNED).map_err(backend)?;
+            owned.remove((owner.as_str(), key)).map_err(backend)?;
+        }
+        Ok(())
     }
 
     /// Removes one item by storage key; returns its record.
@@ -207,13 +249,18 @@ impl EmbeddedStore {
         {
             let mut items = txn.open_table(ITEMS).map_err(backend)?;
             items.remove(key).map_err(backend)?;
-            let mut expiry = txn.open_table(EXPIRY).map_err(backend)?;
-            expiry
-                .remove((record.expires_at.timestamp(), key))
-                .map_err(backend)?;
         }
+        Self::unindex(txn, key, &record)?;
         self.append_change(txn, "REMOVE", &record.key, Some(old), None, by_ttl)?;
         Ok(Some(record))
+    }
+
+    /// The stored record at a key, held or expired alike.
+    fn stored_in(txn: &WriteTransaction, key: &str) -> Result<Option<Record>, StoreError> {
+        Self::raw_get(txn, key)?
+            .as_ref()
+            .map(Record::from_item)
+            .transpose()
     }
 
     fn append_change(
@@ -325,11 +372,11 @@ impl Store for EmbeddedStore {
         let mut olds = Vec::with_capacity(writes.len());
         for write in writes {
             let old = Self::raw_get(&txn, &storage_key(write.key()))?;
-            let current = old
-                .as_ref()
-                .map(Record::from_item)
-                .transpose()?
-                .filter(|r| !r.is_expired_at(now));
+            let stored = old.as_ref().map(Record::from_item).transpose()?;
+            if stored.as_ref().is_some_and(|r| r.hold.is_some()) {
+                return Err(StoreError::Held(write.key().clone()));
+            }
+            let current = stored.filter(|r| !r.is_expired_at(now));
             match (write, current) {
                 (Write::Create(r), Some(_)) => {
                     return Err(StoreError::AlreadyExists(r.key.clone()));
@@ -359,7 +406,7 @@ impl Store for EmbeddedStore {
             return Ok(None);
         };
         let record = Record::from_item(&decode_item(bytes.value())?)?;
-        Ok((!record.is_expired_at(now)).then_some(record))
+        Ok(record.is_readable_at(now).then_some(record))
     }
 
     async fn query(
@@ -392,7 +439,7 @@ impl Store for EmbeddedStore {
                 break;
             }
             let record = Record::from_item(&decode_item(v.value())?)?;
-            if record.is_expired_at(now) {
+            if !record.is_readable_at(now) {
                 continue;
             }
             if found.len() == limit {
@@ -416,9 +463,169 @@ impl Store for EmbeddedStore {
 
     async fn delete(&self, key: &ItemKey) -> Result<Option<Record>, StoreError> {
         let txn = self.db.begin_write().map_err(backend)?;
+        let stored = Self::stored_in(&txn, &storage_key(key))?;
+        if stored.as_ref().is_some_and(|r| r.hold.is_some()) {
+            return Err(StoreError::Held(key.clone()));
+        }
         let removed = self.remove_in(&txn, &storage_key(key), false)?;
         txn.commit().map_err(backend)?;
         Ok(removed)
+    }
+
+    async fn delete_due(&self, key: &ItemKey) -> Result<Option<Record>, StoreError> {
+        let now = self.clock.now();
+        let txn = self.db.begin_write().map_err(backend)?;
+        let due = Self::stored_in(&txn, &storage_key(key))?
+            .is_some_and(|r| r.hold.is_none() && r.is_expired_at(now));
+        if !due {
+            return Ok(None);
+        }
+        let removed = self.remove_in(&txn, &storage_key(key), false)?;
+        txn.commit().map_err(backend)?;
+        Ok(removed)
+    }
+
+    async fn set_deadline(
+        &self,
+        key: &ItemKey,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let txn = self.db.begin_write().map_err(backend)?;
+        let storage = storage_key(key);
+        let old = Self::raw_get(&txn, &storage)?;
+        let Some(mut record) = old.as_ref().map(Record::from_item).transpose()? else {
+            return Ok(false);
+        };
+        if record.hold.is_some() || record.expires_at.timestamp() != from.timestamp() {
+            return Ok(false);
+        }
+        record.expires_at = DateTime::from_timestamp(to.timestamp(), 0).unwrap_or(to);
+        record.version += 1;
+        self.write_in(&txn, &record, old)?;
+        txn.commit().map_err(backend)?;
+        Ok(true)
+    }
+
+    async fn place_hold(&self, key: &ItemKey, hold: Hold) -> Result<Record, StoreError> {
+        let now = self.clock.now();
+        let txn = self.db.begin_write().map_err(backend)?;
+        let storage = storage_key(key);
+        let old = Self::raw_get(&txn, &storage)?;
+        let Some(mut record) = old.as_ref().map(Record::from_item).transpose()? else {
+            return Err(StoreError::NotFound(key.clone()));
+        };
+        if record.hold.is_some() {
+            return Ok(record);
+        }
+        if record.is_expired_at(now) {
+            return Err(StoreError::NotFound(key.clone()));
+        }
+        record.hold = Some(hold);
+        record.version += 1;
+        self.write_in(&txn, &record, old)?;
+        txn.commit().map_err(backend)?;
+        Ok(record)
+    }
+
+    async fn release_hold(&self, key: &ItemKey) -> Result<Released, StoreError> {
+        let now = self.clock.now();
+        let txn = self.db.begin_write().map_err(backend)?;
+        let storage = storage_key(key);
+        let old = Self::raw_get(&txn, &storage)?;
+        let Some(mut record) = old.as_ref().map(Record::from_item).transpose()? else {
+            return Err(StoreError::NotFound(key.clone()));
+        };
+        if record.hold.is_none() {
+            return Err(StoreError::NotHeld(key.clone()));
+        }
+        record.hold = None;
+        let released = if record.is_expired_at(now) {
+            self.remove_in(&txn, &storage, false)?;
+            Released::Deleted(record)
+        } else {
+            record.version += 1;
+            self.write_in(&txn, &record, old)?;
+            Released::Restored(record)
+        };
+        txn.commit().map_err(backend)?;
+        Ok(released)
+    }
+
+    async fn list_holds(&self, page: PageRequest) -> Result<Page<Record>, StoreError> {
+        let limit = page.checked_limit()? as usize;
+        let start: (i64, String) = match &page.token {
+            Some(token) => {
+                let raw = decode_token(token)?;
+                let (at, key) = raw.split_once('|').ok_or(StoreError::InvalidPageToken)?;
+                let at: i64 = at.parse().map_err(|_| StoreError::InvalidPageToken)?;
+                (at, format!("{key}{SEP}"))
+            }
+            None => (i64::MIN, String::new()),
+        };
+        let txn = self.read()?;
+        let holds = txn.open_table(HOLDS).map_err(backend)?;
+        let items = txn.open_table(ITEMS).map_err(backend)?;
+        let mut found = Vec::new();
+        let mut last = None;
+        let mut more = false;
+        for entry in holds
+            .range((start.0, start.1.as_str())..)
+            .map_err(backend)?
+        {
+            let (k, _) = entry.map_err(backend)?;
+            if found.len() == limit {
+                more = true;
+                break;
+            }
+            let (at, key) = k.value();
+            if let Some(bytes) = items.get(key).map_err(backend)? {
+                found.push(Record::from_item(&decode_item(bytes.value())?)?);
+            }
+            last = Some(format!("{at}|{key}"));
+        }
+        let next = match (more, last) {
+            (true, Some(last)) => Some(encode_token(&last)),
+            _ => None,
+        };
+        Ok(Page { items: found, next })
+    }
+
+    async fn list_owned(
+        &self,
+        owner: &str,
+        page: PageRequest,
+    ) -> Result<Page<ItemKey>, StoreError> {
+        let limit = page.checked_limit()? as usize;
+        let start = match &page.token {
+            Some(token) => format!("{}{SEP}", decode_token(token)?),
+            None => String::new(),
+        };
+        let txn = self.read()?;
+        let owned = txn.open_table(OWNED).map_err(backend)?;
+        let mut found = Vec::new();
+        let mut more = false;
+        for entry in owned
+            .range((owner, start.as_str())..=(owner, "\u{10FFFF}"))
+            .map_err(backend)?
+        {
+            let (k, _) = entry.map_err(backend)?;
+            if found.len() == limit {
+                more = true;
+                break;
+            }
+            let (pk, sk) = k
+                .value()
+                .1
+                .split_once(SEP)
+                .ok_or_else(|| backend("bad index key"))?;
+            found.push(ItemKey::new(pk, sk));
+        }
+        let next = match (more, found.last()) {
+            (true, Some(last)) => Some(encode_token(&storage_key(last))),
+            _ => None,
+        };
+        Ok(Page { items: found, next })
     }
 
     async fn delete_partition(&self, pk: &str) -> Result<DeletionReport, StoreError> {
@@ -438,7 +645,9 @@ impl Store for EmbeddedStore {
         };
         let mut report = DeletionReport::default();
         for key in keys {
-            if let Some(record) = self.remove_in(&txn, &key, false)? {
+            if Self::stored_in(&txn, &key)?.is_some_and(|r| r.hold.is_some()) {
+                report.held += 1;
+            } else if let Some(record) = self.remove_in(&txn, &key, false)? {
                 report.add(record.retention);
             }
         }

@@ -1,8 +1,8 @@
 //! Record <-> DynamoDB attributes. Both adapters store exactly this shape, so the embedded
 //! change feed's images equal DynamoDB's.
 
-use super::{Record, RecordKind};
-use crate::keys::{ItemKey, attr};
+use super::{Hold, Record, RecordKind};
+use crate::keys::{HELD, ItemKey, attr};
 use crate::retention::RetentionClass;
 use chrono::DateTime;
 use serde_dynamo::{AttributeValue, Item};
@@ -24,14 +24,26 @@ pub(super) fn to_item(record: &Record) -> Item {
     item.insert(attr::SK.into(), s(&record.key.sk));
     item.insert(attr::KIND.into(), s(record.kind.as_str()));
     item.insert(attr::RETENTION_CLASS.into(), s(record.retention.id()));
-    item.insert(
-        attr::EXPIRES_AT.into(),
-        AttributeValue::N(record.expires_at.timestamp().to_string()),
-    );
-    item.insert(
-        attr::EXPIRY_BUCKET.into(),
-        s(&record.key.expiry_bucket(record.expires_at)),
-    );
+    let deadline = AttributeValue::N(record.expires_at.timestamp().to_string());
+    match &record.hold {
+        None => {
+            item.insert(attr::EXPIRES_AT.into(), deadline);
+            item.insert(
+                attr::EXPIRY_BUCKET.into(),
+                s(&record.key.expiry_bucket(record.expires_at)),
+            );
+        }
+        // No `expires_at` and no bucket: TTL and the expiry index pass a held item by.
+        Some(hold) => {
+            item.insert(attr::HELD_EXPIRES_AT.into(), deadline);
+            item.insert(attr::HELD.into(), s(HELD));
+            item.insert(attr::HELD_AT.into(), s(&hold.placed_at.to_rfc3339()));
+            item.insert(attr::HOLD_REASON.into(), s(&hold.reason));
+        }
+    }
+    if let Some(owner) = &record.owner {
+        item.insert(attr::OWNER.into(), s(owner));
+    }
     item.insert(
         attr::VERSION.into(),
         AttributeValue::N(record.version.to_string()),
@@ -51,9 +63,28 @@ pub(super) fn retention(item: &Item) -> Result<RetentionClass, ItemError> {
         .map_err(|_| ItemError::Class(class.to_owned()))
 }
 
+/// Whether an item is under legal hold.
+pub(super) fn is_held(item: &Item) -> bool {
+    item.get(attr::HELD).is_some()
+}
+
 pub(super) fn from_item(item: &Item) -> Result<Record, ItemError> {
     let kind = string(item, attr::KIND)?;
-    let expires_at = number(item, attr::EXPIRES_AT)?;
+    let hold = if is_held(item) {
+        let placed_at = string(item, attr::HELD_AT)?;
+        Some(Hold {
+            reason: string(item, attr::HOLD_REASON)?.to_owned(),
+            placed_at: DateTime::parse_from_rfc3339(placed_at)
+                .map_err(|_| ItemError::Attribute(attr::HELD_AT))?
+                .to_utc(),
+        })
+    } else {
+        None
+    };
+    let expires_at = match hold {
+        Some(_) => number(item, attr::HELD_EXPIRES_AT)?,
+        None => number(item, attr::EXPIRES_AT)?,
+    };
     Ok(Record {
         key: key_of(item)?,
         kind: RecordKind::parse(kind).ok_or_else(|| ItemError::Kind(kind.to_owned()))?,
@@ -66,6 +97,8 @@ pub(super) fn from_item(item: &Item) -> Result<Record, ItemError> {
             Some(AttributeValue::M(map)) => Item::from(map.clone()),
             _ => return Err(ItemError::Attribute(attr::DATA)),
         },
+        owner: string(item, attr::OWNER).ok().map(str::to_owned),
+        hold,
     })
 }
 
@@ -124,6 +157,29 @@ mod tests {
             !back.is_expired_at(Utc::now().min(back.expires_at - chrono::Duration::seconds(1)))
         );
         assert!(back.is_expired_at(back.expires_at));
+    }
+
+    #[test]
+    fn a_held_item_has_no_ttl_attribute_and_no_expiry_bucket() {
+        let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let mut record = Record::new(
+            ItemKey::new("CB#c-1", "REQUEST"),
+            &Contact::new("491701234567", None, at),
+            RetentionClass::Callback3m,
+            at,
+        )
+        .unwrap();
+        record.owner = Some("abc".into());
+        record.hold = Some(Hold {
+            reason: "case 2026-17".into(),
+            placed_at: at,
+        });
+        let item = record.to_item();
+        assert!(item.get(attr::EXPIRES_AT).is_none());
+        assert!(item.get(attr::EXPIRY_BUCKET).is_none());
+        assert_eq!(item.get(attr::HELD), Some(&AttributeValue::S(HELD.into())));
+        assert_eq!(Record::from_item(&item).unwrap(), record);
+        assert!(!record.is_readable_at(at));
     }
 
     #[test]

@@ -10,12 +10,12 @@ use crate::domain::{
     AuthAttempts, CallbackRequest, Contact, Conversation, DeliveryMarker, Message, OpenCallback,
     SurveyAnswer, SurveySession,
 };
-use crate::keys::ItemKey;
+use crate::keys::{ItemKey, Pseudonym};
 use crate::retention::RetentionClass;
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::EventRecord;
 use chrono::{DateTime, Utc};
-use serde::{Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_dynamo::Item;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -106,6 +106,29 @@ pub struct Record {
     pub version: u64,
     /// The body's attributes (see [`Record::body`]).
     pub data: Item,
+    /// The person an item outside their contact partition belongs to (see [`Record::owned_by`]).
+    pub owner: Option<String>,
+    /// Set while the item is under legal hold.
+    pub hold: Option<Hold>,
+}
+
+/// A legal hold: the item may not be deleted, so it is blocked from any use instead. Reads do
+/// not see it, no deadline applies (neither TTL nor the sweeper reach it), and deletions skip
+/// it, until it is released; then its deadline applies again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    /// Why (a case or ticket reference); shown by `servicekanal holds`. No personal data.
+    pub reason: String,
+    pub placed_at: DateTime<Utc>,
+}
+
+/// What releasing a hold did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Released {
+    /// The deadline lies ahead: the item is readable again until then.
+    Restored(Record),
+    /// The deadline passed while it was held: it is deleted now.
+    Deleted(Record),
 }
 
 impl Record {
@@ -134,7 +157,21 @@ impl Record {
             expires_at: DateTime::from_timestamp(expires_at.timestamp(), 0).unwrap_or(expires_at),
             version: 1,
             data,
+            owner: None,
+            hold: None,
         })
+    }
+
+    /// Marks the record as the person's, so erasure and access requests find it through the
+    /// owner index although it lives outside their partition.
+    pub fn owned_by(mut self, owner: &Pseudonym) -> Self {
+        self.owner = Some(owner.as_str().to_owned());
+        self
+    }
+
+    /// Whether reads may return the item at `now`: not held, deadline ahead.
+    pub fn is_readable_at(&self, now: DateTime<Utc>) -> bool {
+        self.hold.is_none() && !self.is_expired_at(now)
     }
 
     /// The body as its domain type.
@@ -219,10 +256,12 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
-/// What a deletion removed, counted per retention class (no content).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// What a deletion removed, counted per retention class (no content), and how many items it
+/// had to keep because they are under legal hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct DeletionReport {
     pub per_class: BTreeMap<RetentionClass, u64>,
+    pub held: u64,
 }
 
 impl DeletionReport {
@@ -233,6 +272,13 @@ impl DeletionReport {
     pub fn total(&self) -> u64 {
         self.per_class.values().sum()
     }
+
+    pub fn merge(&mut self, other: &DeletionReport) {
+        for (class, n) in &other.per_class {
+            *self.per_class.entry(*class).or_default() += n;
+        }
+        self.held += other.held;
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -241,6 +287,10 @@ pub enum StoreError {
     AlreadyExists(ItemKey),
     #[error("no readable item with key {0}")]
     NotFound(ItemKey),
+    #[error("item {0} is under legal hold: blocked from use and deletion")]
+    Held(ItemKey),
+    #[error("item {0} is not under legal hold")]
+    NotHeld(ItemKey),
     #[error("item {key} changed meanwhile (expected version {expected})")]
     VersionConflict { key: ItemKey, expected: u64 },
     #[error("expected a {expected} record, found a {found}")]
@@ -344,11 +394,42 @@ pub trait Store: Send + Sync {
     /// `create`/`update` would report it alone.
     async fn write_all(&self, writes: &[Write]) -> Result<(), StoreError>;
 
-    /// Deletes an item, expired or not; returns what was there.
+    /// Deletes an item, expired or not; returns what was there. `Held` (and nothing deleted)
+    /// if it is under legal hold.
     async fn delete(&self, key: &ItemKey) -> Result<Option<Record>, StoreError>;
 
-    /// Deletes every item of a partition (a contact's profile, conversations, messages, ...).
+    /// Deletes an item only if its deadline has passed by the store's clock and it is not
+    /// held: the sweeper's delete, which cannot take an item a contact renewed meanwhile.
+    /// `None` if it is gone, not due (any more) or held.
+    async fn delete_due(&self, key: &ItemKey) -> Result<Option<Record>, StoreError>;
+
+    /// Moves an item's deadline from `from` to `to`, readable or not: the sliding 13 months
+    /// (renewal) and the contact's cascade. False if the item is gone, held, or its deadline is
+    /// no longer `from` (someone moved it meanwhile).
+    async fn set_deadline(
+        &self,
+        key: &ItemKey,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes every item of a partition (a contact's profile, conversations, messages, ...)
+    /// except those under legal hold, which the report counts as kept.
     async fn delete_partition(&self, pk: &str) -> Result<DeletionReport, StoreError>;
+
+    /// Puts a readable item under legal hold (a second hold keeps the first). `NotFound` if
+    /// there is no readable item.
+    async fn place_hold(&self, key: &ItemKey, hold: Hold) -> Result<Record, StoreError>;
+
+    /// Releases a hold: the item's deadline applies again (passed: deleted now).
+    async fn release_hold(&self, key: &ItemKey) -> Result<Released, StoreError>;
+
+    /// Every item under legal hold, oldest hold first.
+    async fn list_holds(&self, page: PageRequest) -> Result<Page<Record>, StoreError>;
+
+    /// The keys of every item whose owner is `owner` (held or not), through the owner index.
+    async fn list_owned(&self, owner: &str, page: PageRequest)
+    -> Result<Page<ItemKey>, StoreError>;
 
     /// Items whose deadline lies in `[since, until]`, found through the expiry index.
     async fn list_due(

@@ -1,0 +1,408 @@
+//! The retention sweeper: the hard deadline. DynamoDB's TTL deletes only "typically within a
+//! few days", so on a schedule (every 15 minutes) the sweeper finds every item whose deadline
+//! has passed through the expiry index (no scans) and deletes it, in bounded pages with
+//! retries. Reads already hide such items; the sweeper makes them physically gone.
+//!
+//! It also carries the sliding `service-13m` deadline (see docs/retention.md): a contact's
+//! profile holds the deadline that every new contact moves; the contact's other service items
+//! are moved to it only when they come up in the expiry index (shortly before their own
+//! deadline), so a message costs one write however long the history is. When a profile is
+//! deleted, what is left of the contact goes with it (cascade).
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use chrono::{DateTime, Duration, Utc};
+use futures::StreamExt;
+use serde::Serialize;
+use servicekanal_shared::clock::SharedClock;
+use servicekanal_shared::keys::{ItemKey, Pseudonym};
+use servicekanal_shared::retention::RetentionClass;
+use servicekanal_shared::store::{DueItem, PageRequest, Record, RecordKind, Store, StoreError};
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+/// The sort key of a contact's profile: the anchor of their sliding deadline.
+const PROFILE_SK: &str = "PROFILE";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SweepConfig {
+    /// How often the schedule runs a sweep (`SWEEP_INTERVAL_MINUTES`, default 15).
+    pub interval: Duration,
+    /// How far back the expiry index is searched, for items an earlier sweep could not
+    /// delete (`SWEEP_LOOKBACK_HOURS`, default 48). Each hour costs four small index queries.
+    pub lookback: Duration,
+    /// Service items of an active contact are moved to the contact's deadline this long
+    /// before their own (default one day), so an active history never becomes unreadable.
+    pub renew_ahead: Duration,
+    /// Due items read per page of the expiry index.
+    pub page_size: u32,
+    /// Deletions in flight at once.
+    pub concurrency: usize,
+    /// Tries per item before it counts as failed (the next sweep tries again).
+    pub attempts: u32,
+    /// Pause before the first retry; doubled each time.
+    pub retry_backoff: std::time::Duration,
+    /// Due items one sweep handles at most (`SWEEP_MAX_ITEMS`); the rest waits for the next.
+    pub max_items: usize,
+}
+
+impl Default for SweepConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::minutes(15),
+            lookback: Duration::hours(48),
+            renew_ahead: Duration::days(1),
+            page_size: 100,
+            concurrency: 16,
+            attempts: 3,
+            retry_backoff: std::time::Duration::from_millis(100),
+            max_items: 200_000,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{name} must be a positive whole number, got {value:?}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub value: String,
+}
+
+impl SweepConfig {
+    /// The defaults, changed by the function's environment (injected for tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let number = |name: &'static str| -> Result<Option<i64>, ConfigError> {
+            get(name)
+                .map(|value| {
+                    value
+                        .trim()
+                        .parse::<i64>()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or(ConfigError { name, value })
+                })
+                .transpose()
+        };
+        let mut config = Self::default();
+        if let Some(minutes) = number("SWEEP_INTERVAL_MINUTES")? {
+            config.interval = Duration::minutes(minutes);
+        }
+        if let Some(hours) = number("SWEEP_LOOKBACK_HOURS")? {
+            config.lookback = Duration::hours(hours);
+        }
+        if let Some(max) = number("SWEEP_MAX_ITEMS")? {
+            config.max_items = max as usize;
+        }
+        Ok(config)
+    }
+}
+
+pub struct Ports {
+    pub store: Arc<dyn Store>,
+    pub clock: SharedClock,
+    pub config: SweepConfig,
+}
+
+/// What one sweep did: counts only, no keys, nothing personal.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SweepReport {
+    pub at: DateTime<Utc>,
+    /// Items deleted at their deadline, per class (cascades included).
+    pub deleted: BTreeMap<RetentionClass, u64>,
+    /// Of those, a contact's items whose own deadline lay ahead, removed with the profile.
+    pub cascaded: u64,
+    /// Service items moved to their contact's newer deadline (sliding 13 months).
+    pub renewed: u64,
+    /// Due items still there after every retry; the next sweep tries them again.
+    pub failed: u64,
+    /// More items were due than one sweep handles; the next sweep goes on.
+    pub more_due: bool,
+}
+
+impl SweepReport {
+    pub fn total_deleted(&self) -> u64 {
+        self.deleted.values().sum()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error("the expiry index could not be read: {0}")]
+    List(#[source] StoreError),
+    #[error("{} due items could not be deleted; the next sweep retries them", .0.failed)]
+    Incomplete(Box<SweepReport>),
+}
+
+/// What happened to one item the expiry index named.
+enum Settled {
+    Deleted {
+        class: RetentionClass,
+        cascade: BTreeMap<RetentionClass, u64>,
+    },
+    Renewed,
+    /// Gone, held, renewed by someone else, or not due yet.
+    Untouched,
+}
+
+/// One sweep's shared state: the store, the time it runs at, and the contacts' deadlines
+/// read so far (one profile read per contact and sweep).
+struct Sweep<'a> {
+    ports: &'a Ports,
+    now: DateTime<Utc>,
+    contact_deadlines: Mutex<HashMap<String, Option<DateTime<Utc>>>>,
+}
+
+impl Sweep<'_> {
+    /// Retries a store operation with a doubling pause.
+    async fn retried<T, F, Fut>(&self, mut operation: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        let mut pause = self.ports.config.retry_backoff;
+        let mut attempt = 1;
+        loop {
+            match operation().await {
+                Ok(value) => return Ok(value),
+                Err(e) if attempt >= self.ports.config.attempts => return Err(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, attempt, "store call failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// The sliding deadline of the contact whose partition is `pk`: their service profile's.
+    async fn contact_deadline(&self, pk: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        if let Some(known) = self.contact_deadlines.lock().expect("not poisoned").get(pk) {
+            return Ok(*known);
+        }
+        let key = ItemKey::new(pk, PROFILE_SK);
+        let deadline = self
+            .retried(|| self.ports.store.get(&key))
+            .await?
+            .filter(|profile| profile.retention == RetentionClass::Service13m)
+            .map(|profile| profile.expires_at);
+        self.contact_deadlines
+            .lock()
+            .expect("not poisoned")
+            .insert(pk.to_owned(), deadline);
+        Ok(deadline)
+    }
+
+    /// Renews, deletes or leaves one item the expiry index named.
+    async fn settle(&self, item: &DueItem) -> Result<Settled, StoreError> {
+        let store = self.ports.store.as_ref();
+        let is_profile = item.key.sk == PROFILE_SK;
+        if item.retention == RetentionClass::Service13m
+            && !is_profile
+            && Pseudonym::from_partition(&item.key.pk).is_some()
+            && let Some(deadline) = self.contact_deadline(&item.key.pk).await?
+            && deadline > item.expires_at
+        {
+            let moved = self
+                .retried(|| store.set_deadline(&item.key, item.expires_at, deadline))
+                .await?;
+            return Ok(if moved {
+                Settled::Renewed
+            } else {
+                Settled::Untouched
+            });
+        }
+        if item.expires_at > self.now {
+            return Ok(Settled::Untouched);
+        }
+        let Some(deleted) = self.retried(|| store.delete_due(&item.key)).await? else {
+            return Ok(Settled::Untouched);
+        };
+        let cascade = if deleted.kind == RecordKind::Contact {
+            self.cascade(&deleted).await?
+        } else {
+            BTreeMap::new()
+        };
+        Ok(Settled::Deleted {
+            class: deleted.retention,
+            cascade,
+        })
+    }
+
+    /// The contact's deadline has passed: what is left of them (items whose own deadline
+    /// lies a moment later, such as a reply sent after the last message) goes too. Their
+    /// deadline is moved to now first, so the deletion is a due one (and the statistics call
+    /// it the sweeper's). Held items stay.
+    async fn cascade(&self, profile: &Record) -> Result<BTreeMap<RetentionClass, u64>, StoreError> {
+        let store = self.ports.store.as_ref();
+        let mut removed = BTreeMap::new();
+        let mut page = PageRequest::first(self.ports.config.page_size);
+        loop {
+            let result = self
+                .retried(|| store.query(&profile.key.pk, "", page.clone()))
+                .await?;
+            for record in &result.items {
+                let moved = self
+                    .retried(|| store.set_deadline(&record.key, record.expires_at, self.now))
+                    .await?;
+                if moved
+                    && self
+                        .retried(|| store.delete_due(&record.key))
+                        .await?
+                        .is_some()
+                {
+                    *removed.entry(record.retention).or_default() += 1;
+                }
+            }
+            match result.next {
+                Some(token) => page = PageRequest::after(self.ports.config.page_size, token),
+                None => return Ok(removed),
+            }
+        }
+    }
+
+    /// Settles every item of `[since, until]` in the expiry index, page by page.
+    async fn pass(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        report: &mut SweepReport,
+        budget: &mut usize,
+    ) -> Result<(), SweepError> {
+        let store = self.ports.store.as_ref();
+        let size = self.ports.config.page_size;
+        let mut page = PageRequest::first(size);
+        loop {
+            let result = self
+                .retried(|| store.list_due(since, until, page.clone()))
+                .await
+                .map_err(SweepError::List)?;
+            let take = result.items.len().min(*budget);
+            *budget -= take;
+            let outcomes: Vec<_> = futures::stream::iter(&result.items[..take])
+                .map(|item| self.settle(item))
+                .buffer_unordered(self.ports.config.concurrency)
+                .collect()
+                .await;
+            for outcome in outcomes {
+                match outcome {
+                    Ok(Settled::Deleted { class, cascade }) => {
+                        *report.deleted.entry(class).or_default() += 1;
+                        for (class, n) in cascade {
+                            *report.deleted.entry(class).or_default() += n;
+                            report.cascaded += n;
+                        }
+                    }
+                    Ok(Settled::Renewed) => report.renewed += 1,
+                    Ok(Settled::Untouched) => {}
+                    Err(e) => {
+                        tracing::error!(error = %e, "due item not settled after retries");
+                        report.failed += 1;
+                    }
+                }
+            }
+            match result.next {
+                Some(_) if *budget == 0 => {
+                    report.more_due = true;
+                    return Ok(());
+                }
+                Some(token) => page = PageRequest::after(size, token),
+                None => return Ok(()),
+            }
+        }
+    }
+}
+
+/// One sweep at the clock's now: deletes what is due (the last `lookback` of deadlines),
+/// then renews the service items of active contacts that come due within `renew_ahead`.
+pub async fn sweep(ports: &Ports) -> Result<SweepReport, SweepError> {
+    let now = ports.clock.now();
+    let config = &ports.config;
+    let sweep = Sweep {
+        ports,
+        now,
+        contact_deadlines: Mutex::new(HashMap::new()),
+    };
+    let mut report = SweepReport {
+        at: now,
+        ..SweepReport::default()
+    };
+    let mut budget = config.max_items;
+    sweep
+        .pass(now - config.lookback, now, &mut report, &mut budget)
+        .await?;
+    // Two intervals wide, so one missed run leaves no gap; items the window misses are
+    // renewed at their deadline instead (unreadable for at most one interval).
+    let ahead = now + config.renew_ahead;
+    sweep
+        .pass(ahead - config.interval * 2, ahead, &mut report, &mut budget)
+        .await?;
+    Ok(report)
+}
+
+const METRICS_NAMESPACE: &str = "Servicekanal/Retention";
+
+/// The sweep's counts as CloudWatch metrics in the embedded metric format: JSON lines on
+/// stdout, which Lambda's log stream turns into metrics without an API call. One line for the
+/// sweep, one per retention class (EMF takes one dimension value per line).
+pub fn metrics_lines(report: &SweepReport) -> Vec<String> {
+    let aws = |dimensions: serde_json::Value, metrics: &[&str]| {
+        serde_json::json!({
+            "Timestamp": report.at.timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": METRICS_NAMESPACE,
+                "Dimensions": dimensions,
+                "Metrics": metrics
+                    .iter()
+                    .map(|name| serde_json::json!({"Name": name, "Unit": "Count"}))
+                    .collect::<Vec<_>>(),
+            }]
+        })
+    };
+    let mut lines = vec![
+        serde_json::json!({
+            "_aws": aws(
+                serde_json::json!([[]]),
+                &["ItemsRenewed", "ItemsCascaded", "SweepFailures", "SweepBacklog"],
+            ),
+            "ItemsRenewed": report.renewed,
+            "ItemsCascaded": report.cascaded,
+            "SweepFailures": report.failed,
+            "SweepBacklog": u64::from(report.more_due),
+        })
+        .to_string(),
+    ];
+    for class in RetentionClass::ALL {
+        lines.push(
+            serde_json::json!({
+                "_aws": aws(serde_json::json!([["RetentionClass"]]), &["ItemsDeleted"]),
+                "RetentionClass": class.id(),
+                "ItemsDeleted": report.deleted.get(&class).copied().unwrap_or(0),
+            })
+            .to_string(),
+        );
+    }
+    lines
+}
+
+/// The Lambda handler: one sweep per scheduled event. Returns the report, or an error when
+/// items are left over after retries (Lambda's `Errors` metric then raises the alarm).
+pub async fn handle(event: EventBridgeEvent, ports: &Ports) -> Result<SweepReport, SweepError> {
+    tracing::info!(source = %event.source, "sweep started");
+    let report = sweep(ports).await?;
+    for line in metrics_lines(&report) {
+        println!("{line}");
+    }
+    tracing::info!(
+        deleted = report.total_deleted(),
+        renewed = report.renewed,
+        cascaded = report.cascaded,
+        failed = report.failed,
+        more_due = report.more_due,
+        "sweep finished"
+    );
+    if report.failed > 0 {
+        return Err(SweepError::Incomplete(Box::new(report)));
+    }
+    Ok(report)
+}

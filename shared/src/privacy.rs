@@ -1,0 +1,213 @@
+//! Data-subject rights over the single table: erasure, access (an export of everything stored)
+//! and legal holds of one person. A person is found by their pseudonym: their contact
+//! partition (`C#<pseudonym>`) and, through the owner index, what lives outside it (survey
+//! answers, callback requests and their sales-list entries, delivery markers).
+
+use crate::keys::{ItemKey, Pseudonym};
+use crate::retention::RetentionClass;
+use crate::store::{DeletionReport, Hold, PageRequest, Record, Released, Store, StoreError};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+const PAGE: u32 = 100;
+
+/// The keys of every item owned by `person` outside their partition, held or not.
+pub async fn owned_keys(store: &dyn Store, person: &Pseudonym) -> Result<Vec<ItemKey>, StoreError> {
+    let mut keys = Vec::new();
+    let mut page = PageRequest::first(PAGE);
+    loop {
+        let result = store.list_owned(person.as_str(), page).await?;
+        keys.extend(result.items);
+        match result.next {
+            Some(token) => page = PageRequest::after(PAGE, token),
+            None => return Ok(keys),
+        }
+    }
+}
+
+/// The readable items of the person's partition.
+async fn partition_records(
+    store: &dyn Store,
+    person: &Pseudonym,
+) -> Result<Vec<Record>, StoreError> {
+    let mut records = Vec::new();
+    let mut page = PageRequest::first(PAGE);
+    loop {
+        let result = store.query(&person.partition(), "", page).await?;
+        records.extend(result.items);
+        match result.next {
+            Some(token) => page = PageRequest::after(PAGE, token),
+            None => return Ok(records),
+        }
+    }
+}
+
+/// Every item under legal hold.
+pub async fn all_holds(store: &dyn Store) -> Result<Vec<Record>, StoreError> {
+    let mut records = Vec::new();
+    let mut page = PageRequest::first(PAGE);
+    loop {
+        let result = store.list_holds(page).await?;
+        records.extend(result.items);
+        match result.next {
+            Some(token) => page = PageRequest::after(PAGE, token),
+            None => return Ok(records),
+        }
+    }
+}
+
+fn belongs_to(record: &Record, person: &Pseudonym) -> bool {
+    record.key.pk == person.partition() || record.owner.as_deref() == Some(person.as_str())
+}
+
+/// Deletes every item of the person in the table, except those under legal hold (counted as
+/// kept). Statistics stay: they hold nothing that leads back to the person. Running it again
+/// deletes nothing more.
+pub async fn erase(store: &dyn Store, person: &Pseudonym) -> Result<DeletionReport, StoreError> {
+    let mut report = DeletionReport::default();
+    for key in owned_keys(store, person).await? {
+        match store.delete(&key).await {
+            Ok(Some(record)) => report.add(record.retention),
+            Ok(None) => {}
+            Err(StoreError::Held(_)) => report.held += 1,
+            Err(e) => return Err(e),
+        }
+    }
+    report.merge(&store.delete_partition(&person.partition()).await?);
+    Ok(report)
+}
+
+/// One stored item as the person reads it: what it is, how long it is kept, and its content.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StoredItem {
+    pub retention_class: RetentionClass,
+    /// When it will be deleted (while held: when the hold is released, or at once if past).
+    pub deleted_by: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub legal_hold: Option<Hold>,
+    pub content: serde_json::Value,
+}
+
+/// Everything stored about a person (right of access), grouped by kind.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AccessReport {
+    pub generated_at: DateTime<Utc>,
+    /// The number the request was made for, as given.
+    pub phone: String,
+    pub items: usize,
+    /// Kind (`contact`, `conversation`, `message`, `survey-answer`, `callback-request`, ...)
+    /// to the items of that kind, oldest key first.
+    pub data: BTreeMap<String, Vec<StoredItem>>,
+    /// What is kept without a link to the person and so cannot be included.
+    pub note: &'static str,
+}
+
+const ACCESS_NOTE: &str = "Anonymised statistics (times, counts, scores) are kept without any \
+    link to a person and cannot be attributed to you.";
+
+fn stored_item(record: &Record) -> Result<StoredItem, StoreError> {
+    let content = serde_dynamo::from_item::<_, serde_json::Value>(record.data.clone())
+        .map_err(|e| StoreError::Decode(e.to_string()))?;
+    Ok(StoredItem {
+        retention_class: record.retention,
+        deleted_by: record.expires_at,
+        legal_hold: record.hold.clone(),
+        content,
+    })
+}
+
+/// Everything stored about the person: readable items and items under legal hold.
+pub async fn export(
+    store: &dyn Store,
+    person: &Pseudonym,
+    phone: &str,
+    now: DateTime<Utc>,
+) -> Result<AccessReport, StoreError> {
+    let mut records = partition_records(store, person).await?;
+    for key in owned_keys(store, person).await? {
+        if let Some(record) = store.get(&key).await? {
+            records.push(record);
+        }
+    }
+    records.extend(
+        all_holds(store)
+            .await?
+            .into_iter()
+            .filter(|r| belongs_to(r, person)),
+    );
+    records.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut data: BTreeMap<String, Vec<StoredItem>> = BTreeMap::new();
+    for record in &records {
+        data.entry(record.kind.as_str().to_owned())
+            .or_default()
+            .push(stored_item(record)?);
+    }
+    Ok(AccessReport {
+        generated_at: now,
+        phone: phone.to_owned(),
+        items: records.len(),
+        data,
+        note: ACCESS_NOTE,
+    })
+}
+
+/// What placing or releasing holds for a person did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct HoldReport {
+    /// Items now held (placed or released), per class.
+    pub items: BTreeMap<RetentionClass, u64>,
+    /// Released items whose deadline had passed: deleted.
+    pub deleted: u64,
+}
+
+/// Puts every readable item of the person under legal hold.
+pub async fn hold_person(
+    store: &dyn Store,
+    person: &Pseudonym,
+    hold: &Hold,
+) -> Result<HoldReport, StoreError> {
+    let mut keys: Vec<ItemKey> = partition_records(store, person)
+        .await?
+        .into_iter()
+        .map(|r| r.key)
+        .collect();
+    keys.extend(owned_keys(store, person).await?);
+    let mut report = HoldReport::default();
+    for key in keys {
+        match store.place_hold(&key, hold.clone()).await {
+            Ok(record) => *report.items.entry(record.retention).or_default() += 1,
+            // Past its deadline (or gone) meanwhile: nothing to hold.
+            Err(StoreError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(report)
+}
+
+/// Releases every hold on the person's items; their deadlines apply again.
+pub async fn release_person(
+    store: &dyn Store,
+    person: &Pseudonym,
+) -> Result<HoldReport, StoreError> {
+    let mut report = HoldReport::default();
+    for record in all_holds(store).await? {
+        if belongs_to(&record, person) {
+            release_into(store, &record.key, &mut report).await?;
+        }
+    }
+    Ok(report)
+}
+
+/// Releases one item's hold, counting what happened.
+pub async fn release_into(
+    store: &dyn Store,
+    key: &ItemKey,
+    report: &mut HoldReport,
+) -> Result<(), StoreError> {
+    match store.release_hold(key).await? {
+        Released::Restored(record) => *report.items.entry(record.retention).or_default() += 1,
+        Released::Deleted(_) => report.deleted += 1,
+    }
+    Ok(())
+}
