@@ -98,11 +98,27 @@ impl DevServer {
             .route("/local/callbacks/hold", post(callback_hold))
             .route("/local/clock", get(clock).post(advance_clock))
             .route("/local/stats", get(statistics))
+            .route("/local/sweep", post(sweep))
+            .route("/local/privacy/erase", post(erase))
+            .route("/local/privacy/export", post(export))
+            .route("/local/holds", get(holds).post(place_holds))
+            .route("/local/holds/release", post(release_holds))
             .with_state(self.clone())
     }
 
-    /// Serves until Ctrl-C.
+    /// Serves until Ctrl-C; the retention sweeper runs every minute meanwhile, as its
+    /// schedule would (real time moves deadlines past too, not only the clock buttons).
     pub async fn serve(self: Arc<Self>, listener: tokio::net::TcpListener) -> Result<()> {
+        let sweeping = self.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                if let Err(e) = sweeping.stack.sweep().await {
+                    tracing::error!(error = %e, "retention sweep failed; retried next minute");
+                }
+            }
+        });
         axum::serve(listener, self.router())
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
@@ -463,18 +479,165 @@ async fn advance_clock(
         app.clock.offset().num_seconds().to_string(),
     )
     .context("saving the clock offset")?;
-    // Due timers fire; what is past its deadline is already unreadable, and the TTL stand-in
-    // removes it physically.
+    // Due timers fire; what is past its deadline is already unreadable, and the sweeper
+    // removes it physically (its deletions reach the statistics).
     app.stack.run().await;
-    let removed = app
-        .stack
-        .store
-        .expire_by_ttl()
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    // The removals reach the statistics' deletions audit.
-    app.stack.export_stats().await?;
-    tracing::info!(step = %request.advance, removed, "clock moved forward");
+    let report = app.stack.sweep().await?;
+    tracing::info!(
+        step = %request.advance,
+        removed = report.total_deleted(),
+        renewed = report.renewed,
+        "clock moved forward"
+    );
     Ok(clock(State(app)).await)
+}
+
+/// One retention sweep now (the schedule's, by hand).
+async fn sweep(State(app): App) -> Result<Json<retention_sweeper::SweepReport>, ApiError> {
+    Ok(Json(app.stack.sweep().await?))
+}
+
+/// A data-subject request names the person by phone number.
+#[derive(Deserialize)]
+struct PersonRequest {
+    phone: String,
+}
+
+fn person(app: &DevServer, phone: &str) -> Result<servicekanal_shared::keys::Pseudonym, ApiError> {
+    app.stack
+        .person(phone)
+        .map_err(|e| bad_request(e.to_string()))
+}
+
+fn store_error(e: servicekanal_shared::store::StoreError) -> ApiError {
+    ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+/// Right to be forgotten: everything of the person, in every store; counts per class.
+async fn erase(
+    State(app): App,
+    Json(request): Json<PersonRequest>,
+) -> Result<Json<servicekanal_shared::store::DeletionReport>, ApiError> {
+    let person = person(&app, &request.phone)?;
+    let report = servicekanal_shared::privacy::erase(app.stack.store.as_ref(), &person)
+        .await
+        .map_err(store_error)?;
+    app.stack.export_stats().await?;
+    tracing::info!(
+        items = report.total(),
+        held = report.held,
+        "person erased on request"
+    );
+    Ok(Json(report))
+}
+
+/// Right of access: everything stored about the person, as one document.
+async fn export(
+    State(app): App,
+    Json(request): Json<PersonRequest>,
+) -> Result<Json<servicekanal_shared::privacy::AccessReport>, ApiError> {
+    let person = person(&app, &request.phone)?;
+    let report = servicekanal_shared::privacy::export(
+        app.stack.store.as_ref(),
+        &person,
+        &request.phone,
+        app.clock.now(),
+    )
+    .await
+    .map_err(store_error)?;
+    Ok(Json(report))
+}
+
+async fn holds(
+    State(app): App,
+) -> Result<Json<Vec<servicekanal_shared::privacy::HoldView>>, ApiError> {
+    servicekanal_shared::privacy::hold_views(app.stack.store.as_ref())
+        .await
+        .map(Json)
+        .map_err(store_error)
+}
+
+/// A hold on a person (every item of theirs) or on one callback request (its reference).
+#[derive(Deserialize)]
+struct HoldRequest {
+    phone: Option<String>,
+    reference: Option<String>,
+    reason: String,
+}
+
+async fn place_holds(
+    State(app): App,
+    Json(request): Json<HoldRequest>,
+) -> Result<Json<servicekanal_shared::privacy::HoldReport>, ApiError> {
+    if request.reason.trim().is_empty() {
+        return Err(bad_request("a hold needs a reason"));
+    }
+    let store = app.stack.store.as_ref();
+    let hold = servicekanal_shared::store::Hold {
+        reason: request.reason.trim().to_owned(),
+        placed_at: app.clock.now(),
+    };
+    match (&request.phone, &request.reference) {
+        (Some(phone), None) => {
+            let person = person(&app, phone)?;
+            servicekanal_shared::privacy::hold_person(store, &person, &hold)
+                .await
+                .map(Json)
+                .map_err(store_error)
+        }
+        (None, Some(reference)) => {
+            voice_intake::hold(store, reference, &hold.reason, hold.placed_at)
+                .await
+                .map_err(sales_error)?;
+            let mut report = servicekanal_shared::privacy::HoldReport::default();
+            report.items.insert(
+                servicekanal_shared::retention::RetentionClass::Callback3m,
+                1,
+            );
+            Ok(Json(report))
+        }
+        _ => Err(bad_request(
+            "name either a phone number or a callback reference",
+        )),
+    }
+}
+
+/// Releases the holds of a person, or one hold by its key (as `GET /local/holds` shows it).
+#[derive(Deserialize)]
+struct ReleaseRequest {
+    phone: Option<String>,
+    key: Option<String>,
+}
+
+async fn release_holds(
+    State(app): App,
+    Json(request): Json<ReleaseRequest>,
+) -> Result<Json<servicekanal_shared::privacy::HoldReport>, ApiError> {
+    let store = app.stack.store.as_ref();
+    let report = match (&request.phone, &request.key) {
+        (Some(phone), None) => {
+            let person = person(&app, phone)?;
+            servicekanal_shared::privacy::release_person(store, &person)
+                .await
+                .map_err(store_error)?
+        }
+        (None, Some(key)) => {
+            let key = servicekanal_shared::privacy::parse_key(key)
+                .ok_or_else(|| bad_request("a key reads pk|sk"))?;
+            let mut report = servicekanal_shared::privacy::HoldReport::default();
+            match servicekanal_shared::privacy::release_into(store, &key, &mut report).await {
+                Ok(()) => report,
+                Err(
+                    e @ (servicekanal_shared::store::StoreError::NotHeld(_)
+                    | servicekanal_shared::store::StoreError::NotFound(_)),
+                ) => return Err(ApiError(StatusCode::NOT_FOUND, e.to_string())),
+                Err(e) => return Err(store_error(e)),
+            }
+        }
+        _ => return Err(bad_request("name either a phone number or a key")),
+    };
+    app.stack.export_stats().await?;
+    Ok(Json(report))
 }
 
 #[cfg(test)]

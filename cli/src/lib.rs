@@ -2,5 +2,6 @@
 //! and the end-to-end tests.
 
 pub mod dev;
+pub mod privacy;
 pub mod sales;
 pub mod stack;

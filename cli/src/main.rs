@@ -44,6 +44,32 @@ enum Command {
     },
     /// Print the retention table: every class, its period and what it holds.
     Retention,
+    /// Right to be forgotten: delete everything stored about a phone number (chats, survey
+    /// answers, callback requests), except items under legal hold; prints counts per class.
+    Erase {
+        /// The person's number, e.g. +49 170 1234567 or 0170 1234567.
+        #[arg(long)]
+        phone: String,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Right of access: everything stored about a phone number, as one JSON document.
+    Export {
+        #[arg(long)]
+        phone: String,
+        /// Write the document here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Legal holds: items blocked from use and from deletion. Lists them without a subcommand.
+    Holds {
+        #[command(subcommand)]
+        action: Option<HoldsAction>,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
     /// Classify messages: one per line on stdin, one topic id per line on stdout.
     Classify {
         /// Topic catalogue to use instead of the shipped one.
@@ -63,6 +89,119 @@ enum Command {
         #[arg(long, env = "LISA_TOPICS_FILE")]
         topics: Option<PathBuf>,
     },
+}
+
+/// Where an ops command acts: the local stack, or the table in AWS.
+#[derive(clap::Args)]
+struct TargetArgs {
+    /// The local stack to talk to.
+    #[arg(long, global = true, default_value = "http://127.0.0.1:8080")]
+    local: String,
+    /// The DynamoDB table in AWS instead (credentials and region from the environment).
+    #[arg(long, global = true, env = "SERVICEKANAL_TABLE")]
+    table: Option<String>,
+    /// The service secret (ARN or name) with the pseudonym key; needed with --table.
+    #[arg(long, global = true, env = "SERVICEKANAL_SECRET_ARN")]
+    secret: Option<String>,
+}
+
+impl TargetArgs {
+    async fn privacy_backend(&self) -> Result<servicekanal_cli::privacy::Backend> {
+        use servicekanal_cli::privacy::Backend;
+        Ok(match &self.table {
+            Some(table) => {
+                let secret = self
+                    .secret
+                    .as_deref()
+                    .context("--table needs --secret (the stack's ServiceSecretArn output)")?;
+                Backend::aws(table, secret).await?
+            }
+            None => Backend::Local(self.local.trim_end_matches('/').to_owned()),
+        })
+    }
+}
+
+#[derive(Subcommand)]
+enum HoldsAction {
+    /// Every item under legal hold, with its reason.
+    List,
+    /// Put a person's items (--phone) or one callback request (--reference) under legal hold.
+    Place {
+        #[arg(
+            long,
+            conflicts_with = "reference",
+            required_unless_present = "reference"
+        )]
+        phone: Option<String>,
+        #[arg(long)]
+        reference: Option<String>,
+        /// Why: a case or ticket reference (shown by `holds`; no personal data).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Release the holds of a person (--phone) or of one item (--key, as listed): their
+    /// deadlines apply again, and what is past them is deleted at once.
+    Release {
+        #[arg(long, conflicts_with = "key", required_unless_present = "key")]
+        phone: Option<String>,
+        #[arg(long)]
+        key: Option<String>,
+    },
+}
+
+/// Runs an ops command's future on a fresh runtime.
+fn block_on<T>(work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    tokio::runtime::Runtime::new()?.block_on(work)
+}
+
+async fn erase(phone: String, target: TargetArgs) -> Result<()> {
+    let report = target.privacy_backend().await?.erase(&phone).await?;
+    print!("{}", servicekanal_cli::privacy::render_deletion(&report));
+    Ok(())
+}
+
+async fn export(phone: String, out: Option<PathBuf>, target: TargetArgs) -> Result<()> {
+    let document = target.privacy_backend().await?.export(&phone).await?;
+    let text = serde_json::to_string_pretty(&document)? + "\n";
+    match out {
+        Some(path) => {
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("{} items written to {}", document["items"], path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+async fn holds(action: Option<HoldsAction>, target: TargetArgs) -> Result<()> {
+    use servicekanal_cli::privacy::{Target, render_hold_report, render_holds};
+    let backend = target.privacy_backend().await?;
+    match action.unwrap_or(HoldsAction::List) {
+        HoldsAction::List => print!("{}", render_holds(&backend.holds().await?)),
+        HoldsAction::Place {
+            phone,
+            reference,
+            reason,
+        } => {
+            let target = match (phone, reference) {
+                (Some(phone), _) => Target::Phone(phone),
+                (None, Some(reference)) => Target::Reference(reference),
+                (None, None) => anyhow::bail!("name --phone or --reference"),
+            };
+            let report = backend.place(&target, &reason).await?;
+            print!("{}", render_hold_report("held", &report));
+        }
+        HoldsAction::Release { phone, key } => {
+            let target = match (phone, key) {
+                (Some(phone), _) => Target::Phone(phone),
+                (None, Some(key)) => Target::Key(key),
+                (None, None) => anyhow::bail!("name --phone or --key"),
+            };
+            let report = backend.release(&target).await?;
+            print!("{}", render_hold_report("released", &report));
+        }
+    }
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -114,6 +253,9 @@ fn main() -> Result<()> {
             table,
         } => callbacks(action, local, table)?,
         Command::Retention => print!("{}", retention_table()),
+        Command::Erase { phone, target } => block_on(erase(phone, target))?,
+        Command::Export { phone, out, target } => block_on(export(phone, out, target))?,
+        Command::Holds { action, target } => block_on(holds(action, target))?,
         Command::Classify { topics, explain } => {
             let classifier = Classifier::new(&catalogue(topics)?);
             let stdout = std::io::stdout();

@@ -2,7 +2,7 @@
 //! (deleted at once: the purpose is fulfilled) or blocked under legal hold. Works against
 //! the local stack (its control API) or the DynamoDB table in AWS.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use chrono_tz::Europe::Berlin;
 use servicekanal_shared::callback::CallbackCatalogue;
@@ -53,16 +53,12 @@ impl Backend {
     async fn act(&self, action: &str, reference: &str) -> Result<()> {
         match self {
             Backend::Local(base) => {
-                let response = reqwest::Client::new()
-                    .post(format!("{base}/local/callbacks/{action}"))
-                    .json(&serde_json::json!({ "reference": reference }))
-                    .send()
-                    .await
-                    .with_context(|| format!("is `servicekanal dev` running at {base}?"))?;
-                if !response.status().is_success() {
-                    let body: serde_json::Value = response.json().await.unwrap_or_default();
-                    bail!("{}", body["error"].as_str().unwrap_or("refused"));
-                }
+                let _: serde_json::Value = crate::privacy::local_post(
+                    base,
+                    &format!("/local/callbacks/{action}"),
+                    &serde_json::json!({ "reference": reference }),
+                )
+                .await?;
                 Ok(())
             }
             Backend::Aws(store) => {

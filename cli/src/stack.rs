@@ -29,6 +29,8 @@ use std::sync::{Arc, Mutex};
 /// The local stack's app secret: `curl` and the files in `events/` are signed with it.
 pub const LOCAL_APP_SECRET: &str = "servicekanal-local-app-secret";
 pub const LOCAL_VERIFY_TOKEN: &str = "servicekanal-local-verify-token";
+/// How far back the local sweeper looks for due items (ten years: everything).
+const LOCAL_SWEEP_LOOKBACK_DAYS: i64 = 3650;
 /// Pseudonym key of the local stack (never used in AWS, where Secrets Manager generates one).
 pub const LOCAL_PSEUDONYM_KEY: &str = "servicekanal-local-pseudonym-key-not-for-production";
 pub const LOCAL_PHONE_NUMBER_ID: &str = "100000000000001";
@@ -77,6 +79,8 @@ pub struct LocalStack {
     pub survey: survey::Ports,
     /// stats-export, writing to `<data dir>/stats/` (the bucket's stand-in).
     pub stats: stats_export::Ports,
+    /// The retention sweeper, run after every clock move and every minute by `dev`.
+    pub sweeper: retention_sweeper::Ports,
     /// Where the export stands in the change feed (kept across restarts, like the stream
     /// position of the event source mapping); the lock keeps one export at a time.
     stats_position: tokio::sync::Mutex<PathBuf>,
@@ -182,7 +186,18 @@ impl LocalStack {
         let stats = stats_export::Ports {
             objects: Arc::new(LocalDirectory::new(data_dir.join("stats"))),
         };
+        let sweeper = retention_sweeper::Ports {
+            store: store.clone(),
+            clock: clock.clone(),
+            config: retention_sweeper::SweepConfig {
+                // The embedded index costs nothing per hour searched, and the page's clock
+                // jumps months: look back as far as anything can be.
+                lookback: chrono::Duration::days(LOCAL_SWEEP_LOOKBACK_DAYS),
+                ..retention_sweeper::SweepConfig::default()
+            },
+        };
         Ok(Self {
+            sweeper,
             clock,
             store,
             outbox,
@@ -197,6 +212,21 @@ impl LocalStack {
             sent_by_users: Mutex::new(Vec::new()),
             desk_log: Mutex::new(Vec::new()),
         })
+    }
+
+    /// One retention sweep, as the schedule runs it in AWS; its deletions reach the statistics.
+    pub async fn sweep(&self) -> Result<retention_sweeper::SweepReport> {
+        let report = retention_sweeper::sweep(&self.sweeper).await?;
+        self.export_stats().await?;
+        Ok(report)
+    }
+
+    /// The person a phone number names (for erasure, access and holds).
+    pub fn person(&self, phone: &str) -> Result<servicekanal_shared::keys::Pseudonym> {
+        Ok(servicekanal_shared::privacy::person_of(
+            &self.bot.pseudonymizer,
+            phone,
+        )?)
     }
 
     /// Serves one webhook request exactly as the Lambda function would.

@@ -3,7 +3,8 @@
 //! partition (`C#<pseudonym>`) and, through the owner index, what lives outside it (survey
 //! answers, callback requests and their sales-list entries, delivery markers).
 
-use crate::keys::{ItemKey, Pseudonym};
+use crate::keys::{ItemKey, Pseudonym, PseudonymError, Pseudonymizer};
+use crate::phone::PhoneError;
 use crate::retention::RetentionClass;
 use crate::store::{DeletionReport, Hold, PageRequest, Record, Released, Store, StoreError};
 use chrono::{DateTime, Utc};
@@ -11,6 +12,24 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 const PAGE: u32 = 100;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PrivacyError {
+    #[error("cannot read the phone number: {0}")]
+    Phone(#[from] PhoneError),
+    #[error(transparent)]
+    Pseudonym(#[from] PseudonymError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The person a phone number names, in any common spelling (`+49 170 1234567`,
+/// `0170 1234567`, `0049 170 1234567`): the same pseudonym their WhatsApp id and their calls
+/// are stored under.
+pub fn person_of(pseudonymizer: &Pseudonymizer, phone: &str) -> Result<Pseudonym, PrivacyError> {
+    let e164 = crate::phone::normalize(phone)?;
+    Ok(pseudonymizer.contact(&e164)?)
+}
 
 /// The keys of every item owned by `person` outside their partition, held or not.
 pub async fn owned_keys(store: &dyn Store, person: &Pseudonym) -> Result<Vec<ItemKey>, StoreError> {
@@ -153,7 +172,7 @@ pub async fn export(
 }
 
 /// What placing or releasing holds for a person did.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct HoldReport {
     /// Items now held (placed or released), per class.
     pub items: BTreeMap<RetentionClass, u64>,
@@ -197,6 +216,57 @@ pub async fn release_person(
         }
     }
     Ok(report)
+}
+
+/// An item under legal hold as `servicekanal holds` lists it: what and why, no content.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct HoldView {
+    /// `pk|sk`: what `servicekanal holds release --key` takes.
+    pub key: String,
+    pub kind: String,
+    pub retention_class: RetentionClass,
+    pub reason: String,
+    pub placed_at: DateTime<Utc>,
+    /// The deadline that applies again on release.
+    pub deadline: DateTime<Utc>,
+    /// A callback request's reference, as sales know it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+}
+
+/// Every hold, oldest first, as ops see it.
+pub async fn hold_views(store: &dyn Store) -> Result<Vec<HoldView>, StoreError> {
+    all_holds(store)
+        .await?
+        .into_iter()
+        .map(|record| {
+            let hold = record
+                .hold
+                .clone()
+                .ok_or(StoreError::NotHeld(record.key.clone()))?;
+            let reference = match record.kind {
+                crate::store::RecordKind::CallbackRequest => {
+                    Some(record.body::<crate::domain::CallbackRequest>()?.reference)
+                }
+                _ => None,
+            };
+            Ok(HoldView {
+                key: record.key.to_string(),
+                kind: record.kind.as_str().to_owned(),
+                retention_class: record.retention,
+                reason: hold.reason,
+                placed_at: hold.placed_at,
+                deadline: record.expires_at,
+                reference,
+            })
+        })
+        .collect()
+}
+
+/// Reads a key as `hold_views` writes it (`pk|sk`).
+pub fn parse_key(key: &str) -> Option<ItemKey> {
+    let (pk, sk) = key.split_once('|')?;
+    (!pk.is_empty() && !sk.is_empty()).then(|| ItemKey::new(pk, sk))
 }
 
 /// Releases one item's hold, counting what happened.

@@ -279,8 +279,9 @@ impl Sweep<'_> {
                 .map_err(SweepError::List)?;
             let take = result.items.len().min(*budget);
             *budget -= take;
-            let outcomes: Vec<_> = futures::stream::iter(&result.items[..take])
-                .map(|item| self.settle(item))
+            // Owned items: the futures then borrow nothing but the sweep (Send for any caller).
+            let outcomes: Vec<_> = futures::stream::iter(result.items.into_iter().take(take))
+                .map(|item| async move { self.settle(&item).await })
                 .buffer_unordered(self.ports.config.concurrency)
                 .collect()
                 .await;

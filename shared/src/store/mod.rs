@@ -258,7 +258,7 @@ pub struct Page<T> {
 
 /// What a deletion removed, counted per retention class (no content), and how many items it
 /// had to keep because they are under legal hold.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeletionReport {
     pub per_class: BTreeMap<RetentionClass, u64>,
     pub held: u64,
