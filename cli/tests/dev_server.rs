@@ -202,3 +202,115 @@ async fn a_call_leaves_a_callback_that_sales_lists_and_marks_done_with_the_cli()
     assert!(!again.0, "done twice is an error");
     assert!(again.1.contains("no open callback request"), "{}", again.1);
 }
+
+/// Runs the binary with `args` on a blocking thread (the server runs on this runtime).
+async fn cli(args: Vec<String>) -> (bool, String) {
+    tokio::task::spawn_blocking(move || {
+        servicekanal(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ops_export_hold_release_and_erase_a_person_with_the_cli() {
+    let (base, dir) = start().await;
+    let (status, _) = post(
+        &base,
+        "/local/messages",
+        json!({"wa_id": "4917612345678", "name": "Erika Mustermann",
+               "message": {"kind": "text", "body": "Meine Rechnung ist falsch"}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, call) = post(
+        &base,
+        "/local/calls",
+        json!({"caller": "+4917612345678", "name": "Erika Mustermann", "topic": "Geräte",
+               "window": "morgen zwischen 10 und 12 Uhr"}),
+    )
+    .await;
+    assert_eq!((status, call["status"].as_str()), (200, Some("ok")));
+    let local = |args: &[&str]| {
+        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        all.extend(["--local".to_owned(), base.clone()]);
+        all
+    };
+
+    // Access: one JSON document in a file.
+    let out = dir.path().join("erika.json");
+    let out_arg = out.to_str().unwrap();
+    let (ok, text) = cli(local(&[
+        "export",
+        "--phone",
+        "0176 12345678",
+        "--out",
+        out_arg,
+    ]))
+    .await;
+    assert!(ok, "{text}");
+    let document: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert!(document["items"].as_u64().unwrap() >= 4, "{document}");
+    assert_eq!(
+        document["data"]["callback-request"][0]["content"]["phone"],
+        "+4917612345678"
+    );
+    assert!(document.to_string().contains("Meine Rechnung ist falsch"));
+
+    // A hold on her callback request, listed with its reason, then released.
+    let reference = call["reference"].as_str().unwrap().to_owned();
+    let (ok, text) = cli(local(&[
+        "holds",
+        "place",
+        "--reference",
+        &reference,
+        "--reason",
+        "Az. 4 O 117/26",
+    ]))
+    .await;
+    assert!(
+        ok && text.contains("held 1 items (callback-3m 1)"),
+        "{text}"
+    );
+    let (ok, listed) = cli(local(&["holds"])).await;
+    assert!(
+        ok && listed.contains("Az. 4 O 117/26") && listed.contains(&reference),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains("Erika") && !listed.contains("4917612345678"),
+        "{listed}"
+    );
+    assert_eq!(
+        get(&base, "/local/callbacks").await,
+        json!([]),
+        "blocked from use"
+    );
+    let key = get(&base, "/local/holds").await[0]["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (ok, text) = cli(local(&["holds", "release", "--key", &key])).await;
+    assert!(ok && text.contains("released 1 items"), "{text}");
+    let listed = get(&base, "/local/callbacks").await;
+    assert_eq!(listed[0]["reference"], reference.as_str(), "listed again");
+    let (ok, text) = cli(local(&["holds", "release", "--key", &key])).await;
+    assert!(!ok && text.contains("not under legal hold"), "{text}");
+
+    // Erasure: counts per class, nothing left; a bad number is refused and changes nothing.
+    let (ok, text) = cli(local(&["erase", "--phone", "keine Nummer"])).await;
+    assert!(
+        !ok && text.contains("cannot read the phone number"),
+        "{text}"
+    );
+    let (ok, text) = cli(local(&["erase", "--phone", "+49 176 12345678"])).await;
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("callback-3m 2") && text.contains("0 kept under legal hold"),
+        "{text}"
+    );
+    let (ok, text) = cli(local(&["export", "--phone", "+4917612345678"])).await;
+    assert!(ok, "{text}");
+    let after: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(after["items"], 0);
+}

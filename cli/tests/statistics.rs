@@ -134,12 +134,18 @@ impl Day {
             .unwrap();
     }
 
-    /// Time passes: due timers fire, DynamoDB's TTL (the local stand-in) removes what is past
-    /// its deadline, and the stream reaches stats-export.
+    /// Time passes: due timers fire, the retention sweeper removes what is past its
+    /// deadline, DynamoDB's TTL (the local stand-in) finds nothing left, and the stream
+    /// reaches stats-export.
     async fn later(&self, by: Duration) {
         self.clock.advance(by);
         self.stack.run().await;
-        self.stack.store.expire_by_ttl().unwrap();
+        self.stack.sweep().await.unwrap();
+        assert_eq!(
+            self.stack.store.expire_by_ttl().unwrap(),
+            0,
+            "the sweeper was first"
+        );
         self.stack.export_stats().await.unwrap();
     }
 
@@ -358,8 +364,8 @@ async fn a_scripted_day_becomes_anonymous_rows_for_every_table() {
         ("tariff-advice".into(), "completed".into(), 3.0)
     );
 
-    // Deletions: bot messages by TTL after a week, the callback done (purpose fulfilled),
-    // the open one by TTL; counted per class.
+    // Deletions: bot messages by the sweeper after a week, the callback done (purpose
+    // fulfilled), the open one by the sweeper; counted per class.
     let mut deleted: BTreeMap<(String, String), i64> = BTreeMap::new();
     for r in &rows[&Table::Deletions] {
         *deleted
@@ -370,7 +376,7 @@ async fn a_scripted_day_becomes_anonymous_rows_for_every_table() {
             .or_default() += r["items"].as_i64().unwrap();
     }
     assert!(
-        deleted[&("bot-7d".into(), "ttl".into())] > 10,
+        deleted[&("bot-7d".into(), "sweeper".into())] > 10,
         "{deleted:?}"
     );
     assert_eq!(
@@ -378,7 +384,7 @@ async fn a_scripted_day_becomes_anonymous_rows_for_every_table() {
         2,
         "request and its sales-list entry: {deleted:?}"
     );
-    assert!(deleted.contains_key(&("callback-3m".into(), "ttl".into())));
+    assert!(deleted.contains_key(&("callback-3m".into(), "sweeper".into())));
 
     // Hive partitions per table; every time cut to the minute.
     for key in &keys {

@@ -152,10 +152,10 @@ def expect_deletions_per_day(rows, db):
         items[key] = items.get(key, 0) + r["items"]
     # The callback done: its request and its sales-list entry, at once.
     assert items[("callback-3m", "purpose_fulfilled")] == 2, items
-    # A week on, every bot message and the bot conversations are gone (TTL stand-in).
-    assert items[("bot-7d", "ttl")] > 10, items
+    # A week on, every bot message and the bot conversations are gone (the sweeper, on time).
+    assert items[("bot-7d", "sweeper")] > 10, items
     # Greta's request after three months.
-    assert items[("callback-3m", "ttl")] >= 1, items
+    assert items[("callback-3m", "sweeper")] >= 1, items
     # Erika's and Max's survey sessions, deleted when the survey was finished.
     assert items[("bot-7d", "purpose_fulfilled")] == 2, items
     # Erika's service data (13 months) and the survey answers stay.

@@ -458,7 +458,8 @@ pub async fn mark_done(
 pub const DEFAULT_HOLD_REASON: &str = "legal hold requested by sales";
 
 /// Legal hold: the request may not be deleted, so it is blocked from any use instead: not
-/// listed, not callable, and no deadline applies until `servicekanal holds release`.
+/// listed, not callable, and no deadline applies until `servicekanal holds release`, which
+/// lists it again (or deletes it, if its deadline passed meanwhile).
 pub async fn hold(
     store: &dyn Store,
     reference: &str,
@@ -481,12 +482,8 @@ pub async fn hold(
         }
         Err(e) => return Err(e.into()),
     }
-    store
-        .delete(&ItemKey::open_callback(
-            request.window_start,
-            &request.connect_contact_id,
-        ))
-        .await?;
+    // The sales-list entry stays: the list skips a request it cannot read, and shows it
+    // again when the hold is released before its deadline.
     tracing::info!("callback request blocked under legal hold");
     Ok(())
 }
