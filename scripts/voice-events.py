@@ -154,6 +154,14 @@ EVENTS = {
     ),
     "lex-fulfillment": lex("FulfillmentCodeHook", LEX_SLOTS, "ja"),
     "sales-action-done": sqs({"action": "done", "reference": reference_for(CONTACT)}),
+    # Legal hold on the request of connect-other-number, with the case it is held for.
+    "sales-action-hold": sqs(
+        {
+            "action": "hold",
+            "reference": reference_for("0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"),
+            "reason": "Az. 4 O 117/26",
+        }
+    ),
 }
 
 

@@ -14,7 +14,7 @@ use servicekanal_shared::store::embedded::EmbeddedStore;
 use servicekanal_shared::store::{ChangeFeed, PageRequest, Store, key_of_change};
 use servicekanal_shared::test_support::LogCapture;
 use std::sync::Arc;
-use voice_intake::{Ports, SalesCallback, SalesError, handle, hold, list_open, mark_done};
+use voice_intake::{Ports, SalesCallback, SalesError, handle, list_open, mark_done};
 
 const CONTACT: &str = "5fb1d0c2-7c9e-4a1b-9d2f-0c3e5b7a9d11";
 
@@ -252,14 +252,8 @@ async fn done_deletes_at_once_and_hold_blocks_instead() {
 
     // The other one goes under legal hold: kept, but not listed and not "done"-able.
     let other = list_open(h.store.as_ref()).await.unwrap().remove(0);
-    hold(
-        h.store.as_ref(),
-        &other.reference,
-        "case 2026-17",
-        h.clock.now(),
-    )
-    .await
-    .unwrap();
+    let response = h.send("sales-action-hold").await;
+    assert_eq!(response["batchItemFailures"], serde_json::json!([]));
     assert!(list_open(h.store.as_ref()).await.unwrap().is_empty());
     assert_eq!(
         mark_done(h.store.as_ref(), &other.reference, h.clock.now()).await,
@@ -273,7 +267,10 @@ async fn done_deletes_at_once_and_hold_blocks_instead() {
     let holds = h.store.list_holds(PageRequest::first(10)).await.unwrap();
     assert_eq!(holds.items.len(), 1);
     assert_eq!(holds.items[0].key, key);
-    assert_eq!(holds.items[0].hold.as_ref().unwrap().reason, "case 2026-17");
+    assert_eq!(
+        holds.items[0].hold.as_ref().unwrap().reason,
+        "Az. 4 O 117/26"
+    );
     let held: CallbackRequest = holds.items[0].body().unwrap();
     assert_eq!(held.reference, other.reference);
     // No deadline applies while held: three months on, it is still there.
