@@ -6,7 +6,7 @@
 use crate::keys::{ItemKey, Pseudonym, PseudonymError, Pseudonymizer};
 use crate::phone::PhoneError;
 use crate::retention::RetentionClass;
-use crate::store::{DeletionReport, Hold, PageRequest, Record, Released, Store, StoreError};
+use crate::store::{DeletionReport, Hold, Record, Released, Store, StoreError, all_pages};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -33,16 +33,7 @@ pub fn person_of(pseudonymizer: &Pseudonymizer, phone: &str) -> Result<Pseudonym
 
 /// The keys of every item owned by `person` outside their partition, held or not.
 pub async fn owned_keys(store: &dyn Store, person: &Pseudonym) -> Result<Vec<ItemKey>, StoreError> {
-    let mut keys = Vec::new();
-    let mut page = PageRequest::first(PAGE);
-    loop {
-        let result = store.list_owned(person.as_str(), page).await?;
-        keys.extend(result.items);
-        match result.next {
-            Some(token) => page = PageRequest::after(PAGE, token),
-            None => return Ok(keys),
-        }
-    }
+    all_pages(PAGE, |page| store.list_owned(person.as_str(), page)).await
 }
 
 /// The readable items of the person's partition.
@@ -50,30 +41,13 @@ async fn partition_records(
     store: &dyn Store,
     person: &Pseudonym,
 ) -> Result<Vec<Record>, StoreError> {
-    let mut records = Vec::new();
-    let mut page = PageRequest::first(PAGE);
-    loop {
-        let result = store.query(&person.partition(), "", page).await?;
-        records.extend(result.items);
-        match result.next {
-            Some(token) => page = PageRequest::after(PAGE, token),
-            None => return Ok(records),
-        }
-    }
+    let partition = person.partition();
+    all_pages(PAGE, |page| store.query(&partition, "", page)).await
 }
 
 /// Every item under legal hold.
 pub async fn all_holds(store: &dyn Store) -> Result<Vec<Record>, StoreError> {
-    let mut records = Vec::new();
-    let mut page = PageRequest::first(PAGE);
-    loop {
-        let result = store.list_holds(page).await?;
-        records.extend(result.items);
-        match result.next {
-            Some(token) => page = PageRequest::after(PAGE, token),
-            None => return Ok(records),
-        }
-    }
+    all_pages(PAGE, |page| store.list_holds(page)).await
 }
 
 fn belongs_to(record: &Record, person: &Pseudonym) -> bool {

@@ -175,6 +175,33 @@ pub fn test_pseudonymizer() -> crate::keys::Pseudonymizer {
         .expect("long enough")
 }
 
+/// Runs every listed case, an `async fn(&mut Harness)`, once per store adapter: one test each
+/// in `mod embedded` and in `mod dynamodb` (moto).
+#[macro_export]
+macro_rules! for_each_adapter {
+    ($($case:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let mut h = $crate::test_support::harness::embedded().await;
+                    super::$case(&mut h).await;
+                }
+            )*
+        }
+
+        mod dynamodb {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let mut h = $crate::test_support::harness::dynamodb().await;
+                    super::$case(&mut h).await;
+                }
+            )*
+        }
+    };
+}
+
 pub mod harness {
     use super::{moto_config, moto_table};
     use crate::clock::ManualClock;

@@ -149,31 +149,7 @@ async fn erase_and_export_cover_everything_of_the_person(h: &mut Harness) {
     );
 }
 
-macro_rules! both_adapters {
-    ($($case:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let mut h = super::support::embedded().await;
-                    super::$case(&mut h).await;
-                }
-            )*
-        }
-
-        mod dynamodb {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let mut h = super::support::dynamodb().await;
-                    super::$case(&mut h).await;
-                }
-            )*
-        }
-    };
-}
-
-both_adapters!(erase_and_export_cover_everything_of_the_person);
+servicekanal_shared::for_each_adapter!(erase_and_export_cover_everything_of_the_person);
 
 #[test]
 fn a_number_that_is_none_is_a_typed_error() {

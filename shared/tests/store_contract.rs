@@ -912,31 +912,7 @@ async fn list_owned_finds_a_persons_items_outside_the_partition(h: &mut Harness)
     assert_eq!(after.items.len(), 7, "a deleted item leaves the index");
 }
 
-macro_rules! contract {
-    ($($case:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let mut h = super::support::embedded().await;
-                    super::$case(&mut h).await;
-                }
-            )*
-        }
-
-        mod dynamodb {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let mut h = super::support::dynamodb().await;
-                    super::$case(&mut h).await;
-                }
-            )*
-        }
-    };
-}
-
-contract!(
+servicekanal_shared::for_each_adapter!(
     create_then_get_returns_the_same_record,
     create_conflicts_when_a_readable_item_exists,
     create_replaces_an_item_past_its_deadline,

@@ -399,31 +399,7 @@ fn sample_event() -> aws_lambda_events::event::eventbridge::EventBridgeEvent {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-macro_rules! both_adapters {
-    ($($case:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let mut h = super::harness::embedded().await;
-                    super::$case(&mut h).await;
-                }
-            )*
-        }
-
-        mod dynamodb {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let mut h = super::harness::dynamodb().await;
-                    super::$case(&mut h).await;
-                }
-            )*
-        }
-    };
-}
-
-both_adapters!(
+servicekanal_shared::for_each_adapter!(
     retention_matrix,
     sliding_deadline_keeps_an_active_history,
     a_missed_renewal_is_made_good_at_the_deadline,

@@ -20,7 +20,7 @@ use servicekanal_shared::keys::{ItemKey, OPEN_CALLBACKS_PARTITION, Pseudonymizer
 use servicekanal_shared::phone::{self, PhoneError};
 use servicekanal_shared::queue::{BatchReport, ItemOutcome, OutgoingMessage, Queue, QueueError};
 use servicekanal_shared::retention::RetentionClass;
-use servicekanal_shared::store::{Hold, PageRequest, Record, Store, StoreError, Write};
+use servicekanal_shared::store::{Hold, Record, Store, StoreError, Write, all_pages};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -371,18 +371,11 @@ impl From<StoreError> for SalesError {
 
 /// The sales list's entries, earliest window first.
 async fn pointers(store: &dyn Store) -> Result<Vec<OpenCallback>, SalesError> {
-    let mut pointers = Vec::new();
-    let mut page = PageRequest::first(100);
-    loop {
-        let found = store.query(OPEN_CALLBACKS_PARTITION, "", page).await?;
-        for pointer in found.items {
-            pointers.push(pointer.body()?);
-        }
-        match found.next {
-            Some(token) => page = PageRequest::after(100, token),
-            None => return Ok(pointers),
-        }
-    }
+    all_pages(100, |page| store.query(OPEN_CALLBACKS_PARTITION, "", page))
+        .await?
+        .iter()
+        .map(|pointer| pointer.body().map_err(SalesError::from))
+        .collect()
 }
 
 async fn request_of(

@@ -271,6 +271,43 @@ impl DynamoStore {
         }
     }
 
+    /// One page of a sparse index's partition `name = value`, each item read by `read`.
+    async fn query_index<T>(
+        &self,
+        index: &str,
+        name: &str,
+        value: &str,
+        page: PageRequest,
+        read: impl Fn(Attributes) -> Result<T, StoreError>,
+    ) -> Result<Page<T>, StoreError> {
+        let limit = i32::try_from(page.checked_limit()?).unwrap_or(i32::MAX);
+        let start: Option<Item> = page.token.as_deref().map(decode_token).transpose()?;
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#key = :key")
+            .expression_attribute_names("#key", name)
+            .expression_attribute_values(":key", s(value))
+            .limit(limit)
+            .set_exclusive_start_key(start.map(Into::into))
+            .send()
+            .await
+            .map_err(backend)?;
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(read)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = out
+            .last_evaluated_key
+            .map(|k| encode_token(&Item::from(k)))
+            .transpose()?;
+        Ok(Page { items, next })
+    }
+
     /// One conditional delete: what was there, or `None` if the condition failed.
     async fn delete_if(
         &self,
@@ -534,32 +571,8 @@ impl Store for DynamoStore {
     }
 
     async fn list_holds(&self, page: PageRequest) -> Result<Page<Record>, StoreError> {
-        let limit = i32::try_from(page.checked_limit()?).unwrap_or(i32::MAX);
-        let start: Option<Item> = page.token.as_deref().map(decode_token).transpose()?;
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(HOLD_INDEX)
-            .key_condition_expression("#held = :held")
-            .expression_attribute_names("#held", attr::HELD)
-            .expression_attribute_values(":held", s(HELD))
-            .limit(limit)
-            .set_exclusive_start_key(start.map(Into::into))
-            .send()
+        self.query_index(HOLD_INDEX, attr::HELD, HELD, page, record_of)
             .await
-            .map_err(backend)?;
-        let items = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(record_of)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = out
-            .last_evaluated_key
-            .map(|k| encode_token(&Item::from(k)))
-            .transpose()?;
-        Ok(Page { items, next })
     }
 
     async fn list_owned(
@@ -567,32 +580,10 @@ impl Store for DynamoStore {
         owner: &str,
         page: PageRequest,
     ) -> Result<Page<ItemKey>, StoreError> {
-        let limit = i32::try_from(page.checked_limit()?).unwrap_or(i32::MAX);
-        let start: Option<Item> = page.token.as_deref().map(decode_token).transpose()?;
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(OWNER_INDEX)
-            .key_condition_expression("#owner = :owner")
-            .expression_attribute_names("#owner", attr::OWNER)
-            .expression_attribute_values(":owner", s(owner))
-            .limit(limit)
-            .set_exclusive_start_key(start.map(Into::into))
-            .send()
-            .await
-            .map_err(backend)?;
-        let items = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|found| item::key_of(&Item::from(found)).map_err(StoreError::from))
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = out
-            .last_evaluated_key
-            .map(|k| encode_token(&Item::from(k)))
-            .transpose()?;
-        Ok(Page { items, next })
+        self.query_index(OWNER_INDEX, attr::OWNER, owner, page, |found| {
+            item::key_of(&Item::from(found)).map_err(StoreError::from)
+        })
+        .await
     }
 
     async fn list_due(

@@ -255,6 +255,16 @@ impl EmbeddedStore {
         Ok(Some(record))
     }
 
+    /// The item at a key as stored and as a record, held or expired alike.
+    fn stored_pair(
+        txn: &WriteTransaction,
+        key: &str,
+    ) -> Result<Option<(Item, Record)>, StoreError> {
+        Self::raw_get(txn, key)?
+            .map(|item| Record::from_item(&item).map(|record| (item, record)))
+            .transpose()
+    }
+
     /// The stored record at a key, held or expired alike.
     fn stored_in(txn: &WriteTransaction, key: &str) -> Result<Option<Record>, StoreError> {
         Self::raw_get(txn, key)?
@@ -493,8 +503,7 @@ impl Store for EmbeddedStore {
     ) -> Result<bool, StoreError> {
         let txn = self.db.begin_write().map_err(backend)?;
         let storage = storage_key(key);
-        let old = Self::raw_get(&txn, &storage)?;
-        let Some(mut record) = old.as_ref().map(Record::from_item).transpose()? else {
+        let Some((old, mut record)) = Self::stored_pair(&txn, &storage)? else {
             return Ok(false);
         };
         if record.hold.is_some() || record.expires_at.timestamp() != from.timestamp() {
@@ -502,7 +511,7 @@ impl Store for EmbeddedStore {
         }
         record.expires_at = DateTime::from_timestamp(to.timestamp(), 0).unwrap_or(to);
         record.version += 1;
-        self.write_in(&txn, &record, old)?;
+        self.write_in(&txn, &record, Some(old))?;
         txn.commit().map_err(backend)?;
         Ok(true)
     }
@@ -511,8 +520,7 @@ impl Store for EmbeddedStore {
         let now = self.clock.now();
         let txn = self.db.begin_write().map_err(backend)?;
         let storage = storage_key(key);
-        let old = Self::raw_get(&txn, &storage)?;
-        let Some(mut record) = old.as_ref().map(Record::from_item).transpose()? else {
+        let Some((old, mut record)) = Self::stored_pair(&txn, &storage)? else {
             return Err(StoreError::NotFound(key.clone()));
         };
         if record.hold.is_some() {
@@ -523,7 +531,7 @@ impl Store for EmbeddedStore {
         }
         record.hold = Some(hold);
         record.version += 1;
-        self.write_in(&txn, &record, old)?;
+        self.write_in(&txn, &record, Some(old))?;
         txn.commit().map_err(backend)?;
         Ok(record)
     }
@@ -532,8 +540,7 @@ impl Store for EmbeddedStore {
         let now = self.clock.now();
         let txn = self.db.begin_write().map_err(backend)?;
         let storage = storage_key(key);
-        let old = Self::raw_get(&txn, &storage)?;
-        let Some(mut record) = old.as_ref().map(Record::from_item).transpose()? else {
+        let Some((old, mut record)) = Self::stored_pair(&txn, &storage)? else {
             return Err(StoreError::NotFound(key.clone()));
         };
         if record.hold.is_none() {
@@ -545,7 +552,7 @@ impl Store for EmbeddedStore {
             Released::Deleted(record)
         } else {
             record.version += 1;
-            self.write_in(&txn, &record, old)?;
+            self.write_in(&txn, &record, Some(old))?;
             Released::Restored(record)
         };
         txn.commit().map_err(backend)?;

@@ -256,6 +256,24 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
+/// Every item of a paged listing, fetching `size` at a time until no token is left.
+pub async fn all_pages<T, F, Fut>(size: u32, mut fetch: F) -> Result<Vec<T>, StoreError>
+where
+    F: FnMut(PageRequest) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>, StoreError>>,
+{
+    let mut all = Vec::new();
+    let mut page = PageRequest::first(size);
+    loop {
+        let result = fetch(page).await?;
+        all.extend(result.items);
+        match result.next {
+            Some(token) => page = PageRequest::after(size, token),
+            None => return Ok(all),
+        }
+    }
+}
+
 /// What a deletion removed, counted per retention class (no content), and how many items it
 /// had to keep because they are under legal hold.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
