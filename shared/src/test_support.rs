@@ -175,6 +175,59 @@ pub fn test_pseudonymizer() -> crate::keys::Pseudonymizer {
         .expect("long enough")
 }
 
+/// Realistic records of the classes outside a contact's partition, for store-level tests.
+pub mod records {
+    use crate::domain::{CallbackRequest, CallbackStatus, Channel, SurveyAnswer};
+    use crate::keys::ItemKey;
+    use crate::retention::RetentionClass;
+    use crate::store::Record;
+    use chrono::{DateTime, Duration, Utc};
+    use ulid::Ulid;
+
+    pub fn survey_answer(at: DateTime<Utc>) -> Record {
+        let answer = SurveyAnswer {
+            id: Ulid::new(),
+            channel: Channel::Whatsapp,
+            answered_at: at,
+            score: Some(4),
+            solved: Some(true),
+            comment: Some("Schnelle Hilfe".into()),
+            handed_over: false,
+            topics: vec!["bill".into()],
+            complete: true,
+        };
+        Record::new(
+            ItemKey::survey_answer(answer.id),
+            &answer,
+            RetentionClass::Survey13m,
+            at,
+        )
+        .unwrap()
+    }
+
+    pub fn callback_request(contact_id: &str, at: DateTime<Utc>) -> Record {
+        let request = CallbackRequest {
+            connect_contact_id: contact_id.into(),
+            reference: "RB-7K2Q".into(),
+            phone: "+4915112345678".into(),
+            name: Some("Max Muster".into()),
+            topic: "tariff-advice".into(),
+            window_start: at + Duration::hours(20),
+            window_end: at + Duration::hours(22),
+            requested_at: at,
+            status: CallbackStatus::Open,
+            done_at: None,
+        };
+        Record::new(
+            ItemKey::callback_request(contact_id),
+            &request,
+            RetentionClass::Callback3m,
+            at,
+        )
+        .unwrap()
+    }
+}
+
 /// Runs every listed case, an `async fn(&mut Harness)`, once per store adapter: one test each
 /// in `mod embedded` and in `mod dynamodb` (moto).
 #[macro_export]

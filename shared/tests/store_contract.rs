@@ -7,8 +7,8 @@ mod support;
 use chrono::{DateTime, Duration, Utc};
 use servicekanal_shared::clock::Clock;
 use servicekanal_shared::domain::{
-    Actor, CallbackRequest, CallbackStatus, Channel, Contact, DeliveryStatus, Direction, Message,
-    MessageContent, MessageType, SurveyAnswer,
+    Actor, CallbackRequest, Contact, DeliveryStatus, Direction, Message, MessageContent,
+    MessageType,
 };
 use servicekanal_shared::keys::{ItemKey, MESSAGE_PREFIX, Pseudonymizer};
 use servicekanal_shared::retention::RetentionClass;
@@ -16,6 +16,7 @@ use servicekanal_shared::store::{
     DueItem, Hold, MAX_TRANSACTION_WRITES, PageRequest, Record, Released, StoreError, Write,
     is_ttl_removal,
 };
+use servicekanal_shared::test_support::records;
 use std::collections::{BTreeMap, HashSet};
 use support::Harness;
 use ulid::Ulid;
@@ -51,49 +52,6 @@ fn message_record(wa_id: &str, at: DateTime<Utc>, text: &str) -> Record {
         ItemKey::message(&pseudonym, id),
         &message,
         RetentionClass::Bot7d,
-        at,
-    )
-    .unwrap()
-}
-
-fn survey_record(at: DateTime<Utc>) -> Record {
-    let answer = SurveyAnswer {
-        id: Ulid::new(),
-        channel: Channel::Whatsapp,
-        answered_at: at,
-        score: Some(4),
-        solved: Some(true),
-        comment: Some("Schnelle Hilfe".into()),
-        handed_over: false,
-        topics: vec!["bill".into()],
-        complete: true,
-    };
-    Record::new(
-        ItemKey::survey_answer(answer.id),
-        &answer,
-        RetentionClass::Survey13m,
-        at,
-    )
-    .unwrap()
-}
-
-fn callback_record(contact_id: &str, at: DateTime<Utc>) -> Record {
-    let request = CallbackRequest {
-        connect_contact_id: contact_id.into(),
-        reference: "RB-7K2Q".into(),
-        phone: "+4915112345678".into(),
-        name: Some("Max Muster".into()),
-        topic: "tariff-advice".into(),
-        window_start: at + Duration::hours(20),
-        window_end: at + Duration::hours(22),
-        requested_at: at,
-        status: CallbackStatus::Open,
-        done_at: None,
-    };
-    Record::new(
-        ItemKey::callback_request(contact_id),
-        &request,
-        RetentionClass::Callback3m,
         at,
     )
     .unwrap()
@@ -392,7 +350,7 @@ async fn write_all_commits_every_write_or_none(h: &mut Harness) {
 
 async fn delete_returns_what_was_there_and_is_idempotent(h: &mut Harness) {
     let now = h.clock.now();
-    let record = callback_record("11111111-2222-3333-4444-555555555555", now);
+    let record = records::callback_request("11111111-2222-3333-4444-555555555555", now);
     h.store.create(&record).await.unwrap();
     let removed = h.store.delete(&record.key).await.unwrap().expect("removed");
     assert_eq!(removed, record);
@@ -403,7 +361,7 @@ async fn delete_returns_what_was_there_and_is_idempotent(h: &mut Harness) {
     );
 
     // Deleting works on expired items too (that is the sweeper's job).
-    let expired = survey_record(now);
+    let expired = records::survey_answer(now);
     h.store.create(&expired).await.unwrap();
     h.clock.set(expired.expires_at + Duration::hours(1));
     assert_eq!(
@@ -497,8 +455,8 @@ async fn list_due_finds_items_by_deadline_window(h: &mut Harness) {
     let eight = message_record("491711111111", start - Duration::days(8), "acht");
     let seven = message_record("491711111111", start - Duration::days(7), "sieben");
     let six = message_record("491711111111", start - Duration::days(6), "sechs");
-    let survey = survey_record(start);
-    let callback = callback_record("aaaaaaaa-0000-0000-0000-000000000001", start);
+    let survey = records::survey_answer(start);
+    let callback = records::callback_request("aaaaaaaa-0000-0000-0000-000000000001", start);
     for r in [&eight, &seven, &six, &survey, &callback] {
         h.store.create(r).await.unwrap();
     }
@@ -645,7 +603,7 @@ async fn bad_page_requests_are_typed_errors(h: &mut Harness) {
 
 async fn delete_due_takes_only_items_past_their_deadline(h: &mut Harness) {
     let now = h.clock.now();
-    let answer = survey_record(now);
+    let answer = records::survey_answer(now);
     h.store.create(&answer).await.unwrap();
     assert!(
         h.store.delete_due(&answer.key).await.unwrap().is_none(),
@@ -831,7 +789,7 @@ async fn a_held_item_is_blocked_from_use_and_deletion(h: &mut Harness) {
 
 async fn a_released_hold_lets_the_deadline_apply_again(h: &mut Harness) {
     let now = h.clock.now();
-    let callback = callback_record("bbbbbbbb-0000-0000-0000-000000000001", now);
+    let callback = records::callback_request("bbbbbbbb-0000-0000-0000-000000000001", now);
     h.store.create(&callback).await.unwrap();
     assert!(matches!(
         h.store.release_hold(&callback.key).await,
@@ -873,11 +831,12 @@ async fn list_owned_finds_a_persons_items_outside_the_partition(h: &mut Harness)
     let ben = pseudonymizer().contact("491701230002").unwrap();
     let mut expected = HashSet::new();
     for i in 0..7 {
-        let answer = survey_record(now + Duration::seconds(i)).owned_by(&anna);
+        let answer = records::survey_answer(now + Duration::seconds(i)).owned_by(&anna);
         h.store.create(&answer).await.unwrap();
         expected.insert(answer.key);
     }
-    let callback = callback_record("cccccccc-0000-0000-0000-000000000001", now).owned_by(&anna);
+    let callback =
+        records::callback_request("cccccccc-0000-0000-0000-000000000001", now).owned_by(&anna);
     h.store.create(&callback).await.unwrap();
     h.store
         .place_hold(&callback.key, hold("case", now))
@@ -885,10 +844,10 @@ async fn list_owned_finds_a_persons_items_outside_the_partition(h: &mut Harness)
         .unwrap();
     expected.insert(callback.key.clone());
     h.store
-        .create(&survey_record(now).owned_by(&ben))
+        .create(&records::survey_answer(now).owned_by(&ben))
         .await
         .unwrap();
-    h.store.create(&survey_record(now)).await.unwrap();
+    h.store.create(&records::survey_answer(now)).await.unwrap();
 
     let mut found = HashSet::new();
     let mut page = PageRequest::first(3);

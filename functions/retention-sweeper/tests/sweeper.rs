@@ -7,14 +7,14 @@ use chrono::{DateTime, Duration, Utc};
 use retention_sweeper::{Ports, SweepConfig, SweepError, SweepReport, handle, sweep};
 use servicekanal_shared::clock::Clock;
 use servicekanal_shared::domain::{
-    Actor, CallbackRequest, CallbackStatus, Channel, Contact, Conversation, DeliveryStatus,
-    Direction, Message, MessageContent, MessageType, SurveyAnswer,
+    Actor, Channel, Contact, Conversation, DeliveryStatus, Direction, Message, MessageContent,
+    MessageType,
 };
 use servicekanal_shared::keys::{ItemKey, Pseudonym};
 use servicekanal_shared::retention::RetentionClass;
 use servicekanal_shared::store::{Hold, PageRequest, Record};
 use servicekanal_shared::test_support::harness::{self, Harness};
-use servicekanal_shared::test_support::{FaultyStore, test_pseudonymizer};
+use servicekanal_shared::test_support::{FaultyStore, records, test_pseudonymizer};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -74,49 +74,6 @@ fn message(
     Record::with_deadline(ItemKey::message(who, id), &body, class, deadline).unwrap()
 }
 
-fn survey_answer(at: DateTime<Utc>) -> Record {
-    let body = SurveyAnswer {
-        id: Ulid::from_datetime(at.into()),
-        channel: Channel::Whatsapp,
-        answered_at: at,
-        score: Some(5),
-        solved: Some(true),
-        comment: Some("Danke".into()),
-        handed_over: true,
-        topics: vec!["bill".into()],
-        complete: true,
-    };
-    Record::new(
-        ItemKey::survey_answer(body.id),
-        &body,
-        RetentionClass::Survey13m,
-        at,
-    )
-    .unwrap()
-}
-
-fn callback(at: DateTime<Utc>) -> Record {
-    let body = CallbackRequest {
-        connect_contact_id: format!("c-{}", at.timestamp()),
-        reference: "RB-7K2Q9M".into(),
-        phone: "+4915112345678".into(),
-        name: Some("Max Muster".into()),
-        topic: "tariff-advice".into(),
-        window_start: at + Duration::hours(20),
-        window_end: at + Duration::hours(22),
-        requested_at: at,
-        status: CallbackStatus::Open,
-        done_at: None,
-    };
-    Record::new(
-        ItemKey::callback_request(&body.connect_contact_id),
-        &body,
-        RetentionClass::Callback3m,
-        at,
-    )
-    .unwrap()
-}
-
 /// Whether the item still exists physically: its entry in the expiry index.
 async fn exists(h: &Harness, record: &Record) -> bool {
     let at = record.expires_at;
@@ -150,8 +107,8 @@ async fn retention_matrix(h: &mut Harness) {
         ),
         profile(&service_contact, RetentionClass::Service13m, t0),
         // An hour later, so its deadline is not the profile's.
-        survey_answer(t0 + Duration::hours(1)),
-        callback(t0),
+        records::survey_answer(t0 + Duration::hours(1)),
+        records::callback_request("c-matrix", t0),
     ];
     for item in &items {
         h.store.create(item).await.unwrap();
@@ -411,7 +368,7 @@ servicekanal_shared::for_each_adapter!(
 async fn the_scheduled_event_runs_a_sweep_and_reports_counts_only() {
     let h = harness::embedded().await;
     let t0 = h.clock.now();
-    h.store.create(&survey_answer(t0)).await.unwrap();
+    h.store.create(&records::survey_answer(t0)).await.unwrap();
     h.clock.set(RetentionClass::Survey13m.deadline(t0));
     let report: SweepReport = handle(sample_event(), &ports(&h)).await.unwrap();
     assert_eq!(
@@ -435,7 +392,7 @@ async fn the_scheduled_event_runs_a_sweep_and_reports_counts_only() {
     );
     let text = lines.join("\n");
     assert!(
-        !text.contains("Danke") && !text.contains("SURVEY#"),
+        !text.contains("Schnelle Hilfe") && !text.contains("SURVEY#"),
         "{text}"
     );
 }

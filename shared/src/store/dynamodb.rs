@@ -88,6 +88,24 @@ fn decode_token<T: for<'de> Deserialize<'de>>(token: &str) -> Result<T, StoreErr
     serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidPageToken)
 }
 
+/// A query's items, each read by `read`, and the token of the next page.
+fn page_of<T>(
+    out: aws_sdk_dynamodb::operation::query::QueryOutput,
+    read: impl Fn(Attributes) -> Result<T, StoreError>,
+) -> Result<Page<T>, StoreError> {
+    let next = out
+        .last_evaluated_key
+        .map(|k| encode_token(&Item::from(k)))
+        .transpose()?;
+    let items = out
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .map(read)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page { items, next })
+}
+
 /// Where `list_due` continues: an hour bucket, a shard, and DynamoDB's key within it.
 #[derive(Serialize, Deserialize)]
 struct DueCursor {
@@ -295,17 +313,7 @@ impl DynamoStore {
             .send()
             .await
             .map_err(backend)?;
-        let items = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(read)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = out
-            .last_evaluated_key
-            .map(|k| encode_token(&Item::from(k)))
-            .transpose()?;
-        Ok(Page { items, next })
+        page_of(out, read)
     }
 
     /// One conditional delete: what was there, or `None` if the condition failed.
@@ -418,18 +426,7 @@ impl Store for DynamoStore {
                 .expression_attribute_names("#sk", attr::SK)
                 .expression_attribute_values(":prefix", s(sk_prefix))
         };
-        let out = request.send().await.map_err(backend)?;
-        let items = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(record_of)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = out
-            .last_evaluated_key
-            .map(|k| encode_token(&Item::from(k)))
-            .transpose()?;
-        Ok(Page { items, next })
+        page_of(request.send().await.map_err(backend)?, record_of)
     }
 
     async fn update(&self, record: &Record) -> Result<Record, StoreError> {
