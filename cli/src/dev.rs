@@ -2,6 +2,7 @@
 //! function's own handler; `/local/...` is the JSON control API of the page at `/` and of the
 //! end-to-end test (documented in docs/local-stack.md).
 
+use crate::privacy::{Ops, OpsError, Target};
 use crate::stack::LocalStack;
 use anyhow::{Context, Result};
 use axum::Json;
@@ -503,14 +504,46 @@ struct PersonRequest {
     phone: String,
 }
 
-fn person(app: &DevServer, phone: &str) -> Result<servicekanal_shared::keys::Pseudonym, ApiError> {
-    app.stack
-        .person(phone)
-        .map_err(|e| bad_request(e.to_string()))
+/// A hold (with its reason) or release: a phone number, a callback reference or a key.
+#[derive(Deserialize)]
+struct TargetRequest {
+    phone: Option<String>,
+    reference: Option<String>,
+    key: Option<String>,
+    #[serde(default)]
+    reason: String,
 }
 
-fn store_error(e: servicekanal_shared::store::StoreError) -> ApiError {
-    ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+impl TargetRequest {
+    fn target(self) -> Result<(Target, String), ApiError> {
+        let reason = self.reason;
+        Target::of(self.phone, self.reference, self.key)
+            .map(|target| (target, reason))
+            .ok_or_else(|| bad_request("name one of phone, reference or key"))
+    }
+}
+
+impl DevServer {
+    /// The privacy operations on the embedded store, as `--table` runs them in AWS.
+    fn ops(&self) -> Ops<'_> {
+        Ops {
+            store: self.stack.store.as_ref(),
+            pseudonymizer: &self.stack.bot.pseudonymizer,
+        }
+    }
+}
+
+impl From<OpsError> for ApiError {
+    fn from(e: OpsError) -> Self {
+        let status = if e.is_bad_request() {
+            StatusCode::BAD_REQUEST
+        } else if e.is_not_found() {
+            StatusCode::NOT_FOUND
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        };
+        ApiError(status, e.to_string())
+    }
 }
 
 /// Right to be forgotten: everything of the person, in every store; counts per class.
@@ -518,16 +551,8 @@ async fn erase(
     State(app): App,
     Json(request): Json<PersonRequest>,
 ) -> Result<Json<servicekanal_shared::store::DeletionReport>, ApiError> {
-    let person = person(&app, &request.phone)?;
-    let report = servicekanal_shared::privacy::erase(app.stack.store.as_ref(), &person)
-        .await
-        .map_err(store_error)?;
+    let report = app.ops().erase(&request.phone).await?;
     app.stack.export_stats().await?;
-    tracing::info!(
-        items = report.total(),
-        held = report.held,
-        "person erased on request"
-    );
     Ok(Json(report))
 }
 
@@ -536,106 +561,35 @@ async fn export(
     State(app): App,
     Json(request): Json<PersonRequest>,
 ) -> Result<Json<servicekanal_shared::privacy::AccessReport>, ApiError> {
-    let person = person(&app, &request.phone)?;
-    let report = servicekanal_shared::privacy::export(
-        app.stack.store.as_ref(),
-        &person,
-        &request.phone,
-        app.clock.now(),
-    )
-    .await
-    .map_err(store_error)?;
-    Ok(Json(report))
+    Ok(Json(
+        app.ops().export(&request.phone, app.clock.now()).await?,
+    ))
 }
 
 async fn holds(
     State(app): App,
 ) -> Result<Json<Vec<servicekanal_shared::privacy::HoldView>>, ApiError> {
-    servicekanal_shared::privacy::hold_views(app.stack.store.as_ref())
-        .await
-        .map(Json)
-        .map_err(store_error)
+    Ok(Json(app.ops().holds().await?))
 }
 
 /// A hold on a person (every item of theirs) or on one callback request (its reference).
-#[derive(Deserialize)]
-struct HoldRequest {
-    phone: Option<String>,
-    reference: Option<String>,
-    reason: String,
-}
-
 async fn place_holds(
     State(app): App,
-    Json(request): Json<HoldRequest>,
+    Json(request): Json<TargetRequest>,
 ) -> Result<Json<servicekanal_shared::privacy::HoldReport>, ApiError> {
-    if request.reason.trim().is_empty() {
-        return Err(bad_request("a hold needs a reason"));
-    }
-    let store = app.stack.store.as_ref();
-    let hold = servicekanal_shared::store::Hold {
-        reason: request.reason.trim().to_owned(),
-        placed_at: app.clock.now(),
-    };
-    match (&request.phone, &request.reference) {
-        (Some(phone), None) => {
-            let person = person(&app, phone)?;
-            servicekanal_shared::privacy::hold_person(store, &person, &hold)
-                .await
-                .map(Json)
-                .map_err(store_error)
-        }
-        (None, Some(reference)) => {
-            voice_intake::hold(store, reference, &hold.reason, hold.placed_at)
-                .await
-                .map_err(sales_error)?;
-            let mut report = servicekanal_shared::privacy::HoldReport::default();
-            report.items.insert(
-                servicekanal_shared::retention::RetentionClass::Callback3m,
-                1,
-            );
-            Ok(Json(report))
-        }
-        _ => Err(bad_request(
-            "name either a phone number or a callback reference",
-        )),
-    }
+    let (target, reason) = request.target()?;
+    Ok(Json(
+        app.ops().place(&target, &reason, app.clock.now()).await?,
+    ))
 }
 
 /// Releases the holds of a person, or one hold by its key (as `GET /local/holds` shows it).
-#[derive(Deserialize)]
-struct ReleaseRequest {
-    phone: Option<String>,
-    key: Option<String>,
-}
-
 async fn release_holds(
     State(app): App,
-    Json(request): Json<ReleaseRequest>,
+    Json(request): Json<TargetRequest>,
 ) -> Result<Json<servicekanal_shared::privacy::HoldReport>, ApiError> {
-    let store = app.stack.store.as_ref();
-    let report = match (&request.phone, &request.key) {
-        (Some(phone), None) => {
-            let person = person(&app, phone)?;
-            servicekanal_shared::privacy::release_person(store, &person)
-                .await
-                .map_err(store_error)?
-        }
-        (None, Some(key)) => {
-            let key = servicekanal_shared::privacy::parse_key(key)
-                .ok_or_else(|| bad_request("a key reads pk|sk"))?;
-            let mut report = servicekanal_shared::privacy::HoldReport::default();
-            match servicekanal_shared::privacy::release_into(store, &key, &mut report).await {
-                Ok(()) => report,
-                Err(
-                    e @ (servicekanal_shared::store::StoreError::NotHeld(_)
-                    | servicekanal_shared::store::StoreError::NotFound(_)),
-                ) => return Err(ApiError(StatusCode::NOT_FOUND, e.to_string())),
-                Err(e) => return Err(store_error(e)),
-            }
-        }
-        _ => return Err(bad_request("name either a phone number or a key")),
-    };
+    let (target, _) = request.target()?;
+    let report = app.ops().release(&target).await?;
     app.stack.export_stats().await?;
     Ok(Json(report))
 }

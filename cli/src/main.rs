@@ -183,20 +183,13 @@ async fn holds(action: Option<HoldsAction>, target: TargetArgs) -> Result<()> {
             reference,
             reason,
         } => {
-            let target = match (phone, reference) {
-                (Some(phone), _) => Target::Phone(phone),
-                (None, Some(reference)) => Target::Reference(reference),
-                (None, None) => anyhow::bail!("name --phone or --reference"),
-            };
+            let target =
+                Target::of(phone, reference, None).context("name --phone or --reference")?;
             let report = backend.place(&target, &reason).await?;
             print!("{}", render_hold_report("held", &report));
         }
         HoldsAction::Release { phone, key } => {
-            let target = match (phone, key) {
-                (Some(phone), _) => Target::Phone(phone),
-                (None, Some(key)) => Target::Key(key),
-                (None, None) => anyhow::bail!("name --phone or --key"),
-            };
+            let target = Target::of(phone, None, key).context("name --phone or --key")?;
             let report = backend.release(&target).await?;
             print!("{}", render_hold_report("released", &report));
         }

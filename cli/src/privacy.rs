@@ -3,13 +3,155 @@
 //! so a phone number finds the same items the functions stored).
 
 use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use servicekanal_shared::keys::Pseudonymizer;
 use servicekanal_shared::privacy::{self, AccessReport, HoldReport, HoldView};
+use servicekanal_shared::retention::RetentionClass;
 use servicekanal_shared::secrets::{Secrets, SecretsManagerSecrets};
 use servicekanal_shared::store::{DeletionReport, Hold, Store, StoreError};
 use std::sync::Arc;
+
+/// What a hold or release names.
+pub enum Target {
+    Phone(String),
+    /// A callback request's reference (holds only).
+    Reference(String),
+    /// One item, `pk|sk` as `holds` lists it (releases only).
+    Key(String),
+}
+
+impl Target {
+    /// The one target of optional fields, as the CLI and the control API take them.
+    pub fn of(
+        phone: Option<String>,
+        reference: Option<String>,
+        key: Option<String>,
+    ) -> Option<Self> {
+        match (phone, reference, key) {
+            (Some(phone), None, None) => Some(Target::Phone(phone)),
+            (None, Some(reference), None) => Some(Target::Reference(reference)),
+            (None, None, Some(key)) => Some(Target::Key(key)),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    #[error(transparent)]
+    Person(#[from] privacy::PrivacyError),
+    #[error(transparent)]
+    Sales(#[from] voice_intake::SalesError),
+    #[error("a hold needs a reason (a case or ticket reference)")]
+    NoReason,
+    #[error("a hold names a phone number or a callback reference")]
+    HoldTarget,
+    #[error("a release names a phone number or a key")]
+    ReleaseTarget,
+    #[error("a key reads pk|sk, got {0:?}")]
+    BadKey(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl OpsError {
+    /// The request named something that does not exist (no such reference, no such hold).
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            OpsError::Sales(voice_intake::SalesError::UnknownReference(_))
+                | OpsError::Store(StoreError::NotHeld(_) | StoreError::NotFound(_))
+        )
+    }
+
+    /// The request itself is wrong (an unreadable number, no reason, no target).
+    pub fn is_bad_request(&self) -> bool {
+        matches!(
+            self,
+            OpsError::Person(privacy::PrivacyError::Phone(_))
+                | OpsError::NoReason
+                | OpsError::HoldTarget
+                | OpsError::ReleaseTarget
+                | OpsError::BadKey(_)
+        )
+    }
+}
+
+/// The privacy operations on a table: what `servicekanal ... --table` runs in AWS and what
+/// the local stack's control API runs on its embedded store.
+pub struct Ops<'a> {
+    pub store: &'a dyn Store,
+    pub pseudonymizer: &'a Pseudonymizer,
+}
+
+impl Ops<'_> {
+    pub async fn erase(&self, phone: &str) -> Result<DeletionReport, OpsError> {
+        let person = privacy::person_of(self.pseudonymizer, phone)?;
+        let report = privacy::erase(self.store, &person).await?;
+        tracing::info!(
+            items = report.total(),
+            held = report.held,
+            "person erased on request"
+        );
+        Ok(report)
+    }
+
+    pub async fn export(&self, phone: &str, now: DateTime<Utc>) -> Result<AccessReport, OpsError> {
+        let person = privacy::person_of(self.pseudonymizer, phone)?;
+        Ok(privacy::export(self.store, &person, phone, now).await?)
+    }
+
+    pub async fn holds(&self) -> Result<Vec<HoldView>, OpsError> {
+        Ok(privacy::hold_views(self.store).await?)
+    }
+
+    pub async fn place(
+        &self,
+        target: &Target,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<HoldReport, OpsError> {
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(OpsError::NoReason);
+        }
+        let hold = Hold {
+            reason: reason.to_owned(),
+            placed_at: now,
+        };
+        match target {
+            Target::Phone(phone) => {
+                let person = privacy::person_of(self.pseudonymizer, phone)?;
+                Ok(privacy::hold_person(self.store, &person, &hold).await?)
+            }
+            Target::Reference(reference) => {
+                voice_intake::hold(self.store, reference, &hold.reason, now).await?;
+                let mut report = HoldReport::default();
+                report.items.insert(RetentionClass::Callback3m, 1);
+                Ok(report)
+            }
+            Target::Key(_) => Err(OpsError::HoldTarget),
+        }
+    }
+
+    pub async fn release(&self, target: &Target) -> Result<HoldReport, OpsError> {
+        match target {
+            Target::Phone(phone) => {
+                let person = privacy::person_of(self.pseudonymizer, phone)?;
+                Ok(privacy::release_person(self.store, &person).await?)
+            }
+            Target::Key(key) => {
+                let key = privacy::parse_key(key).ok_or_else(|| OpsError::BadKey(key.clone()))?;
+                let mut report = HoldReport::default();
+                privacy::release_into(self.store, &key, &mut report).await?;
+                Ok(report)
+            }
+            Target::Reference(_) => Err(OpsError::ReleaseTarget),
+        }
+    }
+}
 
 pub enum Backend {
     /// A running `servicekanal dev` (its base URL).
@@ -19,15 +161,6 @@ pub enum Backend {
         store: Arc<dyn Store>,
         pseudonymizer: Pseudonymizer,
     },
-}
-
-/// What a hold or release names.
-pub enum Target {
-    Phone(String),
-    /// A callback request's reference (holds only).
-    Reference(String),
-    /// One item, `pk|sk` as `holds` lists it (releases only).
-    Key(String),
 }
 
 /// POSTs `body` to the local stack's control API; its error message becomes ours.
@@ -47,6 +180,15 @@ pub async fn local_post<B: Serialize, T: DeserializeOwned>(
         bail!("{}", body["error"].as_str().unwrap_or("refused"));
     }
     Ok(response.json().await?)
+}
+
+/// A target as the control API takes it.
+fn target_json(target: &Target) -> serde_json::Value {
+    match target {
+        Target::Phone(phone) => serde_json::json!({"phone": phone}),
+        Target::Reference(reference) => serde_json::json!({"reference": reference}),
+        Target::Key(key) => serde_json::json!({"key": key}),
+    }
 }
 
 impl Backend {
@@ -69,133 +211,75 @@ impl Backend {
         })
     }
 
-    pub async fn erase(&self, phone: &str) -> Result<DeletionReport> {
+    /// The operations on the AWS table, or the local stack's base URL.
+    fn ops(&self) -> std::result::Result<Ops<'_>, &str> {
         match self {
-            Backend::Local(base) => {
-                local_post(
-                    base,
-                    "/local/privacy/erase",
-                    &serde_json::json!({"phone": phone}),
-                )
-                .await
-            }
+            Backend::Local(base) => Err(base),
             Backend::Aws {
                 store,
                 pseudonymizer,
-            } => {
-                let person = privacy::person_of(pseudonymizer, phone)?;
-                Ok(privacy::erase(store.as_ref(), &person).await?)
+            } => Ok(Ops {
+                store: store.as_ref(),
+                pseudonymizer,
+            }),
+        }
+    }
+
+    pub async fn erase(&self, phone: &str) -> Result<DeletionReport> {
+        match self.ops() {
+            Ok(ops) => Ok(ops.erase(phone).await?),
+            Err(base) => {
+                local_post(
+                    base,
+                    "/local/privacy/erase",
+                    &target_json(&Target::Phone(phone.into())),
+                )
+                .await
             }
         }
     }
 
     pub async fn export(&self, phone: &str) -> Result<serde_json::Value> {
-        match self {
-            Backend::Local(base) => {
+        match self.ops() {
+            Ok(ops) => Ok(serde_json::to_value(ops.export(phone, Utc::now()).await?)?),
+            Err(base) => {
                 local_post(
                     base,
                     "/local/privacy/export",
-                    &serde_json::json!({"phone": phone}),
+                    &target_json(&Target::Phone(phone.into())),
                 )
                 .await
-            }
-            Backend::Aws {
-                store,
-                pseudonymizer,
-            } => {
-                let person = privacy::person_of(pseudonymizer, phone)?;
-                let report: AccessReport =
-                    privacy::export(store.as_ref(), &person, phone, chrono::Utc::now()).await?;
-                Ok(serde_json::to_value(report)?)
             }
         }
     }
 
     pub async fn holds(&self) -> Result<Vec<HoldView>> {
-        match self {
-            Backend::Local(base) => {
+        match self.ops() {
+            Ok(ops) => Ok(ops.holds().await?),
+            Err(base) => {
                 let response = reqwest::get(format!("{base}/local/holds"))
                     .await
                     .with_context(|| format!("is `servicekanal dev` running at {base}?"))?;
                 Ok(response.error_for_status()?.json().await?)
             }
-            Backend::Aws { store, .. } => Ok(privacy::hold_views(store.as_ref()).await?),
         }
     }
 
     pub async fn place(&self, target: &Target, reason: &str) -> Result<HoldReport> {
-        if reason.trim().is_empty() {
-            bail!("a hold needs a reason (a case or ticket reference)");
-        }
-        match self {
-            Backend::Local(base) => {
-                let body = match target {
-                    Target::Phone(phone) => serde_json::json!({"phone": phone, "reason": reason}),
-                    Target::Reference(r) => serde_json::json!({"reference": r, "reason": reason}),
-                    Target::Key(_) => bail!("a hold names a phone number or a reference"),
-                };
+        match self.ops() {
+            Ok(ops) => Ok(ops.place(target, reason, Utc::now()).await?),
+            Err(base) => {
+                let mut body = target_json(target);
+                body["reason"] = reason.into();
                 local_post(base, "/local/holds", &body).await
-            }
-            Backend::Aws {
-                store,
-                pseudonymizer,
-            } => {
-                let hold = Hold {
-                    reason: reason.trim().to_owned(),
-                    placed_at: chrono::Utc::now(),
-                };
-                match target {
-                    Target::Phone(phone) => {
-                        let person = privacy::person_of(pseudonymizer, phone)?;
-                        Ok(privacy::hold_person(store.as_ref(), &person, &hold).await?)
-                    }
-                    Target::Reference(reference) => {
-                        voice_intake::hold(store.as_ref(), reference, &hold.reason, hold.placed_at)
-                            .await?;
-                        let mut report = HoldReport::default();
-                        report.items.insert(
-                            servicekanal_shared::retention::RetentionClass::Callback3m,
-                            1,
-                        );
-                        Ok(report)
-                    }
-                    Target::Key(_) => bail!("a hold names a phone number or a reference"),
-                }
             }
         }
     }
 
     pub async fn release(&self, target: &Target) -> Result<HoldReport> {
-        match self {
-            Backend::Local(base) => {
-                let body = match target {
-                    Target::Phone(phone) => serde_json::json!({"phone": phone}),
-                    Target::Key(key) => serde_json::json!({"key": key}),
-                    Target::Reference(_) => bail!("a release names a phone number or a key"),
-                };
-                local_post(base, "/local/holds/release", &body).await
-            }
-            Backend::Aws {
-                store,
-                pseudonymizer,
-            } => match target {
-                Target::Phone(phone) => {
-                    let person = privacy::person_of(pseudonymizer, phone)?;
-                    Ok(privacy::release_person(store.as_ref(), &person).await?)
-                }
-                Target::Key(key) => {
-                    let key = privacy::parse_key(key).context("a key reads pk|sk")?;
-                    let mut report = HoldReport::default();
-                    match privacy::release_into(store.as_ref(), &key, &mut report).await {
-                        Ok(()) => Ok(report),
-                        Err(StoreError::NotHeld(_) | StoreError::NotFound(_)) => {
-                            bail!("no hold on {key}")
-                        }
-                        Err(e) => Err(e.into()),
-                    }
-                }
-                Target::Reference(_) => bail!("a release names a phone number or a key"),
-            },
+        match self.ops() {
+            Ok(ops) => Ok(ops.release(target).await?),
+            Err(base) => local_post(base, "/local/holds/release", &target_json(target)).await,
         }
     }
 }

@@ -16,13 +16,12 @@ use serde::Serialize;
 use servicekanal_shared::clock::SharedClock;
 use servicekanal_shared::keys::{ItemKey, Pseudonym};
 use servicekanal_shared::retention::RetentionClass;
-use servicekanal_shared::store::{DueItem, PageRequest, Record, RecordKind, Store, StoreError};
+use servicekanal_shared::store::{
+    DueItem, PageRequest, Record, RecordKind, Store, StoreError, all_pages,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-
-/// The sort key of a contact's profile: the anchor of their sliding deadline.
-const PROFILE_SK: &str = "PROFILE";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SweepConfig {
@@ -149,7 +148,7 @@ enum Settled {
 struct Sweep<'a> {
     ports: &'a Ports,
     now: DateTime<Utc>,
-    contact_deadlines: Mutex<HashMap<String, Option<DateTime<Utc>>>>,
+    contact_deadlines: Mutex<HashMap<Pseudonym, Option<DateTime<Utc>>>>,
 }
 
 impl Sweep<'_> {
@@ -175,32 +174,41 @@ impl Sweep<'_> {
         }
     }
 
-    /// The sliding deadline of the contact whose partition is `pk`: their service profile's.
-    async fn contact_deadline(&self, pk: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-        if let Some(known) = self.contact_deadlines.lock().expect("not poisoned").get(pk) {
-            return Ok(*known);
+    /// The sliding deadline of a contact: their service profile's (the anchor).
+    async fn contact_deadline(
+        &self,
+        contact: &Pseudonym,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let known = self
+            .contact_deadlines
+            .lock()
+            .expect("not poisoned")
+            .get(contact)
+            .copied();
+        if let Some(known) = known {
+            return Ok(known);
         }
-        let key = ItemKey::new(pk, PROFILE_SK);
+        let profile = ItemKey::profile(contact);
         let deadline = self
-            .retried(|| self.ports.store.get(&key))
+            .retried(|| self.ports.store.get(&profile))
             .await?
             .filter(|profile| profile.retention == RetentionClass::Service13m)
             .map(|profile| profile.expires_at);
         self.contact_deadlines
             .lock()
             .expect("not poisoned")
-            .insert(pk.to_owned(), deadline);
+            .insert(contact.clone(), deadline);
         Ok(deadline)
     }
 
     /// Renews, deletes or leaves one item the expiry index named.
     async fn settle(&self, item: &DueItem) -> Result<Settled, StoreError> {
         let store = self.ports.store.as_ref();
-        let is_profile = item.key.sk == PROFILE_SK;
+        // A contact's service item (not the profile itself, the anchor) may slide.
         if item.retention == RetentionClass::Service13m
-            && !is_profile
-            && Pseudonym::from_partition(&item.key.pk).is_some()
-            && let Some(deadline) = self.contact_deadline(&item.key.pk).await?
+            && let Some(contact) = Pseudonym::from_partition(&item.key.pk)
+            && item.key != ItemKey::profile(&contact)
+            && let Some(deadline) = self.contact_deadline(&contact).await?
             && deadline > item.expires_at
         {
             let moved = self
@@ -235,30 +243,28 @@ impl Sweep<'_> {
     /// it the sweeper's). Held items stay.
     async fn cascade(&self, profile: &Record) -> Result<BTreeMap<RetentionClass, u64>, StoreError> {
         let store = self.ports.store.as_ref();
+        let left = self
+            .retried(|| {
+                all_pages(self.ports.config.page_size, |page| {
+                    store.query(&profile.key.pk, "", page)
+                })
+            })
+            .await?;
         let mut removed = BTreeMap::new();
-        let mut page = PageRequest::first(self.ports.config.page_size);
-        loop {
-            let result = self
-                .retried(|| store.query(&profile.key.pk, "", page.clone()))
+        for record in &left {
+            let moved = self
+                .retried(|| store.set_deadline(&record.key, record.expires_at, self.now))
                 .await?;
-            for record in &result.items {
-                let moved = self
-                    .retried(|| store.set_deadline(&record.key, record.expires_at, self.now))
-                    .await?;
-                if moved
-                    && self
-                        .retried(|| store.delete_due(&record.key))
-                        .await?
-                        .is_some()
-                {
-                    *removed.entry(record.retention).or_default() += 1;
-                }
-            }
-            match result.next {
-                Some(token) => page = PageRequest::after(self.ports.config.page_size, token),
-                None => return Ok(removed),
+            if moved
+                && self
+                    .retried(|| store.delete_due(&record.key))
+                    .await?
+                    .is_some()
+            {
+                *removed.entry(record.retention).or_default() += 1;
             }
         }
+        Ok(removed)
     }
 
     /// Settles every item of `[since, until]` in the expiry index, page by page.

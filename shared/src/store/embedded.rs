@@ -85,6 +85,19 @@ fn decode_token(token: &str) -> Result<String, StoreError> {
     String::from_utf8(bytes).map_err(|_| StoreError::InvalidPageToken)
 }
 
+/// The page token of a (time, storage key) index position: the expiry and hold indexes.
+fn position_token(at: i64, key: &str) -> String {
+    encode_token(&format!("{at}|{key}"))
+}
+
+/// Where a page after `token` starts in a (time, storage key) index: just past its position.
+fn after_position(token: &str) -> Result<(i64, String), StoreError> {
+    let raw = decode_token(token)?;
+    let (at, key) = raw.split_once('|').ok_or(StoreError::InvalidPageToken)?;
+    let at: i64 = at.parse().map_err(|_| StoreError::InvalidPageToken)?;
+    Ok((at, format!("{key}{SEP}")))
+}
+
 impl EmbeddedStore {
     /// Opens (or creates) the store in `data_dir/store.redb`.
     pub fn open(data_dir: &Path, clock: SharedClock) -> Result<Self, StoreError> {
@@ -151,7 +164,7 @@ impl EmbeddedStore {
             keys
         };
         for key in &due {
-            self.remove_in(&txn, key, true)?;
+            self.remove_in(&txn, key, true, |_| Ok(true))?;
         }
         txn.commit().map_err(backend)?;
         Ok(due.len() as u64)
@@ -235,17 +248,21 @@ impl EmbeddedStore {
         Ok(())
     }
 
-    /// Removes one item by storage key; returns its record.
+    /// Removes one item by storage key if `take` accepts it (an `Err` aborts); returns its
+    /// record.
     fn remove_in(
         &self,
         txn: &WriteTransaction,
         key: &str,
         by_ttl: bool,
+        take: impl FnOnce(&Record) -> Result<bool, StoreError>,
     ) -> Result<Option<Record>, StoreError> {
-        let Some(old) = Self::raw_get(txn, key)? else {
+        let Some((old, record)) = Self::stored_pair(txn, key)? else {
             return Ok(None);
         };
-        let record = Record::from_item(&old)?;
+        if !take(&record)? {
+            return Ok(None);
+        }
         {
             let mut items = txn.open_table(ITEMS).map_err(backend)?;
             items.remove(key).map_err(backend)?;
@@ -262,14 +279,6 @@ impl EmbeddedStore {
     ) -> Result<Option<(Item, Record)>, StoreError> {
         Self::raw_get(txn, key)?
             .map(|item| Record::from_item(&item).map(|record| (item, record)))
-            .transpose()
-    }
-
-    /// The stored record at a key, held or expired alike.
-    fn stored_in(txn: &WriteTransaction, key: &str) -> Result<Option<Record>, StoreError> {
-        Self::raw_get(txn, key)?
-            .as_ref()
-            .map(Record::from_item)
             .transpose()
     }
 
@@ -473,11 +482,10 @@ impl Store for EmbeddedStore {
 
     async fn delete(&self, key: &ItemKey) -> Result<Option<Record>, StoreError> {
         let txn = self.db.begin_write().map_err(backend)?;
-        let stored = Self::stored_in(&txn, &storage_key(key))?;
-        if stored.as_ref().is_some_and(|r| r.hold.is_some()) {
-            return Err(StoreError::Held(key.clone()));
-        }
-        let removed = self.remove_in(&txn, &storage_key(key), false)?;
+        let removed = self.remove_in(&txn, &storage_key(key), false, |r| match r.hold {
+            Some(_) => Err(StoreError::Held(key.clone())),
+            None => Ok(true),
+        })?;
         txn.commit().map_err(backend)?;
         Ok(removed)
     }
@@ -485,12 +493,9 @@ impl Store for EmbeddedStore {
     async fn delete_due(&self, key: &ItemKey) -> Result<Option<Record>, StoreError> {
         let now = self.clock.now();
         let txn = self.db.begin_write().map_err(backend)?;
-        let due = Self::stored_in(&txn, &storage_key(key))?
-            .is_some_and(|r| r.hold.is_none() && r.is_expired_at(now));
-        if !due {
-            return Ok(None);
-        }
-        let removed = self.remove_in(&txn, &storage_key(key), false)?;
+        let removed = self.remove_in(&txn, &storage_key(key), false, |r| {
+            Ok(r.hold.is_none() && r.is_expired_at(now))
+        })?;
         txn.commit().map_err(backend)?;
         Ok(removed)
     }
@@ -548,7 +553,7 @@ impl Store for EmbeddedStore {
         }
         record.hold = None;
         let released = if record.is_expired_at(now) {
-            self.remove_in(&txn, &storage, false)?;
+            self.remove_in(&txn, &storage, false, |_| Ok(true))?;
             Released::Deleted(record)
         } else {
             record.version += 1;
@@ -561,13 +566,8 @@ impl Store for EmbeddedStore {
 
     async fn list_holds(&self, page: PageRequest) -> Result<Page<Record>, StoreError> {
         let limit = page.checked_limit()? as usize;
-        let start: (i64, String) = match &page.token {
-            Some(token) => {
-                let raw = decode_token(token)?;
-                let (at, key) = raw.split_once('|').ok_or(StoreError::InvalidPageToken)?;
-                let at: i64 = at.parse().map_err(|_| StoreError::InvalidPageToken)?;
-                (at, format!("{key}{SEP}"))
-            }
+        let start = match &page.token {
+            Some(token) => after_position(token)?,
             None => (i64::MIN, String::new()),
         };
         let txn = self.read()?;
@@ -589,10 +589,10 @@ impl Store for EmbeddedStore {
             if let Some(bytes) = items.get(key).map_err(backend)? {
                 found.push(Record::from_item(&decode_item(bytes.value())?)?);
             }
-            last = Some(format!("{at}|{key}"));
+            last = Some(position_token(at, key));
         }
         let next = match (more, last) {
-            (true, Some(last)) => Some(encode_token(&last)),
+            (true, Some(last)) => Some(last),
             _ => None,
         };
         Ok(Page { items: found, next })
@@ -652,9 +652,13 @@ impl Store for EmbeddedStore {
         };
         let mut report = DeletionReport::default();
         for key in keys {
-            if Self::stored_in(&txn, &key)?.is_some_and(|r| r.hold.is_some()) {
-                report.held += 1;
-            } else if let Some(record) = self.remove_in(&txn, &key, false)? {
+            let removed = self.remove_in(&txn, &key, false, |r| {
+                if r.hold.is_some() {
+                    report.held += 1;
+                }
+                Ok(r.hold.is_none())
+            })?;
+            if let Some(record) = removed {
                 report.add(record.retention);
             }
         }
@@ -669,13 +673,8 @@ impl Store for EmbeddedStore {
         page: PageRequest,
     ) -> Result<Page<DueItem>, StoreError> {
         let limit = page.checked_limit()? as usize;
-        let start: (i64, String) = match &page.token {
-            Some(token) => {
-                let raw = decode_token(token)?;
-                let (at, key) = raw.split_once('|').ok_or(StoreError::InvalidPageToken)?;
-                let at: i64 = at.parse().map_err(|_| StoreError::InvalidPageToken)?;
-                (at, format!("{key}{SEP}"))
-            }
+        let start = match &page.token {
+            Some(token) => after_position(token)?,
             None => (since.timestamp(), String::new()),
         };
         let txn = self.read()?;
@@ -703,11 +702,10 @@ impl Store for EmbeddedStore {
             });
         }
         let next = match (more, found.last()) {
-            (true, Some(last)) => Some(encode_token(&format!(
-                "{}|{}",
+            (true, Some(last)) => Some(position_token(
                 last.expires_at.timestamp(),
-                storage_key(&last.key)
-            ))),
+                &storage_key(&last.key),
+            )),
             _ => None,
         };
         Ok(Page { items: found, next })
