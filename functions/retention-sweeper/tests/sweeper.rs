@@ -12,7 +12,7 @@ use servicekanal_shared::domain::{
 };
 use servicekanal_shared::keys::{ItemKey, Pseudonym};
 use servicekanal_shared::retention::RetentionClass;
-use servicekanal_shared::store::{Hold, PageRequest, Record};
+use servicekanal_shared::store::{Hold, PageRequest, Record, all_pages};
 use servicekanal_shared::test_support::harness::{self, Harness};
 use servicekanal_shared::test_support::{FaultyStore, records, test_pseudonymizer};
 use std::collections::{BTreeMap, HashSet};
@@ -77,17 +77,11 @@ fn message(
 /// Whether the item still exists physically: its entry in the expiry index.
 async fn exists(h: &Harness, record: &Record) -> bool {
     let at = record.expires_at;
-    let mut page = PageRequest::first(100);
-    loop {
-        let result = h.store.list_due(at, at, page).await.unwrap();
-        if result.items.iter().any(|d| d.key == record.key) {
-            return true;
-        }
-        match result.next {
-            Some(token) => page = PageRequest::after(100, token),
-            None => return false,
-        }
-    }
+    all_pages(100, |page| h.store.list_due(at, at, page))
+        .await
+        .unwrap()
+        .iter()
+        .any(|due| due.key == record.key)
 }
 
 async fn readable(h: &Harness, record: &Record) -> bool {
