@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use ulid::Ulid;
 
-mod common;
+use crate::common;
 
 use common::{ERIKA, ERIKA_NAME, Phone, render, start};
 

@@ -16,7 +16,7 @@ use servicekanal_shared::survey::ids as survey_ids;
 use std::collections::BTreeMap;
 use ulid::Ulid;
 
-mod common;
+use crate::common;
 
 use common::{ERIKA, Phone};
 

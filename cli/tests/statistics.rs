@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use ulid::Ulid;
 
-mod common;
+use crate::common;
 
 /// Everything personal the script types, says or is: none of it may reach a statistics row.
 const PERSONAL: &[&str] = &[

@@ -14,7 +14,7 @@ use servicekanal_shared::store::Store;
 use servicekanal_shared::survey::{SurveyTexts, ids as survey_ids};
 use servicekanal_shared::whatsapp::OutboundContent;
 
-mod common;
+use crate::common;
 
 use common::{ERIKA, Phone, render};
 

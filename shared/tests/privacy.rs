@@ -1,7 +1,7 @@
 //! Erasure and access requests on both store adapters (embedded, DynamoDB through moto): a
 //! person's partition and what they own elsewhere, found through the owner index.
 
-mod support;
+use servicekanal_shared::test_support::harness as support;
 
 use chrono::Duration;
 use servicekanal_shared::clock::Clock;

@@ -2,7 +2,7 @@
 //! the embedded store, and DynamoDB through moto's server (`SERVICEKANAL_MOTO_URL`, set by
 //! `scripts/test`). Every case below runs once per adapter.
 
-mod support;
+use servicekanal_shared::test_support::harness as support;
 
 use chrono::{DateTime, Duration, Utc};
 use servicekanal_shared::clock::Clock;

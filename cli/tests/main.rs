@@ -1,0 +1,9 @@
+//! The crate's integration tests, one binary (see `autotests = false` in Cargo.toml).
+
+mod classify;
+mod common;
+mod conversations;
+mod dev_server;
+mod privacy;
+mod statistics;
+mod survey;

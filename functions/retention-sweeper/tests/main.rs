@@ -1,0 +1,3 @@
+//! The crate's integration tests, one binary (see `autotests = false` in Cargo.toml).
+
+mod sweeper;

@@ -1,0 +1,12 @@
+//! The crate's integration tests, one binary (see `autotests = false` in Cargo.toml).
+
+mod customer_directory;
+mod embedded_store;
+mod graph_api;
+mod lisa_dialogue;
+mod object_store_contract;
+mod privacy;
+mod queue_contract;
+mod secrets_manager;
+mod store_contract;
+mod telemetry;
