@@ -12,6 +12,7 @@
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
+use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use servicekanal_shared::clock::SharedClock;
 use servicekanal_shared::keys::{ItemKey, Pseudonym};
@@ -22,6 +23,11 @@ use servicekanal_shared::store::{
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+/// How long before the Lambda timeout a sweep stops taking new pages: it finishes the page in
+/// flight, reports and emits its metrics instead of being cut off (the rest is `more_due`).
+pub const STOP_BEFORE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SweepConfig {
@@ -114,7 +120,8 @@ pub struct SweepReport {
     pub renewed: u64,
     /// Due items still there after every retry; the next sweep tries them again.
     pub failed: u64,
-    /// More items were due than one sweep handles; the next sweep goes on.
+    /// More was due than one sweep handles (`SWEEP_MAX_ITEMS` or the Lambda's time); the next
+    /// sweep goes on.
     pub more_due: bool,
 }
 
@@ -149,9 +156,16 @@ struct Sweep<'a> {
     ports: &'a Ports,
     now: DateTime<Utc>,
     contact_deadlines: Mutex<HashMap<Pseudonym, Option<DateTime<Utc>>>>,
+    /// Wall-clock time (not the injected clock) after which no new page is started.
+    stop_by: Option<SystemTime>,
 }
 
 impl Sweep<'_> {
+    fn out_of_time(&self) -> bool {
+        self.stop_by
+            .is_some_and(|stop_by| SystemTime::now() >= stop_by)
+    }
+
     /// Retries a store operation with a doubling pause.
     async fn retried<T, F, Fut>(&self, mut operation: F) -> Result<T, StoreError>
     where
@@ -308,8 +322,15 @@ impl Sweep<'_> {
                     }
                 }
             }
+            // Out of time, a sweep still settles a page's worth first (index pages can be
+            // empty between deadline hours), so each run makes progress.
+            let settled = self.ports.config.max_items - *budget;
+            let stop_for_time = self.out_of_time() && settled >= size as usize;
             match result.next {
-                Some(_) if *budget == 0 => {
+                Some(_) if *budget == 0 || stop_for_time => {
+                    if stop_for_time {
+                        tracing::warn!("sweep stopped before the Lambda timeout; the next goes on");
+                    }
                     report.more_due = true;
                     return Ok(());
                 }
@@ -323,12 +344,22 @@ impl Sweep<'_> {
 /// One sweep at the clock's now: deletes what is due (the last `lookback` of deadlines),
 /// then renews the service items of active contacts that come due within `renew_ahead`.
 pub async fn sweep(ports: &Ports) -> Result<SweepReport, SweepError> {
+    sweep_until(ports, None).await
+}
+
+/// A sweep that starts no new page after `stop_by` (wall-clock time), once it has settled at
+/// least a page's worth of due items, so every sweep makes progress.
+pub async fn sweep_until(
+    ports: &Ports,
+    stop_by: Option<SystemTime>,
+) -> Result<SweepReport, SweepError> {
     let now = ports.clock.now();
     let config = &ports.config;
     let sweep = Sweep {
         ports,
         now,
         contact_deadlines: Mutex::new(HashMap::new()),
+        stop_by,
     };
     let mut report = SweepReport {
         at: now,
@@ -341,9 +372,13 @@ pub async fn sweep(ports: &Ports) -> Result<SweepReport, SweepError> {
     // Two intervals wide, so one missed run leaves no gap; items the window misses are
     // renewed at their deadline instead (unreadable for at most one interval).
     let ahead = now + config.renew_ahead;
-    sweep
-        .pass(ahead - config.interval * 2, ahead, &mut report, &mut budget)
-        .await?;
+    if sweep.out_of_time() {
+        report.more_due = true;
+    } else {
+        sweep
+            .pass(ahead - config.interval * 2, ahead, &mut report, &mut budget)
+            .await?;
+    }
     Ok(report)
 }
 
@@ -392,11 +427,16 @@ pub fn metrics_lines(report: &SweepReport) -> Vec<String> {
     lines
 }
 
-/// The Lambda handler: one sweep per scheduled event. Returns the report, or an error when
-/// items are left over after retries (Lambda's `Errors` metric then raises the alarm).
-pub async fn handle(event: EventBridgeEvent, ports: &Ports) -> Result<SweepReport, SweepError> {
-    tracing::info!(source = %event.source, "sweep started");
-    let report = sweep(ports).await?;
+/// The Lambda handler: one sweep per scheduled event, ending `STOP_BEFORE_TIMEOUT` before the
+/// invocation's deadline. Returns the report, or an error when items are left over after
+/// retries (Lambda's `Errors` metric then raises the alarm).
+pub async fn handle(
+    event: LambdaEvent<EventBridgeEvent>,
+    ports: &Ports,
+) -> Result<SweepReport, SweepError> {
+    tracing::info!(source = %event.payload.source, "sweep started");
+    let stop_by = event.context.deadline().checked_sub(STOP_BEFORE_TIMEOUT);
+    let report = sweep_until(ports, stop_by).await?;
     for line in metrics_lines(&report) {
         println!("{line}");
     }

@@ -18,7 +18,7 @@ async fn main() -> Result<(), Error> {
     let ports = &ports;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<EventBridgeEvent>| async move {
-            Ok::<_, Error>(handle(event.payload, ports).await?)
+            Ok::<_, Error>(handle(event, ports).await?)
         },
     ))
     .await

@@ -3,8 +3,12 @@
 //! sliding 13 months keep an active contact's history and the cascade removes an inactive
 //! one's. Each case runs on the embedded store and on DynamoDB (moto).
 
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Duration, Utc};
-use retention_sweeper::{Ports, SweepConfig, SweepError, SweepReport, handle, sweep};
+use lambda_runtime::LambdaEvent;
+use retention_sweeper::{
+    Ports, STOP_BEFORE_TIMEOUT, SweepConfig, SweepError, SweepReport, handle, sweep,
+};
 use servicekanal_shared::clock::Clock;
 use servicekanal_shared::domain::{
     Actor, Channel, Contact, Conversation, DeliveryStatus, Direction, Message, MessageContent,
@@ -18,6 +22,7 @@ use servicekanal_shared::test_support::{FaultyStore, records, test_pseudonymizer
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
 use ulid::Ulid;
 
 fn config() -> SweepConfig {
@@ -322,7 +327,7 @@ async fn many_due_items_are_swept_in_pages_with_retries(h: &mut Harness) {
     let first = sweep(&ports).await.unwrap();
     assert!(first.more_due, "200 of 240 in one sweep");
     assert_eq!(first.total_deleted() + first.failed, 200);
-    let second = handle(sample_event(), &ports).await;
+    let second = handle(invocation(LAMBDA_TIMEOUT), &ports).await;
     let Err(SweepError::Incomplete(report)) = second else {
         panic!("items left after retries are an error: {second:?}");
     };
@@ -332,7 +337,7 @@ async fn many_due_items_are_swept_in_pages_with_retries(h: &mut Harness) {
 
     // Once the store recovers, the next sweep finishes the job.
     ports.store = h.store.clone();
-    let third = handle(sample_event(), &ports).await.unwrap();
+    let third = handle(invocation(LAMBDA_TIMEOUT), &ports).await.unwrap();
     assert_eq!((third.total_deleted(), third.failed), (2, 0));
     for record in &records {
         assert!(!exists(h, record).await);
@@ -342,12 +347,61 @@ async fn many_due_items_are_swept_in_pages_with_retries(h: &mut Harness) {
     assert_eq!(calls.load(Ordering::SeqCst), 240 + 24 + 2 * 2);
 }
 
-fn sample_event() -> aws_lambda_events::event::eventbridge::EventBridgeEvent {
+/// The sweeper's timeout in template.yaml.
+const LAMBDA_TIMEOUT: StdDuration = StdDuration::from_secs(300);
+
+/// The scheduled event (events/retention-sweeper/schedule.json) as Lambda hands it over, with
+/// `time_left` until the invocation's deadline.
+fn invocation(time_left: StdDuration) -> LambdaEvent<EventBridgeEvent> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../events/retention-sweeper/schedule.json"
     );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    let event = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let deadline = SystemTime::now() + time_left;
+    let mut context = lambda_runtime::Context::default();
+    context.deadline = deadline.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+    LambdaEvent::new(event, context)
+}
+
+async fn a_sweep_close_to_the_lambda_timeout_stops_after_its_page(h: &mut Harness) {
+    let t0 = h.clock.now();
+    let who = contact("491700000008");
+    let mut records = Vec::new();
+    for i in 0..60 {
+        let at = t0 - Duration::days(7) - Duration::minutes(i);
+        let record = message(
+            &who,
+            RetentionClass::Bot7d,
+            at,
+            RetentionClass::Bot7d.deadline(at),
+        );
+        h.store.create(&record).await.unwrap();
+        records.push(record);
+    }
+    let mut ports = ports(h);
+    ports.config.page_size = 25;
+
+    // Less time left than the sweeper keeps in reserve: a page's worth, then a clean stop
+    // (the index pages by deadline hour and shard, so "a page's worth" may span a few).
+    let short = STOP_BEFORE_TIMEOUT / 2;
+    let first = handle(invocation(short), &ports).await.unwrap();
+    assert!(first.more_due);
+    assert!(
+        (25..50).contains(&first.total_deleted()),
+        "{}",
+        first.total_deleted()
+    );
+    let backlog: serde_json::Value =
+        serde_json::from_str(&retention_sweeper::metrics_lines(&first)[0]).unwrap();
+    assert_eq!(backlog["SweepBacklog"], 1);
+
+    let second = handle(invocation(LAMBDA_TIMEOUT), &ports).await.unwrap();
+    assert!(!second.more_due);
+    assert_eq!(first.total_deleted() + second.total_deleted(), 60);
+    for record in &records {
+        assert!(!exists(h, record).await);
+    }
 }
 
 servicekanal_shared::for_each_adapter!(
@@ -356,6 +410,7 @@ servicekanal_shared::for_each_adapter!(
     a_missed_renewal_is_made_good_at_the_deadline,
     the_contacts_deadline_takes_what_is_left_of_them,
     many_due_items_are_swept_in_pages_with_retries,
+    a_sweep_close_to_the_lambda_timeout_stops_after_its_page,
 );
 
 #[tokio::test]
@@ -364,7 +419,9 @@ async fn the_scheduled_event_runs_a_sweep_and_reports_counts_only() {
     let t0 = h.clock.now();
     h.store.create(&records::survey_answer(t0)).await.unwrap();
     h.clock.set(RetentionClass::Survey13m.deadline(t0));
-    let report: SweepReport = handle(sample_event(), &ports(&h)).await.unwrap();
+    let report: SweepReport = handle(invocation(LAMBDA_TIMEOUT), &ports(&h))
+        .await
+        .unwrap();
     assert_eq!(
         report.deleted,
         BTreeMap::from([(RetentionClass::Survey13m, 1)])
