@@ -364,10 +364,12 @@ pub async fn moto_bucket(config: &aws_config::SdkConfig) -> (aws_sdk_s3::Client,
 /// A store that fails chosen calls, for tests of retries and partial failures: every call is
 /// passed to the real store unless `fails(operation, key)` says no. The key is the item's for
 /// item calls, the partition's (`pk|`) for partition calls, and empty for the indexes.
+/// `with_latency` also delays every call, as a remote store's round trip would (benchmarks).
 pub struct FaultyStore {
     pub inner: std::sync::Arc<dyn crate::store::Store>,
     #[allow(clippy::type_complexity)]
     fails: Box<dyn Fn(&str, &crate::keys::ItemKey) -> bool + Send + Sync>,
+    latency: std::time::Duration,
 }
 
 impl FaultyStore {
@@ -378,10 +380,34 @@ impl FaultyStore {
         Self {
             inner,
             fails: Box::new(fails),
+            latency: std::time::Duration::ZERO,
         }
     }
 
-    fn check(
+    /// Every call takes `latency` longer (and none fails).
+    pub fn with_latency(
+        inner: std::sync::Arc<dyn crate::store::Store>,
+        latency: std::time::Duration,
+    ) -> Self {
+        Self {
+            latency,
+            ..Self::new(inner, |_, _| false)
+        }
+    }
+
+    /// One call's round trip: the latency, then the injected failure if any.
+    async fn check(
+        &self,
+        operation: &str,
+        key: &crate::keys::ItemKey,
+    ) -> Result<(), crate::store::StoreError> {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+        self.fail_if_chosen(operation, key)
+    }
+
+    fn fail_if_chosen(
         &self,
         operation: &str,
         key: &crate::keys::ItemKey,
@@ -412,11 +438,11 @@ mod faulty {
     #[async_trait]
     impl Store for FaultyStore {
         async fn create(&self, record: &Record) -> Result<(), StoreError> {
-            self.check("create", &record.key)?;
+            self.check("create", &record.key).await?;
             self.inner.create(record).await
         }
         async fn get(&self, key: &ItemKey) -> Result<Option<Record>, StoreError> {
-            self.check("get", key)?;
+            self.check("get", key).await?;
             self.inner.get(key).await
         }
         async fn query(
@@ -425,25 +451,26 @@ mod faulty {
             sk_prefix: &str,
             page: PageRequest,
         ) -> Result<Page<Record>, StoreError> {
-            self.check("query", &ItemKey::new(pk, ""))?;
+            self.check("query", &ItemKey::new(pk, "")).await?;
             self.inner.query(pk, sk_prefix, page).await
         }
         async fn update(&self, record: &Record) -> Result<Record, StoreError> {
-            self.check("update", &record.key)?;
+            self.check("update", &record.key).await?;
             self.inner.update(record).await
         }
         async fn write_all(&self, writes: &[Write]) -> Result<(), StoreError> {
+            self.check("write_all", &none()).await?;
             for write in writes {
-                self.check("write_all", write.key())?;
+                self.fail_if_chosen("write_all", write.key())?;
             }
             self.inner.write_all(writes).await
         }
         async fn delete(&self, key: &ItemKey) -> Result<Option<Record>, StoreError> {
-            self.check("delete", key)?;
+            self.check("delete", key).await?;
             self.inner.delete(key).await
         }
         async fn delete_due(&self, key: &ItemKey) -> Result<Option<Record>, StoreError> {
-            self.check("delete_due", key)?;
+            self.check("delete_due", key).await?;
             self.inner.delete_due(key).await
         }
         async fn set_deadline(
@@ -452,23 +479,24 @@ mod faulty {
             from: DateTime<Utc>,
             to: DateTime<Utc>,
         ) -> Result<bool, StoreError> {
-            self.check("set_deadline", key)?;
+            self.check("set_deadline", key).await?;
             self.inner.set_deadline(key, from, to).await
         }
         async fn delete_partition(&self, pk: &str) -> Result<DeletionReport, StoreError> {
-            self.check("delete_partition", &ItemKey::new(pk, ""))?;
+            self.check("delete_partition", &ItemKey::new(pk, ""))
+                .await?;
             self.inner.delete_partition(pk).await
         }
         async fn place_hold(&self, key: &ItemKey, hold: Hold) -> Result<Record, StoreError> {
-            self.check("place_hold", key)?;
+            self.check("place_hold", key).await?;
             self.inner.place_hold(key, hold).await
         }
         async fn release_hold(&self, key: &ItemKey) -> Result<Released, StoreError> {
-            self.check("release_hold", key)?;
+            self.check("release_hold", key).await?;
             self.inner.release_hold(key).await
         }
         async fn list_holds(&self, page: PageRequest) -> Result<Page<Record>, StoreError> {
-            self.check("list_holds", &none())?;
+            self.check("list_holds", &none()).await?;
             self.inner.list_holds(page).await
         }
         async fn list_owned(
@@ -476,7 +504,7 @@ mod faulty {
             owner: &str,
             page: PageRequest,
         ) -> Result<Page<ItemKey>, StoreError> {
-            self.check("list_owned", &none())?;
+            self.check("list_owned", &none()).await?;
             self.inner.list_owned(owner, page).await
         }
         async fn list_due(
@@ -485,7 +513,7 @@ mod faulty {
             until: DateTime<Utc>,
             page: PageRequest,
         ) -> Result<Page<DueItem>, StoreError> {
-            self.check("list_due", &none())?;
+            self.check("list_due", &none()).await?;
             self.inner.list_due(since, until, page).await
         }
     }
