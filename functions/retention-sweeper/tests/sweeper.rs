@@ -290,13 +290,12 @@ async fn the_contacts_deadline_takes_what_is_left_of_them(h: &mut Harness) {
     );
 }
 
-async fn many_due_items_are_swept_in_pages_with_retries(h: &mut Harness) {
-    let t0 = h.clock.now();
-    let who = contact("491700000007");
+/// `count` bot messages of one contact whose deadlines passed, one every `spacing` back from now.
+async fn due_bot_messages(h: &Harness, wa_id: &str, count: i32, spacing: Duration) -> Vec<Record> {
+    let who = contact(wa_id);
     let mut records = Vec::new();
-    for i in 0..240 {
-        // Deadlines spread over the last ten hours.
-        let at = t0 - Duration::days(7) - Duration::minutes(i * 5 / 2);
+    for i in 0..count {
+        let at = h.clock.now() - Duration::days(7) - spacing * i;
         let record = message(
             &who,
             RetentionClass::Bot7d,
@@ -306,6 +305,12 @@ async fn many_due_items_are_swept_in_pages_with_retries(h: &mut Harness) {
         h.store.create(&record).await.unwrap();
         records.push(record);
     }
+    records
+}
+
+async fn many_due_items_are_swept_in_pages_with_retries(h: &mut Harness) {
+    // Deadlines spread over the last ten hours.
+    let records = due_bot_messages(h, "491700000007", 240, Duration::seconds(150)).await;
     // Every 10th item fails once (retried within the sweep); items 3 and 4 fail for good.
     let stubborn: HashSet<ItemKey> = records[3..5].iter().map(|r| r.key.clone()).collect();
     let flaky: HashSet<ItemKey> = records.iter().step_by(10).map(|r| r.key.clone()).collect();
@@ -365,20 +370,7 @@ fn invocation(time_left: StdDuration) -> LambdaEvent<EventBridgeEvent> {
 }
 
 async fn a_sweep_close_to_the_lambda_timeout_stops_after_its_page(h: &mut Harness) {
-    let t0 = h.clock.now();
-    let who = contact("491700000008");
-    let mut records = Vec::new();
-    for i in 0..60 {
-        let at = t0 - Duration::days(7) - Duration::minutes(i);
-        let record = message(
-            &who,
-            RetentionClass::Bot7d,
-            at,
-            RetentionClass::Bot7d.deadline(at),
-        );
-        h.store.create(&record).await.unwrap();
-        records.push(record);
-    }
+    let records = due_bot_messages(h, "491700000008", 60, Duration::minutes(1)).await;
     let mut ports = ports(h);
     ports.config.page_size = 25;
 
