@@ -7,11 +7,12 @@ use servicekanal_shared::callback::CallbackCatalogue;
 use servicekanal_shared::clock::{Clock, ManualClock};
 use servicekanal_shared::domain::CallbackRequest;
 use servicekanal_shared::keys::ItemKey;
+use servicekanal_shared::privacy::all_holds;
 use servicekanal_shared::queue::Queue;
 use servicekanal_shared::queue::memory::InProcessQueue;
 use servicekanal_shared::retention::RetentionClass;
 use servicekanal_shared::store::embedded::EmbeddedStore;
-use servicekanal_shared::store::{ChangeFeed, PageRequest, Store, key_of_change};
+use servicekanal_shared::store::{ChangeFeed, Store, key_of_change};
 use servicekanal_shared::test_support::LogCapture;
 use std::sync::Arc;
 use voice_intake::{Ports, SalesCallback, SalesError, handle, list_open, mark_done};
@@ -264,26 +265,15 @@ async fn done_deletes_at_once_and_hold_blocks_instead() {
         h.store.get(&key).await.unwrap().is_none(),
         "blocked from use"
     );
-    let holds = h.store.list_holds(PageRequest::first(10)).await.unwrap();
-    assert_eq!(holds.items.len(), 1);
-    assert_eq!(holds.items[0].key, key);
-    assert_eq!(
-        holds.items[0].hold.as_ref().unwrap().reason,
-        "Az. 4 O 117/26"
-    );
-    let held: CallbackRequest = holds.items[0].body().unwrap();
+    let holds = all_holds(h.store.as_ref()).await.unwrap();
+    assert_eq!(holds.len(), 1);
+    assert_eq!(holds[0].key, key);
+    assert_eq!(holds[0].hold.as_ref().unwrap().reason, "Az. 4 O 117/26");
+    let held: CallbackRequest = holds[0].body().unwrap();
     assert_eq!(held.reference, other.reference);
     // No deadline applies while held: three months on, it is still there.
     h.clock.advance(Duration::days(200));
-    assert_eq!(
-        h.store
-            .list_holds(PageRequest::first(10))
-            .await
-            .unwrap()
-            .items
-            .len(),
-        1
-    );
+    assert_eq!(all_holds(h.store.as_ref()).await.unwrap().len(), 1);
 }
 
 #[tokio::test]
