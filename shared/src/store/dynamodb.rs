@@ -15,22 +15,22 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType,
-    StreamSpecification, StreamViewType as SdkStreamViewType, TransactWriteItem, WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType,
+    StreamSpecification, StreamViewType as SdkStreamViewType, TransactWriteItem,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, DurationRound, Utc};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_dynamo::Item;
 use std::collections::HashMap;
 
 type Attributes = HashMap<String, AttributeValue>;
 
-/// A batch write takes at most this many requests.
-const BATCH_WRITE_MAX: usize = 25;
-const BATCH_RETRIES: u32 = 8;
+/// Conditional deletions in flight when a partition is erased.
+const PARTITION_DELETES_IN_FLIGHT: usize = 16;
 /// `list_due` stops after this many index queries and hands back a token, so one call stays
 /// bounded however wide the window.
 const MAX_QUERIES_PER_PAGE: usize = 96;
@@ -132,48 +132,6 @@ impl DynamoStore {
 
     fn now_value(&self) -> AttributeValue {
         n(self.clock.now().timestamp())
-    }
-
-    /// Deletes keys in batches of 25, retrying what DynamoDB leaves unprocessed.
-    async fn batch_delete(&self, keys: Vec<Attributes>) -> Result<(), StoreError> {
-        for chunk in keys.chunks(BATCH_WRITE_MAX) {
-            let mut pending: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|key| {
-                    let delete = DeleteRequest::builder()
-                        .set_key(Some(key.clone()))
-                        .build()
-                        .map_err(|e| StoreError::Encode(e.to_string()))?;
-                    Ok(WriteRequest::builder().delete_request(delete).build())
-                })
-                .collect::<Result<_, StoreError>>()?;
-            let mut attempt = 0;
-            while !pending.is_empty() {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, pending)
-                    .send()
-                    .await
-                    .map_err(backend)?;
-                pending = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                    .unwrap_or_default();
-                if !pending.is_empty() {
-                    attempt += 1;
-                    if attempt > BATCH_RETRIES {
-                        return Err(StoreError::Backend(format!(
-                            "{} deletions still unprocessed after {BATCH_RETRIES} retries",
-                            pending.len()
-                        )));
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt.min(6)))
-                        .await;
-                }
-            }
-        }
-        Ok(())
     }
 }
 
@@ -468,10 +426,9 @@ impl Store for DynamoStore {
                 .table_name(&self.table)
                 .consistent_read(true)
                 .key_condition_expression("#pk = :pk")
-                .projection_expression("#pk, #sk, #rc, #held")
+                .projection_expression("#pk, #sk, #held")
                 .expression_attribute_names("#pk", attr::PK)
                 .expression_attribute_names("#sk", attr::SK)
-                .expression_attribute_names("#rc", attr::RETENTION_CLASS)
                 .expression_attribute_names("#held", attr::HELD)
                 .expression_attribute_values(":pk", s(pk))
                 .set_exclusive_start_key(start)
@@ -482,17 +439,37 @@ impl Store for DynamoStore {
                 let found = Item::from(found);
                 if item::is_held(&found) {
                     report.held += 1;
-                    continue;
+                } else {
+                    keys.push(item::key_of(&found)?);
                 }
-                report.add(item::retention(&found)?);
-                keys.push(key_attributes(&item::key_of(&found)?));
             }
             start = out.last_evaluated_key;
             if start.is_none() {
                 break;
             }
         }
-        self.batch_delete(keys).await?;
+        // Each deletion is conditional, so a hold placed since the query still keeps its item.
+        // Owned keys: the futures then borrow nothing but the store (Send for async_trait).
+        let outcomes: Vec<_> = futures::stream::iter(keys)
+            .map(|key| async move {
+                self.delete_if(
+                    &key,
+                    "attribute_not_exists(#held)",
+                    &[("#held", attr::HELD)],
+                    Attributes::new(),
+                )
+                .await
+            })
+            .buffer_unordered(PARTITION_DELETES_IN_FLIGHT)
+            .collect()
+            .await;
+        for outcome in outcomes {
+            match outcome? {
+                Some(Some(deleted)) => report.add(deleted.retention),
+                Some(None) => {} // gone meanwhile
+                None => report.held += 1,
+            }
+        }
         Ok(report)
     }
 
