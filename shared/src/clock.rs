@@ -24,6 +24,11 @@ pub struct ManualClock {
     now: Arc<Mutex<DateTime<Utc>>>,
 }
 
+/// `at` cut to whole seconds: deadlines are kept (and DynamoDB's TTL counts) in seconds.
+pub fn whole_seconds(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(at.timestamp(), 0).unwrap_or(at)
+}
+
 impl ManualClock {
     pub fn new(start: DateTime<Utc>) -> Self {
         Self {
@@ -33,8 +38,7 @@ impl ManualClock {
 
     /// Starts at the current system time, cut to whole seconds (what the store keeps).
     pub fn starting_now() -> Self {
-        let now = Utc::now();
-        Self::new(DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now))
+        Self::new(whole_seconds(Utc::now()))
     }
 
     pub fn set(&self, to: DateTime<Utc>) {

@@ -107,7 +107,7 @@ impl RetentionClass {
             Period::Days(days) => anchor + Duration::days(days),
             Period::CalendarMonths(months) => add_berlin_months(anchor, months),
         };
-        DateTime::from_timestamp(deadline.timestamp(), 0).unwrap_or(deadline)
+        crate::clock::whole_seconds(deadline)
     }
 }
 

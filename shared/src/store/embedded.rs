@@ -514,7 +514,7 @@ impl Store for EmbeddedStore {
         if record.hold.is_some() || record.expires_at.timestamp() != from.timestamp() {
             return Ok(false);
         }
-        record.expires_at = DateTime::from_timestamp(to.timestamp(), 0).unwrap_or(to);
+        record.expires_at = crate::clock::whole_seconds(to);
         record.version += 1;
         self.write_in(&txn, &record, Some(old))?;
         txn.commit().map_err(backend)?;

@@ -154,7 +154,7 @@ impl Record {
             key,
             kind: B::KIND,
             retention,
-            expires_at: DateTime::from_timestamp(expires_at.timestamp(), 0).unwrap_or(expires_at),
+            expires_at: crate::clock::whole_seconds(expires_at),
             version: 1,
             data,
             owner: None,
