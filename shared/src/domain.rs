@@ -190,6 +190,13 @@ impl Conversation {
         self.waiting_since.get_or_insert(at);
     }
 
+    /// The conversation ends at `at`, for `reason`.
+    pub fn close(&mut self, reason: EndReason, at: DateTime<Utc>) {
+        self.state = ConversationState::Closed;
+        self.ended_at = Some(at);
+        self.end_reason = Some(reason);
+    }
+
     /// A reply went out at `at`: how long the customer waited for it (only the first reply
     /// to a wait counts), and she waits no longer.
     pub fn answered(&mut self, at: DateTime<Utc>) -> Option<i64> {

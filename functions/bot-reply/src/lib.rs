@@ -25,7 +25,7 @@ use servicekanal_shared::messages::{
 };
 use servicekanal_shared::queue::{BatchReport, ItemOutcome, Queue, QueueError};
 use servicekanal_shared::retention::RetentionClass;
-use servicekanal_shared::store::{PageRequest, Record, Store, StoreError, Write};
+use servicekanal_shared::store::{Record, Store, StoreError, Write, all_pages};
 use servicekanal_shared::whatsapp::{
     OutboundContent, WhatsApp, WhatsAppError, service_window_open,
 };
@@ -201,14 +201,6 @@ fn input_of(message: &Message) -> Option<Input> {
     }
 }
 
-fn message_type_of(content: &OutboundContent) -> MessageType {
-    match content {
-        OutboundContent::Text { .. } => MessageType::Text,
-        OutboundContent::Template { .. } => MessageType::Template,
-        _ => MessageType::Interactive,
-    }
-}
-
 fn outbound(
     id: Ulid,
     conversation: Ulid,
@@ -223,7 +215,7 @@ fn outbound(
         wamid: None,
         direction: Direction::Outbound,
         actor,
-        message_type: message_type_of(&content),
+        message_type: content.message_type(),
         content: MessageContent::Outbound(content),
         at,
         delivery: DeliveryStatus::Pending,
@@ -389,9 +381,7 @@ async fn decide(
                     handling.effects.push(Effect::Handover { topic });
                 }
                 Action::Close(reason) => {
-                    conversation.state = ConversationState::Closed;
-                    conversation.ended_at = Some(now);
-                    conversation.end_reason = Some(reason);
+                    conversation.close(reason, now);
                     handling.effects.push(Effect::Closed { reason });
                 }
                 Action::Erase => handling.effects.push(Effect::Erase),
@@ -590,12 +580,7 @@ async fn finish(contact: &Pseudonym, decided: Decided, ports: &Ports) -> Result<
                 ports.survey_queue.send(reply.to_queue_message()).await?;
             }
             Effect::Closed { reason } => {
-                let closed = ConversationClosed {
-                    conversation: conversation.clone(),
-                    reason: *reason,
-                    at: now,
-                };
-                ports.closed_queue.send(closed.to_queue_message()).await?;
+                announce_closed(&conversation, *reason, now, ports).await?;
             }
             Effect::InactivityTimer { due_at } => {
                 let timer = BotWork::InactivityTimer(InactivityTimer {
@@ -704,28 +689,21 @@ async fn summary(
     conversation: Ulid,
     ports: &Ports,
 ) -> Result<Vec<SummaryLine>, BotError> {
+    let partition = contact.partition();
+    let records = all_pages(100, |page| {
+        ports.store.query(&partition, MESSAGE_PREFIX, page)
+    })
+    .await?;
     let mut lines = Vec::new();
-    let mut page = PageRequest::first(100);
-    loop {
-        let found = ports
-            .store
-            .query(&contact.partition(), MESSAGE_PREFIX, page)
-            .await?;
-        for record in found.items {
-            let message: Message = record.body()?;
-            if message.conversation_id == Some(conversation)
-                && message.direction != Direction::Internal
-            {
-                lines.push(SummaryLine {
-                    actor: message.actor,
-                    text: message.content.preview(),
-                    at: message.at,
-                });
-            }
-        }
-        match found.next {
-            Some(token) => page = PageRequest::after(100, token),
-            None => break,
+    for record in records {
+        let message: Message = record.body()?;
+        if message.conversation_id == Some(conversation) && message.direction != Direction::Internal
+        {
+            lines.push(SummaryLine {
+                actor: message.actor,
+                text: message.content.preview(),
+                at: message.at,
+            });
         }
     }
     let skip = lines.len().saturating_sub(ports.config.summary_lines);
@@ -860,21 +838,15 @@ async fn on_agent_action(action: &AgentAction, ports: &Ports) -> Result<Outcome,
         }
         AgentAct::Close => {
             if conversation.state != ConversationState::Closed {
-                conversation.state = ConversationState::Closed;
-                conversation.ended_at = Some(now);
-                conversation.end_reason = Some(EndReason::AgentClosed);
+                conversation.close(EndReason::AgentClosed, now);
                 let mut record = conversation_record;
                 record.set_body(&conversation)?;
                 store.update(&record).await?;
             }
             if conversation.end_reason == Some(EndReason::AgentClosed) {
                 // Sent again on a retry; the FIFO queue drops the repeat.
-                let closed = ConversationClosed {
-                    conversation: action.conversation.clone(),
-                    reason: EndReason::AgentClosed,
-                    at: conversation.ended_at.unwrap_or(now),
-                };
-                ports.closed_queue.send(closed.to_queue_message()).await?;
+                let at = conversation.ended_at.unwrap_or(now);
+                announce_closed(&action.conversation, EndReason::AgentClosed, at, ports).await?;
             }
             Ok(Outcome::ClosedByAgent)
         }
@@ -904,21 +876,32 @@ async fn on_inactivity(timer: &InactivityTimer, ports: &Ports) -> Result<Outcome
         }
         ConversationState::Closed => {}
         _ => {
-            conversation.state = ConversationState::Closed;
-            conversation.ended_at = Some(now);
-            conversation.end_reason = Some(EndReason::Inactivity);
+            conversation.close(EndReason::Inactivity, now);
             conversation.awaiting = Default::default();
             record.set_body(&conversation)?;
             ports.store.update(&record).await?;
         }
     }
+    let at = conversation.ended_at.unwrap_or(now);
+    announce_closed(&timer.conversation, EndReason::Inactivity, at, ports).await?;
+    Ok(Outcome::ClosedForInactivity)
+}
+
+/// Tells the survey that a conversation ended (sent again on a retry; the FIFO queue drops
+/// the repeat).
+async fn announce_closed(
+    conversation: &ConversationRef,
+    reason: EndReason,
+    at: DateTime<Utc>,
+    ports: &Ports,
+) -> Result<(), BotError> {
     let closed = ConversationClosed {
-        conversation: timer.conversation.clone(),
-        reason: EndReason::Inactivity,
-        at: conversation.ended_at.unwrap_or(now),
+        conversation: conversation.clone(),
+        reason,
+        at,
     };
     ports.closed_queue.send(closed.to_queue_message()).await?;
-    Ok(Outcome::ClosedForInactivity)
+    Ok(())
 }
 
 #[cfg(test)]

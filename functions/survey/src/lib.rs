@@ -12,7 +12,7 @@ use serde::Deserialize;
 use servicekanal_shared::clock::SharedClock;
 use servicekanal_shared::domain::{
     Actor, AuthAttempts, Channel, Contact, Conversation, DeliveryStatus, Direction, Message,
-    MessageContent, MessageType, SurveyAnswer, SurveySession, SurveyStep,
+    MessageContent, SurveyAnswer, SurveySession, SurveyStep,
 };
 use servicekanal_shared::keys::{ItemKey, Pseudonym, Pseudonymizer};
 use servicekanal_shared::messages::{self, ConversationClosed, SurveyReply};
@@ -224,11 +224,7 @@ async fn send(
         wamid: Some(sent.wamid),
         direction: Direction::Outbound,
         actor: Actor::Bot,
-        message_type: match content {
-            OutboundContent::Text { .. } => MessageType::Text,
-            OutboundContent::Template { .. } => MessageType::Template,
-            _ => MessageType::Interactive,
-        },
+        message_type: content.message_type(),
         content: MessageContent::Outbound(content.clone()),
         at: now,
         delivery: DeliveryStatus::Accepted,

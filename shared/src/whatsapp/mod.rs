@@ -123,6 +123,16 @@ fn count(field: &str, n: usize, max: usize) -> Result<(), LimitViolation> {
 }
 
 impl OutboundContent {
+    /// The stored message's type: what the Cloud API calls this kind of message.
+    pub fn message_type(&self) -> crate::domain::MessageType {
+        use crate::domain::MessageType;
+        match self {
+            OutboundContent::Text { .. } => MessageType::Text,
+            OutboundContent::Template { .. } => MessageType::Template,
+            _ => MessageType::Interactive,
+        }
+    }
+
     /// Checks the Cloud API's limits, so nothing is sent that it would reject.
     pub fn validate(&self) -> Result<(), LimitViolation> {
         use limits::*;
