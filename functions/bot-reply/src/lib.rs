@@ -251,6 +251,7 @@ async fn on_inbound(notice: &InboundNotice, ports: &Ports) -> Result<Outcome, Bo
                     inbound_record: record,
                     inbound: message,
                     profile: profile.body()?,
+                    replies: None,
                 };
                 return finish(&contact, decided, ports).await;
             }
@@ -267,12 +268,14 @@ async fn on_inbound(notice: &InboundNotice, ports: &Ports) -> Result<Outcome, Bo
     }
 }
 
-/// A committed decision: the inbound message with its plan (as stored now) and the profile,
-/// so carrying it out needs no second read.
+/// A committed decision: the inbound message with its plan (as stored now), the profile and
+/// the replies as written, so carrying it out needs no second read. `replies` is `None` when
+/// carrying out a decision made before (a retry): they are read back then.
 struct Decided {
     inbound_record: Record,
     inbound: Message,
     profile: Contact,
+    replies: Option<Vec<Record>>,
 }
 
 /// Lets Lisa decide on one inbound message and commits the decision with the changed state.
@@ -305,6 +308,7 @@ async fn decide(
                 inbound_record: store.update(&record).await?,
                 inbound: filed,
                 profile,
+                replies: Some(Vec::new()),
             }));
         }
     }
@@ -425,6 +429,7 @@ async fn decide(
     let reply_clock = now.max(inbound.at + Duration::milliseconds(1));
     let mut generator = ulid::Generator::new();
     let mut writes = Vec::new();
+    let mut reply_records = Vec::new();
     for content in replies {
         let id = generator
             .generate_from_datetime(reply_clock.into())
@@ -436,13 +441,15 @@ async fn decide(
         };
         let reply = outbound(id, conversation.id, Actor::Bot, content, now, facts);
         handling.replies.push(id);
-        writes.push(Write::Create(Record::new(
+        let write = Write::Create(Record::new(
             ItemKey::message(contact, id),
             &reply,
             // Lisa's own messages are messages with the bot, whatever follows.
             RetentionClass::Bot7d,
             now,
-        )?));
+        )?);
+        reply_records.push(write.committed());
+        writes.push(write);
     }
     inbound_after.handling = Some(handling);
 
@@ -502,6 +509,7 @@ async fn decide(
         inbound_record,
         inbound: inbound_after,
         profile,
+        replies: Some(reply_records),
     }))
 }
 
@@ -511,6 +519,7 @@ async fn finish(contact: &Pseudonym, decided: Decided, ports: &Ports) -> Result<
         inbound_record,
         inbound,
         profile,
+        replies,
     } = decided;
     let Some(handling) = inbound.handling.clone() else {
         return Ok(Outcome::Gone);
@@ -527,9 +536,19 @@ async fn finish(contact: &Pseudonym, decided: Decided, ports: &Ports) -> Result<
         // Blue ticks are a courtesy; the answer matters more.
         tracing::warn!(error = %e, "marking the message read failed");
     }
+    let replies = match replies {
+        Some(records) => records,
+        None => {
+            let mut records = Vec::new();
+            for id in &handling.replies {
+                records.extend(ports.store.get(&ItemKey::message(contact, *id)).await?);
+            }
+            records
+        }
+    };
     let mut sent = 0;
-    for id in &handling.replies {
-        if deliver(contact, *id, &profile, ports).await? == Delivery::Sent {
+    for record in replies {
+        if send_pending(record, &profile, ports).await? == Delivery::Sent {
             sent += 1;
         }
     }
@@ -640,10 +659,18 @@ async fn deliver(
     profile: &Contact,
     ports: &Ports,
 ) -> Result<Delivery, BotError> {
-    let key = ItemKey::message(contact, id);
-    let Some(mut record) = ports.store.get(&key).await? else {
-        return Ok(Delivery::Nothing);
-    };
+    match ports.store.get(&ItemKey::message(contact, id)).await? {
+        Some(record) => send_pending(record, profile, ports).await,
+        None => Ok(Delivery::Nothing),
+    }
+}
+
+/// Sends an outbound message as stored in `record` if it is still pending.
+async fn send_pending(
+    mut record: Record,
+    profile: &Contact,
+    ports: &Ports,
+) -> Result<Delivery, BotError> {
     let mut message: Message = record.body()?;
     let MessageContent::Outbound(content) = &message.content else {
         return Ok(Delivery::Nothing);
