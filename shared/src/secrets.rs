@@ -1,17 +1,17 @@
 //! The `Secrets` port: the service's secrets, fetched once at cold start from AWS Secrets
-//! Manager (one JSON secret) or, locally, from the environment. Values are wrapped in
-//! [`Secret`] so they never show in logs or debug output.
+//! Manager (one JSON secret). Values are wrapped in [`Secret`] so they never show in logs or
+//! debug output.
 
 use crate::mask::Secret;
 use async_trait::async_trait;
 use serde::Deserialize;
 
-/// Environment variables of the local source, and the JSON fields of the AWS secret.
-pub const FIELDS: [(&str, &str); 4] = [
-    ("app_secret", "WHATSAPP_APP_SECRET"),
-    ("verify_token", "WHATSAPP_VERIFY_TOKEN"),
-    ("access_token", "WHATSAPP_ACCESS_TOKEN"),
-    ("pseudonym_key", "SERVICEKANAL_PSEUDONYM_KEY"),
+/// The JSON fields of the AWS secret.
+pub const FIELDS: [&str; 4] = [
+    "app_secret",
+    "verify_token",
+    "access_token",
+    "pseudonym_key",
 ];
 
 #[derive(Clone, Debug, Deserialize)]
@@ -48,42 +48,12 @@ fn check(secrets: ServiceSecrets) -> Result<ServiceSecrets, SecretsError> {
         &secrets.access_token,
         &secrets.pseudonym_key,
     ];
-    for ((field, _), value) in FIELDS.iter().zip(values) {
+    for (field, value) in FIELDS.into_iter().zip(values) {
         if value.expose().trim().is_empty() {
             return Err(SecretsError::Missing(field));
         }
     }
     Ok(secrets)
-}
-
-/// Secrets from environment variables (the local stack, tests).
-pub struct EnvSecrets<F>(pub F);
-
-impl EnvSecrets<fn(&str) -> Option<String>> {
-    pub fn from_process() -> Self {
-        EnvSecrets(|name| std::env::var(name).ok())
-    }
-}
-
-#[async_trait]
-impl<F> Secrets for EnvSecrets<F>
-where
-    F: Fn(&str) -> Option<String> + Send + Sync,
-{
-    async fn load(&self) -> Result<ServiceSecrets, SecretsError> {
-        let get = |i: usize| {
-            let (field, var) = FIELDS[i];
-            (self.0)(var)
-                .map(Secret)
-                .ok_or(SecretsError::Missing(field))
-        };
-        check(ServiceSecrets {
-            app_secret: get(0)?,
-            verify_token: get(1)?,
-            access_token: get(2)?,
-            pseudonym_key: get(3)?,
-        })
-    }
 }
 
 /// Secrets from one AWS Secrets Manager secret holding a JSON object with [`FIELDS`].
@@ -121,60 +91,32 @@ impl Secrets for SecretsManagerSecrets {
         let text = out
             .secret_string
             .ok_or(SecretsError::Missing("SecretString"))?;
-        // serde's message names the field, never the value.
-        let parsed: ServiceSecrets =
-            serde_json::from_str(&text).map_err(|e| SecretsError::Malformed(e.to_string()))?;
-        check(parsed)
+        parse(&text)
     }
+}
+
+/// The secret's JSON; serde's message names a missing field, never a value.
+fn parse(text: &str) -> Result<ServiceSecrets, SecretsError> {
+    let parsed: ServiceSecrets =
+        serde_json::from_str(text).map_err(|e| SecretsError::Malformed(e.to_string()))?;
+    check(parsed)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
-    fn env(pairs: &[(&str, &str)]) -> EnvSecrets<impl Fn(&str) -> Option<String> + Send + Sync> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        EnvSecrets(move |k: &str| map.get(k).cloned())
-    }
-
-    #[tokio::test]
-    async fn environment_source_reads_all_fields_and_hides_them() {
-        let secrets = env(&[
-            ("WHATSAPP_APP_SECRET", "app-secret-value"),
-            ("WHATSAPP_VERIFY_TOKEN", "verify"),
-            ("WHATSAPP_ACCESS_TOKEN", "token"),
-            ("SERVICEKANAL_PSEUDONYM_KEY", "k"),
-        ])
-        .load()
-        .await
-        .unwrap();
-        assert_eq!(secrets.app_secret.expose(), "app-secret-value");
-        assert!(!format!("{secrets:?}").contains("app-secret-value"));
-    }
-
-    #[tokio::test]
-    async fn a_missing_or_empty_field_is_named() {
-        let err = env(&[("WHATSAPP_APP_SECRET", "a")])
-            .load()
-            .await
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "secret field verify_token is missing or empty"
-        );
-        let err = env(&[
-            ("WHATSAPP_APP_SECRET", "a"),
-            ("WHATSAPP_VERIFY_TOKEN", "v"),
-            ("WHATSAPP_ACCESS_TOKEN", " "),
-            ("SERVICEKANAL_PSEUDONYM_KEY", "k"),
-        ])
-        .load()
-        .await
+    #[test]
+    fn an_empty_field_is_named_without_its_neighbours_values() {
+        let err = parse(
+            r#"{"app_secret": "a-value", "verify_token": "v", "access_token": " ",
+                "pseudonym_key": "k"}"#,
+        )
         .unwrap_err();
         assert!(matches!(err, SecretsError::Missing("access_token")));
+        assert_eq!(
+            err.to_string(),
+            "secret field access_token is missing or empty"
+        );
     }
 }

@@ -95,8 +95,6 @@ impl DeletionReason {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StatsError {
-    #[error("stream record {0} has no sequence number")]
-    NoSequenceNumber(String),
     #[error("stream record has event name {0:?}, expected INSERT, MODIFY or REMOVE")]
     UnknownEvent(String),
     #[error("stream record lacks the {0} image (the stream must be NEW_AND_OLD_IMAGES)")]
