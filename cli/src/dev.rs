@@ -24,6 +24,7 @@ use servicekanal_shared::whatsapp::outbox::{Mirrored, RecordingOutbox};
 use servicekanal_shared::whatsapp::payload::UserMessage;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use voice_intake::SalesAction;
 
 const PAGE: &str = include_str!("../web/index.html");
 /// Where the clock's offset is kept, so a restart does not turn back time.
@@ -43,7 +44,7 @@ impl DevServer {
         Self::open_with(data_dir, RealNumber::from_lookup(|k| std::env::var(k).ok()))
     }
 
-    pub fn open_with(data_dir: &Path, real: Option<RealNumber>) -> Result<Arc<Self>> {
+    fn open_with(data_dir: &Path, real: Option<RealNumber>) -> Result<Arc<Self>> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
         let offset = std::fs::read_to_string(data_dir.join(OFFSET_FILE))
@@ -51,12 +52,10 @@ impl DevServer {
             .and_then(|s| s.trim().parse::<i64>().ok())
             .unwrap_or(0);
         let clock = OffsetClock::new(Duration::seconds(offset));
-        let outbox = Arc::new(RecordingOutbox::new(Arc::new(clock.clone())));
         let stack = match real {
-            None => {
-                LocalStack::open_with(data_dir, Arc::new(clock.clone()), outbox.clone(), outbox)?
-            }
+            None => LocalStack::open(data_dir, Arc::new(clock.clone()))?,
             Some(real) => {
+                let outbox = Arc::new(RecordingOutbox::new(Arc::new(clock.clone())));
                 let graph = GraphApi::new(GraphApiConfig::new(
                     real.phone_number_id,
                     Secret(real.access_token),
@@ -332,11 +331,7 @@ fn view(record: Record, now: DateTime<Utc>) -> RecordView {
 
 async fn records(State(app): App) -> Result<impl IntoResponse, ApiError> {
     let now = app.stack.now();
-    let items = app
-        .stack
-        .store
-        .readable_items()
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let items = app.stack.store.readable_items().map_err(OpsError::from)?;
     Ok(Json(
         items.into_iter().map(|r| view(r, now)).collect::<Vec<_>>(),
     ))
@@ -367,21 +362,10 @@ async fn voice_event(
         .map_err(|e| bad_request(e.to_string()))
 }
 
-fn sales_error(e: voice_intake::SalesError) -> ApiError {
-    match e {
-        voice_intake::SalesError::UnknownReference(_) => {
-            ApiError(StatusCode::NOT_FOUND, e.to_string())
-        }
-        voice_intake::SalesError::Store(_) => {
-            ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-        }
-    }
-}
-
 async fn callbacks(State(app): App) -> Result<impl IntoResponse, ApiError> {
     let open = voice_intake::list_open(app.stack.store.as_ref())
         .await
-        .map_err(sales_error)?;
+        .map_err(OpsError::from)?;
     Ok(Json(open))
 }
 
@@ -406,28 +390,27 @@ async fn callback_done(
     State(app): App,
     Json(request): Json<SalesRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let done = voice_intake::mark_done(
-        app.stack.store.as_ref(),
-        &request.reference,
-        app.clock.now(),
-    )
-    .await
-    .map_err(sales_error)?;
+    let action = SalesAction::Done {
+        reference: request.reference,
+    };
+    let done = voice_intake::apply(app.stack.store.as_ref(), &action, app.clock.now())
+        .await
+        .map_err(OpsError::from)?;
     Ok(Json(serde_json::json!({"done": done.reference})))
 }
 
+/// A hold with the default reason (sales gives none).
 async fn callback_hold(
     State(app): App,
     Json(request): Json<SalesRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    voice_intake::hold(
-        app.stack.store.as_ref(),
-        &request.reference,
-        voice_intake::DEFAULT_HOLD_REASON,
-        app.clock.now(),
-    )
-    .await
-    .map_err(sales_error)?;
+    let action = SalesAction::Hold {
+        reference: request.reference.clone(),
+        reason: None,
+    };
+    voice_intake::apply(app.stack.store.as_ref(), &action, app.clock.now())
+        .await
+        .map_err(OpsError::from)?;
     Ok(Json(serde_json::json!({"held": request.reference})))
 }
 

@@ -35,12 +35,8 @@ enum Command {
     Callbacks {
         #[command(subcommand)]
         action: CallbacksAction,
-        /// The local stack to talk to.
-        #[arg(long, global = true, default_value = "http://127.0.0.1:8080")]
-        local: String,
-        /// The DynamoDB table in AWS instead (credentials and region from the environment).
-        #[arg(long, global = true, env = "SERVICEKANAL_TABLE")]
-        table: Option<String>,
+        #[command(flatten)]
+        stack: StackArgs,
     },
     /// Print the retention table: every class, its period and what it holds.
     Retention,
@@ -91,15 +87,29 @@ enum Command {
     },
 }
 
-/// Where an ops command acts: the local stack, or the table in AWS.
+/// Where a command acts: the local stack, or the table in AWS.
 #[derive(clap::Args)]
-struct TargetArgs {
+struct StackArgs {
     /// The local stack to talk to.
     #[arg(long, global = true, default_value = "http://127.0.0.1:8080")]
     local: String,
     /// The DynamoDB table in AWS instead (credentials and region from the environment).
     #[arg(long, global = true, env = "SERVICEKANAL_TABLE")]
     table: Option<String>,
+}
+
+impl StackArgs {
+    /// The local stack's base URL.
+    fn local_base(&self) -> String {
+        self.local.trim_end_matches('/').to_owned()
+    }
+}
+
+/// Where an ops command acts, with the secret it needs in AWS.
+#[derive(clap::Args)]
+struct TargetArgs {
+    #[command(flatten)]
+    stack: StackArgs,
     /// The service secret (ARN or name) with the pseudonym key; needed with --table.
     #[arg(long, global = true, env = "SERVICEKANAL_SECRET_ARN")]
     secret: Option<String>,
@@ -108,7 +118,7 @@ struct TargetArgs {
 impl TargetArgs {
     async fn privacy_backend(&self) -> Result<servicekanal_cli::privacy::Backend> {
         use servicekanal_cli::privacy::Backend;
-        Ok(match &self.table {
+        Ok(match &self.stack.table {
             Some(table) => {
                 let secret = self
                     .secret
@@ -116,7 +126,7 @@ impl TargetArgs {
                     .context("--table needs --secret (the stack's ServiceSecretArn output)")?;
                 Backend::aws(table, secret).await?
             }
-            None => Backend::Local(self.local.trim_end_matches('/').to_owned()),
+            None => Backend::Local(self.stack.local_base()),
         })
     }
 }
@@ -207,26 +217,24 @@ enum CallbacksAction {
     Hold { reference: String },
 }
 
-fn callbacks(action: CallbacksAction, local: String, table: Option<String>) -> Result<()> {
+async fn callbacks(action: CallbacksAction, stack: StackArgs) -> Result<()> {
     use servicekanal_cli::sales::{Backend, render};
-    tokio::runtime::Runtime::new()?.block_on(async {
-        let backend = match table {
-            Some(table) => Backend::aws(&table).await,
-            None => Backend::Local(local.trim_end_matches('/').to_owned()),
-        };
-        match action {
-            CallbacksAction::List => print!("{}", render(&backend.list().await?)),
-            CallbacksAction::Done { reference } => {
-                backend.done(&reference).await?;
-                println!("{reference}: done, request deleted");
-            }
-            CallbacksAction::Hold { reference } => {
-                backend.hold(&reference).await?;
-                println!("{reference}: on legal hold, blocked from use");
-            }
+    let backend = match &stack.table {
+        Some(table) => Backend::aws(table).await,
+        None => Backend::Local(stack.local_base()),
+    };
+    match action {
+        CallbacksAction::List => print!("{}", render(&backend.list().await?)),
+        CallbacksAction::Done { reference } => {
+            backend.done(&reference).await?;
+            println!("{reference}: done, request deleted");
         }
-        Ok(())
-    })
+        CallbacksAction::Hold { reference } => {
+            backend.hold(&reference).await?;
+            println!("{reference}: on legal hold, blocked from use");
+        }
+    }
+    Ok(())
 }
 
 fn catalogue(path: Option<PathBuf>) -> Result<Catalogue> {
@@ -240,11 +248,7 @@ fn main() -> Result<()> {
     servicekanal_shared::telemetry::init();
     match Cli::parse().command {
         Command::Dev { port, data_dir } => dev(port, &data_dir)?,
-        Command::Callbacks {
-            action,
-            local,
-            table,
-        } => callbacks(action, local, table)?,
+        Command::Callbacks { action, stack } => block_on(callbacks(action, stack))?,
         Command::Retention => print!("{}", retention_table()),
         Command::Erase { phone, target } => block_on(erase(phone, target))?,
         Command::Export { phone, out, target } => block_on(export(phone, out, target))?,

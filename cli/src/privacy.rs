@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use servicekanal_shared::keys::Pseudonymizer;
 use servicekanal_shared::privacy::{self, AccessReport, HoldReport, HoldView};
 use servicekanal_shared::retention::RetentionClass;
-use servicekanal_shared::secrets::{Secrets, SecretsManagerSecrets};
+use servicekanal_shared::runtime;
 use servicekanal_shared::store::{DeletionReport, Hold, Store, StoreError};
 use std::sync::Arc;
 
@@ -163,15 +163,32 @@ pub enum Backend {
     },
 }
 
+/// GETs `path` from the local stack's control API; its error message becomes ours.
+pub async fn local_get<T: DeserializeOwned>(base: &str, path: &str) -> Result<T> {
+    local_answer(base, reqwest::Client::new().get(format!("{base}{path}"))).await
+}
+
 /// POSTs `body` to the local stack's control API; its error message becomes ours.
 pub async fn local_post<B: Serialize, T: DeserializeOwned>(
     base: &str,
     path: &str,
     body: &B,
 ) -> Result<T> {
-    let response = reqwest::Client::new()
-        .post(format!("{base}{path}"))
-        .json(body)
+    local_answer(
+        base,
+        reqwest::Client::new()
+            .post(format!("{base}{path}"))
+            .json(body),
+    )
+    .await
+}
+
+/// Sends a control-API request to the local stack at `base`: its answer, or its error message.
+async fn local_answer<T: DeserializeOwned>(
+    base: &str,
+    request: reqwest::RequestBuilder,
+) -> Result<T> {
+    let response = request
         .send()
         .await
         .with_context(|| format!("is `servicekanal dev` running at {base}?"))?;
@@ -196,18 +213,12 @@ impl Backend {
     /// name); credentials and region from the environment.
     pub async fn aws(table: &str, secret: &str) -> Result<Self> {
         let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let secrets = SecretsManagerSecrets::new(aws_sdk_secretsmanager::Client::new(&aws), secret)
-            .load()
+        let secrets = runtime::service_secrets(&aws, secret)
             .await
             .context("reading the service secret")?;
-        let pseudonymizer = Pseudonymizer::new(secrets.pseudonym_key.expose().as_bytes().to_vec())?;
         Ok(Backend::Aws {
-            store: Arc::new(servicekanal_shared::store::dynamodb::DynamoStore::new(
-                aws_sdk_dynamodb::Client::new(&aws),
-                table,
-                Arc::new(servicekanal_shared::clock::SystemClock),
-            )),
-            pseudonymizer,
+            store: Arc::new(runtime::table_store_named(&aws, table)),
+            pseudonymizer: runtime::pseudonymizer_of(&secrets)?,
         })
     }
 
@@ -256,12 +267,7 @@ impl Backend {
     pub async fn holds(&self) -> Result<Vec<HoldView>> {
         match self.ops() {
             Ok(ops) => Ok(ops.holds().await?),
-            Err(base) => {
-                let response = reqwest::get(format!("{base}/local/holds"))
-                    .await
-                    .with_context(|| format!("is `servicekanal dev` running at {base}?"))?;
-                Ok(response.error_for_status()?.json().await?)
-            }
+            Err(base) => local_get(base, "/local/holds").await,
         }
     }
 

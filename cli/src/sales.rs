@@ -2,13 +2,16 @@
 //! (deleted at once: the purpose is fulfilled) or blocked under legal hold. Works against
 //! the local stack (its control API) or the DynamoDB table in AWS.
 
-use anyhow::{Context, Result};
+use crate::privacy::{local_get, local_post};
+use anyhow::Result;
 use chrono::{DateTime, Utc};
 use chrono_tz::Europe::Berlin;
 use servicekanal_shared::callback::CallbackCatalogue;
 use servicekanal_shared::domain::CallbackRequest;
+use servicekanal_shared::runtime;
 use servicekanal_shared::store::Store;
 use std::sync::Arc;
+use voice_intake::SalesAction;
 
 pub enum Backend {
     /// A running `servicekanal dev` (its base URL).
@@ -21,66 +24,48 @@ impl Backend {
     /// The table named `table` with credentials and region from the environment.
     pub async fn aws(table: &str) -> Self {
         let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Backend::Aws(Arc::new(
-            servicekanal_shared::store::dynamodb::DynamoStore::new(
-                aws_sdk_dynamodb::Client::new(&aws),
-                table,
-                Arc::new(servicekanal_shared::clock::SystemClock),
-            ),
-        ))
+        Backend::Aws(Arc::new(runtime::table_store_named(&aws, table)))
     }
 
     pub async fn list(&self) -> Result<Vec<CallbackRequest>> {
         match self {
-            Backend::Local(base) => {
-                let response = reqwest::get(format!("{base}/local/callbacks"))
-                    .await
-                    .with_context(|| format!("is `servicekanal dev` running at {base}?"))?;
-                Ok(response.error_for_status()?.json().await?)
-            }
+            Backend::Local(base) => local_get(base, "/local/callbacks").await,
             Backend::Aws(store) => Ok(voice_intake::list_open(store.as_ref()).await?),
         }
     }
 
     pub async fn done(&self, reference: &str) -> Result<()> {
-        self.act("done", reference).await
+        self.act(&SalesAction::Done {
+            reference: reference.to_owned(),
+        })
+        .await
     }
 
+    /// A hold with the default reason (sales gives none).
     pub async fn hold(&self, reference: &str) -> Result<()> {
-        self.act("hold", reference).await
+        self.act(&SalesAction::Hold {
+            reference: reference.to_owned(),
+            reason: None,
+        })
+        .await
     }
 
-    async fn act(&self, action: &str, reference: &str) -> Result<()> {
+    async fn act(&self, action: &SalesAction) -> Result<()> {
         match self {
             Backend::Local(base) => {
-                let _: serde_json::Value = crate::privacy::local_post(
-                    base,
-                    &format!("/local/callbacks/{action}"),
-                    &serde_json::json!({ "reference": reference }),
-                )
-                .await?;
-                Ok(())
+                // The control API takes the reference only (and holds with the default reason).
+                let (path, reference) = match action {
+                    SalesAction::Done { reference } => ("/local/callbacks/done", reference),
+                    SalesAction::Hold { reference, .. } => ("/local/callbacks/hold", reference),
+                };
+                let _: serde_json::Value =
+                    local_post(base, path, &serde_json::json!({ "reference": reference })).await?;
             }
             Backend::Aws(store) => {
-                match action {
-                    "done" => {
-                        voice_intake::mark_done(store.as_ref(), reference, chrono::Utc::now())
-                            .await
-                            .map(|_| ())?
-                    }
-                    _ => {
-                        voice_intake::hold(
-                            store.as_ref(),
-                            reference,
-                            voice_intake::DEFAULT_HOLD_REASON,
-                            chrono::Utc::now(),
-                        )
-                        .await?
-                    }
-                }
-                Ok(())
+                voice_intake::apply(store.as_ref(), action, Utc::now()).await?;
             }
         }
+        Ok(())
     }
 }
 

@@ -28,11 +28,28 @@ pub fn required_env(name: &str) -> Result<String, StartupError> {
 
 /// The single table named by `TABLE_NAME`, read on the system clock.
 pub fn table_store(aws: &SdkConfig) -> Result<DynamoStore, StartupError> {
-    Ok(DynamoStore::new(
+    Ok(table_store_named(aws, required_env("TABLE_NAME")?))
+}
+
+/// The single table named `table`, read on the system clock.
+pub fn table_store_named(aws: &SdkConfig, table: impl Into<String>) -> DynamoStore {
+    DynamoStore::new(
         aws_sdk_dynamodb::Client::new(aws),
-        required_env("TABLE_NAME")?,
+        table,
         std::sync::Arc::new(SystemClock),
-    ))
+    )
+}
+
+/// The service secret `id` (its ARN or name).
+pub async fn service_secrets(aws: &SdkConfig, id: &str) -> Result<ServiceSecrets, SecretsError> {
+    SecretsManagerSecrets::new(aws_sdk_secretsmanager::Client::new(aws), id)
+        .load()
+        .await
+}
+
+/// The pseudonymizer keyed from the secret's pseudonym key: the same pseudonyms everywhere.
+pub fn pseudonymizer_of(secrets: &ServiceSecrets) -> Result<Pseudonymizer, PseudonymError> {
+    Pseudonymizer::new(secrets.pseudonym_key.expose().as_bytes().to_vec())
 }
 
 /// Built once per cold start, outside the handler.
@@ -50,13 +67,8 @@ pub async fn lambda_aws() -> SdkConfig {
 
 pub async fn lambda_basics() -> Result<LambdaBasics, StartupError> {
     let aws = lambda_aws().await;
-    let secrets = SecretsManagerSecrets::new(
-        aws_sdk_secretsmanager::Client::new(&aws),
-        required_env("SECRETS_ARN")?,
-    )
-    .load()
-    .await?;
-    let pseudonymizer = Pseudonymizer::new(secrets.pseudonym_key.expose().as_bytes().to_vec())?;
+    let secrets = service_secrets(&aws, &required_env("SECRETS_ARN")?).await?;
+    let pseudonymizer = pseudonymizer_of(&secrets)?;
     Ok(LambdaBasics {
         aws,
         secrets,

@@ -378,15 +378,24 @@ async fn pointers(store: &dyn Store) -> Result<Vec<OpenCallback>, SalesError> {
         .collect()
 }
 
+/// A request as stored, with the item it was read from (to update it without reading again).
+struct Stored {
+    record: Record,
+    request: CallbackRequest,
+}
+
 async fn request_of(
     store: &dyn Store,
     pointer: &OpenCallback,
-) -> Result<Option<CallbackRequest>, SalesError> {
+) -> Result<Option<Stored>, SalesError> {
     match store
         .get(&ItemKey::callback_request(&pointer.connect_contact_id))
         .await?
     {
-        Some(record) => Ok(Some(record.body()?)),
+        Some(record) => Ok(Some(Stored {
+            request: record.body()?,
+            record,
+        })),
         None => Ok(None),
     }
 }
@@ -395,7 +404,7 @@ async fn request_of(
 pub async fn list_open(store: &dyn Store) -> Result<Vec<CallbackRequest>, SalesError> {
     let mut open = Vec::new();
     for pointer in pointers(store).await? {
-        if let Some(request) = request_of(store, &pointer).await?
+        if let Some(Stored { request, .. }) = request_of(store, &pointer).await?
             && request.status == CallbackStatus::Open
         {
             open.push(request);
@@ -405,17 +414,17 @@ pub async fn list_open(store: &dyn Store) -> Result<Vec<CallbackRequest>, SalesE
 }
 
 /// The listed request with this reference; only its own item is read.
-async fn find_listed(store: &dyn Store, reference: &str) -> Result<CallbackRequest, SalesError> {
+async fn find_listed(store: &dyn Store, reference: &str) -> Result<Stored, SalesError> {
     let wanted = reference.trim().to_uppercase();
     let pointer = pointers(store)
         .await?
         .into_iter()
         .find(|p| p.reference == wanted);
-    let request = match &pointer {
+    let stored = match &pointer {
         Some(pointer) => request_of(store, pointer).await?,
         None => None,
     };
-    request.ok_or(SalesError::UnknownReference(wanted))
+    stored.ok_or(SalesError::UnknownReference(wanted))
 }
 
 /// The callback is done: its purpose is fulfilled, so the request is deleted at once. It is
@@ -426,17 +435,21 @@ pub async fn mark_done(
     reference: &str,
     done_at: DateTime<Utc>,
 ) -> Result<CallbackRequest, SalesError> {
-    let mut request = find_listed(store, reference).await?;
-    let key = ItemKey::callback_request(&request.connect_contact_id);
-    if request.status == CallbackStatus::Open
-        && let Some(mut record) = store.get(&key).await?
-    {
+    let Stored {
+        mut record,
+        mut request,
+    } = find_listed(store, reference).await?;
+    if request.status == CallbackStatus::Open {
         request.status = CallbackStatus::Done;
         request.done_at = Some(done_at);
         record.set_body(&request)?;
-        store.update(&record).await?;
+        match store.update(&record).await {
+            // Deleted meanwhile (a concurrent "done"): nothing left to mark.
+            Ok(_) | Err(StoreError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
-    store.delete(&key).await?;
+    store.delete(&record.key).await?;
     store
         .delete(&ItemKey::open_callback(
             request.window_start,
@@ -452,23 +465,23 @@ pub const DEFAULT_HOLD_REASON: &str = "legal hold requested by sales";
 
 /// Legal hold: the request may not be deleted, so it is blocked from any use instead: not
 /// listed, not callable, and no deadline applies until `servicekanal holds release`, which
-/// lists it again (or deletes it, if its deadline passed meanwhile).
+/// lists it again (or deletes it, if its deadline passed meanwhile). Returns the request as
+/// it was listed.
 pub async fn hold(
     store: &dyn Store,
     reference: &str,
     reason: &str,
     at: DateTime<Utc>,
-) -> Result<(), SalesError> {
-    let request = find_listed(store, reference).await?;
+) -> Result<CallbackRequest, SalesError> {
+    let Stored { record, request } = find_listed(store, reference).await?;
     if request.status != CallbackStatus::Open {
         return Err(SalesError::UnknownReference(request.reference));
     }
-    let key = ItemKey::callback_request(&request.connect_contact_id);
     let hold = Hold {
         reason: reason.to_owned(),
         placed_at: at,
     };
-    match store.place_hold(&key, hold).await {
+    match store.place_hold(&record.key, hold).await {
         Ok(_) => {}
         Err(StoreError::NotFound(_)) => {
             return Err(SalesError::UnknownReference(request.reference));
@@ -478,7 +491,7 @@ pub async fn hold(
     // The sales-list entry stays: the list skips a request it cannot read, and shows it
     // again when the hold is released before its deadline.
     tracing::info!("callback request blocked under legal hold");
-    Ok(())
+    Ok(request)
 }
 
 /// What sales sends on the sales-actions queue.
@@ -496,28 +509,35 @@ pub enum SalesAction {
     },
 }
 
+/// Carries out a sales action at `now`; returns the request it acted on.
+pub async fn apply(
+    store: &dyn Store,
+    action: &SalesAction,
+    now: DateTime<Utc>,
+) -> Result<CallbackRequest, SalesError> {
+    match action {
+        SalesAction::Done { reference } => mark_done(store, reference, now).await,
+        SalesAction::Hold { reference, reason } => {
+            let reason = reason.as_deref().unwrap_or(DEFAULT_HOLD_REASON);
+            hold(store, reference, reason, now).await
+        }
+    }
+}
+
 /// The sales-actions queue: done and hold; an unknown reference is already done (a retry).
 pub async fn on_sales_actions(event: &SqsEvent, ports: &Ports) -> SqsBatchResponse {
     let mut batch = BatchReport::default();
     for message in &event.records {
         let body = message.body.as_deref().unwrap_or_default();
         let result = match serde_json::from_str::<SalesAction>(body) {
-            Ok(SalesAction::Done { reference }) => {
-                mark_done(ports.store.as_ref(), &reference, ports.clock.now())
-                    .await
-                    .map(|_| ())
-            }
-            Ok(SalesAction::Hold { reference, reason }) => {
-                let reason = reason.as_deref().unwrap_or(DEFAULT_HOLD_REASON);
-                hold(ports.store.as_ref(), &reference, reason, ports.clock.now()).await
-            }
+            Ok(action) => apply(ports.store.as_ref(), &action, ports.clock.now()).await,
             Err(e) => {
                 tracing::error!(error = %e, "sales action dropped: not a sales action");
                 continue;
             }
         };
         let outcome = match result {
-            Ok(()) => ItemOutcome::Done,
+            Ok(_) => ItemOutcome::Done,
             Err(SalesError::UnknownReference(_)) => {
                 tracing::warn!("sales action for an unknown or finished callback ignored");
                 ItemOutcome::Done
