@@ -13,11 +13,13 @@ use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::{EventRecord, StreamRecord, StreamViewType, UserIdentity};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType,
-    StreamSpecification, StreamViewType as SdkStreamViewType, TransactWriteItem,
+    KeyType, Projection, ProjectionType, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    ScalarAttributeType, StreamSpecification, StreamViewType as SdkStreamViewType,
+    TransactWriteItem,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -181,23 +183,32 @@ impl DynamoStore {
             .condition_expression(conditional.condition)
             .set_expression_attribute_names(Some(conditional.names))
             .set_expression_attribute_values(Some(conditional.values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
             Ok(_) => Ok(write.committed()),
-            Err(e) if is_condition_failure(&e) => Err(self.condition_failed(&write).await),
+            Err(e) if is_condition_failure(&e) => {
+                let found = match e.as_service_error() {
+                    Some(PutItemError::ConditionalCheckFailedException(failed)) => failed.item(),
+                    _ => None,
+                };
+                Err(self.condition_failed(&write, found)?)
+            }
             Err(e) => Err(backend(e)),
         }
     }
 
-    /// The error of a write whose condition failed, as the port names it.
-    async fn condition_failed(&self, write: &Write) -> StoreError {
+    /// The error of a write whose condition failed, as the port names it, from the item
+    /// DynamoDB returned with the failure (none: there is no item).
+    fn condition_failed(
+        &self,
+        write: &Write,
+        found: Option<&Attributes>,
+    ) -> Result<StoreError, StoreError> {
         let key = write.key().clone();
-        let found = match self.stored(&key).await {
-            Ok(found) => found,
-            Err(e) => return e,
-        };
-        match (write, found) {
+        let found = found.cloned().map(record_of).transpose()?;
+        Ok(match (write, found) {
             (_, Some(r)) if r.hold.is_some() => StoreError::Held(key),
             (Write::Create(_), _) => StoreError::AlreadyExists(key),
             (Write::Update(r), Some(found)) if found.is_readable_at(self.clock.now()) => {
@@ -207,7 +218,7 @@ impl DynamoStore {
                 }
             }
             (Write::Update(_), _) => StoreError::NotFound(key),
-        }
+        })
     }
 
     /// The item as stored, held or expired alike.
@@ -322,6 +333,9 @@ impl Store for DynamoStore {
                 .condition_expression(conditional.condition)
                 .set_expression_attribute_names(Some(conditional.names))
                 .set_expression_attribute_values(Some(conditional.values))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
                 .build()
                 .map_err(|e| StoreError::Encode(e.to_string()))?;
             items.push(TransactWriteItem::builder().put(put).build());
@@ -340,11 +354,13 @@ impl Store for DynamoStore {
             Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
                 .cancellation_reasons()
                 .iter()
-                .position(|r| r.code() == Some("ConditionalCheckFailed")),
+                .enumerate()
+                .find(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+                .map(|(index, r)| (index, r.item())),
             _ => None,
         };
         match failed {
-            Some(index) => Err(self.condition_failed(&writes[index]).await),
+            Some((index, found)) => Err(self.condition_failed(&writes[index], found)?),
             None => Err(backend(error)),
         }
     }
