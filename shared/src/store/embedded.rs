@@ -180,12 +180,13 @@ impl EmbeddedStore {
         found.map(|v| decode_item(v.value())).transpose()
     }
 
-    /// Writes `record` over whatever is at its key, keeping the indexes and the feed in step.
+    /// Writes `record` over what is stored at its key (`old`, as read in this transaction),
+    /// keeping the indexes and the feed in step.
     fn write_in(
         &self,
         txn: &WriteTransaction,
         record: &Record,
-        old: Option<Item>,
+        old: Option<(Item, Record)>,
     ) -> Result<(), StoreError> {
         let key = storage_key(&record.key);
         let new = record.to_item();
@@ -195,9 +196,13 @@ impl EmbeddedStore {
                 .insert(key.as_str(), encode_item(&new)?.as_slice())
                 .map_err(backend)?;
         }
-        if let Some(old) = &old {
-            Self::unindex(txn, &key, &Record::from_item(old)?)?;
-        }
+        let old = match old {
+            Some((item, stored)) => {
+                Self::unindex(txn, &key, &stored)?;
+                Some(item)
+            }
+            None => None,
+        };
         Self::index(txn, &key, record)?;
         let name = if old.is_some() { "MODIFY" } else { "INSERT" };
         self.append_change(txn, name, &record.key, old, Some(new), false)
@@ -263,13 +268,25 @@ impl EmbeddedStore {
         if !take(&record)? {
             return Ok(None);
         }
+        self.remove_stored(txn, key, old, &record, by_ttl)?;
+        Ok(Some(record))
+    }
+
+    /// Removes the item stored at `key` (`old`, as read in this transaction, and its record).
+    fn remove_stored(
+        &self,
+        txn: &WriteTransaction,
+        key: &str,
+        old: Item,
+        record: &Record,
+        by_ttl: bool,
+    ) -> Result<(), StoreError> {
         {
             let mut items = txn.open_table(ITEMS).map_err(backend)?;
             items.remove(key).map_err(backend)?;
         }
-        Self::unindex(txn, key, &record)?;
-        self.append_change(txn, "REMOVE", &record.key, Some(old), None, by_ttl)?;
-        Ok(Some(record))
+        Self::unindex(txn, key, record)?;
+        self.append_change(txn, "REMOVE", &record.key, Some(old), None, by_ttl)
     }
 
     /// The item at a key as stored and as a record, held or expired alike.
@@ -390,9 +407,9 @@ impl Store for EmbeddedStore {
         // Check every condition before the first write; dropping `txn` aborts it.
         let mut olds = Vec::with_capacity(writes.len());
         for write in writes {
-            let old = Self::raw_get(&txn, &storage_key(write.key()))?;
-            let stored = old.as_ref().map(Record::from_item).transpose()?;
-            if stored.as_ref().is_some_and(|r| r.hold.is_some()) {
+            let old = Self::stored_pair(&txn, &storage_key(write.key()))?;
+            let stored = old.as_ref().map(|(_, record)| record);
+            if stored.is_some_and(|r| r.hold.is_some()) {
                 return Err(StoreError::Held(write.key().clone()));
             }
             let current = stored.filter(|r| !r.is_expired_at(now));
@@ -508,15 +525,18 @@ impl Store for EmbeddedStore {
     ) -> Result<bool, StoreError> {
         let txn = self.db.begin_write().map_err(backend)?;
         let storage = storage_key(key);
-        let Some((old, mut record)) = Self::stored_pair(&txn, &storage)? else {
+        let Some((old, stored)) = Self::stored_pair(&txn, &storage)? else {
             return Ok(false);
         };
-        if record.hold.is_some() || record.expires_at.timestamp() != from.timestamp() {
+        if stored.hold.is_some() || stored.expires_at.timestamp() != from.timestamp() {
             return Ok(false);
         }
-        record.expires_at = crate::clock::whole_seconds(to);
-        record.version += 1;
-        self.write_in(&txn, &record, Some(old))?;
+        let record = Record {
+            expires_at: crate::clock::whole_seconds(to),
+            version: stored.version + 1,
+            ..stored.clone()
+        };
+        self.write_in(&txn, &record, Some((old, stored)))?;
         txn.commit().map_err(backend)?;
         Ok(true)
     }
@@ -525,18 +545,21 @@ impl Store for EmbeddedStore {
         let now = self.clock.now();
         let txn = self.db.begin_write().map_err(backend)?;
         let storage = storage_key(key);
-        let Some((old, mut record)) = Self::stored_pair(&txn, &storage)? else {
+        let Some((old, stored)) = Self::stored_pair(&txn, &storage)? else {
             return Err(StoreError::NotFound(key.clone()));
         };
-        if record.hold.is_some() {
-            return Ok(record);
+        if stored.hold.is_some() {
+            return Ok(stored);
         }
-        if record.is_expired_at(now) {
+        if stored.is_expired_at(now) {
             return Err(StoreError::NotFound(key.clone()));
         }
-        record.hold = Some(hold);
-        record.version += 1;
-        self.write_in(&txn, &record, Some(old))?;
+        let record = Record {
+            hold: Some(hold),
+            version: stored.version + 1,
+            ..stored.clone()
+        };
+        self.write_in(&txn, &record, Some((old, stored)))?;
         txn.commit().map_err(backend)?;
         Ok(record)
     }
@@ -545,20 +568,27 @@ impl Store for EmbeddedStore {
         let now = self.clock.now();
         let txn = self.db.begin_write().map_err(backend)?;
         let storage = storage_key(key);
-        let Some((old, mut record)) = Self::stored_pair(&txn, &storage)? else {
+        let Some((old, stored)) = Self::stored_pair(&txn, &storage)? else {
             return Err(StoreError::NotFound(key.clone()));
         };
-        if record.hold.is_none() {
+        if stored.hold.is_none() {
             return Err(StoreError::NotHeld(key.clone()));
         }
-        record.hold = None;
-        let released = if record.is_expired_at(now) {
-            self.remove_in(&txn, &storage, false, |_| Ok(true))?;
-            Released::Deleted(record)
+        let released = Record {
+            hold: None,
+            ..stored.clone()
+        };
+        let released = if released.is_expired_at(now) {
+            // Removed as stored: its index entry is the hold's.
+            self.remove_stored(&txn, &storage, old, &stored, false)?;
+            Released::Deleted(released)
         } else {
-            record.version += 1;
-            self.write_in(&txn, &record, Some(old))?;
-            Released::Restored(record)
+            let restored = Record {
+                version: stored.version + 1,
+                ..released
+            };
+            self.write_in(&txn, &restored, Some((old, stored)))?;
+            Released::Restored(restored)
         };
         txn.commit().map_err(backend)?;
         Ok(released)
