@@ -167,8 +167,6 @@ pub fn parquet_rows(bytes: Vec<u8>) -> Vec<serde_json::Value> {
     crate::stats::read_rows(bytes).expect("a readable Parquet file")
 }
 
-/// A store of either adapter with a controllable clock and its change feed (the contract
-/// suites and the exporter's tests run against both).
 /// The pseudonymizer of tests that do not care about the key.
 pub fn test_pseudonymizer() -> crate::keys::Pseudonymizer {
     crate::keys::Pseudonymizer::new(b"servicekanal-test-pseudonym-key-0000".to_vec())
@@ -255,6 +253,8 @@ macro_rules! for_each_adapter {
     };
 }
 
+/// A store of either adapter with a controllable clock and its change feed (the contract
+/// suites and the exporter's tests run against both).
 pub mod harness {
     use super::{moto_config, moto_table};
     use crate::clock::ManualClock;
