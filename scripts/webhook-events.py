@@ -17,6 +17,13 @@ OUT = pathlib.Path(__file__).resolve().parent.parent / "events" / "whatsapp-webh
 BUSINESS = {"display_phone_number": "4930123456789", "phone_number_id": "106540352242922"}
 CUSTOMER = "4917612345678"
 NAME = "Erika Mustermann"
+# Business-scoped user ids (BSUIDs), carried by every message since 2026.
+CUSTOMER_USER_ID = "DE.1349120865530274"
+NEW_NUMBER = "4917699999999"
+NEW_USER_ID = "DE.1349120865539911"
+# A user with a username whose phone number WhatsApp withholds.
+LENA_USER_ID = "DE.7715320988410042"
+LENA_USERNAME = "lena.k"
 T0 = 1795255200  # 2026-11-21T10:00:00Z
 
 
@@ -49,19 +56,38 @@ def payload(*changes, entries=None):
     return {"object": "whatsapp_business_account", "entry": entries}
 
 
-def status(n, state, errors=None):
+def status(n, state, errors=None, recipient=CUSTOMER, user_id=CUSTOMER_USER_ID):
     s = {
         "id": f"wamid.HBgNNDkxNzYxMjM0NTY3OBUCABEYEjBCOUQ{n:06d}AA==",
         "status": state,
         "timestamp": str(T0 + 60 + n),
-        "recipient_id": CUSTOMER,
+        "recipient_user_id": user_id,
     }
+    if recipient:
+        s["recipient_id"] = recipient
     if state != "failed":
         s["conversation"] = {"id": "c6a1b1e3f0c2d4e5f6a7b8c9d0e1f2a3", "origin": {"type": "service"}}
-        s["pricing"] = {"billable": True, "pricing_model": "CBP", "category": "service"}
+        # Per-message pricing (since July 2025): free within the customer-service window.
+        s["pricing"] = {"billable": False, "pricing_model": "PMP", "category": "service",
+                        "type": "free_customer_service"}
     if errors:
         s["errors"] = errors
     return s
+
+
+def with_user_id(m, user_id=CUSTOMER_USER_ID):
+    m["from_user_id"] = user_id
+    return m
+
+
+ERIKA_BOTH = [{"profile": {"name": NAME}, "wa_id": CUSTOMER, "user_id": CUSTOMER_USER_ID}]
+LENA = [{"profile": {"name": "Lena Krause", "username": LENA_USERNAME}, "user_id": LENA_USER_ID}]
+
+
+def username_only(n, text):
+    m = message(n, "text", {"body": text})
+    del m["from"]
+    return with_user_id(m, LENA_USER_ID)
 
 
 def request(method, body=None, query="", signature="valid"):
@@ -136,10 +162,26 @@ EVENTS = {
     "post-location": request("POST", payload(change([message(10, "location", {"latitude": 52.520008, "longitude": 13.404954, "name": "Alexanderplatz", "address": "10178 Berlin"})]))),
     "post-contacts": request("POST", payload(change([message(11, "contacts", [{"name": {"formatted_name": "Max Muster", "first_name": "Max"}, "phones": [{"phone": "+49 151 98765432", "type": "CELL", "wa_id": "4915198765432"}]}])]))),
     "post-reaction": request("POST", payload(change([message(12, "reaction", {"message_id": wamid(903), "emoji": "\U0001F44D"})]))),
-    "post-system": request("POST", payload(change([message(13, "system", {"body": "Nutzer hat die Nummer gewechselt", "wa_id": "4917699999999", "type": "user_changed_number"})]))),
+    "post-bsuid-with-phone": request("POST", payload(change([with_user_id(message(40, "text", {"body": "Hallo, ich habe eine Frage zu meinem Vertrag"}))], contacts=ERIKA_BOTH))),
+    "post-username-only": request("POST", payload(change([username_only(41, "Hi, wie kann ich meine SIM aktivieren?")], contacts=LENA))),
+    # System messages come without contacts; the body names both numbers (never stored).
+    "post-user-changed-number": request("POST", payload(change([with_user_id(message(42, "system", {
+        "body": f"User {NAME} changed from {CUSTOMER} to {NEW_NUMBER}", "wa_id": NEW_NUMBER,
+        "type": "user_changed_number", "user_id": NEW_USER_ID, "previous_user_id": CUSTOMER_USER_ID}))],
+        contacts=[]))),
+    "post-user-changed-user-id": request("POST", payload(change([with_user_id(message(43, "system", {
+        "body": f"User {NAME} changed their user id", "type": "user_changed_user_id",
+        "user_id": NEW_USER_ID, "previous_user_id": CUSTOMER_USER_ID}))], contacts=[]))),
+    "post-status-user-id-only": request("POST", payload(change(statuses=[status(4, "delivered", recipient=None, user_id=LENA_USER_ID)]))),
+    "post-batch-one-unreadable": request("POST", payload(change([
+        message(50, "text", {"body": "Erste Nachricht"}),
+        {"from": CUSTOMER, "id": 12345, "timestamp": str(T0 + 51), "type": "text", "text": "kaputt"},
+        message(52, "text", {"body": "Dritte Nachricht"}),
+    ]))),
     "post-unsupported": request("POST", payload(change([message(14, "unsupported", None, extra={"errors": [{"code": 131051, "title": "Message type unknown", "message": "Message type unknown", "error_data": {"details": "Message type is currently not supported."}}]})]))),
     "post-statuses": request("POST", payload(change(statuses=[status(1, "sent"), status(1, "delivered"), status(1, "read")]))),
-    "post-status-failed": request("POST", payload(change(statuses=[status(2, "failed", [{"code": 131047, "title": "Re-engagement message", "message": "Re-engagement message", "error_data": {"details": "Message failed to send because more than 24 hours have passed since the customer last replied to this number."}}])]))),
+    # A failed status may come without contacts and without the phone number.
+    "post-status-failed": request("POST", payload(change(statuses=[status(2, "failed", recipient=None, errors=[{"code": 131047, "title": "Re-engagement message", "message": "Re-engagement message", "error_data": {"details": "Message failed to send because more than 24 hours have passed since the customer last replied to this number."}}])]))),
     "post-errors": request("POST", payload(change(errors=[{"code": 131000, "title": "Something went wrong", "message": "Something went wrong", "error_data": {"details": "Unknown error"}}]))),
     "post-batch": request("POST", payload(entries=[
         {"id": "102290129340398", "changes": [

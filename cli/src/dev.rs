@@ -2,7 +2,7 @@
 //! function's own handler; `/local/...` is the JSON control API of the page at `/` and of the
 //! end-to-end test (documented in docs/local-stack.md).
 
-use crate::privacy::{Ops, OpsError, Target};
+use crate::privacy::{Ops, OpsError, Target, person_ref};
 use crate::stack::LocalStack;
 use anyhow::{Context, Result};
 use axum::Json;
@@ -16,12 +16,15 @@ use chrono::{DateTime, Duration, Months, Utc};
 use serde::{Deserialize, Serialize};
 use servicekanal_shared::clock::{Clock, OffsetClock};
 use servicekanal_shared::directory::DemoDirectory;
+use servicekanal_shared::identity::Identifier;
+use servicekanal_shared::keys::canonical_user_id;
 use servicekanal_shared::mask::Secret;
 use servicekanal_shared::messages::{AgentAct, AgentAction, ConversationRef};
+use servicekanal_shared::privacy::PersonRef;
 use servicekanal_shared::store::Record;
 use servicekanal_shared::whatsapp::graph::{GraphApi, GraphApiConfig};
 use servicekanal_shared::whatsapp::outbox::{Mirrored, RecordingOutbox};
-use servicekanal_shared::whatsapp::payload::UserMessage;
+use servicekanal_shared::whatsapp::payload::{Sender, UserMessage};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use voice_intake::SalesAction;
@@ -90,6 +93,7 @@ impl DevServer {
             .route("/local/desk", get(desk))
             .route("/local/desk/actions", post(desk_action))
             .route("/local/records", get(records))
+            .route("/local/identity", get(identity))
             .route("/local/calls", post(call))
             .route("/local/voice", post(voice_event))
             .route("/local/callbacks", get(callbacks))
@@ -193,7 +197,11 @@ async fn webhook(State(app): App, request: Request) -> Response {
 #[derive(Serialize)]
 struct Persona {
     label: String,
-    wa_id: String,
+    /// Absent for a user with a username whose number WhatsApp withholds.
+    wa_id: Option<String>,
+    /// The business-scoped user id every 2026 message carries.
+    user_id: String,
+    username: Option<String>,
     name: String,
     /// For customers: the demo login (the local stack only; these are not real people).
     customer_number: Option<String>,
@@ -208,13 +216,26 @@ const DEMO_PASSWORDS: [(&str, &str); 3] = [
 ];
 
 async fn personas() -> Json<Vec<Persona>> {
-    let mut personas = vec![Persona {
-        label: "Interessentin (noch keine Kundin)".into(),
-        wa_id: "4915790000001".into(),
-        name: "Paula Neumann".into(),
-        customer_number: None,
-        password: None,
-    }];
+    let mut personas = vec![
+        Persona {
+            label: "Interessentin (noch keine Kundin)".into(),
+            wa_id: Some("4915790000001".into()),
+            user_id: "DE.1349120865530001".into(),
+            username: None,
+            name: "Paula Neumann".into(),
+            customer_number: None,
+            password: None,
+        },
+        Persona {
+            label: "Nur Nutzername (keine Nummer)".into(),
+            wa_id: None,
+            user_id: "DE.7715320988410042".into(),
+            username: Some("lena.k".into()),
+            name: "Lena Krause".into(),
+            customer_number: None,
+            password: None,
+        },
+    ];
     for (i, customer) in DemoDirectory::demo().customers().iter().enumerate() {
         let password = DEMO_PASSWORDS
             .iter()
@@ -222,7 +243,9 @@ async fn personas() -> Json<Vec<Persona>> {
             .map(|(_, p)| (*p).to_owned());
         personas.push(Persona {
             label: format!("Kunde {}", customer.customer_number),
-            wa_id: format!("49151123456{:02}", i + 1),
+            wa_id: Some(format!("49151123456{:02}", i + 1)),
+            user_id: format!("DE.13491208655302{:02}", i + 1),
+            username: None,
             name: customer.display_name.clone(),
             customer_number: Some(customer.customer_number.clone()),
             password,
@@ -233,34 +256,90 @@ async fn personas() -> Json<Vec<Persona>> {
 
 #[derive(Deserialize)]
 struct SendMessage {
-    wa_id: String,
+    #[serde(default)]
+    wa_id: Option<String>,
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
     name: Option<String>,
     message: UserMessage,
+}
+
+/// The sender of a simulated message: a phone number in digits, a user id, or both.
+fn sender_of(request: &SendMessage) -> Result<Sender, ApiError> {
+    if let Some(wa_id) = &request.wa_id
+        && (!wa_id.chars().all(|c| c.is_ascii_digit()) || wa_id.len() < 8)
+    {
+        return Err(bad_request(
+            "wa_id must be an international number in digits",
+        ));
+    }
+    if let Some(user_id) = &request.user_id
+        && canonical_user_id(user_id).is_none()
+    {
+        return Err(bad_request(
+            "user_id must be a WhatsApp user id such as DE.1349120865530274",
+        ));
+    }
+    if request.wa_id.is_none() && request.user_id.is_none() {
+        return Err(bad_request("give a wa_id, a user_id or both"));
+    }
+    Ok(Sender {
+        wa_id: request.wa_id.clone(),
+        user_id: request.user_id.clone(),
+        username: request.username.clone(),
+        profile_name: request.name.clone(),
+    })
 }
 
 async fn send_message(
     State(app): App,
     Json(request): Json<SendMessage>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    if !request.wa_id.chars().all(|c| c.is_ascii_digit()) || request.wa_id.len() < 8 {
-        return Err(bad_request(
-            "wa_id must be an international number in digits",
-        ));
-    }
-    let wamid = app
-        .stack
-        .user_sends(&request.wa_id, request.name.as_deref(), &request.message)
-        .await?;
+    let sender = sender_of(&request)?;
+    let wamid = app.stack.sends_as(&sender, &request.message).await?;
     Ok(Json(serde_json::json!({ "wamid": wamid })))
 }
 
+/// A simulated phone: by number, or by user id if it shows none.
 #[derive(Deserialize)]
 struct PhoneQuery {
-    wa_id: String,
+    #[serde(default)]
+    wa_id: Option<String>,
+    #[serde(default)]
+    user_id: Option<String>,
+}
+
+impl PhoneQuery {
+    fn identifiers(&self) -> Vec<Identifier> {
+        let phone = self
+            .wa_id
+            .as_deref()
+            .and_then(|p| Identifier::phone(p).ok());
+        let user = self
+            .user_id
+            .as_deref()
+            .and_then(|u| Identifier::user_id(u).ok());
+        phone.into_iter().chain(user).collect()
+    }
 }
 
 async fn phone(State(app): App, Query(q): Query<PhoneQuery>) -> impl IntoResponse {
-    Json(app.stack.phone(&q.wa_id))
+    let address = q
+        .wa_id
+        .as_deref()
+        .or(q.user_id.as_deref())
+        .unwrap_or_default();
+    Json(app.stack.phone(address))
+}
+
+/// Which identifiers the contact behind a simulated phone has stored, masked.
+async fn identity(
+    State(app): App,
+    Query(q): Query<PhoneQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(app.stack.identity(&q.identifiers()).await?))
 }
 
 async fn outbox(State(app): App) -> impl IntoResponse {
@@ -484,13 +563,23 @@ async fn sweep(State(app): App) -> Result<Json<retention_sweeper::SweepReport>, 
 /// A data-subject request names the person by phone number.
 #[derive(Deserialize)]
 struct PersonRequest {
-    phone: String,
+    phone: Option<String>,
+    user_id: Option<String>,
 }
 
-/// A hold (with its reason) or release: a phone number, a callback reference or a key.
+impl PersonRequest {
+    fn person(&self) -> Result<PersonRef, ApiError> {
+        person_ref(self.phone.clone(), self.user_id.clone())
+            .ok_or_else(|| bad_request("name either phone or user_id"))
+    }
+}
+
+/// A hold (with its reason) or release: a phone number or user id, a callback reference or
+/// a key.
 #[derive(Deserialize)]
 struct TargetRequest {
     phone: Option<String>,
+    user_id: Option<String>,
     reference: Option<String>,
     key: Option<String>,
     #[serde(default)]
@@ -500,9 +589,16 @@ struct TargetRequest {
 impl TargetRequest {
     fn target(self) -> Result<(Target, String), ApiError> {
         let reason = self.reason;
-        Target::of(self.phone, self.reference, self.key)
+        let person = match (&self.phone, &self.user_id) {
+            (None, None) => None,
+            _ => Some(
+                person_ref(self.phone, self.user_id)
+                    .ok_or_else(|| bad_request("name either phone or user_id"))?,
+            ),
+        };
+        Target::of(person, self.reference, self.key)
             .map(|target| (target, reason))
-            .ok_or_else(|| bad_request("name one of phone, reference or key"))
+            .ok_or_else(|| bad_request("name one of phone, user_id, reference or key"))
     }
 }
 
@@ -534,7 +630,7 @@ async fn erase(
     State(app): App,
     Json(request): Json<PersonRequest>,
 ) -> Result<Json<servicekanal_shared::store::DeletionReport>, ApiError> {
-    let report = app.ops().erase(&request.phone).await?;
+    let report = app.ops().erase(&request.person()?).await?;
     app.stack.export_stats().await?;
     Ok(Json(report))
 }
@@ -545,7 +641,9 @@ async fn export(
     Json(request): Json<PersonRequest>,
 ) -> Result<Json<servicekanal_shared::privacy::AccessReport>, ApiError> {
     Ok(Json(
-        app.ops().export(&request.phone, app.clock.now()).await?,
+        app.ops()
+            .export(&request.person()?, app.clock.now())
+            .await?,
     ))
 }
 

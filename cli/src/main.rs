@@ -40,19 +40,20 @@ enum Command {
     },
     /// Print the retention table: every class, its period and what it holds.
     Retention,
-    /// Right to be forgotten: delete everything stored about a phone number (chats, survey
-    /// answers, callback requests), except items under legal hold; prints counts per class.
+    /// Right to be forgotten: delete everything stored about a person (chats, survey
+    /// answers, callback requests), named by phone number or WhatsApp user id, except items
+    /// under legal hold; prints counts per class.
     Erase {
-        /// The person's number, e.g. +49 170 1234567 or 0170 1234567.
-        #[arg(long)]
-        phone: String,
+        #[command(flatten)]
+        person: PersonArgs,
         #[command(flatten)]
         target: TargetArgs,
     },
-    /// Right of access: everything stored about a phone number, as one JSON document.
+    /// Right of access: everything stored about a person (by phone number or WhatsApp user
+    /// id), as one JSON document.
     Export {
-        #[arg(long)]
-        phone: String,
+        #[command(flatten)]
+        person: PersonArgs,
         /// Write the document here instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -137,12 +138,11 @@ enum HoldsAction {
     List,
     /// Put a person's items (--phone) or one callback request (--reference) under legal hold.
     Place {
-        #[arg(
-            long,
-            conflicts_with = "reference",
-            required_unless_present = "reference"
-        )]
+        #[arg(long, conflicts_with_all = ["reference", "user_id"], required_unless_present_any = ["reference", "user_id"])]
         phone: Option<String>,
+        /// A person's WhatsApp user id (BSUID), e.g. DE.1349120865530274.
+        #[arg(long, conflicts_with = "reference")]
+        user_id: Option<String>,
         #[arg(long)]
         reference: Option<String>,
         /// Why: a case or ticket reference (shown by `holds`; no personal data).
@@ -152,8 +152,11 @@ enum HoldsAction {
     /// Release the holds of a person (--phone) or of one item (--key, as listed): their
     /// deadlines apply again, and what is past them is deleted at once.
     Release {
-        #[arg(long, conflicts_with = "key", required_unless_present = "key")]
+        #[arg(long, conflicts_with_all = ["key", "user_id"], required_unless_present_any = ["key", "user_id"])]
         phone: Option<String>,
+        /// A person's WhatsApp user id (BSUID).
+        #[arg(long, conflicts_with = "key")]
+        user_id: Option<String>,
         #[arg(long)]
         key: Option<String>,
     },
@@ -164,14 +167,41 @@ fn block_on<T>(work: impl std::future::Future<Output = Result<T>>) -> Result<T> 
     tokio::runtime::Runtime::new()?.block_on(work)
 }
 
-async fn erase(phone: String, target: TargetArgs) -> Result<()> {
-    let report = target.privacy_backend().await?.erase(&phone).await?;
+/// The person an ops command names.
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct PersonArgs {
+    /// The person's number, e.g. +49 170 1234567 or 0170 1234567.
+    #[arg(long)]
+    phone: Option<String>,
+    /// The person's WhatsApp user id (BSUID), e.g. DE.1349120865530274.
+    #[arg(long)]
+    user_id: Option<String>,
+}
+
+impl PersonArgs {
+    fn person(self) -> Result<servicekanal_shared::privacy::PersonRef> {
+        servicekanal_cli::privacy::person_ref(self.phone, self.user_id)
+            .context("name --phone or --user-id")
+    }
+}
+
+async fn erase(person: PersonArgs, target: TargetArgs) -> Result<()> {
+    let report = target
+        .privacy_backend()
+        .await?
+        .erase(&person.person()?)
+        .await?;
     print!("{}", servicekanal_cli::privacy::render_deletion(&report));
     Ok(())
 }
 
-async fn export(phone: String, out: Option<PathBuf>, target: TargetArgs) -> Result<()> {
-    let document = target.privacy_backend().await?.export(&phone).await?;
+async fn export(person: PersonArgs, out: Option<PathBuf>, target: TargetArgs) -> Result<()> {
+    let document = target
+        .privacy_backend()
+        .await?
+        .export(&person.person()?)
+        .await?;
     let text = serde_json::to_string_pretty(&document)? + "\n";
     match out {
         Some(path) => {
@@ -184,22 +214,28 @@ async fn export(phone: String, out: Option<PathBuf>, target: TargetArgs) -> Resu
 }
 
 async fn holds(action: Option<HoldsAction>, target: TargetArgs) -> Result<()> {
-    use servicekanal_cli::privacy::{Target, render_hold_report, render_holds};
+    use servicekanal_cli::privacy::{Target, person_ref, render_hold_report, render_holds};
     let backend = target.privacy_backend().await?;
     match action.unwrap_or(HoldsAction::List) {
         HoldsAction::List => print!("{}", render_holds(&backend.holds().await?)),
         HoldsAction::Place {
             phone,
+            user_id,
             reference,
             reason,
         } => {
-            let target =
-                Target::of(phone, reference, None).context("name --phone or --reference")?;
+            let target = Target::of(person_ref(phone, user_id), reference, None)
+                .context("name --phone, --user-id or --reference")?;
             let report = backend.place(&target, &reason).await?;
             print!("{}", render_hold_report("held", &report));
         }
-        HoldsAction::Release { phone, key } => {
-            let target = Target::of(phone, None, key).context("name --phone or --key")?;
+        HoldsAction::Release {
+            phone,
+            user_id,
+            key,
+        } => {
+            let target = Target::of(person_ref(phone, user_id), None, key)
+                .context("name --phone, --user-id or --key")?;
             let report = backend.release(&target).await?;
             print!("{}", render_hold_report("released", &report));
         }
@@ -250,8 +286,12 @@ fn main() -> Result<()> {
         Command::Dev { port, data_dir } => dev(port, &data_dir)?,
         Command::Callbacks { action, stack } => block_on(callbacks(action, stack))?,
         Command::Retention => print!("{}", retention_table()),
-        Command::Erase { phone, target } => block_on(erase(phone, target))?,
-        Command::Export { phone, out, target } => block_on(export(phone, out, target))?,
+        Command::Erase { person, target } => block_on(erase(person, target))?,
+        Command::Export {
+            person,
+            out,
+            target,
+        } => block_on(export(person, out, target))?,
         Command::Holds { action, target } => block_on(holds(action, target))?,
         Command::Classify { topics, explain } => {
             let classifier = Classifier::new(&catalogue(topics)?);

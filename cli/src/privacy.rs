@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use servicekanal_shared::keys::Pseudonymizer;
-use servicekanal_shared::privacy::{self, AccessReport, HoldReport, HoldView};
+use servicekanal_shared::privacy::{self, AccessReport, HoldReport, HoldView, PersonRef};
 use servicekanal_shared::retention::RetentionClass;
 use servicekanal_shared::runtime;
 use servicekanal_shared::store::{DeletionReport, Hold, Store, StoreError};
@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 /// What a hold or release names.
 pub enum Target {
-    Phone(String),
+    /// A person, by phone number or user id.
+    Person(PersonRef),
     /// A callback request's reference (holds only).
     Reference(String),
     /// One item, `pk|sk` as `holds` lists it (releases only).
@@ -25,16 +26,25 @@ pub enum Target {
 impl Target {
     /// The one target of optional fields, as the CLI and the control API take them.
     pub fn of(
-        phone: Option<String>,
+        person: Option<PersonRef>,
         reference: Option<String>,
         key: Option<String>,
     ) -> Option<Self> {
-        match (phone, reference, key) {
-            (Some(phone), None, None) => Some(Target::Phone(phone)),
+        match (person, reference, key) {
+            (Some(person), None, None) => Some(Target::Person(person)),
             (None, Some(reference), None) => Some(Target::Reference(reference)),
             (None, None, Some(key)) => Some(Target::Key(key)),
             _ => None,
         }
+    }
+}
+
+/// The person of a `--phone` or `--user-id` (at most one of them).
+pub fn person_ref(phone: Option<String>, user_id: Option<String>) -> Option<PersonRef> {
+    match (phone, user_id) {
+        (Some(phone), None) => Some(PersonRef::Phone(phone)),
+        (None, Some(user_id)) => Some(PersonRef::UserId(user_id)),
+        _ => None,
     }
 }
 
@@ -46,9 +56,9 @@ pub enum OpsError {
     Sales(#[from] voice_intake::SalesError),
     #[error("a hold needs a reason (a case or ticket reference)")]
     NoReason,
-    #[error("a hold names a phone number or a callback reference")]
+    #[error("a hold names a phone number, a user id or a callback reference")]
     HoldTarget,
-    #[error("a release names a phone number or a key")]
+    #[error("a release names a phone number, a user id or a key")]
     ReleaseTarget,
     #[error("a key reads pk|sk, got {0:?}")]
     BadKey(String),
@@ -70,7 +80,7 @@ impl OpsError {
     pub fn is_bad_request(&self) -> bool {
         matches!(
             self,
-            OpsError::Person(privacy::PrivacyError::Phone(_))
+            OpsError::Person(privacy::PrivacyError::Phone(_) | privacy::PrivacyError::Pseudonym(_))
                 | OpsError::NoReason
                 | OpsError::HoldTarget
                 | OpsError::ReleaseTarget
@@ -87,8 +97,12 @@ pub struct Ops<'a> {
 }
 
 impl Ops<'_> {
-    pub async fn erase(&self, phone: &str) -> Result<DeletionReport, OpsError> {
-        let person = privacy::person_of(self.pseudonymizer, phone)?;
+    async fn person(&self, who: &PersonRef) -> Result<privacy::Person, OpsError> {
+        Ok(privacy::find_person(self.store, self.pseudonymizer, who).await?)
+    }
+
+    pub async fn erase(&self, who: &PersonRef) -> Result<DeletionReport, OpsError> {
+        let person = self.person(who).await?;
         let report = privacy::erase(self.store, &person).await?;
         tracing::info!(
             items = report.total(),
@@ -98,9 +112,13 @@ impl Ops<'_> {
         Ok(report)
     }
 
-    pub async fn export(&self, phone: &str, now: DateTime<Utc>) -> Result<AccessReport, OpsError> {
-        let person = privacy::person_of(self.pseudonymizer, phone)?;
-        Ok(privacy::export(self.store, &person, phone, now).await?)
+    pub async fn export(
+        &self,
+        who: &PersonRef,
+        now: DateTime<Utc>,
+    ) -> Result<AccessReport, OpsError> {
+        let person = self.person(who).await?;
+        Ok(privacy::export(self.store, &person, who.as_given(), now).await?)
     }
 
     pub async fn holds(&self) -> Result<Vec<HoldView>, OpsError> {
@@ -122,8 +140,8 @@ impl Ops<'_> {
             placed_at: now,
         };
         match target {
-            Target::Phone(phone) => {
-                let person = privacy::person_of(self.pseudonymizer, phone)?;
+            Target::Person(who) => {
+                let person = self.person(who).await?;
                 Ok(privacy::hold_person(self.store, &person, &hold).await?)
             }
             Target::Reference(reference) => {
@@ -138,8 +156,8 @@ impl Ops<'_> {
 
     pub async fn release(&self, target: &Target) -> Result<HoldReport, OpsError> {
         match target {
-            Target::Phone(phone) => {
-                let person = privacy::person_of(self.pseudonymizer, phone)?;
+            Target::Person(who) => {
+                let person = self.person(who).await?;
                 Ok(privacy::release_person(self.store, &person).await?)
             }
             Target::Key(key) => {
@@ -202,7 +220,8 @@ async fn local_answer<T: DeserializeOwned>(
 /// A target as the control API takes it.
 fn target_json(target: &Target) -> serde_json::Value {
     match target {
-        Target::Phone(phone) => serde_json::json!({"phone": phone}),
+        Target::Person(PersonRef::Phone(phone)) => serde_json::json!({"phone": phone}),
+        Target::Person(PersonRef::UserId(user_id)) => serde_json::json!({"user_id": user_id}),
         Target::Reference(reference) => serde_json::json!({"reference": reference}),
         Target::Key(key) => serde_json::json!({"key": key}),
     }
@@ -236,28 +255,28 @@ impl Backend {
         }
     }
 
-    pub async fn erase(&self, phone: &str) -> Result<DeletionReport> {
+    pub async fn erase(&self, who: &PersonRef) -> Result<DeletionReport> {
         match self.ops() {
-            Ok(ops) => Ok(ops.erase(phone).await?),
+            Ok(ops) => Ok(ops.erase(who).await?),
             Err(base) => {
                 local_post(
                     base,
                     "/local/privacy/erase",
-                    &target_json(&Target::Phone(phone.into())),
+                    &target_json(&Target::Person(who.clone())),
                 )
                 .await
             }
         }
     }
 
-    pub async fn export(&self, phone: &str) -> Result<serde_json::Value> {
+    pub async fn export(&self, who: &PersonRef) -> Result<serde_json::Value> {
         match self.ops() {
-            Ok(ops) => Ok(serde_json::to_value(ops.export(phone, Utc::now()).await?)?),
+            Ok(ops) => Ok(serde_json::to_value(ops.export(who, Utc::now()).await?)?),
             Err(base) => {
                 local_post(
                     base,
                     "/local/privacy/export",
-                    &target_json(&Target::Phone(phone.into())),
+                    &target_json(&Target::Person(who.clone())),
                 )
                 .await
             }

@@ -10,19 +10,24 @@ use lambda_http::Body;
 use lambda_http::http::Request;
 use servicekanal_shared::clock::SharedClock;
 use servicekanal_shared::directory::DemoDirectory;
-use servicekanal_shared::keys::Pseudonymizer;
+use servicekanal_shared::domain::{Contact, Recipient};
+use servicekanal_shared::identity::{Identifier, Identities};
+use servicekanal_shared::keys::{ItemKey, Pseudonymizer};
 use servicekanal_shared::lisa::catalogue::Catalogue;
 use servicekanal_shared::lisa::dialogue::{Lisa, LisaConfig, Texts};
+use servicekanal_shared::mask;
 use servicekanal_shared::mask::Secret;
 use servicekanal_shared::messages::{AgentAction, BotWork, DeskEvent};
 use servicekanal_shared::objects::local::LocalDirectory;
 use servicekanal_shared::queue::Queue;
 use servicekanal_shared::queue::memory::InProcessQueue;
-use servicekanal_shared::store::ChangeFeed;
 use servicekanal_shared::store::embedded::EmbeddedStore;
+use servicekanal_shared::store::{ChangeFeed, Store};
 use servicekanal_shared::whatsapp::WhatsApp;
 use servicekanal_shared::whatsapp::outbox::RecordingOutbox;
-use servicekanal_shared::whatsapp::payload::{SIGNATURE_HEADER, UserMessage, WebhookPayload, sign};
+use servicekanal_shared::whatsapp::payload::{
+    SIGNATURE_HEADER, Sender, UserMessage, WebhookPayload, sign,
+};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -54,6 +59,27 @@ enum Consumer {
     Survey,
     /// The survey on the conversation-closed queue, noting each closed conversation.
     SurveyOnClose,
+}
+
+/// What the local page shows of a contact's identifiers: masked, and how replies reach it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct StoredIdentity {
+    pub phone: Option<String>,
+    pub user_id: Option<String>,
+    pub username: Option<String>,
+    pub profile_name: Option<String>,
+    /// `phone` (`to`) or `user-id` (`recipient`).
+    pub reached_by: Option<&'static str>,
+}
+
+/// How a simulated phone is named: its number, or its user id if it shows none (replies
+/// reach it the same way).
+pub fn address_of(sender: &Sender) -> &str {
+    sender
+        .wa_id
+        .as_deref()
+        .or(sender.user_id.as_deref())
+        .unwrap_or_default()
 }
 
 /// One line of a simulated phone's chat: what the user sent or what came from the business.
@@ -222,11 +248,14 @@ impl LocalStack {
     }
 
     /// The person a phone number names (for erasure, access and holds).
-    pub fn person(&self, phone: &str) -> Result<servicekanal_shared::keys::Pseudonym> {
-        Ok(servicekanal_shared::privacy::person_of(
+    pub async fn person(&self, phone: &str) -> Result<servicekanal_shared::privacy::Person> {
+        let who = servicekanal_shared::privacy::PersonRef::Phone(phone.to_owned());
+        Ok(servicekanal_shared::privacy::find_person(
+            self.store.as_ref(),
             &self.bot.pseudonymizer,
-            phone,
-        )?)
+            &who,
+        )
+        .await?)
     }
 
     /// Serves one webhook request exactly as the Lambda function would.
@@ -234,20 +263,26 @@ impl LocalStack {
         whatsapp_webhook::handle(request, &self.webhook).await
     }
 
-    /// A WhatsApp user sends a message: a signed webhook POST, then the consumers run.
-    /// Returns the WhatsApp message id it was given.
+    /// A WhatsApp user known by phone number sends a message (see [`LocalStack::sends_as`]).
     pub async fn user_sends(
         &self,
         wa_id: &str,
         profile_name: Option<&str>,
         message: &UserMessage,
     ) -> Result<String> {
-        let wamid = self.post_user_message(wa_id, profile_name, message).await?;
+        self.sends_as(&Sender::phone(wa_id, profile_name), message)
+            .await
+    }
+
+    /// A WhatsApp user sends a message: a signed webhook POST, then the consumers run.
+    /// Returns the WhatsApp message id it was given.
+    pub async fn sends_as(&self, sender: &Sender, message: &UserMessage) -> Result<String> {
+        let wamid = self.post_as(sender, message).await?;
         self.sent_by_users
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push((
-                wa_id.to_owned(),
+                address_of(sender).to_owned(),
                 PhoneLine {
                     at: self.clock.now(),
                     from: "user",
@@ -266,11 +301,16 @@ impl LocalStack {
         profile_name: Option<&str>,
         message: &UserMessage,
     ) -> Result<String> {
+        self.post_as(&Sender::phone(wa_id, profile_name), message)
+            .await
+    }
+
+    /// Only the webhook half of [`LocalStack::sends_as`].
+    pub async fn post_as(&self, sender: &Sender, message: &UserMessage) -> Result<String> {
         let wamid = format!("wamid.local.in.{}", ulid::Ulid::new());
         let payload = WebhookPayload::inbound(
             LOCAL_PHONE_NUMBER_ID,
-            wa_id,
-            profile_name,
+            sender,
             &wamid,
             self.clock.now(),
             message,
@@ -484,21 +524,22 @@ impl LocalStack {
             .clone())
     }
 
-    /// A phone's chat: what the user sent and what the business sent, in order.
-    pub fn phone(&self, wa_id: &str) -> Vec<PhoneLine> {
+    /// A phone's chat: what the user sent and what the business sent, in order. The phone is
+    /// named by its number, or by its user id if it shows none.
+    pub fn phone(&self, address: &str) -> Vec<PhoneLine> {
         let mut lines: Vec<PhoneLine> = self
             .sent_by_users
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .filter(|(who, _)| who == wa_id)
+            .filter(|(who, _)| who == address)
             .map(|(_, line)| line.clone())
             .collect();
         lines.extend(
             self.outbox
                 .sent()
                 .into_iter()
-                .filter(|e| e.to == wa_id)
+                .filter(|e| e.to.id() == address)
                 .map(|e| PhoneLine {
                     at: e.at,
                     from: "business",
@@ -509,6 +550,35 @@ impl LocalStack {
         // Stable: a reply sent in the same instant stays after the message it answers.
         lines.sort_by_key(|l| l.at);
         lines
+    }
+
+    /// The identifiers stored for the contact these identifiers lead to, masked (`None` if no
+    /// contact is known).
+    pub async fn identity(&self, identifiers: &[Identifier]) -> Result<Option<StoredIdentity>> {
+        let identities = Identities {
+            store: self.store.as_ref(),
+            pseudonymizer: &self.webhook.pseudonymizer,
+        };
+        for identifier in identifiers {
+            let Some(contact) = identities.lookup(identifier).await? else {
+                continue;
+            };
+            let Some(record) = self.store.get(&ItemKey::profile(&contact)).await? else {
+                continue;
+            };
+            let profile: Contact = record.body()?;
+            return Ok(Some(StoredIdentity {
+                phone: profile.wa_id.as_deref().map(mask::phone),
+                user_id: profile.user_id.as_deref().map(mask::user_id),
+                username: profile.username.as_deref().map(mask::name),
+                profile_name: profile.profile_name.as_deref().map(mask::name),
+                reached_by: profile.recipient().map(|r| match r {
+                    Recipient::Phone(_) => "phone",
+                    Recipient::UserId(_) => "user-id",
+                }),
+            }));
+        }
+        Ok(None)
     }
 
     /// The conversation-closed events the survey consumed since the last look.

@@ -21,7 +21,7 @@ use servicekanal_shared::store::{PageRequest, Record, Store};
 use servicekanal_shared::test_support::LogCapture;
 use servicekanal_shared::whatsapp::outbox::RecordingOutbox;
 use servicekanal_shared::whatsapp::payload::UserMessage;
-use servicekanal_shared::whatsapp::{OutboundContent, Sent, WhatsApp, WhatsAppError};
+use servicekanal_shared::whatsapp::{OutboundContent, Recipient, Sent, WhatsApp, WhatsAppError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use ulid::Ulid;
@@ -564,7 +564,7 @@ struct FailingOnce {
 
 #[async_trait]
 impl WhatsApp for FailingOnce {
-    async fn send(&self, to: &str, content: &OutboundContent) -> Result<Sent, WhatsAppError> {
+    async fn send(&self, to: &Recipient, content: &OutboundContent) -> Result<Sent, WhatsAppError> {
         if self.calls.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_call {
             return Err(WhatsAppError::Unavailable {
                 attempts: 3,

@@ -22,11 +22,23 @@ pub enum ContactKind {
     Unknown,
 }
 
-/// A person writing to the WhatsApp channel.
+/// A person writing to the WhatsApp channel. Known by a phone number, a business-scoped user
+/// id (BSUID), or both; every identifier is personal data and never logged.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Contact {
-    /// The WhatsApp id (international number without `+`). Personal data: never logged.
-    pub wa_id: String,
+    /// The WhatsApp id (international number without `+`); withheld for some users with a
+    /// username.
+    #[serde(default)]
+    pub wa_id: Option<String>,
+    /// The business-scoped user id (`DE.1349…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// The parent business-scoped user id, where the business portfolio has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_user_id: Option<String>,
+    /// The WhatsApp username, for users who set one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
     pub profile_name: Option<String>,
     pub kind: ContactKind,
     /// Set once the contact authenticated as an existing customer.
@@ -44,10 +56,57 @@ pub struct Contact {
     pub last_survey_at: Option<DateTime<Utc>>,
 }
 
+/// Where a message to a contact goes: the phone number (`to`) when known, else the
+/// business-scoped user id (`recipient`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "by", content = "id")]
+pub enum Recipient {
+    Phone(String),
+    UserId(String),
+}
+
+impl Recipient {
+    /// The identifier itself (personal data: never logged).
+    pub fn id(&self) -> &str {
+        match self {
+            Recipient::Phone(id) | Recipient::UserId(id) => id,
+        }
+    }
+}
+
+/// A link from one identifier of a person (phone number or user id, as its pseudonym in the
+/// key) to their contact: the same person is one contact whichever identifier a message
+/// carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityLink {
+    pub contact: crate::keys::Pseudonym,
+    /// `phone` or `user-id` (which kind of identifier the key hides).
+    pub identifier: IdentifierKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IdentifierKind {
+    Phone,
+    UserId,
+}
+
 impl Contact {
+    /// A contact known by its phone number.
     pub fn new(wa_id: impl Into<String>, profile_name: Option<String>, at: DateTime<Utc>) -> Self {
         Self {
-            wa_id: wa_id.into(),
+            wa_id: Some(wa_id.into()),
+            ..Self::first_seen(profile_name, at)
+        }
+    }
+
+    /// A contact first seen at `at`, its identifiers not yet set.
+    pub fn first_seen(profile_name: Option<String>, at: DateTime<Utc>) -> Self {
+        Self {
+            wa_id: None,
+            user_id: None,
+            parent_user_id: None,
+            username: None,
             profile_name,
             kind: ContactKind::Unknown,
             customer_ref: None,
@@ -61,6 +120,15 @@ impl Contact {
 
     pub fn is_authenticated(&self) -> bool {
         self.customer_ref.is_some()
+    }
+
+    /// Where replies go: the phone number if known (WhatsApp prefers `to`), else the user id.
+    pub fn recipient(&self) -> Option<Recipient> {
+        match (&self.wa_id, &self.user_id) {
+            (Some(phone), _) => Some(Recipient::Phone(phone.clone())),
+            (None, Some(user)) => Some(Recipient::UserId(user.clone())),
+            (None, None) => None,
+        }
     }
 }
 

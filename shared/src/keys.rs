@@ -7,6 +7,7 @@
 //! | message | `C#<pseudonym>` | `MSG#<ulid>` |
 //! | authentication attempts | `C#<pseudonym>` | `AUTH` |
 //! | running survey | `C#<pseudonym>` | `SURVEY` |
+//! | identity link (phone number or user id to contact) | `ID#<pseudonym of the identifier>` | `LINK` |
 //! | delivery de-duplication | `WAMID#<hash>` | `SEEN` |
 //! | survey answer | `SURVEY#<ulid>` | `ANSWER` |
 //! | callback request | `CB#<connect contact id>` | `REQUEST` |
@@ -71,7 +72,7 @@ impl ItemKey {
     }
 
     pub fn profile(contact: &Pseudonym) -> Self {
-        Self::new(contact.partition(), "PROFILE")
+        Self::new(contact.partition(), PROFILE_SORT_KEY)
     }
 
     pub fn conversation(contact: &Pseudonym, id: Ulid) -> Self {
@@ -88,6 +89,11 @@ impl ItemKey {
 
     pub fn survey_session(contact: &Pseudonym) -> Self {
         Self::new(contact.partition(), "SURVEY")
+    }
+
+    /// The link from one identifier of a person (its pseudonym) to their contact.
+    pub fn identity_link(identifier: &Pseudonym) -> Self {
+        Self::new(format!("{IDENTITY_LINK_PREFIX}{}", identifier.0), "LINK")
     }
 
     pub fn delivery_marker(hash: &DeliveryHash) -> Self {
@@ -130,6 +136,10 @@ impl ItemKey {
 /// Sort-key prefixes for querying one kind of a contact's items.
 pub const CONVERSATION_PREFIX: &str = "CONV#";
 pub const MESSAGE_PREFIX: &str = "MSG#";
+/// Sort key of a contact's profile.
+pub const PROFILE_SORT_KEY: &str = "PROFILE";
+/// Partition prefix of the identity links.
+pub const IDENTITY_LINK_PREFIX: &str = "ID#";
 /// The sales list: one partition of small pointers, read with one query (callbacks are few).
 pub const OPEN_CALLBACKS_PARTITION: &str = "CBOPEN";
 
@@ -151,6 +161,17 @@ pub struct Pseudonym(String);
 impl Pseudonym {
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// A fresh contact id that no identifier derives (when the one derived from the first
+    /// identifier is taken by someone else, e.g. a number that was given to a new person).
+    pub fn random() -> Self {
+        Self(format!("{:032x}", Ulid::new().0))
+    }
+
+    /// A pseudonym as stored (an `owner` attribute, a link's target).
+    pub fn from_stored(value: &str) -> Option<Self> {
+        (!value.is_empty() && !value.contains('#')).then(|| Self(value.to_owned()))
     }
 
     /// The pseudonym of a contact partition key (`C#<pseudonym>`).
@@ -188,6 +209,8 @@ pub enum PseudonymError {
     KeyTooShort(usize),
     #[error("a WhatsApp id needs digits")]
     NoDigits,
+    #[error("not a WhatsApp user id (country code, dot, up to 128 letters and digits)")]
+    BadUserId,
 }
 
 /// Derives pseudonyms with a secret key (from Secrets Manager, or the environment locally).
@@ -220,6 +243,12 @@ impl Pseudonymizer {
         Ok(Pseudonym(self.tag("contact", &digits)))
     }
 
+    /// The pseudonym of a business-scoped user id (`DE.1349120865530274`).
+    pub fn user(&self, user_id: &str) -> Result<Pseudonym, PseudonymError> {
+        let user_id = canonical_user_id(user_id).ok_or(PseudonymError::BadUserId)?;
+        Ok(Pseudonym(self.tag("user", &user_id)))
+    }
+
     pub fn delivery(&self, message_id: &str) -> DeliveryHash {
         DeliveryHash(self.tag("wamid", message_id))
     }
@@ -245,6 +274,19 @@ pub fn canonical_wa_id(raw: &str) -> Option<String> {
     let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
     let digits = digits.strip_prefix("00").unwrap_or(&digits).to_owned();
     (!digits.is_empty()).then_some(digits)
+}
+
+/// A business-scoped user id as WhatsApp writes it: a two-letter country code, a dot, an
+/// optional `ENT.` (a parent id) and 1 to 128 letters and digits. Surrounding blanks go.
+pub fn canonical_user_id(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    let (country, rest) = raw.split_once('.')?;
+    let rest = rest.strip_prefix("ENT.").unwrap_or(rest);
+    let valid = country.len() == 2
+        && country.chars().all(|c| c.is_ascii_uppercase())
+        && (1..=128).contains(&rest.len())
+        && rest.chars().all(|c| c.is_ascii_alphanumeric());
+    valid.then(|| raw.to_owned())
 }
 
 #[cfg(test)]
@@ -284,6 +326,38 @@ mod tests {
         );
         let marker = ItemKey::delivery_marker(&p.delivery("wamid.HBgM"));
         assert!(marker.pk.starts_with("WAMID#") && !marker.pk.contains("HBgM"));
+    }
+
+    #[test]
+    fn user_ids_have_their_own_pseudonyms_and_are_checked() {
+        let p = pseudonymizer();
+        let user = p.user("DE.1349120865530274").unwrap();
+        assert_eq!(user, p.user(" DE.1349120865530274 ").unwrap());
+        assert_ne!(user, p.user("DE.1349120865530275").unwrap());
+        assert_ne!(
+            user,
+            p.contact("1349120865530274").unwrap(),
+            "domain-separated"
+        );
+        assert!(p.user("DE.ENT.77aB").is_ok());
+        for bad in [
+            "",
+            "DE.",
+            "de.123",
+            "DEU.123",
+            "DE.12 34",
+            "1349120865530274",
+        ] {
+            assert_eq!(
+                p.user(bad).unwrap_err(),
+                PseudonymError::BadUserId,
+                "{bad:?}"
+            );
+        }
+        let link = ItemKey::identity_link(&user);
+        assert!(link.pk.starts_with(IDENTITY_LINK_PREFIX) && !link.pk.contains("1349120865530274"));
+        assert_ne!(Pseudonym::random(), Pseudonym::random());
+        assert_eq!(Pseudonym::random().as_str().len(), 32);
     }
 
     #[test]

@@ -4,6 +4,7 @@ pub mod callback;
 pub mod clock;
 pub mod directory;
 pub mod domain;
+pub mod identity;
 pub mod keys;
 pub mod lisa;
 pub mod mask;

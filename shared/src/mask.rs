@@ -17,6 +17,18 @@ pub fn phone(raw: &str) -> String {
     format!("+{head}{}{tail}", "*".repeat(hidden))
 }
 
+/// A business-scoped user id reduced to its country code and last two characters:
+/// `DE.**************74`.
+pub fn user_id(raw: &str) -> String {
+    let chars: Vec<char> = raw.trim().chars().collect();
+    if chars.len() < 8 {
+        return "***".into();
+    }
+    let head: String = chars[..3].iter().collect();
+    let tail: String = chars[chars.len() - 2..].iter().collect();
+    format!("{head}{}{tail}", "*".repeat(chars.len() - 5))
+}
+
 /// A name reduced to the first letter of each part, `A*** S***` (hides the length too).
 pub fn name(raw: &str) -> String {
     raw.split_whitespace()

@@ -275,7 +275,7 @@ pub async fn record_outbound(
 }
 
 /// The marker that leads the statuses of an outbound message back to it; it lives as long as
-/// the message.
+/// the message and is owned by its contact (erasure and access find it).
 fn outbound_marker(
     pseudonymizer: &Pseudonymizer,
     wamid: &str,
@@ -287,12 +287,16 @@ fn outbound_marker(
         message: message.key.clone(),
         queued: true,
     };
-    Record::with_deadline(
+    let record = Record::with_deadline(
         pseudonymizer.delivery_marker(wamid),
         &marker,
         message.retention,
         message.expires_at,
-    )
+    )?;
+    Ok(match Pseudonym::from_partition(&message.key.pk) {
+        Some(contact) => record.owned_by(&contact),
+        None => record,
+    })
 }
 
 /// Notes that a stored outbound message went out as `wamid`, and creates the marker that

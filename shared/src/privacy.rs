@@ -1,9 +1,13 @@
 //! Data-subject rights over the single table: erasure, access (an export of everything stored)
-//! and legal holds of one person. A person is found by their pseudonym: their contact
-//! partition (`C#<pseudonym>`) and, through the owner index, what lives outside it (survey
-//! answers, callback requests and their sales-list entries, delivery markers).
+//! and legal holds of one person. A person is named by a phone number or a WhatsApp user id
+//! and found as a set of pseudonyms ([`Person`]): their contact (its partition `C#<id>` and,
+//! through the owner index, what lives outside it: identity links, survey answers, callback
+//! requests and their sales-list entries, delivery markers), contacts merged into it, and the
+//! pseudonym of their phone number (which owns the callback requests of their calls).
 
-use crate::keys::{ItemKey, Pseudonym, PseudonymError, Pseudonymizer};
+use crate::domain::Contact;
+use crate::identity::{Identifier, Identities, IdentityError, identifiers_of};
+use crate::keys::{ItemKey, PROFILE_SORT_KEY, Pseudonym, PseudonymError, Pseudonymizer};
 use crate::phone::PhoneError;
 use crate::retention::RetentionClass;
 use crate::store::{DeletionReport, Hold, Record, Released, Store, StoreError, all_pages};
@@ -23,12 +27,145 @@ pub enum PrivacyError {
     Store(#[from] StoreError),
 }
 
-/// The person a phone number names, in any common spelling (`+49 170 1234567`,
-/// `0170 1234567`, `0049 170 1234567`): the same pseudonym their WhatsApp id and their calls
-/// are stored under.
-pub fn person_of(pseudonymizer: &Pseudonymizer, phone: &str) -> Result<Pseudonym, PrivacyError> {
-    let e164 = crate::phone::normalize(phone)?;
-    Ok(pseudonymizer.contact(&e164)?)
+impl From<IdentityError> for PrivacyError {
+    fn from(e: IdentityError) -> Self {
+        match e {
+            IdentityError::Pseudonym(e) => PrivacyError::Pseudonym(e),
+            IdentityError::Store(e) => PrivacyError::Store(e),
+            IdentityError::NoIdentifier => PrivacyError::Pseudonym(PseudonymError::NoDigits),
+        }
+    }
+}
+
+/// How a request names the person: by phone number (any common spelling) or by WhatsApp
+/// user id (BSUID).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PersonRef {
+    Phone(String),
+    UserId(String),
+}
+
+impl PersonRef {
+    /// The identifier it names: a phone number in any common spelling (`+49 170 1234567`,
+    /// `0170 1234567`, `0049 170 1234567`), or a user id.
+    pub fn identifier(&self) -> Result<Identifier, PrivacyError> {
+        Ok(match self {
+            PersonRef::Phone(phone) => Identifier::phone(&crate::phone::normalize(phone)?)?,
+            PersonRef::UserId(user) => Identifier::user_id(user)?,
+        })
+    }
+
+    /// What the request gave, as given (the access report repeats it).
+    pub fn as_given(&self) -> &str {
+        match self {
+            PersonRef::Phone(s) | PersonRef::UserId(s) => s,
+        }
+    }
+}
+
+/// Every pseudonym under which something of one person may be stored.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Person {
+    /// Their contacts: each one's partition and what it owns.
+    pub contacts: Vec<Pseudonym>,
+    /// Pseudonyms of their phone numbers that own items of their calls (callback requests):
+    /// what these own, but no partition (a number's pseudonym can be the id of a contact
+    /// that had the number before and is not this person).
+    pub callers: Vec<Pseudonym>,
+}
+
+impl Person {
+    /// A person known by their contact only (a contact erasing itself in the chat; [`expand`]
+    /// adds the rest).
+    pub fn of(contact: Pseudonym) -> Self {
+        Self {
+            contacts: vec![contact],
+            callers: Vec::new(),
+        }
+    }
+
+    fn all(&self) -> impl Iterator<Item = &Pseudonym> {
+        self.contacts.iter().chain(&self.callers)
+    }
+
+    /// Adds a phone number's pseudonym as a caller, unless it is another person's contact.
+    async fn add_caller(
+        &mut self,
+        store: &dyn Store,
+        pseudonym: Pseudonym,
+    ) -> Result<(), StoreError> {
+        if self.all().any(|p| *p == pseudonym) {
+            return Ok(());
+        }
+        if store.get(&ItemKey::profile(&pseudonym)).await?.is_none() {
+            self.callers.push(pseudonym);
+        }
+        Ok(())
+    }
+}
+
+/// The person a phone number or user id names: their contact (through the identity link),
+/// and everything that belongs to it (see [`expand`]).
+pub async fn find_person(
+    store: &dyn Store,
+    pseudonymizer: &Pseudonymizer,
+    who: &PersonRef,
+) -> Result<Person, PrivacyError> {
+    let identifier = who.identifier()?;
+    let identities = Identities {
+        store,
+        pseudonymizer,
+    };
+    let mut person = Person::default();
+    if let Some(contact) = identities.lookup(&identifier).await? {
+        person.contacts.push(contact);
+    }
+    if let Identifier::Phone(_) = identifier {
+        person
+            .add_caller(store, identifier.pseudonym(pseudonymizer)?)
+            .await?;
+    }
+    expand(store, pseudonymizer, &mut person).await?;
+    Ok(person)
+}
+
+/// Adds what belongs to the person's contacts: contacts merged into them (their profiles are
+/// owned by the contact) and the pseudonyms of the contacts' phone numbers (callers).
+pub async fn expand(
+    store: &dyn Store,
+    pseudonymizer: &Pseudonymizer,
+    person: &mut Person,
+) -> Result<(), PrivacyError> {
+    let holds = all_holds(store).await?;
+    let mut next = 0;
+    while next < person.contacts.len() {
+        let contact = person.contacts[next].clone();
+        next += 1;
+        for key in owned_keys(store, &contact).await? {
+            if key.sk == PROFILE_SORT_KEY
+                && let Some(merged) = Pseudonym::from_partition(&key.pk)
+                && !person.contacts.contains(&merged)
+            {
+                person.contacts.push(merged);
+            }
+        }
+        let key = ItemKey::profile(&contact);
+        let profile = match store.get(&key).await? {
+            Some(profile) => Some(profile),
+            None => holds.iter().find(|r| r.key == key).cloned(),
+        };
+        if let Some(profile) = profile {
+            for identifier in identifiers_of(&profile.body::<Contact>()?) {
+                if let Identifier::Phone(_) = identifier {
+                    person
+                        .add_caller(store, identifier.pseudonym(pseudonymizer)?)
+                        .await?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The keys of every item owned by `person` outside their partition, held or not.
@@ -50,14 +187,32 @@ pub async fn all_holds(store: &dyn Store) -> Result<Vec<Record>, StoreError> {
     all_pages(PAGE, |page| store.list_holds(page)).await
 }
 
-fn belongs_to(record: &Record, person: &Pseudonym) -> bool {
-    record.key.pk == person.partition() || record.owner.as_deref() == Some(person.as_str())
+fn belongs_to(record: &Record, person: &Person) -> bool {
+    person
+        .contacts
+        .iter()
+        .any(|p| record.key.pk == p.partition())
+        || person
+            .all()
+            .any(|p| record.owner.as_deref() == Some(p.as_str()))
 }
 
 /// Deletes every item of the person in the table, except those under legal hold (counted as
 /// kept). Statistics stay: they hold nothing that leads back to the person. Running it again
 /// deletes nothing more.
-pub async fn erase(store: &dyn Store, person: &Pseudonym) -> Result<DeletionReport, StoreError> {
+pub async fn erase(store: &dyn Store, person: &Person) -> Result<DeletionReport, StoreError> {
+    let mut report = DeletionReport::default();
+    for pseudonym in person.all() {
+        report.merge(&erase_owned(store, pseudonym).await?);
+    }
+    for contact in &person.contacts {
+        report.merge(&store.delete_partition(&contact.partition()).await?);
+    }
+    Ok(report)
+}
+
+/// Deletes what a pseudonym owns outside its partition.
+async fn erase_owned(store: &dyn Store, person: &Pseudonym) -> Result<DeletionReport, StoreError> {
     let mut report = DeletionReport::default();
     for key in owned_keys(store, person).await? {
         match store.delete(&key).await {
@@ -67,7 +222,6 @@ pub async fn erase(store: &dyn Store, person: &Pseudonym) -> Result<DeletionRepo
             Err(e) => return Err(e),
         }
     }
-    report.merge(&store.delete_partition(&person.partition()).await?);
     Ok(report)
 }
 
@@ -86,8 +240,8 @@ pub struct StoredItem {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AccessReport {
     pub generated_at: DateTime<Utc>,
-    /// The number the request was made for, as given.
-    pub phone: String,
+    /// The phone number or user id the request was made for, as given.
+    pub requested_for: String,
     pub items: usize,
     /// Kind (`contact`, `conversation`, `message`, `survey-answer`, `callback-request`, ...)
     /// to the items of that kind, oldest key first.
@@ -113,16 +267,23 @@ fn stored_item(record: &Record) -> Result<StoredItem, StoreError> {
 /// Everything stored about the person: readable items and items under legal hold.
 pub async fn export(
     store: &dyn Store,
-    person: &Pseudonym,
-    phone: &str,
+    person: &Person,
+    requested_for: &str,
     now: DateTime<Utc>,
 ) -> Result<AccessReport, StoreError> {
-    let mut records = partition_records(store, person).await?;
-    for key in owned_keys(store, person).await? {
-        if let Some(record) = store.get(&key).await? {
-            records.push(record);
+    let mut records = Vec::new();
+    for contact in &person.contacts {
+        records.extend(partition_records(store, contact).await?);
+    }
+    for pseudonym in person.all() {
+        for key in owned_keys(store, pseudonym).await? {
+            if let Some(record) = store.get(&key).await? {
+                records.push(record);
+            }
         }
     }
+    records.sort_by(|a, b| a.key.cmp(&b.key));
+    records.dedup_by(|a, b| a.key == b.key);
     records.extend(
         all_holds(store)
             .await?
@@ -138,7 +299,7 @@ pub async fn export(
     }
     Ok(AccessReport {
         generated_at: now,
-        phone: phone.to_owned(),
+        requested_for: requested_for.to_owned(),
         items: records.len(),
         data,
         note: ACCESS_NOTE,
@@ -157,15 +318,23 @@ pub struct HoldReport {
 /// Puts every readable item of the person under legal hold.
 pub async fn hold_person(
     store: &dyn Store,
-    person: &Pseudonym,
+    person: &Person,
     hold: &Hold,
 ) -> Result<HoldReport, StoreError> {
-    let mut keys: Vec<ItemKey> = partition_records(store, person)
-        .await?
-        .into_iter()
-        .map(|r| r.key)
-        .collect();
-    keys.extend(owned_keys(store, person).await?);
+    let mut keys: Vec<ItemKey> = Vec::new();
+    for contact in &person.contacts {
+        keys.extend(
+            partition_records(store, contact)
+                .await?
+                .into_iter()
+                .map(|r| r.key),
+        );
+    }
+    for pseudonym in person.all() {
+        keys.extend(owned_keys(store, pseudonym).await?);
+    }
+    keys.sort();
+    keys.dedup();
     let mut report = HoldReport::default();
     for key in keys {
         match store.place_hold(&key, hold.clone()).await {
@@ -179,10 +348,7 @@ pub async fn hold_person(
 }
 
 /// Releases every hold on the person's items; their deadlines apply again.
-pub async fn release_person(
-    store: &dyn Store,
-    person: &Pseudonym,
-) -> Result<HoldReport, StoreError> {
+pub async fn release_person(store: &dyn Store, person: &Person) -> Result<HoldReport, StoreError> {
     let mut report = HoldReport::default();
     for record in all_holds(store).await? {
         if belongs_to(&record, person) {

@@ -4,14 +4,18 @@ use serde_json::json;
 use servicekanal_shared::mask::Secret;
 use servicekanal_shared::whatsapp::graph::{GraphApi, GraphApiConfig, RetryPolicy};
 use servicekanal_shared::whatsapp::{
-    ListRow, ListSection, OutboundContent, ReplyButton, WhatsApp, WhatsAppError,
+    ListRow, ListSection, OutboundContent, Recipient, ReplyButton, WhatsApp, WhatsAppError,
 };
 use std::time::Duration;
 use wiremock::matchers::{body_json, body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const PATH: &str = "/v21.0/106540352242922/messages";
+const PATH: &str = "/v26.0/106540352242922/messages";
 const TO: &str = "4917612345678";
+
+fn to() -> Recipient {
+    Recipient::Phone(TO.into())
+}
 
 fn client(server: &MockServer) -> GraphApi {
     let mut config = GraphApiConfig::new("106540352242922", Secret("EAAG-test-token".into()));
@@ -60,10 +64,36 @@ async fn sends_text_with_the_token_and_returns_the_message_id() {
         .mount(&server)
         .await;
     let sent = client(&server)
-        .send(TO, &text("Hallo Erika, ich bin Lisa."))
+        .send(&to(), &text("Hallo Erika, ich bin Lisa."))
         .await
         .unwrap();
     assert_eq!(sent.wamid, "wamid.OUT1");
+}
+
+#[tokio::test]
+async fn a_contact_without_a_phone_number_is_reached_by_user_id() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(PATH))
+        .and(body_json(json!({
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "recipient": "DE.7715320988410042",
+            "type": "text",
+            "text": { "body": "Hallo, ich bin Lisa.", "preview_url": false },
+        })))
+        .respond_with(accepted("wamid.OUT2"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let sent = client(&server)
+        .send(
+            &Recipient::UserId("DE.7715320988410042".into()),
+            &text("Hallo, ich bin Lisa."),
+        )
+        .await
+        .unwrap();
+    assert_eq!(sent.wamid, "wamid.OUT2");
 }
 
 #[tokio::test]
@@ -140,9 +170,9 @@ async fn sends_buttons_lists_and_link_buttons_in_the_documented_shape() {
         display_text: "Zur Hilfe".into(),
         url: "https://example.com/hilfe".into(),
     };
-    assert_eq!(api.send(TO, &buttons).await.unwrap().wamid, "wamid.B");
-    assert_eq!(api.send(TO, &list).await.unwrap().wamid, "wamid.L");
-    assert_eq!(api.send(TO, &link).await.unwrap().wamid, "wamid.U");
+    assert_eq!(api.send(&to(), &buttons).await.unwrap().wamid, "wamid.B");
+    assert_eq!(api.send(&to(), &list).await.unwrap().wamid, "wamid.L");
+    assert_eq!(api.send(&to(), &link).await.unwrap().wamid, "wamid.U");
 }
 
 #[tokio::test]
@@ -163,7 +193,7 @@ async fn content_over_the_limits_is_refused_before_any_request() {
             .collect(),
         footer: None,
     };
-    let err = client(&server).send(TO, &four).await.unwrap_err();
+    let err = client(&server).send(&to(), &four).await.unwrap_err();
     assert!(
         matches!(err, WhatsAppError::Invalid(ref v) if v.field == "buttons"),
         "{err}"
@@ -190,7 +220,7 @@ async fn throttling_and_server_errors_are_retried_with_backoff() {
         .expect(1)
         .mount(&server)
         .await;
-    let sent = client(&server).send(TO, &text("Geduld")).await.unwrap();
+    let sent = client(&server).send(&to(), &text("Geduld")).await.unwrap();
     assert_eq!(sent.wamid, "wamid.LATE");
 }
 
@@ -202,7 +232,7 @@ async fn retries_are_bounded() {
         .expect(3)
         .mount(&server)
         .await;
-    let err = client(&server).send(TO, &text("x")).await.unwrap_err();
+    let err = client(&server).send(&to(), &text("x")).await.unwrap_err();
     assert_eq!(
         err,
         WhatsAppError::Throttled {
@@ -218,7 +248,7 @@ async fn retries_are_bounded() {
         .expect(3)
         .mount(&server)
         .await;
-    let err = client(&server).send(TO, &text("x")).await.unwrap_err();
+    let err = client(&server).send(&to(), &text("x")).await.unwrap_err();
     assert!(
         matches!(err, WhatsAppError::Unavailable { attempts: 3, .. }),
         "{err}"
@@ -258,7 +288,7 @@ async fn permanent_errors_are_typed_and_not_retried() {
             .expect(1)
             .mount(&server)
             .await;
-        let err = client(&server).send(TO, &text("x")).await.unwrap_err();
+        let err = client(&server).send(&to(), &text("x")).await.unwrap_err();
         assert_eq!(err, expected);
         assert!(!err.is_transient());
     }
@@ -308,12 +338,12 @@ async fn the_mirrored_outbox_shows_what_the_graph_api_took() {
         primary: Arc::new(client(&server)),
         outbox: outbox.clone(),
     };
-    let sent = mirrored.send(TO, &text("Hallo")).await.unwrap();
+    let sent = mirrored.send(&to(), &text("Hallo")).await.unwrap();
     assert_eq!(sent.wamid, "wamid.REAL1");
     assert!(matches!(
-        mirrored.send(TO, &text("Zu spät")).await,
+        mirrored.send(&to(), &text("Zu spät")).await,
         Err(WhatsAppError::OutsideWindow)
     ));
     let mirrored: Vec<_> = outbox.sent().into_iter().map(|e| (e.wamid, e.to)).collect();
-    assert_eq!(mirrored, [("wamid.REAL1".to_owned(), TO.to_owned())]);
+    assert_eq!(mirrored, [("wamid.REAL1".to_owned(), to())]);
 }

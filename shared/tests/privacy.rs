@@ -9,7 +9,7 @@ use servicekanal_shared::domain::{
     CallbackRequest, CallbackStatus, Channel, Contact, DeliveryMarker, OpenCallback, SurveyAnswer,
 };
 use servicekanal_shared::keys::ItemKey;
-use servicekanal_shared::privacy::{self, person_of};
+use servicekanal_shared::privacy::{self, PersonRef, find_person};
 use servicekanal_shared::retention::RetentionClass;
 use servicekanal_shared::store::{Hold, Record};
 use servicekanal_shared::test_support::test_pseudonymizer;
@@ -20,9 +20,8 @@ use ulid::Ulid;
 async fn erase_and_export_cover_everything_of_the_person(h: &mut Harness) {
     let now = h.clock.now();
     let pseudonymizer = test_pseudonymizer();
-    let anna = person_of(&pseudonymizer, "0170 1234567").unwrap();
-    let ben = person_of(&pseudonymizer, "+49 171 7654321").unwrap();
-    assert_eq!(anna, pseudonymizer.contact("491701234567").unwrap());
+    let anna = pseudonymizer.contact("491701234567").unwrap();
+    let ben = pseudonymizer.contact("491717654321").unwrap();
 
     let profile = Record::new(
         ItemKey::profile(&anna),
@@ -111,8 +110,17 @@ async fn erase_and_export_cover_everything_of_the_person(h: &mut Harness) {
         placed_at: now,
     };
     h.store.place_hold(&callback.key, hold).await.unwrap();
+    let anna_ref = PersonRef::Phone("0170 1234567".into());
+    let person = find_person(h.store.as_ref(), &pseudonymizer, &anna_ref)
+        .await
+        .unwrap();
+    assert_eq!(
+        person.contacts,
+        vec![anna.clone()],
+        "any spelling finds her"
+    );
 
-    let document = privacy::export(h.store.as_ref(), &anna, "0170 1234567", now)
+    let document = privacy::export(h.store.as_ref(), &person, "0170 1234567", now)
         .await
         .unwrap();
     assert_eq!(document.items, 5);
@@ -127,7 +135,7 @@ async fn erase_and_export_cover_everything_of_the_person(h: &mut Harness) {
     );
     assert!(!json.to_string().contains("Alles gut"), "not Ben's");
 
-    let report = privacy::erase(h.store.as_ref(), &anna).await.unwrap();
+    let report = privacy::erase(h.store.as_ref(), &person).await.unwrap();
     assert_eq!(
         report.per_class,
         BTreeMap::from([
@@ -138,7 +146,7 @@ async fn erase_and_export_cover_everything_of_the_person(h: &mut Harness) {
         ])
     );
     assert_eq!(report.held, 1, "the held request stays");
-    let after = privacy::export(h.store.as_ref(), &anna, "0170 1234567", now)
+    let after = privacy::export(h.store.as_ref(), &person, "0170 1234567", now)
         .await
         .unwrap();
     assert_eq!(after.items, 1);
@@ -153,7 +161,9 @@ servicekanal_shared::for_each_adapter!(erase_and_export_cover_everything_of_the_
 
 #[test]
 fn a_number_that_is_none_is_a_typed_error() {
-    let error = person_of(&test_pseudonymizer(), "keine Nummer").unwrap_err();
+    let error = PersonRef::Phone("keine Nummer".into())
+        .identifier()
+        .unwrap_err();
     assert_eq!(
         error.to_string(),
         "cannot read the phone number: not a phone number"

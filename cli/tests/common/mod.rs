@@ -10,12 +10,16 @@ use servicekanal_shared::domain::Contact;
 use servicekanal_shared::keys::{ItemKey, Pseudonym, Pseudonymizer};
 use servicekanal_shared::store::{Record, Store};
 use servicekanal_shared::whatsapp::outbox::RecordingOutbox;
-use servicekanal_shared::whatsapp::payload::UserMessage;
+use servicekanal_shared::whatsapp::payload::{Sender, UserMessage};
 use servicekanal_shared::whatsapp::{OutboundContent, WhatsApp};
 use std::sync::Arc;
 
 pub const ERIKA: &str = "4917612345678";
 pub const ERIKA_NAME: &str = "Erika Mustermann";
+/// Lena writes with a username: WhatsApp shows her user id (BSUID), never her number.
+pub const LENA_USER_ID: &str = "DE.7715320988410042";
+pub const LENA_USERNAME: &str = "lena.k";
+pub const LENA_NAME: &str = "Lena Krause";
 
 /// Saturday 21 November 2026, 10:00 in Berlin.
 pub fn start() -> DateTime<Utc> {
@@ -45,7 +49,8 @@ pub fn render(content: &OutboundContent) -> String {
 pub struct Phone {
     pub stack: LocalStack,
     pub clock: ManualClock,
-    pub wa_id: String,
+    /// Who writes, as WhatsApp shows them.
+    pub sender: Sender,
     seen: usize,
     _dir: tempfile::TempDir,
 }
@@ -70,7 +75,7 @@ impl Phone {
         Self {
             stack,
             clock,
-            wa_id: ERIKA.into(),
+            sender: Sender::phone(ERIKA, Some(ERIKA_NAME)),
             seen: 0,
             _dir: dir,
         }
@@ -83,7 +88,7 @@ impl Phone {
             .outbox
             .sent()
             .into_iter()
-            .filter(|e| e.to == self.wa_id)
+            .filter(|e| e.to.id() == self.address())
             .collect();
         let new = sent[self.seen..]
             .iter()
@@ -96,10 +101,7 @@ impl Phone {
     /// The customer sends a message 20 seconds after the last; returns what came back.
     pub async fn send(&mut self, message: UserMessage) -> Vec<String> {
         self.clock.advance(Duration::seconds(20));
-        self.stack
-            .user_sends(&self.wa_id, Some(ERIKA_NAME), &message)
-            .await
-            .unwrap();
+        self.stack.sends_as(&self.sender, &message).await.unwrap();
         self.news()
     }
 
@@ -125,11 +127,32 @@ impl Phone {
         .await
     }
 
+    /// Lena's phone (username, no number) on a fresh stack.
+    pub fn lena() -> Self {
+        let mut phone = Self::new();
+        phone.sender = Sender {
+            wa_id: None,
+            user_id: Some(LENA_USER_ID.into()),
+            username: Some(LENA_USERNAME.into()),
+            profile_name: Some(LENA_NAME.into()),
+        };
+        phone
+    }
+
+    /// How the phone is reached: its number, or its user id if it shows none.
+    pub fn address(&self) -> &str {
+        servicekanal_cli::stack::address_of(&self.sender)
+    }
+
+    /// The contact id of a first contact: the pseudonym of the number, or of the user id.
     pub fn contact(&self) -> Pseudonym {
-        Pseudonymizer::new(LOCAL_PSEUDONYM_KEY.as_bytes().to_vec())
-            .unwrap()
-            .contact(&self.wa_id)
-            .unwrap()
+        let pseudonymizer = Pseudonymizer::new(LOCAL_PSEUDONYM_KEY.as_bytes().to_vec()).unwrap();
+        match &self.sender.wa_id {
+            Some(wa_id) => pseudonymizer.contact(wa_id).unwrap(),
+            None => pseudonymizer
+                .user(self.sender.user_id.as_deref().unwrap())
+                .unwrap(),
+        }
     }
 
     pub async fn profile(&self) -> Option<(Record, Contact)> {

@@ -609,8 +609,16 @@ async fn finish(contact: &Pseudonym, decided: Decided, ports: &Ports) -> Result<
                 ports.timer_queue.send(timer.to_queue_message(now)).await?;
             }
             Effect::Erase => {
-                let report =
-                    servicekanal_shared::privacy::erase(ports.store.as_ref(), contact).await?;
+                use servicekanal_shared::privacy;
+                // The contact, contacts merged into it and its phone number's calls.
+                let mut person = privacy::Person::of(contact.clone());
+                privacy::expand(ports.store.as_ref(), &ports.pseudonymizer, &mut person)
+                    .await
+                    .map_err(|e| match e {
+                        privacy::PrivacyError::Store(e) => e,
+                        other => StoreError::Backend(other.to_string()),
+                    })?;
+                let report = privacy::erase(ports.store.as_ref(), &person).await?;
                 tracing::info!(
                     items = report.total(),
                     held = report.held,
@@ -682,7 +690,10 @@ async fn send_pending(
     let result = if matches!(content, OutboundContent::Template { .. })
         || service_window_open(profile.last_contact_at, now)
     {
-        ports.whatsapp.send(&profile.wa_id, content).await
+        match profile.recipient() {
+            Some(to) => ports.whatsapp.send(&to, content).await,
+            None => Err(WhatsAppError::InvalidRecipient { code: 0 }),
+        }
     } else {
         Err(WhatsAppError::OutsideWindow)
     };

@@ -15,7 +15,7 @@ use futures::StreamExt;
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use servicekanal_shared::clock::SharedClock;
-use servicekanal_shared::keys::{ItemKey, Pseudonym};
+use servicekanal_shared::keys::{IDENTITY_LINK_PREFIX, ItemKey, PROFILE_SORT_KEY, Pseudonym};
 use servicekanal_shared::retention::RetentionClass;
 use servicekanal_shared::store::{
     DueItem, PageRequest, Record, RecordKind, Store, StoreError, all_pages,
@@ -155,7 +155,7 @@ enum Settled {
 struct Sweep<'a> {
     ports: &'a Ports,
     now: DateTime<Utc>,
-    contact_deadlines: Mutex<HashMap<Pseudonym, Option<DateTime<Utc>>>>,
+    contact_deadlines: Mutex<HashMap<Pseudonym, Option<(RetentionClass, DateTime<Utc>)>>>,
     /// Wall-clock time (not the injected clock) after which no new page is started.
     stop_by: Option<SystemTime>,
 }
@@ -193,6 +193,18 @@ impl Sweep<'_> {
         &self,
         contact: &Pseudonym,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(self
+            .profile_deadline(contact)
+            .await?
+            .filter(|(class, _)| *class == RetentionClass::Service13m)
+            .map(|(_, deadline)| deadline))
+    }
+
+    /// A contact's profile's class and deadline, if it has a readable profile.
+    async fn profile_deadline(
+        &self,
+        contact: &Pseudonym,
+    ) -> Result<Option<(RetentionClass, DateTime<Utc>)>, StoreError> {
         let known = self
             .contact_deadlines
             .lock()
@@ -206,8 +218,7 @@ impl Sweep<'_> {
         let deadline = self
             .retried(|| self.ports.store.get(&profile))
             .await?
-            .filter(|profile| profile.retention == RetentionClass::Service13m)
-            .map(|profile| profile.expires_at);
+            .map(|profile| (profile.retention, profile.expires_at));
         self.contact_deadlines
             .lock()
             .expect("not poisoned")
@@ -215,9 +226,34 @@ impl Sweep<'_> {
         Ok(deadline)
     }
 
+    /// The contact whose profile an item lives as long as, whatever its class: an identity
+    /// link, or the profile of a contact merged into another (see `shared::identity`).
+    async fn anchor_of(&self, item: &DueItem) -> Result<Option<Pseudonym>, StoreError> {
+        if !(item.key.pk.starts_with(IDENTITY_LINK_PREFIX) || item.key.sk == PROFILE_SORT_KEY) {
+            return Ok(None);
+        }
+        let record = self.retried(|| self.ports.store.get(&item.key)).await?;
+        Ok(record
+            .and_then(|r| r.owner)
+            .and_then(|owner| Pseudonym::from_stored(&owner)))
+    }
+
     /// Renews, deletes or leaves one item the expiry index named.
     async fn settle(&self, item: &DueItem) -> Result<Settled, StoreError> {
         let store = self.ports.store.as_ref();
+        if let Some(anchor) = self.anchor_of(item).await?
+            && let Some((_, deadline)) = self.profile_deadline(&anchor).await?
+            && deadline > item.expires_at
+        {
+            let moved = self
+                .retried(|| store.set_deadline(&item.key, item.expires_at, deadline))
+                .await?;
+            return Ok(if moved {
+                Settled::Renewed
+            } else {
+                Settled::Untouched
+            });
+        }
         // A contact's service item (not the profile itself, the anchor) may slide.
         if item.retention == RetentionClass::Service13m
             && let Some(contact) = Pseudonym::from_partition(&item.key.pk)

@@ -216,7 +216,10 @@ async fn send(
     content: &OutboundContent,
     ports: &Ports,
 ) -> Result<(), SurveyError> {
-    let sent = ports.whatsapp.send(&profile.wa_id, content).await?;
+    let to = profile
+        .recipient()
+        .ok_or(WhatsAppError::InvalidRecipient { code: 0 })?;
+    let sent = ports.whatsapp.send(&to, content).await?;
     let now = ports.clock.now();
     let message = Message {
         id: Ulid::from_datetime(now.into()),

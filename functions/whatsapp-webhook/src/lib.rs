@@ -8,14 +8,16 @@ use servicekanal_shared::clock::SharedClock;
 use servicekanal_shared::domain::{
     Actor, Contact, DeliveryMarker, DeliveryStatus, Direction, Message,
 };
-use servicekanal_shared::keys::{ItemKey, Pseudonymizer};
+use servicekanal_shared::identity::{Identifier, Identities, IdentityError, set_identifier};
+use servicekanal_shared::keys::{ItemKey, Pseudonym, Pseudonymizer};
 use servicekanal_shared::mask::Secret;
 use servicekanal_shared::messages::{self, BotWork, InboundNotice, StatusOutcome};
 use servicekanal_shared::queue::{Queue, QueueError};
 use servicekanal_shared::retention::RetentionClass;
 use servicekanal_shared::store::{Record, Store, StoreError};
 use servicekanal_shared::whatsapp::payload::{
-    BUSINESS_ACCOUNT_OBJECT, SIGNATURE_HEADER, WaMessage, WebhookPayload, verify_signature,
+    BUSINESS_ACCOUNT_OBJECT, Readable, SIGNATURE_HEADER, USER_CHANGED_NUMBER, USER_CHANGED_USER_ID,
+    WaContact, WaMessage, WebhookPayload, verify_signature,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -48,6 +50,15 @@ enum ProcessError {
     Queue(#[from] QueueError),
 }
 
+impl From<IdentityError> for ProcessError {
+    fn from(e: IdentityError) -> Self {
+        match e {
+            IdentityError::Store(e) => ProcessError::Store(e),
+            other => ProcessError::Store(StoreError::Backend(other.to_string())),
+        }
+    }
+}
+
 /// What one POST amounted to (counts only, for the log line and the tests).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -56,6 +67,8 @@ pub struct Summary {
     pub statuses_applied: u32,
     pub statuses_ignored: u32,
     pub errors_reported: u32,
+    /// Identity changes applied (`user_changed_number`, `user_changed_user_id`).
+    pub identities_changed: u32,
     pub skipped: u32,
 }
 
@@ -150,6 +163,7 @@ async fn receive(request: Request, ports: &Ports) -> Response<Body> {
                 statuses_applied = summary.statuses_applied,
                 statuses_ignored = summary.statuses_ignored,
                 errors_reported = summary.errors_reported,
+                identities_changed = summary.identities_changed,
                 skipped = summary.skipped,
                 "webhook processed"
             );
@@ -176,19 +190,24 @@ pub async fn process(payload: &WebhookPayload, ports: &Ports) -> Result<Summary,
             continue;
         }
         let value = &change.value;
-        let names: HashMap<&str, Option<&str>> = value
-            .contacts
-            .iter()
-            .map(|c| {
-                let name = c.profile.as_ref().and_then(|p| p.name.as_deref());
-                (c.wa_id.as_str(), name)
-            })
-            .collect();
+        let contacts: Vec<&WaContact> = value.contacts.iter().filter_map(Readable::ok).collect();
         for message in &value.messages {
-            let name = names.get(message.from.as_str()).copied().flatten();
-            match store_inbound(message, name, ports).await {
+            // One unreadable message never takes the others of the same POST with it.
+            let Readable::Ok(message) = message else {
+                tracing::warn!("unreadable message in a notification skipped");
+                summary.skipped += 1;
+                continue;
+            };
+            let sender = SenderIdentity::of(message, &contacts);
+            let outcome = if message.kind == "system" && sender.change.is_some() {
+                change_identity(message, &sender, ports).await
+            } else {
+                store_inbound(message, &sender, ports).await
+            };
+            match outcome {
                 Ok(Inbound::Stored) => summary.stored += 1,
                 Ok(Inbound::Duplicate) => summary.duplicates += 1,
+                Ok(Inbound::IdentityChanged) => summary.identities_changed += 1,
                 Ok(Inbound::Skipped) => summary.skipped += 1,
                 // The contact's data is under legal hold: blocked from any use, so the message
                 // is neither stored with it nor answered.
@@ -200,6 +219,11 @@ pub async fn process(payload: &WebhookPayload, ports: &Ports) -> Result<Summary,
             }
         }
         for status in &value.statuses {
+            let Readable::Ok(status) = status else {
+                tracing::warn!("unreadable status in a notification skipped");
+                summary.statuses_ignored += 1;
+                continue;
+            };
             let Some(delivery) = messages::parse_status(&status.status) else {
                 summary.statuses_ignored += 1;
                 continue;
@@ -238,7 +262,100 @@ pub async fn process(payload: &WebhookPayload, ports: &Ports) -> Result<Summary,
 enum Inbound {
     Stored,
     Duplicate,
+    IdentityChanged,
     Skipped,
+}
+
+/// Who sent a message, from the message and its `contacts` entry: phone number and user id
+/// where given (either may be absent), username and profile name; and for an identity-change
+/// system message, the new identifiers.
+#[derive(Debug, Default)]
+struct SenderIdentity {
+    phone: Option<Identifier>,
+    user_id: Option<Identifier>,
+    parent_user_id: Option<String>,
+    username: Option<String>,
+    profile_name: Option<String>,
+    /// `user_changed_number` / `user_changed_user_id`: the new phone number and user id, and
+    /// the previous user id.
+    change: Option<IdentityChange>,
+}
+
+#[derive(Debug, Default)]
+struct IdentityChange {
+    new_phone: Option<Identifier>,
+    new_user_id: Option<Identifier>,
+    previous_user_id: Option<Identifier>,
+}
+
+impl SenderIdentity {
+    fn of(message: &WaMessage, contacts: &[&WaContact]) -> Self {
+        let contact = contacts
+            .iter()
+            .find(|c| {
+                (message.from.is_some() && c.wa_id == message.from)
+                    || (message.from_user_id.is_some() && c.user_id == message.from_user_id)
+            })
+            .or(if contacts.len() == 1 {
+                contacts.first()
+            } else {
+                None
+            });
+        let phone = message
+            .from
+            .as_deref()
+            .or(contact.and_then(|c| c.wa_id.as_deref()));
+        let user_id = message
+            .from_user_id
+            .as_deref()
+            .or(contact.and_then(|c| c.user_id.as_deref()));
+        let profile = contact.and_then(|c| c.profile.as_ref());
+        let change = message.system.as_ref().and_then(|system| {
+            let kind = system.kind.as_str();
+            (kind == USER_CHANGED_NUMBER || kind == USER_CHANGED_USER_ID).then(|| IdentityChange {
+                new_phone: system
+                    .wa_id
+                    .as_deref()
+                    .or(system.new_wa_id.as_deref())
+                    .filter(|_| kind == USER_CHANGED_NUMBER)
+                    .and_then(readable(Identifier::phone)),
+                new_user_id: system
+                    .user_id
+                    .as_deref()
+                    .and_then(readable(Identifier::user_id)),
+                previous_user_id: system
+                    .previous_user_id
+                    .as_deref()
+                    .and_then(readable(Identifier::user_id)),
+            })
+        });
+        Self {
+            phone: phone.and_then(readable(Identifier::phone)),
+            user_id: user_id.and_then(readable(Identifier::user_id)),
+            parent_user_id: contact.and_then(|c| c.parent_user_id.clone()),
+            username: profile.and_then(|p| p.username.clone()),
+            profile_name: profile.and_then(|p| p.name.clone()),
+            change,
+        }
+    }
+
+    /// Phone number first: a new contact's id derives from it, as before user ids existed.
+    fn identifiers(&self) -> Vec<Identifier> {
+        self.phone.iter().chain(&self.user_id).cloned().collect()
+    }
+}
+
+/// An identifier parser that drops (and counts in the log) what is not an identifier.
+fn readable<E>(
+    parse: impl Fn(&str) -> Result<Identifier, E>,
+) -> impl Fn(&str) -> Option<Identifier> {
+    move |raw| {
+        let parsed = parse(raw).ok();
+        if parsed.is_none() {
+            tracing::warn!("unusable sender identifier ignored");
+        }
+        parsed
+    }
 }
 
 fn message_time(message: &WaMessage, now: DateTime<Utc>) -> DateTime<Utc> {
@@ -258,18 +375,19 @@ fn message_time(message: &WaMessage, now: DateTime<Utc>) -> DateTime<Utc> {
 /// FIFO deduplication by WhatsApp id).
 async fn store_inbound(
     message: &WaMessage,
-    profile_name: Option<&str>,
+    sender: &SenderIdentity,
     ports: &Ports,
 ) -> Result<Inbound, ProcessError> {
     let now = ports.clock.now();
-    let Ok(contact) = ports.pseudonymizer.contact(&message.from) else {
+    let identifiers = sender.identifiers();
+    if identifiers.is_empty() || message.id.is_empty() {
         tracing::warn!("inbound message without a usable sender id skipped");
-        return Ok(Inbound::Skipped);
-    };
-    if message.id.is_empty() {
         return Ok(Inbound::Skipped);
     }
     let at = message_time(message, now);
+    let identities = identities(ports);
+    let established = identities.establish(&identifiers, at).await?;
+    let contact = established.contact.clone();
     let message_id = messages::message_id_for(&message.id, at);
     let message_key = ItemKey::message(&contact, message_id);
     let marker_key = ports.pseudonymizer.delivery_marker(&message.id);
@@ -295,7 +413,10 @@ async fn store_inbound(
         Err(e) => return Err(e.into()),
     }
 
-    let class = upsert_contact(&contact, &message.from, profile_name, at, ports).await?;
+    let (class, deadline) = upsert_contact(&contact, sender, at, ports).await?;
+    identities
+        .follow_deadline(&established.links, deadline)
+        .await?;
     let stored = Message {
         id: message_id,
         conversation_id: None,
@@ -341,44 +462,121 @@ async fn store_inbound(
     Ok(Inbound::Stored)
 }
 
-/// Creates or refreshes the contact's profile; returns the retention class of its data.
-/// A contact that only talks to the bot keeps `bot-7d`; authentication or a handover (by
-/// Lisa) moves it to `service-13m`. Either way the deadline counts from the last contact.
+fn identities(ports: &Ports) -> Identities<'_> {
+    Identities {
+        store: ports.store.as_ref(),
+        pseudonymizer: &ports.pseudonymizer,
+    }
+}
+
+/// A `user_changed_number` or `user_changed_user_id` system message: the person's contact
+/// (found by the old identifiers, or the new ones on a redelivery) keeps everything and is
+/// reached by the new identifiers from now on; the old ones are stored nowhere any more. The
+/// message itself (its body names the numbers) is not stored, and Lisa does not answer it.
+async fn change_identity(
+    message: &WaMessage,
+    sender: &SenderIdentity,
+    ports: &Ports,
+) -> Result<Inbound, ProcessError> {
+    let Some(change) = &sender.change else {
+        return Ok(Inbound::Skipped);
+    };
+    let now = ports.clock.now();
+    let at = message_time(message, now);
+    let identities = identities(ports);
+    let olds: Vec<&Identifier> = sender
+        .phone
+        .iter()
+        .chain(&sender.user_id)
+        .chain(&change.previous_user_id)
+        .collect();
+    let news: Vec<&Identifier> = change.new_phone.iter().chain(&change.new_user_id).collect();
+    let mut contact = None;
+    for identifier in olds.iter().chain(&news) {
+        if let Some(found) = identities.lookup(identifier).await? {
+            contact = Some(found);
+            break;
+        }
+    }
+    let Some(contact) = contact else {
+        // Nobody we know: nothing stored to move.
+        return Ok(Inbound::Skipped);
+    };
+    if message.id.is_empty() {
+        return Ok(Inbound::Skipped);
+    }
+    let marker_key = ports.pseudonymizer.delivery_marker(&message.id);
+    let marker = DeliveryMarker {
+        first_seen_at: now,
+        message: ItemKey::profile(&contact),
+        queued: true,
+    };
+    let marker = Record::new(marker_key, &marker, RetentionClass::Bot7d, now)?.owned_by(&contact);
+    match ports.store.get(&marker.key).await? {
+        Some(_) => return Ok(Inbound::Duplicate),
+        None => {}
+    }
+    if let Some(new_phone) = &change.new_phone {
+        identities
+            .change(&contact, sender.phone.as_ref(), new_phone, at)
+            .await?;
+    }
+    if let Some(new_user) = &change.new_user_id {
+        let old_user = change.previous_user_id.as_ref().or(sender.user_id.as_ref());
+        identities.change(&contact, old_user, new_user, at).await?;
+    }
+    match ports.store.create(&marker).await {
+        Ok(()) | Err(StoreError::AlreadyExists(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(kind = %message.system.as_ref().map_or("", |s| s.kind.as_str()), "contact identity changed");
+    Ok(Inbound::IdentityChanged)
+}
+
+/// Creates or refreshes the contact's profile (last contact, identifiers, names); returns
+/// the retention class of its data and the profile's deadline. A contact that only talks to
+/// the bot keeps `bot-7d`; authentication or a handover (by Lisa) moves it to `service-13m`.
+/// Either way the deadline counts from the last contact. A message with a phone number or
+/// user id other than the profile's (changed without a system message) moves the identity.
 async fn upsert_contact(
-    contact: &servicekanal_shared::keys::Pseudonym,
-    wa_id: &str,
-    profile_name: Option<&str>,
+    contact: &Pseudonym,
+    sender: &SenderIdentity,
     at: DateTime<Utc>,
     ports: &Ports,
-) -> Result<RetentionClass, ProcessError> {
+) -> Result<(RetentionClass, DateTime<Utc>), ProcessError> {
     let key = ItemKey::profile(contact);
     for _ in 0..5 {
         match ports.store.get(&key).await? {
             None => {
-                let profile = Contact::new(wa_id, profile_name.map(str::to_owned), at);
+                let mut profile = Contact::first_seen(sender.profile_name.clone(), at);
+                apply_sender(&mut profile, sender);
                 let record = Record::new(key.clone(), &profile, RetentionClass::Bot7d, at)?;
                 match ports.store.create(&record).await {
-                    Ok(()) => return Ok(RetentionClass::Bot7d),
+                    Ok(()) => return Ok((RetentionClass::Bot7d, record.expires_at)),
                     Err(StoreError::AlreadyExists(_)) => continue,
                     Err(e) => return Err(e.into()),
                 }
             }
             Some(mut record) => {
                 let class = record.retention;
-                let mut profile: Contact = record.body()?;
-                if at <= profile.last_contact_at
-                    && profile_name.is_none_or(|n| profile.profile_name.as_deref() == Some(n))
-                {
-                    return Ok(class);
-                }
+                let before: Contact = record.body()?;
+                let mut profile = before.clone();
                 profile.last_contact_at = profile.last_contact_at.max(at);
-                if let Some(name) = profile_name {
-                    profile.profile_name = Some(name.to_owned());
+                let replaced = apply_sender(&mut profile, sender);
+                if profile == before {
+                    return Ok((class, record.expires_at));
                 }
                 record.set_body(&profile)?;
                 record.expires_at = class.deadline(profile.last_contact_at);
                 match ports.store.update(&record).await {
-                    Ok(_) => return Ok(class),
+                    Ok(_) => {
+                        for (old, new) in &replaced {
+                            identities(ports)
+                                .change(contact, Some(old), new, at)
+                                .await?;
+                        }
+                        return Ok((class, record.expires_at));
+                    }
                     Err(StoreError::VersionConflict { .. } | StoreError::NotFound(_)) => continue,
                     Err(e) => return Err(e.into()),
                 }
@@ -386,4 +584,37 @@ async fn upsert_contact(
         }
     }
     Err(StoreError::Backend("contact profile kept changing".into()).into())
+}
+
+/// Writes what the sender shows onto the profile; returns the identifiers it replaced (old,
+/// new), whose links must move.
+fn apply_sender(profile: &mut Contact, sender: &SenderIdentity) -> Vec<(Identifier, Identifier)> {
+    let mut replaced = Vec::new();
+    for new in [&sender.phone, &sender.user_id].into_iter().flatten() {
+        let old = match new {
+            Identifier::Phone(_) => profile
+                .wa_id
+                .as_deref()
+                .and_then(|p| Identifier::phone(p).ok()),
+            Identifier::UserId(_) => profile
+                .user_id
+                .as_deref()
+                .and_then(|u| Identifier::user_id(u).ok()),
+        };
+        if set_identifier(profile, new)
+            && let Some(old) = old
+        {
+            replaced.push((old, new.clone()));
+        }
+    }
+    if sender.user_id.is_some() && sender.parent_user_id.is_some() {
+        profile.parent_user_id = sender.parent_user_id.clone();
+    }
+    if sender.username.is_some() {
+        profile.username = sender.username.clone();
+    }
+    if sender.profile_name.is_some() {
+        profile.profile_name = sender.profile_name.clone();
+    }
+    replaced
 }

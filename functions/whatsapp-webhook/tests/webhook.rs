@@ -8,7 +8,8 @@ use servicekanal_shared::clock::{Clock, ManualClock};
 use servicekanal_shared::domain::{
     Actor, Contact, DeliveryStatus, Direction, Message, MessageContent, MessageType,
 };
-use servicekanal_shared::keys::{ItemKey, MESSAGE_PREFIX, Pseudonymizer};
+use servicekanal_shared::identity::{Identifier, Identities};
+use servicekanal_shared::keys::{ItemKey, MESSAGE_PREFIX, Pseudonym, Pseudonymizer};
 use servicekanal_shared::mask::Secret;
 use servicekanal_shared::messages::{self, BotWork};
 use servicekanal_shared::queue::memory::InProcessQueue;
@@ -25,6 +26,11 @@ use whatsapp_webhook::{DEFAULT_MAX_BODY_BYTES, Ports, WebhookConfig, handle};
 const APP_SECRET: &str = "servicekanal-local-app-secret";
 const VERIFY_TOKEN: &str = "servicekanal-local-verify-token";
 const CUSTOMER: &str = "4917612345678";
+const ERIKA_USER_ID: &str = "DE.1349120865530274";
+const NEW_NUMBER: &str = "4917699999999";
+const NEW_USER_ID: &str = "DE.1349120865539911";
+/// Lena has a username; WhatsApp withholds her number.
+const LENA: &str = "DE.7715320988410042";
 const T0: i64 = 1_795_255_200;
 
 fn events_dir() -> PathBuf {
@@ -88,7 +94,12 @@ impl Harness {
     }
 
     async fn messages_of(&self, wa_id: &str) -> Vec<Message> {
-        let pk = pseudonymizer().contact(wa_id).unwrap().partition();
+        self.messages_in(&pseudonymizer().contact(wa_id).unwrap())
+            .await
+    }
+
+    async fn messages_in(&self, contact: &Pseudonym) -> Vec<Message> {
+        let pk = contact.partition();
         self.store
             .query(&pk, MESSAGE_PREFIX, PageRequest::first(100))
             .await
@@ -142,7 +153,13 @@ const SAMPLES: &[(&str, u16, usize, Option<MessageType>)] = &[
     ("post-location", 200, 1, Some(MessageType::Location)),
     ("post-contacts", 200, 1, Some(MessageType::Contacts)),
     ("post-reaction", 200, 1, Some(MessageType::Reaction)),
-    ("post-system", 200, 1, Some(MessageType::System)),
+    ("post-bsuid-with-phone", 200, 1, Some(MessageType::Text)),
+    ("post-username-only", 200, 1, Some(MessageType::Text)),
+    // Identity changes of someone we never stored: nothing to move, nothing stored.
+    ("post-user-changed-number", 200, 0, None),
+    ("post-user-changed-user-id", 200, 0, None),
+    ("post-status-user-id-only", 200, 0, None),
+    ("post-batch-one-unreadable", 200, 2, Some(MessageType::Text)),
     ("post-unsupported", 200, 1, Some(MessageType::Unsupported)),
     ("post-statuses", 200, 0, None),
     ("post-status-failed", 200, 0, None),
@@ -181,6 +198,7 @@ async fn every_sample_event_gets_its_answer_and_stores_and_queues_what_it_carrie
         assert_eq!(queued.len(), count, "{name}: queued");
         let mut stored = h.messages_of(CUSTOMER).await;
         stored.extend(h.messages_of("4915112345678").await);
+        stored.extend(h.messages_in(&pseudonymizer().user(LENA).unwrap()).await);
         assert_eq!(stored.len(), count, "{name}: stored");
         for message in &stored {
             assert_eq!(Some(message.message_type), kind, "{name}");
@@ -210,10 +228,12 @@ async fn every_sample_event_gets_its_answer_and_stores_and_queues_what_it_carrie
                 Some(notice.message.pk.trim_start_matches("C#")),
                 "{name}: group is the pseudonym"
             );
-            assert!(
-                !q.body.as_deref().unwrap().contains(CUSTOMER),
-                "queue bodies hold no phone number"
-            );
+            for personal in [CUSTOMER, ERIKA_USER_ID, LENA, "lena.k"] {
+                assert!(
+                    !q.body.as_deref().unwrap().contains(personal),
+                    "queue bodies hold no phone number, user id or username"
+                );
+            }
         }
     }
 }
@@ -535,7 +555,7 @@ async fn oversized_bodies_wrong_paths_and_methods_are_refused() {
 }
 
 #[tokio::test]
-async fn logs_hold_no_phone_number_name_or_text() {
+async fn logs_hold_no_phone_number_user_id_name_or_text() {
     let capture = LogCapture::default();
     let _guard = capture.start();
     let h = harness();
@@ -557,6 +577,12 @@ async fn logs_hold_no_phone_number_name_or_text() {
         "Guten Morgen",
         APP_SECRET,
         "1701234",
+        ERIKA_USER_ID,
+        NEW_USER_ID,
+        NEW_NUMBER,
+        LENA,
+        "lena.k",
+        "Lena",
     ] {
         assert!(!logs.contains(secret), "log contains {secret:?}: {logs}");
     }
@@ -564,6 +590,7 @@ async fn logs_hold_no_phone_number_name_or_text() {
 
 #[tokio::test]
 async fn the_clock_is_the_injected_one() {
+    let started = std::time::Instant::now();
     let h = harness();
     h.post("post-text").await;
     let profile = h.profile_of(CUSTOMER).await.unwrap();
@@ -572,5 +599,317 @@ async fn the_clock_is_the_injected_one() {
         h.store.get(&profile.key).await.unwrap().is_none(),
         "gone at its deadline"
     );
-    assert!(h.clock.now() > Utc::now(), "time was moved, not waited for");
+    // Seven days passed for the store, not for the test: time was moved, not waited for.
+    let fixture_time = DateTime::from_timestamp(T0, 0).unwrap();
+    assert!(h.clock.now() - fixture_time >= Duration::days(7));
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+}
+
+impl Harness {
+    /// A payload signed as WhatsApp signs it, through the handler.
+    async fn post_json(&self, payload: serde_json::Value) -> u16 {
+        let body = serde_json::to_vec(&payload).unwrap();
+        let request = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri(whatsapp_webhook::WEBHOOK_PATH)
+            .header(
+                servicekanal_shared::whatsapp::payload::SIGNATURE_HEADER,
+                servicekanal_shared::whatsapp::payload::sign(APP_SECRET.as_bytes(), &body),
+            )
+            .body(Body::from(body))
+            .unwrap();
+        handle(request.into(), &self.ports).await.status().as_u16()
+    }
+
+    /// A text as WhatsApp delivers it, from whichever identifiers are given.
+    async fn text_from(&self, n: u32, phone: Option<&str>, user_id: Option<&str>, text: &str) {
+        let mut message = serde_json::json!({
+            "id": format!("wamid.TEST{n}"), "timestamp": (T0 + 100 + i64::from(n)).to_string(),
+            "type": "text", "text": { "body": text },
+        });
+        let mut contact = serde_json::json!({ "profile": { "name": "Erika Mustermann" } });
+        if let Some(phone) = phone {
+            message["from"] = phone.into();
+            contact["wa_id"] = phone.into();
+        }
+        if let Some(user_id) = user_id {
+            message["from_user_id"] = user_id.into();
+            contact["user_id"] = user_id.into();
+        }
+        let payload = serde_json::json!({
+            "object": "whatsapp_business_account",
+            "entry": [{ "id": "1", "changes": [{ "field": "messages", "value": {
+                "messaging_product": "whatsapp",
+                "metadata": { "display_phone_number": "4930123456789", "phone_number_id": "106540352242922" },
+                "contacts": [contact], "messages": [message],
+            }}]}],
+        });
+        assert_eq!(self.post_json(payload).await, 200);
+    }
+
+    async fn lookup(&self, identifier: Identifier) -> Option<Pseudonym> {
+        let pseudonymizer = pseudonymizer();
+        Identities {
+            store: self.store.as_ref(),
+            pseudonymizer: &pseudonymizer,
+        }
+        .lookup(&identifier)
+        .await
+        .unwrap()
+    }
+
+    async fn profile_in(&self, contact: &Pseudonym) -> Contact {
+        self.store
+            .get(&ItemKey::profile(contact))
+            .await
+            .unwrap()
+            .unwrap()
+            .body()
+            .unwrap()
+    }
+
+    /// Everything readable in the store, as JSON text (to look for what must not be there).
+    fn everything(&self) -> String {
+        self.store
+            .readable_items()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {} {:?}",
+                    r.key,
+                    r.owner.as_deref().unwrap_or(""),
+                    r.data
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+fn phone(raw: &str) -> Identifier {
+    Identifier::phone(raw).unwrap()
+}
+
+fn user(raw: &str) -> Identifier {
+    Identifier::user_id(raw).unwrap()
+}
+
+#[tokio::test]
+async fn a_phone_contact_who_continues_by_user_id_stays_one_contact() {
+    let h = harness();
+    h.post("post-text").await; // phone number only (before user ids)
+    h.post("post-bsuid-with-phone").await; // both: the user id is linked
+    h.text_from(1, None, Some(ERIKA_USER_ID), "Und noch etwas")
+        .await; // user id only
+    let erika = pseudonymizer().contact(CUSTOMER).unwrap();
+    assert_eq!(h.messages_in(&erika).await.len(), 3, "one history");
+    assert_eq!(h.lookup(phone(CUSTOMER)).await, Some(erika.clone()));
+    assert_eq!(h.lookup(user(ERIKA_USER_ID)).await, Some(erika.clone()));
+    let profile = h.profile_in(&erika).await;
+    assert_eq!(profile.wa_id.as_deref(), Some(CUSTOMER));
+    assert_eq!(profile.user_id.as_deref(), Some(ERIKA_USER_ID));
+    let groups: std::collections::HashSet<_> = h
+        .drain_queue()
+        .await
+        .iter()
+        .map(|q| group_of(q).unwrap().to_owned())
+        .collect();
+    assert_eq!(groups.len(), 1, "Lisa reads her messages in one order");
+    let user_pk = pseudonymizer().user(ERIKA_USER_ID).unwrap().partition();
+    assert!(!h.everything().contains(&user_pk), "no second contact");
+}
+
+#[tokio::test]
+async fn a_username_contact_who_later_shows_the_number_stays_one_contact() {
+    let h = harness();
+    h.post("post-username-only").await;
+    let lena = pseudonymizer().user(LENA).unwrap();
+    let profile = h.profile_in(&lena).await;
+    assert_eq!(profile.wa_id, None);
+    assert_eq!(profile.username.as_deref(), Some("lena.k"));
+    assert_eq!(
+        profile.recipient(),
+        Some(servicekanal_shared::domain::Recipient::UserId(LENA.into())),
+        "replies go to her user id"
+    );
+    h.text_from(
+        2,
+        Some("4915755501234"),
+        Some(LENA),
+        "Meine Nummer ist jetzt sichtbar",
+    )
+    .await;
+    assert_eq!(h.messages_in(&lena).await.len(), 2);
+    assert_eq!(h.lookup(phone("4915755501234")).await, Some(lena.clone()));
+    let profile = h.profile_in(&lena).await;
+    assert_eq!(profile.wa_id.as_deref(), Some("4915755501234"));
+    assert_eq!(profile.username.as_deref(), Some("lena.k"), "kept");
+}
+
+#[tokio::test]
+async fn two_contacts_of_one_person_become_one_when_a_message_names_both() {
+    let h = harness();
+    h.post("post-text").await; // Erika by number
+    h.clock.advance(Duration::minutes(5));
+    h.text_from(3, None, Some(ERIKA_USER_ID), "Hallo nochmal")
+        .await; // by user id only
+    let by_phone = pseudonymizer().contact(CUSTOMER).unwrap();
+    let by_user = pseudonymizer().user(ERIKA_USER_ID).unwrap();
+    assert_ne!(
+        h.lookup(phone(CUSTOMER)).await,
+        h.lookup(user(ERIKA_USER_ID)).await
+    );
+    h.post("post-bsuid-with-phone").await; // names both: one person
+    let kept = h.lookup(phone(CUSTOMER)).await.unwrap();
+    assert_eq!(h.lookup(user(ERIKA_USER_ID)).await, Some(kept.clone()));
+    let merged = if kept == by_phone {
+        &by_user
+    } else {
+        &by_phone
+    };
+    let merged_profile = h
+        .store
+        .get(&ItemKey::profile(merged))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        merged_profile.owner.as_deref(),
+        Some(kept.as_str()),
+        "owned by the kept contact"
+    );
+    let profile = h.profile_in(&kept).await;
+    assert_eq!(profile.wa_id.as_deref(), Some(CUSTOMER));
+    assert_eq!(profile.user_id.as_deref(), Some(ERIKA_USER_ID));
+    let history = h.messages_in(&by_phone).await.len() + h.messages_in(&by_user).await.len();
+    assert_eq!(history, 3, "nothing lost");
+
+    // Erasure by either identifier reaches both histories.
+    let pz = pseudonymizer();
+    let person = servicekanal_shared::privacy::find_person(
+        h.store.as_ref(),
+        &pz,
+        &servicekanal_shared::privacy::PersonRef::UserId(ERIKA_USER_ID.into()),
+    )
+    .await
+    .unwrap();
+    servicekanal_shared::privacy::erase(h.store.as_ref(), &person)
+        .await
+        .unwrap();
+    assert_eq!(h.messages_in(&by_phone).await.len(), 0);
+    assert_eq!(h.messages_in(&by_user).await.len(), 0);
+    assert!(
+        h.store.readable_items().unwrap().is_empty(),
+        "{}",
+        h.everything()
+    );
+}
+
+#[tokio::test]
+async fn a_changed_number_keeps_the_history_and_forgets_the_old_number() {
+    let h = harness();
+    h.post("post-bsuid-with-phone").await;
+    let erika = pseudonymizer().contact(CUSTOMER).unwrap();
+    let (status, _) = h.post("post-user-changed-number").await;
+    assert_eq!(status, 200);
+    assert_eq!(h.lookup(phone(NEW_NUMBER)).await, Some(erika.clone()));
+    assert_eq!(h.lookup(user(NEW_USER_ID)).await, Some(erika.clone()));
+    assert_eq!(
+        h.lookup(phone(CUSTOMER)).await,
+        None,
+        "the old number leads nowhere"
+    );
+    assert_eq!(h.lookup(user(ERIKA_USER_ID)).await, None);
+    let profile = h.profile_in(&erika).await;
+    assert_eq!(profile.wa_id.as_deref(), Some(NEW_NUMBER));
+    assert_eq!(profile.user_id.as_deref(), Some(NEW_USER_ID));
+    let stored = h.everything();
+    for old in [CUSTOMER, ERIKA_USER_ID] {
+        assert!(!stored.contains(old), "{old} still stored: {stored}");
+    }
+    let old_links = [
+        ItemKey::identity_link(&pseudonymizer().contact(CUSTOMER).unwrap()),
+        ItemKey::identity_link(&pseudonymizer().user(ERIKA_USER_ID).unwrap()),
+    ];
+    for key in old_links {
+        assert!(h.store.get(&key).await.unwrap().is_none());
+    }
+    // A redelivery changes nothing; the next message from the new number joins her history.
+    let (status, _) = h.post("post-user-changed-number").await;
+    assert_eq!(status, 200);
+    h.text_from(
+        4,
+        Some(NEW_NUMBER),
+        Some(NEW_USER_ID),
+        "Neue Nummer, gleiche Erika",
+    )
+    .await;
+    assert_eq!(h.messages_in(&erika).await.len(), 2);
+    assert_eq!(
+        h.drain_queue().await.len(),
+        2,
+        "the change itself is not for Lisa"
+    );
+}
+
+#[tokio::test]
+async fn a_changed_user_id_moves_the_link_and_keeps_the_number() {
+    let h = harness();
+    h.post("post-bsuid-with-phone").await;
+    let erika = pseudonymizer().contact(CUSTOMER).unwrap();
+    h.post("post-user-changed-user-id").await;
+    assert_eq!(h.lookup(user(NEW_USER_ID)).await, Some(erika.clone()));
+    assert_eq!(h.lookup(user(ERIKA_USER_ID)).await, None);
+    assert_eq!(h.lookup(phone(CUSTOMER)).await, Some(erika.clone()));
+    let profile = h.profile_in(&erika).await;
+    assert_eq!(profile.user_id.as_deref(), Some(NEW_USER_ID));
+    assert!(!h.everything().contains(ERIKA_USER_ID));
+    h.text_from(5, None, Some(NEW_USER_ID), "Ich bin's").await;
+    assert_eq!(h.messages_in(&erika).await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_number_given_to_someone_new_starts_a_new_contact() {
+    let h = harness();
+    h.post("post-bsuid-with-phone").await;
+    h.post("post-user-changed-number").await;
+    // Months later the old number belongs to someone else.
+    h.text_from(
+        6,
+        Some(CUSTOMER),
+        Some("DE.5550001112223334"),
+        "Hallo, ich bin neu",
+    )
+    .await;
+    let newcomer = h.lookup(phone(CUSTOMER)).await.unwrap();
+    let erika = pseudonymizer().contact(CUSTOMER).unwrap();
+    assert_ne!(newcomer, erika, "not Erika's history");
+    assert_eq!(h.messages_in(&newcomer).await.len(), 1);
+    assert_eq!(h.messages_in(&erika).await.len(), 1);
+}
+
+#[tokio::test]
+async fn statuses_by_user_id_only_and_failed_ones_without_contacts_are_read() {
+    let h = harness();
+    for name in ["post-status-user-id-only", "post-status-failed"] {
+        let (status, _) = h.post(name).await;
+        assert_eq!(status, 200, "{name}");
+    }
+    let payload: servicekanal_shared::whatsapp::payload::WebhookPayload = serde_json::from_str(
+        &serde_json::from_str::<serde_json::Value>(
+            &std::fs::read_to_string(events_dir().join("post-status-user-id-only.json")).unwrap(),
+        )
+        .unwrap()["body"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    )
+    .unwrap();
+    let status = payload.entry[0].changes[0].value.statuses[0].ok().unwrap();
+    assert_eq!(status.recipient_id, None);
+    assert_eq!(status.recipient_user_id.as_deref(), Some(LENA));
+    let pricing = status.pricing.as_ref().unwrap();
+    assert_eq!(pricing.category.as_deref(), Some("service"));
+    assert_eq!(pricing.kind.as_deref(), Some("free_customer_service"));
 }

@@ -7,8 +7,8 @@ pub mod embedded;
 mod item;
 
 use crate::domain::{
-    AuthAttempts, CallbackRequest, Contact, Conversation, DeliveryMarker, Message, OpenCallback,
-    SurveyAnswer, SurveySession,
+    AuthAttempts, CallbackRequest, Contact, Conversation, DeliveryMarker, IdentityLink, Message,
+    OpenCallback, SurveyAnswer, SurveySession,
 };
 use crate::keys::{ItemKey, Pseudonym};
 use crate::retention::RetentionClass;
@@ -34,10 +34,11 @@ pub enum RecordKind {
     CallbackRequest,
     OpenCallback,
     SurveySession,
+    IdentityLink,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 9] = [
+    pub const ALL: [RecordKind; 10] = [
         RecordKind::Contact,
         RecordKind::Conversation,
         RecordKind::Message,
@@ -47,6 +48,7 @@ impl RecordKind {
         RecordKind::CallbackRequest,
         RecordKind::OpenCallback,
         RecordKind::SurveySession,
+        RecordKind::IdentityLink,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +62,7 @@ impl RecordKind {
             RecordKind::CallbackRequest => "callback-request",
             RecordKind::OpenCallback => "open-callback",
             RecordKind::SurveySession => "survey-session",
+            RecordKind::IdentityLink => "identity-link",
         }
     }
 
@@ -91,7 +94,8 @@ bodies!(
     SurveyAnswer,
     CallbackRequest,
     OpenCallback,
-    SurveySession
+    SurveySession,
+    IdentityLink
 );
 
 /// One item of the table: key, retention, optimistic-locking version, and the body.

@@ -1,7 +1,7 @@
 //! The Graph API adapter of the `WhatsApp` port: `POST /<version>/<phone-number-id>/messages`,
 //! with bounded exponential backoff and jitter on throttling and server errors.
 
-use super::{OutboundContent, Sent, WhatsApp, WhatsAppError};
+use super::{OutboundContent, Recipient, Sent, WhatsApp, WhatsAppError};
 use crate::mask::Secret;
 use async_trait::async_trait;
 use rand::Rng;
@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 pub const DEFAULT_BASE_URL: &str = "https://graph.facebook.com";
-pub const DEFAULT_API_VERSION: &str = "v21.0";
+pub const DEFAULT_API_VERSION: &str = "v26.0";
 
 #[derive(Clone, Debug)]
 pub struct RetryPolicy {
@@ -212,14 +212,18 @@ impl GraphApi {
 }
 
 /// The JSON body of a message, as the Cloud API documents it.
-pub fn message_payload(to: &str, content: &OutboundContent) -> Value {
+pub fn message_payload(to: &Recipient, content: &OutboundContent) -> Value {
     let base = |kind: &str, body: Value| {
         let mut v = json!({
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
-            "to": to,
             "type": kind,
         });
+        // A phone number goes in `to`; a user without one is reached by user id (`recipient`).
+        match to {
+            Recipient::Phone(phone) => v["to"] = json!(phone),
+            Recipient::UserId(user) => v["recipient"] = json!(user),
+        }
         v[kind] = body;
         v
     };
@@ -294,7 +298,7 @@ pub fn message_payload(to: &str, content: &OutboundContent) -> Value {
 
 #[async_trait]
 impl WhatsApp for GraphApi {
-    async fn send(&self, to: &str, content: &OutboundContent) -> Result<Sent, WhatsAppError> {
+    async fn send(&self, to: &Recipient, content: &OutboundContent) -> Result<Sent, WhatsAppError> {
         content.validate()?;
         let response = self.post(message_payload(to, content)).await?;
         let parsed: SendResponse =

@@ -9,6 +9,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use crate::domain::Recipient;
+
 /// Free-form messages may be sent only this long after the customer's last message.
 pub const SERVICE_WINDOW: Duration = Duration::hours(24);
 
@@ -279,8 +281,8 @@ impl WhatsAppError {
 
 #[async_trait]
 pub trait WhatsApp: Send + Sync {
-    /// Sends a message to a WhatsApp id; validates the limits first.
-    async fn send(&self, to: &str, content: &OutboundContent) -> Result<Sent, WhatsAppError>;
+    /// Sends a message to a contact's phone number or user id; validates the limits first.
+    async fn send(&self, to: &Recipient, content: &OutboundContent) -> Result<Sent, WhatsAppError>;
 
     /// Marks an inbound message as read and shows the typing indicator while Lisa answers.
     async fn mark_read(&self, wamid: &str, typing: bool) -> Result<(), WhatsAppError>;

@@ -1,7 +1,7 @@
 //! The recording outbox: the `WhatsApp` adapter of tests and the local stack. It checks the
 //! same limits as the Graph API adapter and keeps every message "sent", in order.
 
-use super::{OutboundContent, Sent, WhatsApp, WhatsAppError};
+use super::{OutboundContent, Recipient, Sent, WhatsApp, WhatsAppError};
 use crate::clock::SharedClock;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -12,7 +12,8 @@ use ulid::Ulid;
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OutboxEntry {
     pub wamid: String,
-    pub to: String,
+    /// The phone number (`to`) or user id (`recipient`) it went to.
+    pub to: Recipient,
     pub content: OutboundContent,
     pub at: DateTime<Utc>,
 }
@@ -34,13 +35,13 @@ impl RecordingOutbox {
     }
 
     /// Notes a message another adapter sent (see [`Mirrored`]).
-    pub fn record(&self, to: &str, content: &OutboundContent, wamid: &str) {
+    pub fn record(&self, to: &Recipient, content: &OutboundContent, wamid: &str) {
         self.sent
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(OutboxEntry {
                 wamid: wamid.to_owned(),
-                to: to.to_owned(),
+                to: to.clone(),
                 content: content.clone(),
                 at: self.clock.now(),
             });
@@ -59,7 +60,7 @@ impl RecordingOutbox {
 
 #[async_trait]
 impl WhatsApp for RecordingOutbox {
-    async fn send(&self, to: &str, content: &OutboundContent) -> Result<Sent, WhatsAppError> {
+    async fn send(&self, to: &Recipient, content: &OutboundContent) -> Result<Sent, WhatsAppError> {
         content.validate()?;
         let wamid = format!("wamid.local.{}", Ulid::new());
         self.record(to, content, &wamid);
@@ -84,7 +85,7 @@ pub struct Mirrored {
 
 #[async_trait]
 impl WhatsApp for Mirrored {
-    async fn send(&self, to: &str, content: &OutboundContent) -> Result<Sent, WhatsAppError> {
+    async fn send(&self, to: &Recipient, content: &OutboundContent) -> Result<Sent, WhatsAppError> {
         let sent = self.primary.send(to, content).await?;
         self.outbox.record(to, content, &sent.wamid);
         Ok(sent)
@@ -105,9 +106,10 @@ mod tests {
     async fn records_in_order_and_refuses_what_the_graph_api_would() {
         let clock = ManualClock::new(DateTime::from_timestamp(1_795_255_200, 0).unwrap());
         let outbox = RecordingOutbox::new(Arc::new(clock));
+        let erika = Recipient::Phone("4917612345678".into());
         let first = outbox
             .send(
-                "4917612345678",
+                &erika,
                 &OutboundContent::Text {
                     body: "Hallo".into(),
                 },
@@ -116,7 +118,7 @@ mod tests {
             .unwrap();
         let second = outbox
             .send(
-                "4917612345678",
+                &erika,
                 &OutboundContent::Text {
                     body: "Wie kann ich helfen?".into(),
                 },
@@ -128,7 +130,7 @@ mod tests {
             body: "x".repeat(5000),
         };
         assert!(matches!(
-            outbox.send("4917612345678", &too_long).await,
+            outbox.send(&erika, &too_long).await,
             Err(WhatsAppError::Invalid(_))
         ));
         outbox.mark_read("wamid.IN", true).await.unwrap();

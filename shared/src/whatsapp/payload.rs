@@ -71,18 +71,44 @@ pub enum UserMessage {
     },
 }
 
+/// Who a simulated message comes from, as WhatsApp shows the sender: a phone number
+/// (withheld for some users with a username), a business-scoped user id (BSUID), a username
+/// and a profile name, each where the user has one.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sender {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wa_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_name: Option<String>,
+}
+
+impl Sender {
+    /// A sender known by phone number only (WhatsApp before business-scoped user ids).
+    pub fn phone(wa_id: &str, profile_name: Option<&str>) -> Self {
+        Self {
+            wa_id: Some(wa_id.to_owned()),
+            profile_name: profile_name.map(str::to_owned),
+            ..Self::default()
+        }
+    }
+}
+
 impl WebhookPayload {
     /// One inbound message in the shape WhatsApp delivers it.
     pub fn inbound(
         phone_number_id: &str,
-        wa_id: &str,
-        profile_name: Option<&str>,
+        sender: &Sender,
         wamid: &str,
         at: chrono::DateTime<chrono::Utc>,
         message: &UserMessage,
     ) -> Self {
         let mut wa = WaMessage {
-            from: wa_id.to_owned(),
+            from: sender.wa_id.clone(),
+            from_user_id: sender.user_id.clone(),
             id: wamid.to_owned(),
             timestamp: at.timestamp().to_string(),
             ..WaMessage::default()
@@ -126,13 +152,16 @@ impl WebhookPayload {
                             display_phone_number: "4930000000".into(),
                             phone_number_id: phone_number_id.into(),
                         }),
-                        contacts: vec![WaContact {
-                            profile: profile_name.map(|n| Profile {
-                                name: Some(n.to_owned()),
+                        contacts: vec![Readable::Ok(WaContact {
+                            profile: Some(Profile {
+                                name: sender.profile_name.clone(),
+                                username: sender.username.clone(),
                             }),
-                            wa_id: wa_id.to_owned(),
-                        }],
-                        messages: vec![wa],
+                            wa_id: sender.wa_id.clone(),
+                            user_id: sender.user_id.clone(),
+                            parent_user_id: None,
+                        })],
+                        messages: vec![Readable::Ok(wa)],
                         ..ChangeValue::default()
                     },
                 }],
@@ -171,11 +200,11 @@ pub struct ChangeValue {
     #[serde(default)]
     pub metadata: Option<Metadata>,
     #[serde(default)]
-    pub contacts: Vec<WaContact>,
+    pub contacts: Vec<Readable<WaContact>>,
     #[serde(default)]
-    pub messages: Vec<WaMessage>,
+    pub messages: Vec<Readable<WaMessage>>,
     #[serde(default)]
-    pub statuses: Vec<WaStatus>,
+    pub statuses: Vec<Readable<WaStatus>>,
     #[serde(default)]
     pub errors: Vec<WaError>,
 }
@@ -188,22 +217,56 @@ pub struct Metadata {
     pub phone_number_id: String,
 }
 
+/// One element of a list in the payload: read as `T`, or kept aside when it is not one, so an
+/// unreadable message never takes the others of the same POST with it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Readable<T> {
+    Ok(T),
+    Unreadable(serde_json::Value),
+}
+
+impl<T> Readable<T> {
+    pub fn ok(&self) -> Option<&T> {
+        match self {
+            Readable::Ok(value) => Some(value),
+            Readable::Unreadable(_) => None,
+        }
+    }
+}
+
+/// The sender of the messages of a change. Users with a username may come without `wa_id`
+/// (their phone number withheld); since 2026 every contact carries a business-scoped user id.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WaContact {
     #[serde(default)]
     pub profile: Option<Profile>,
-    pub wa_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wa_id: Option<String>,
+    /// The business-scoped user id (BSUID), e.g. `DE.1349120865530274`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// The parent BSUID, where the business portfolio has one (`DE.ENT.…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_user_id: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Profile {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WaMessage {
-    pub from: String,
+    /// The sender's phone number; absent for users whose number is withheld.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The sender's business-scoped user id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_user_id: Option<String>,
     pub id: String,
     #[serde(default)]
     pub timestamp: String,
@@ -296,13 +359,34 @@ pub struct Reaction {
     pub emoji: Option<String>,
 }
 
+/// A system message: for `user_changed_number` the new phone number (`wa_id`) and for both
+/// kinds of identity change the new and previous business-scoped user ids. Its `body` names
+/// the numbers, so it is never stored.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct System {
     #[serde(default)]
     pub body: String,
     #[serde(rename = "type", default)]
     pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wa_id: Option<String>,
+    /// Older payloads name the new number here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_wa_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_parent_user_id: Option<String>,
 }
+
+/// `system.type` of a phone number change.
+pub const USER_CHANGED_NUMBER: &str = "user_changed_number";
+/// `system.type` of a business-scoped user id change.
+pub const USER_CHANGED_USER_ID: &str = "user_changed_user_id";
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WaStatus {
@@ -310,10 +394,32 @@ pub struct WaStatus {
     pub status: String,
     #[serde(default)]
     pub timestamp: String,
-    #[serde(default)]
-    pub recipient_id: String,
+    /// The recipient's phone number; absent for recipients known by user id only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient_user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient_parent_user_id: Option<String>,
+    /// What the message costs (per-message pricing since July 2025).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pricing: Option<WaPricing>,
     #[serde(default)]
     pub errors: Vec<WaError>,
+}
+
+/// `statuses[].pricing`: `category` is `service`, `utility`, `marketing` or `authentication`
+/// (and the like), `type` `regular`, `free_customer_service` or `free_entry_point`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WaPricing {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billable: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pricing_model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -387,10 +493,11 @@ impl WaMessage {
                 emoji: r.emoji.clone().unwrap_or_default(),
                 message_id: r.message_id.clone(),
             }),
-            MessageType::System => self.system.as_ref().map(|s| MessageContent::Text {
-                body: s.body.clone(),
-            }),
-            MessageType::Unsupported | MessageType::Template | MessageType::Note => None,
+            // A system message's body names phone numbers: never kept.
+            MessageType::System
+            | MessageType::Unsupported
+            | MessageType::Template
+            | MessageType::Note => None,
         };
         content.unwrap_or(MessageContent::Empty)
     }

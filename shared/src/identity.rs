@@ -1,0 +1,442 @@
+//! Who writes: a person's WhatsApp identifiers (phone number, business-scoped user id) and
+//! the one contact they lead to.
+//!
+//! A contact's items live in one partition, `C#<contact id>`. The contact id is chosen at first
+//! contact (the pseudonym of the first identifier seen, or a random one if that is taken) and
+//! never changes. Each identifier leads to it through an identity link, `ID#<pseudonym of the
+//! identifier>|LINK`, owned by the contact. So a person who writes with a phone number today
+//! and with a user id tomorrow (or both) stays one contact; a changed number or user id moves
+//! the link, and the old identifier is stored nowhere any more. When two contacts turn out to
+//! be one person (a message carries both identifiers, each already known), the less recently
+//! active contact is merged into the other: its links move, and its profile becomes owned by
+//! the kept contact, so erasure, access and retention reach both partitions as one. See
+//! docs/architecture.md and docs/retention.md.
+
+use crate::domain::{Contact, IdentifierKind, IdentityLink};
+use crate::keys::{
+    IDENTITY_LINK_PREFIX, ItemKey, Pseudonym, PseudonymError, Pseudonymizer, canonical_user_id,
+    canonical_wa_id,
+};
+use crate::retention::RetentionClass;
+use crate::store::{Record, Store, StoreError, all_pages};
+use chrono::{DateTime, Duration, Utc};
+
+/// A link is moved to its contact's later deadline once it lags this far behind (the sweeper
+/// moves it in its last day in any case).
+const LINK_REFRESH_LAG: Duration = Duration::days(1);
+const PAGE: u32 = 100;
+const ATTEMPTS: usize = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("the message names neither a phone number nor a user id")]
+    NoIdentifier,
+    #[error(transparent)]
+    Pseudonym(#[from] PseudonymError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One identifier of a person.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Identifier {
+    /// International number in digits, as WhatsApp writes it (`491701234567`).
+    Phone(String),
+    /// Business-scoped user id (`DE.1349120865530274`).
+    UserId(String),
+}
+
+impl Identifier {
+    /// A phone number in any common spelling of its international form.
+    pub fn phone(raw: &str) -> Result<Self, PseudonymError> {
+        canonical_wa_id(raw)
+            .map(Identifier::Phone)
+            .ok_or(PseudonymError::NoDigits)
+    }
+
+    pub fn user_id(raw: &str) -> Result<Self, PseudonymError> {
+        canonical_user_id(raw)
+            .map(Identifier::UserId)
+            .ok_or(PseudonymError::BadUserId)
+    }
+
+    pub fn kind(&self) -> IdentifierKind {
+        match self {
+            Identifier::Phone(_) => IdentifierKind::Phone,
+            Identifier::UserId(_) => IdentifierKind::UserId,
+        }
+    }
+
+    /// The identifier's pseudonym: the key of its link, and the contact id it proposes.
+    pub fn pseudonym(&self, pseudonymizer: &Pseudonymizer) -> Result<Pseudonym, PseudonymError> {
+        match self {
+            Identifier::Phone(phone) => pseudonymizer.contact(phone),
+            Identifier::UserId(user) => pseudonymizer.user(user),
+        }
+    }
+
+    /// Whether a stored profile carries this identifier.
+    fn is_on(&self, contact: &Contact) -> bool {
+        match self {
+            Identifier::Phone(phone) => {
+                contact.wa_id.as_deref().and_then(canonical_wa_id).as_ref() == Some(phone)
+            }
+            Identifier::UserId(user) => contact.user_id.as_deref() == Some(user.as_str()),
+        }
+    }
+}
+
+/// The identifiers of a profile, phone number first.
+pub fn identifiers_of(contact: &Contact) -> Vec<Identifier> {
+    let phone = contact
+        .wa_id
+        .as_deref()
+        .and_then(|p| Identifier::phone(p).ok());
+    let user = contact
+        .user_id
+        .as_deref()
+        .and_then(|u| Identifier::user_id(u).ok());
+    phone.into_iter().chain(user).collect()
+}
+
+/// Sets the identifier of its kind on a profile; true if the profile changed. A new user id
+/// drops the old parent user id with it (the next message brings the new one).
+pub fn set_identifier(contact: &mut Contact, identifier: &Identifier) -> bool {
+    let (slot, value) = match identifier {
+        Identifier::Phone(phone) => (&mut contact.wa_id, phone),
+        Identifier::UserId(user) => (&mut contact.user_id, user),
+    };
+    if slot.as_deref() == Some(value.as_str()) {
+        return false;
+    }
+    let had_one = slot.replace(value.clone()).is_some();
+    if had_one && identifier.kind() == IdentifierKind::UserId {
+        contact.parent_user_id = None;
+    }
+    true
+}
+
+/// The contact a message's identifiers lead to, with the links read on the way (so their
+/// deadlines can follow the profile's without a second read).
+#[derive(Clone, Debug)]
+pub struct Established {
+    pub contact: Pseudonym,
+    pub links: Vec<Record>,
+    /// Younger contacts of the same person merged into `contact` on the way.
+    pub merged: Vec<Pseudonym>,
+}
+
+/// The identity links of the single table.
+pub struct Identities<'a> {
+    pub store: &'a dyn Store,
+    pub pseudonymizer: &'a Pseudonymizer,
+}
+
+impl Identities<'_> {
+    async fn link_of(&self, identifier: &Identifier) -> Result<Option<Record>, IdentityError> {
+        let key = ItemKey::identity_link(&identifier.pseudonym(self.pseudonymizer)?);
+        Ok(self.store.get(&key).await?)
+    }
+
+    async fn profile(&self, contact: &Pseudonym) -> Result<Option<Record>, StoreError> {
+        self.store.get(&ItemKey::profile(contact)).await
+    }
+
+    /// The contact an identifier leads to: through its link, or (for contacts stored before
+    /// links existed) the profile at the identifier's own pseudonym if it still carries it.
+    pub async fn lookup(
+        &self,
+        identifier: &Identifier,
+    ) -> Result<Option<Pseudonym>, IdentityError> {
+        if let Some(link) = self.link_of(identifier).await? {
+            return Ok(Some(link.body::<IdentityLink>()?.contact));
+        }
+        let candidate = identifier.pseudonym(self.pseudonymizer)?;
+        Ok(match self.profile(&candidate).await? {
+            Some(profile) if identifier.is_on(&profile.body::<Contact>()?) => Some(candidate),
+            _ => None,
+        })
+    }
+
+    /// The one contact of a person writing with these identifiers (at least one): found
+    /// through their links, merged if they lead to several, or new. Every identifier is linked
+    /// to it afterwards. Safe against concurrent deliveries: links are created conditionally.
+    pub async fn establish(
+        &self,
+        identifiers: &[Identifier],
+        at: DateTime<Utc>,
+    ) -> Result<Established, IdentityError> {
+        if identifiers.is_empty() {
+            return Err(IdentityError::NoIdentifier);
+        }
+        let mut merged = Vec::new();
+        for _ in 0..ATTEMPTS {
+            let mut links = Vec::new();
+            let mut contacts: Vec<Pseudonym> = Vec::new();
+            let mut unlinked = Vec::new();
+            for identifier in identifiers {
+                let found = match self.link_of(identifier).await? {
+                    Some(link) => {
+                        let contact = link.body::<IdentityLink>()?.contact;
+                        links.push(link);
+                        Some(contact)
+                    }
+                    None => {
+                        unlinked.push(identifier);
+                        self.lookup(identifier).await?
+                    }
+                };
+                if let Some(contact) = found
+                    && !contacts.contains(&contact)
+                {
+                    contacts.push(contact);
+                }
+            }
+            let contact = match contacts.len() {
+                0 => {
+                    let mut candidate = identifiers[0].pseudonym(self.pseudonymizer)?;
+                    // Taken by someone who no longer has this identifier (a reassigned
+                    // number): the new person gets an id of their own.
+                    if self.profile(&candidate).await?.is_some() {
+                        candidate = Pseudonym::random();
+                    }
+                    candidate
+                }
+                1 => contacts.remove(0),
+                _ => {
+                    let (_, absorbed) = self.merge(&contacts, at).await?;
+                    merged.extend(absorbed);
+                    // Read the links again: they all lead to `keep` now.
+                    continue;
+                }
+            };
+            let mut raced = false;
+            for identifier in unlinked {
+                match self.create_link(identifier, &contact, at).await {
+                    Ok(link) => links.push(link),
+                    // A concurrent delivery linked it first: resolve again.
+                    Err(IdentityError::Store(StoreError::AlreadyExists(_))) => raced = true,
+                    Err(e) => return Err(e),
+                }
+            }
+            if !raced {
+                return Ok(Established {
+                    contact,
+                    links,
+                    merged,
+                });
+            }
+        }
+        Err(StoreError::Backend("identity links kept changing".into()).into())
+    }
+
+    /// A new link of `identifier` to `contact`, under the contact's retention (its profile's
+    /// class and deadline, or a new contact's).
+    async fn create_link(
+        &self,
+        identifier: &Identifier,
+        contact: &Pseudonym,
+        at: DateTime<Utc>,
+    ) -> Result<Record, IdentityError> {
+        let (class, deadline) = match self.profile(contact).await? {
+            Some(profile) => (profile.retention, profile.expires_at),
+            None => (RetentionClass::Bot7d, RetentionClass::Bot7d.deadline(at)),
+        };
+        let key = ItemKey::identity_link(&identifier.pseudonym(self.pseudonymizer)?);
+        let link = IdentityLink {
+            contact: contact.clone(),
+            identifier: identifier.kind(),
+        };
+        let record = Record::with_deadline(key, &link, class, deadline)?.owned_by(contact);
+        self.store.create(&record).await?;
+        Ok(record)
+    }
+
+    /// Moves links that lag behind their contact's deadline to it (one write per link and day
+    /// at most; the sweeper covers the last day).
+    pub async fn follow_deadline(
+        &self,
+        links: &[Record],
+        deadline: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        for link in links {
+            if link.expires_at + LINK_REFRESH_LAG < deadline {
+                self.store
+                    .set_deadline(&link.key, link.expires_at, deadline)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A person's identifier changed (`user_changed_number`, `user_changed_user_id`, or a
+    /// message with a new one): the contact keeps everything, the new identifier leads to it
+    /// and the old one is removed from its link and profile. If the new identifier led to
+    /// someone else (a number given to a new person), it leads here now and is taken off
+    /// their profile.
+    pub async fn change(
+        &self,
+        contact: &Pseudonym,
+        old: Option<&Identifier>,
+        new: &Identifier,
+        at: DateTime<Utc>,
+    ) -> Result<(), IdentityError> {
+        match self.link_of(new).await? {
+            Some(mut link) => {
+                let body: IdentityLink = link.body()?;
+                if &body.contact != contact {
+                    self.forget_on_profile(&body.contact, new).await?;
+                    let profile = self.profile(contact).await?;
+                    link.set_body(&IdentityLink {
+                        contact: contact.clone(),
+                        identifier: new.kind(),
+                    })?;
+                    link.owner = Some(contact.as_str().to_owned());
+                    if let Some(profile) = profile {
+                        link.retention = profile.retention;
+                        link.expires_at = profile.expires_at;
+                    }
+                    self.store.update(&link).await?;
+                }
+            }
+            None => match self.create_link(new, contact, at).await {
+                Ok(_) | Err(IdentityError::Store(StoreError::AlreadyExists(_))) => {}
+                Err(e) => return Err(e),
+            },
+        }
+        if let Some(old) = old.filter(|old| *old != new)
+            && let Some(link) = self.link_of(old).await?
+            && &link.body::<IdentityLink>()?.contact == contact
+        {
+            self.store.delete(&link.key).await?;
+        }
+        for _ in 0..ATTEMPTS {
+            let Some(mut record) = self.profile(contact).await? else {
+                return Ok(());
+            };
+            let mut profile: Contact = record.body()?;
+            if !set_identifier(&mut profile, new) {
+                return Ok(());
+            }
+            record.set_body(&profile)?;
+            match self.store.update(&record).await {
+                Ok(_) => return Ok(()),
+                Err(StoreError::VersionConflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Backend("contact profile kept changing".into()).into())
+    }
+
+    /// Takes an identifier off a profile that no longer has it.
+    async fn forget_on_profile(
+        &self,
+        contact: &Pseudonym,
+        identifier: &Identifier,
+    ) -> Result<(), IdentityError> {
+        let Some(mut record) = self.profile(contact).await? else {
+            return Ok(());
+        };
+        let mut profile: Contact = record.body()?;
+        if !identifier.is_on(&profile) {
+            return Ok(());
+        }
+        match identifier {
+            Identifier::Phone(_) => profile.wa_id = None,
+            Identifier::UserId(_) => {
+                profile.user_id = None;
+                profile.parent_user_id = None;
+            }
+        }
+        record.set_body(&profile)?;
+        self.store.update(&record).await?;
+        Ok(())
+    }
+
+    /// Several contacts turned out to be one person: the most recently active one stays;
+    /// the others' links lead to it, and their profiles (with what they know: identifiers,
+    /// authentication) fold into it and become owned by it. Returns the kept contact and the
+    /// merged ones.
+    async fn merge(
+        &self,
+        contacts: &[Pseudonym],
+        at: DateTime<Utc>,
+    ) -> Result<(Pseudonym, Vec<Pseudonym>), IdentityError> {
+        let mut profiles = Vec::new();
+        for contact in contacts {
+            if let Some(record) = self.profile(contact).await? {
+                let profile: Contact = record.body()?;
+                profiles.push((contact.clone(), record, profile));
+            }
+        }
+        // The most recently active stays: its conversation goes on.
+        profiles.sort_by_key(|(_, _, p)| std::cmp::Reverse(p.last_contact_at));
+        let keep = profiles
+            .first()
+            .map(|(c, _, _)| c.clone())
+            .unwrap_or_else(|| contacts[0].clone());
+        let absorbed: Vec<Pseudonym> = contacts.iter().filter(|c| **c != keep).cloned().collect();
+        for other in &absorbed {
+            for key in all_pages(PAGE, |page| self.store.list_owned(other.as_str(), page)).await? {
+                if !key.pk.starts_with(IDENTITY_LINK_PREFIX) {
+                    continue;
+                }
+                if let Some(mut link) = self.store.get(&key).await? {
+                    let mut body: IdentityLink = link.body()?;
+                    body.contact = keep.clone();
+                    link.set_body(&body)?;
+                    link.owner = Some(keep.as_str().to_owned());
+                    self.store.update(&link).await?;
+                }
+            }
+        }
+        let mut profiles = profiles.into_iter();
+        if let Some((_, mut kept_record, mut kept)) = profiles.next() {
+            for (_, record, profile) in profiles {
+                fold_into(&mut kept, &profile);
+                if record.retention == RetentionClass::Service13m {
+                    kept_record.retention = RetentionClass::Service13m;
+                }
+                kept_record.expires_at = kept_record.expires_at.max(record.expires_at);
+                let mut record = record;
+                record.owner = Some(keep.as_str().to_owned());
+                self.store.update(&record).await?;
+            }
+            kept_record.expires_at = kept_record
+                .expires_at
+                .max(kept_record.retention.deadline(kept.last_contact_at.max(at)));
+            kept_record.set_body(&kept)?;
+            self.store.update(&kept_record).await?;
+        }
+        tracing::info!(merged = absorbed.len(), "contacts of one person merged");
+        Ok((keep, absorbed))
+    }
+}
+
+/// What a younger profile of the same person adds to the kept one.
+fn fold_into(kept: &mut Contact, other: &Contact) {
+    kept.wa_id = kept.wa_id.take().or_else(|| other.wa_id.clone());
+    kept.user_id = kept.user_id.take().or_else(|| other.user_id.clone());
+    kept.parent_user_id = kept
+        .parent_user_id
+        .take()
+        .or_else(|| other.parent_user_id.clone());
+    kept.username = kept.username.take().or_else(|| other.username.clone());
+    kept.profile_name = kept
+        .profile_name
+        .take()
+        .or_else(|| other.profile_name.clone());
+    if kept.customer_ref.is_none() && other.customer_ref.is_some() {
+        kept.customer_ref = other.customer_ref.clone();
+        kept.kind = other.kind;
+    } else if kept.kind == crate::domain::ContactKind::Unknown {
+        kept.kind = other.kind;
+    }
+    kept.company_name = kept
+        .company_name
+        .take()
+        .or_else(|| other.company_name.clone());
+    kept.first_contact_at = kept.first_contact_at.min(other.first_contact_at);
+    kept.last_contact_at = kept.last_contact_at.max(other.last_contact_at);
+    kept.last_survey_at = kept.last_survey_at.max(other.last_survey_at);
+}
