@@ -59,10 +59,13 @@ impl DevServer {
             None => LocalStack::open(data_dir, Arc::new(clock.clone()))?,
             Some(real) => {
                 let outbox = Arc::new(RecordingOutbox::new(Arc::new(clock.clone())));
-                let graph = GraphApi::new(GraphApiConfig::new(
-                    real.phone_number_id,
-                    Secret(real.access_token),
-                ))?;
+                let mut config =
+                    GraphApiConfig::new(real.phone_number_id, Secret(real.access_token));
+                if let Some(version) = &real.api_version {
+                    config.api_version =
+                        servicekanal_shared::whatsapp::graph::parse_api_version(version)?;
+                }
+                let graph = GraphApi::new(config)?;
                 let mirrored = Arc::new(Mirrored {
                     primary: Arc::new(graph),
                     outbox: outbox.clone(),
@@ -70,6 +73,7 @@ impl DevServer {
                 let mut stack =
                     LocalStack::open_with(data_dir, Arc::new(clock.clone()), outbox, mirrored)?;
                 stack.webhook.config.app_secret = Secret(real.app_secret);
+                stack.simulate_statuses = false;
                 stack.webhook.config.verify_token = Secret(real.verify_token);
                 tracing::info!("sending through the Graph API (WHATSAPP_ACCESS_TOKEN is set)");
                 stack
@@ -138,6 +142,8 @@ impl DevServer {
 pub struct RealNumber {
     pub access_token: String,
     pub phone_number_id: String,
+    /// `GRAPH_API_VERSION`, else the default.
+    pub api_version: Option<String>,
     pub app_secret: String,
     pub verify_token: String,
 }
@@ -148,6 +154,7 @@ impl RealNumber {
         Some(Self {
             access_token: get("WHATSAPP_ACCESS_TOKEN")?,
             phone_number_id: get("WHATSAPP_PHONE_NUMBER_ID")?,
+            api_version: get(servicekanal_shared::whatsapp::graph::API_VERSION_ENV),
             app_secret: get("WHATSAPP_APP_SECRET")
                 .unwrap_or_else(|| crate::stack::LOCAL_APP_SECRET.into()),
             verify_token: get("WHATSAPP_VERIFY_TOKEN")

@@ -26,7 +26,7 @@ use servicekanal_shared::store::{ChangeFeed, Store};
 use servicekanal_shared::whatsapp::WhatsApp;
 use servicekanal_shared::whatsapp::outbox::RecordingOutbox;
 use servicekanal_shared::whatsapp::payload::{
-    SIGNATURE_HEADER, Sender, UserMessage, WebhookPayload, sign,
+    SIGNATURE_HEADER, Sender, UserMessage, WaPricing, WebhookPayload, sign,
 };
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -112,6 +112,11 @@ pub struct LocalStack {
     stats_position: tokio::sync::Mutex<PathBuf>,
     /// Conversation-closed events, as the survey consumed them.
     closed_log: Mutex<Vec<servicekanal_shared::messages::ConversationClosed>>,
+    /// Outbox entries WhatsApp's `sent` status was simulated for (see [`LocalStack::run`]).
+    statuses_reported: Mutex<usize>,
+    /// Whether the stack plays WhatsApp's statuses (not when a real number sends: then
+    /// WhatsApp posts them to the webhook itself).
+    pub simulate_statuses: bool,
     /// What simulated users sent, per WhatsApp id (the phone keeps its chat).
     sent_by_users: Mutex<Vec<(String, PhoneLine)>>,
     /// Everything the agent desk received, oldest first.
@@ -235,6 +240,8 @@ impl LocalStack {
             stats,
             stats_position: tokio::sync::Mutex::new(data_dir.join("stats-position")),
             closed_log: Mutex::new(Vec::new()),
+            statuses_reported: Mutex::new(0),
+            simulate_statuses: true,
             sent_by_users: Mutex::new(Vec::new()),
             desk_log: Mutex::new(Vec::new()),
         })
@@ -315,7 +322,13 @@ impl LocalStack {
             self.clock.now(),
             message,
         );
-        let body = serde_json::to_vec(&payload)?;
+        self.post_signed(&payload).await?;
+        Ok(wamid)
+    }
+
+    /// POSTs a payload to the webhook, signed as WhatsApp signs it.
+    async fn post_signed(&self, payload: &WebhookPayload) -> Result<()> {
+        let body = serde_json::to_vec(payload)?;
         let request = Request::builder()
             .method("POST")
             .uri(whatsapp_webhook::WEBHOOK_PATH)
@@ -330,7 +343,7 @@ impl LocalStack {
         if response.status() != 200 {
             bail!("the webhook answered {}", response.status());
         }
-        Ok(wamid)
+        Ok(())
     }
 
     /// The agent desk acts: the action goes on the agent-actions queue, then consumers run.
@@ -396,12 +409,57 @@ impl LocalStack {
                 }
             }
             if !progress {
+                if let Err(e) = self.report_sent().await {
+                    tracing::error!(error = %e, "simulated statuses not posted");
+                }
                 if let Err(e) = self.export_stats().await {
                     tracing::error!(error = %e, "statistics export failed; retried next run");
                 }
                 return report;
             }
         }
+    }
+
+    /// WhatsApp reports every message it took with a `sent` status and its pricing; the local
+    /// stack posts that status through the webhook for each new outbox entry, as WhatsApp
+    /// would: free-form replies in the customer-service window are free `service` messages,
+    /// templates billed `utility` messages.
+    async fn report_sent(&self) -> Result<()> {
+        if !self.simulate_statuses {
+            return Ok(());
+        }
+        let sent = self.outbox.sent();
+        let from = {
+            let mut reported = self
+                .statuses_reported
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            std::mem::replace(&mut *reported, sent.len())
+        };
+        for entry in sent.iter().skip(from) {
+            let (category, kind) = match entry.content {
+                servicekanal_shared::whatsapp::OutboundContent::Template { .. } => {
+                    ("utility", "regular")
+                }
+                _ => ("service", "free_customer_service"),
+            };
+            let pricing = WaPricing {
+                billable: Some(kind == "regular"),
+                pricing_model: Some("PMP".into()),
+                category: Some(category.into()),
+                kind: Some(kind.into()),
+            };
+            let payload = WebhookPayload::status(
+                LOCAL_PHONE_NUMBER_ID,
+                &entry.wamid,
+                "sent",
+                &entry.to,
+                entry.at,
+                Some(pricing),
+            );
+            self.post_signed(&payload).await?;
+        }
+        Ok(())
     }
 
     /// Every statistics table as the analyst would read it: `{table: {objects, rows}}`.

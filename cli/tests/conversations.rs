@@ -192,7 +192,8 @@ async fn a_prospect_hears_about_tariffs_and_is_sent_elsewhere_for_the_rest() {
         servicekanal_shared::domain::ContactKind::Prospect
     );
     assert_eq!(record.retention, RetentionClass::Bot7d);
-    // Every message of the chat is stored, Lisa's as sent, in order.
+    // Every message of the chat is stored, Lisa's as sent (WhatsApp's `sent` status, with
+    // its pricing: free service messages inside the 24 hours), in order.
     let messages = chat.messages().await;
     assert_eq!(messages.len(), 4 + 5);
     assert!(
@@ -207,9 +208,14 @@ async fn a_prospect_hears_about_tariffs_and_is_sent_elsewhere_for_the_rest() {
     assert!(
         outbound
             .iter()
-            .all(|(_, m)| m.delivery == DeliveryStatus::Accepted
+            .all(|(_, m)| m.delivery == DeliveryStatus::Sent
                 && m.wamid.is_some()
-                && m.actor == Actor::Bot)
+                && m.actor == Actor::Bot
+                && m.pricing
+                    == Some(servicekanal_shared::domain::Pricing {
+                        category: Some("service".into()),
+                        kind: Some("free_customer_service".into()),
+                    }))
     );
     assert!(chat.stack.desk_events().await.unwrap().is_empty());
 }

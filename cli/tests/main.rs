@@ -7,3 +7,4 @@ mod dev_server;
 mod privacy;
 mod statistics;
 mod survey;
+mod user_ids;

@@ -317,6 +317,7 @@ async fn every_survey_sample_event_is_handled() {
         error_code: None,
         handling: None,
         facts: None,
+        pricing: None,
     };
     chat.stack
         .store

@@ -414,6 +414,20 @@ pub struct Message {
     /// What the anonymised statistics need to know about it, set when it is filed or sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub facts: Option<MessageFacts>,
+    /// Outbound: what WhatsApp bills for it, from its first status that says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pricing: Option<Pricing>,
+}
+
+/// WhatsApp's per-message pricing of an outbound message (`statuses[].pricing`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pricing {
+    /// `service`, `utility`, `marketing`, `authentication`, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// `regular`, `free_customer_service`, `free_entry_point`, ...
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
 }
 
 /// A message's context for the statistics: nothing personal, only the conversation's mode,

@@ -18,7 +18,7 @@ use crate::keys::{
     canonical_wa_id,
 };
 use crate::retention::RetentionClass;
-use crate::store::{Record, Store, StoreError, all_pages};
+use crate::store::{Record, Store, StoreError, Write, all_pages};
 use chrono::{DateTime, Duration, Utc};
 
 /// A link is moved to its contact's later deadline once it lags this far behind (the sweeper
@@ -252,18 +252,39 @@ impl Identities<'_> {
         Ok(record)
     }
 
-    /// Moves links that lag behind their contact's deadline to it (one write per link and day
-    /// at most; the sweeper covers the last day).
-    pub async fn follow_deadline(
+    /// The writes that give a contact's links the class and deadline of its profile, where they differ
+    /// (a deadline lagging by more than a day, or another class): the writes that make them
+    /// follow, for the transaction that writes the profile. A link lives as long as its
+    /// contact: `bot-7d` while the contact only talks to the bot, `service-13m` once it is a
+    /// service contact.
+    pub async fn links_following(
+        &self,
+        profile: &Contact,
+        class: RetentionClass,
+        deadline: DateTime<Utc>,
+    ) -> Result<Vec<Write>, IdentityError> {
+        let mut links = Vec::new();
+        for identifier in identifiers_of(profile) {
+            if let Some(link) = self.link_of(&identifier).await? {
+                links.push(link);
+            }
+        }
+        Ok(following(&links, class, deadline))
+    }
+
+    /// Moves links read a moment ago to their profile's class and deadline (see
+    /// [`Identities::links_following`]); one that changed meanwhile is left to the next
+    /// message or the sweeper.
+    pub async fn follow_profile(
         &self,
         links: &[Record],
+        class: RetentionClass,
         deadline: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        for link in links {
-            if link.expires_at + LINK_REFRESH_LAG < deadline {
-                self.store
-                    .set_deadline(&link.key, link.expires_at, deadline)
-                    .await?;
+        for write in following(links, class, deadline) {
+            match self.store.write_all(&[write]).await {
+                Ok(()) | Err(StoreError::VersionConflict { .. } | StoreError::NotFound(_)) => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(())
@@ -411,6 +432,20 @@ impl Identities<'_> {
         tracing::info!(merged = absorbed.len(), "contacts of one person merged");
         Ok((keep, absorbed))
     }
+}
+
+/// Updates for the links whose class or deadline lag behind their profile's.
+fn following(links: &[Record], class: RetentionClass, deadline: DateTime<Utc>) -> Vec<Write> {
+    links
+        .iter()
+        .filter(|link| link.retention != class || link.expires_at + LINK_REFRESH_LAG < deadline)
+        .map(|link| {
+            let mut link = link.clone();
+            link.retention = class;
+            link.expires_at = crate::clock::whole_seconds(deadline);
+            Write::Update(link)
+        })
+        .collect()
 }
 
 /// What a younger profile of the same person adds to the kept one.

@@ -340,6 +340,7 @@ pub async fn apply_status(
     wamid: &str,
     status: DeliveryStatus,
     error_code: Option<i64>,
+    pricing: Option<&crate::domain::Pricing>,
 ) -> Result<StatusOutcome, StoreError> {
     let marker_key = pseudonymizer.delivery_marker(wamid);
     let Some(marker) = store.get(&marker_key).await? else {
@@ -357,6 +358,9 @@ pub async fn apply_status(
         }
         message.delivery = status;
         message.error_code = error_code.or(message.error_code);
+        if message.pricing.is_none() {
+            message.pricing = pricing.cloned();
+        }
         record.set_body(&message)?;
         match store.update(&record).await {
             Ok(_) => return Ok(StatusOutcome::Updated),

@@ -79,9 +79,13 @@ pub async fn lambda_basics() -> Result<LambdaBasics, StartupError> {
 impl LambdaBasics {
     /// The Graph API client for `WHATSAPP_PHONE_NUMBER_ID`, with the service's access token.
     pub fn graph_api(&self) -> Result<GraphApi, StartupError> {
-        Ok(GraphApi::new(GraphApiConfig::new(
+        let mut config = GraphApiConfig::new(
             required_env("WHATSAPP_PHONE_NUMBER_ID")?,
             self.secrets.access_token.clone(),
-        ))?)
+        );
+        if let Ok(version) = std::env::var(crate::whatsapp::graph::API_VERSION_ENV) {
+            config.api_version = crate::whatsapp::graph::parse_api_version(&version)?;
+        }
+        Ok(GraphApi::new(config)?)
     }
 }

@@ -47,6 +47,7 @@ fn message_record(wa_id: &str, at: DateTime<Utc>, text: &str) -> Record {
         error_code: None,
         handling: None,
         facts: None,
+        pricing: None,
     };
     Record::new(
         ItemKey::message(&pseudonym, id),

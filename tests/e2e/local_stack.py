@@ -2,8 +2,9 @@
 """Drives the local stack's page in headless Chromium, as a new user would: a customer's
 conversation with Lisa (greeting, FAQ answer with link, authentication, handover), the agent
 desk's reply and close, the satisfaction survey, goodbye, the records panel, a phone call leaving a callback request,
-a clock jump of 8 days that removes the bot messages while the service data stays, and sales
-marking the callback done.
+a clock jump of 8 days that removes the bot messages while the service data stays, sales
+marking the callback done, and a user who shows WhatsApp only a username (no number): Lisa
+answers by user id, and the page shows the stored identifiers masked only.
 
 Usage: local_stack.py BASE_URL [--screenshot PATH]. Run by scripts/test against a
 `servicekanal dev` it started; exits non-zero on the first thing a user would not see.
@@ -80,6 +81,23 @@ class Page:
         buttons[-1].click()
         self.wait_chat(expect)
 
+    def identity(self):
+        """The line under the persona selector: its text and how replies are addressed."""
+        return self.driver.execute_script(
+            "const e = document.getElementById('identity');"
+            "return [e.innerText, e.dataset.reachedBy ?? ''];"
+        )
+
+    def wait_identity(self, check, what):
+        try:
+            self.wait.until(lambda d: check(self.identity()[0]))
+        except Exception:
+            raise AssertionError(f"the identity line never showed {what}; it shows: {self.identity()[0]!r}")
+        return self.identity()
+
+    def business_bubbles(self):
+        return len(self.driver.find_elements(By.CSS_SELECTOR, "#chat .bubble.business"))
+
     def records(self):
         # Read in one go: the panel re-renders every two seconds.
         rows = self.driver.execute_script(
@@ -112,6 +130,12 @@ def main():
 
         # Greeting by name, then "customer or prospect?" as reply buttons.
         page.say("Hallo", "Hallo Erika Mustermann! Ich bin Lisa")
+        # Her contact is stored with number and user id (masked); replies go to the number.
+        line, reached_by = page.wait_identity(lambda t: "replies to: number" in t, "replies to the number")
+        assert "number +49…01" in line and "user ID DE.…01" in line, line
+        assert reached_by == "phone", reached_by
+        for raw in ("4915112345601", "DE.1349120865530201", "Erika", "Mustermann"):
+            assert raw not in line, (raw, line)
         page.tap("kind-customer", "Wie kann ich dir helfen?")
         # FAQ answer with a link button, then "did that help?".
         page.say("Wie aktiviere ich meine neue SIM-Karte?", "Konnte ich dir damit helfen?")
@@ -186,6 +210,27 @@ def main():
         shown = " ".join(text for _, text in stats.values())
         for personal in ("4917612345678", "Erika", "Mustermann", "K1002003", "Sommer2026"):
             assert personal not in shown, personal
+
+        # A user who shows WhatsApp only a username: no number, a business-scoped user id.
+        page.choose_persona("Nur Nutzername")
+        assert driver.find_element(By.ID, "call-caller").get_attribute("value") == "", \
+            "no number to prefill the call with"
+        assert not driver.find_element(By.ID, "login-hint").is_displayed()
+        page.wait_identity(lambda t: "none yet" in t, "'none yet' before her first message")
+        page.wait.until(lambda d: page.business_bubbles() == 0)
+        page.say("Hallo, wie aktiviere ich meine SIM?", "Hallo Lena Krause! Ich bin Lisa")
+        assert page.business_bubbles() >= 1, "Lisa's reply reached the phone by its user id"
+        line, reached_by = page.wait_identity(lambda t: "replies to: user ID" in t, "replies to the user ID")
+        assert "user ID DE.…42" in line, line
+        assert "username l***" in line, line
+        assert reached_by == "user-id", reached_by
+        assert "number" not in line and "+" not in line, f"she has no number: {line}"
+        for raw in ("DE.7715320988410042", "7715320988410042", "Lena Krause", "Lena", "Krause", "lena.k"):
+            assert raw not in line, (raw, line)
+        shown = " ".join(text for _, text in page.statistics().values())
+        for personal in ("7715320988410042", "Lena", "Krause", "lena.k"):
+            assert personal not in shown, personal
+
         print(f"local stack e2e: ok ({len(records)} records left after 8 days; statistics rows "
               + ", ".join(f"{name} {rows}" for name, (rows, _) in stats.items()) + ")")
     finally:

@@ -164,6 +164,20 @@ def expect_deletions_per_day(rows, db):
     assert days == sorted(days), days
 
 
+def expect_messages_per_pricing_category(rows, db):
+    # Locally every outbound message gets a simulated "sent" status priced as a free service
+    # message (inside the customer's 24-hour window), so no other category and no "unknown".
+    assert rows, rows
+    assert {(r["pricing_category"], r["pricing_type"]) for r in rows} == {
+        ("service", "free_customer_service")
+    }, rows
+    assert all(r["messages"] > 0 for r in rows), rows
+    outbound = db.execute("SELECT count(*) FROM message_events WHERE direction = 'outbound'").fetchone()[0]
+    assert sum(r["messages"] for r in rows) == outbound, (rows, outbound)
+    keys = [(str(r["day"]), r["pricing_category"], r["pricing_type"]) for r in rows]
+    assert keys == sorted(keys) and len(set(keys)) == len(keys), keys
+
+
 EXPECTATIONS = {
     "dialogs-per-day": expect_dialogs_per_day,
     "chat-duration": expect_chat_duration,
@@ -173,6 +187,7 @@ EXPECTATIONS = {
     "survey-resolution": expect_survey_resolution,
     "callbacks-per-topic": expect_callbacks_per_topic,
     "deletions-per-day": expect_deletions_per_day,
+    "messages-per-pricing-category": expect_messages_per_pricing_category,
 }
 
 

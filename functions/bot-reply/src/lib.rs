@@ -17,6 +17,7 @@ use servicekanal_shared::domain::{
     DeliveryStatus, Direction, Effect, EndReason, Handling, Message, MessageContent, MessageFacts,
     MessageType, SurveySession,
 };
+use servicekanal_shared::identity::{Identities, IdentityError};
 use servicekanal_shared::keys::{ItemKey, MESSAGE_PREFIX, Pseudonym, Pseudonymizer};
 use servicekanal_shared::lisa::dialogue::{Action, Input, Lisa, State};
 use servicekanal_shared::messages::{
@@ -222,6 +223,7 @@ fn outbound(
         error_code: None,
         handling: None,
         facts: Some(facts),
+        pricing: None,
     }
 }
 
@@ -462,9 +464,26 @@ async fn decide(
     writes.push(inbound_write);
 
     let mut profile_record = profile_record;
+    let class_changed = profile_record.retention != profile_class;
     profile_record.set_body(&profile)?;
     profile_record.retention = profile_class;
     profile_record.expires_at = profile_class.deadline(profile.last_contact_at);
+    if class_changed {
+        // The contact's identity links live as long as the contact: they change class with it.
+        let identities = Identities {
+            store: ports.store.as_ref(),
+            pseudonymizer: &ports.pseudonymizer,
+        };
+        writes.extend(
+            identities
+                .links_following(&profile, profile_class, profile_record.expires_at)
+                .await
+                .map_err(|e| match e {
+                    IdentityError::Store(e) => e,
+                    other => StoreError::Backend(other.to_string()),
+                })?,
+        );
+    }
     writes.push(Write::Update(profile_record));
 
     let conversation_key = ItemKey::conversation(contact, conversation.id);
@@ -862,6 +881,7 @@ async fn on_agent_action(action: &AgentAction, ports: &Ports) -> Result<Outcome,
                     topic: conversation.topics.last().cloned(),
                     response_seconds: None,
                 }),
+                pricing: None,
             };
             let record = Record::new(
                 message_key,
@@ -985,6 +1005,7 @@ mod tests {
             error_code: None,
             handling: None,
             facts: None,
+            pricing: None,
         };
         let text = MessageContent::Text {
             body: "Hallo".into(),

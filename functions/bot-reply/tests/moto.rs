@@ -111,6 +111,7 @@ impl Harness {
             error_code: None,
             handling: None,
             facts: None,
+            pricing: None,
         };
         let key = ItemKey::message(&self.contact, message.id);
         self.ports

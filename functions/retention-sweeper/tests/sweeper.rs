@@ -76,6 +76,7 @@ fn message(
         error_code: None,
         handling: None,
         facts: None,
+        pricing: None,
     };
     Record::with_deadline(ItemKey::message(who, id), &body, class, deadline).unwrap()
 }

@@ -8,7 +8,7 @@ use servicekanal_shared::clock::Clock;
 use servicekanal_shared::domain::{
     Actor, CallbackRequest, CallbackStatus, Channel, Conversation, ConversationMode,
     ConversationState, DeliveryStatus, Direction, EndReason, Message, MessageContent, MessageFacts,
-    MessageType,
+    MessageType, Pricing,
 };
 use servicekanal_shared::keys::{ItemKey, Pseudonymizer};
 use servicekanal_shared::objects::ObjectStore;
@@ -55,13 +55,18 @@ async fn history(h: &Harness) -> usize {
         message_type: MessageType::Text,
         content: MessageContent::Outbound(OutboundContent::Text { body: TEXT.into() }),
         at: now,
-        delivery: DeliveryStatus::Accepted,
+        // WhatsApp reported it sent, with its billing: counted now.
+        delivery: DeliveryStatus::Sent,
         error_code: None,
         handling: None,
         facts: Some(MessageFacts {
             mode: ConversationMode::Bot,
             topic: Some("tariffs".into()),
             response_seconds: Some(1),
+        }),
+        pricing: Some(Pricing {
+            category: Some("service".into()),
+            kind: Some("free_customer_service".into()),
         }),
     };
     let message_key = ItemKey::message(&contact, reply.id);
@@ -182,6 +187,8 @@ async fn stream_records_from_dynamodb_become_parquet_rows_in_s3_once() {
     assert_eq!(messages[0]["actor"], "bot");
     assert_eq!(messages[0]["topic"], "tariffs");
     assert_eq!(messages[0]["response_seconds"], 1);
+    assert_eq!(messages[0]["pricing_category"], "service");
+    assert_eq!(messages[0]["pricing_type"], "free_customer_service");
     let conversations = rows(ports.objects.as_ref(), Table::Conversations).await;
     assert_eq!(conversations.len(), 1);
     assert_eq!(conversations[0]["end_reason"], "goodbye");

@@ -234,6 +234,7 @@ async fn send(
         error_code: None,
         handling: None,
         facts: None,
+        pricing: None,
     };
     messages::record_outbound(
         ports.store.as_ref(),

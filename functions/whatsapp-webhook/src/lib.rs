@@ -6,7 +6,7 @@ use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use servicekanal_shared::clock::SharedClock;
 use servicekanal_shared::domain::{
-    Actor, Contact, DeliveryMarker, DeliveryStatus, Direction, Message,
+    Actor, Contact, DeliveryMarker, DeliveryStatus, Direction, Message, Pricing,
 };
 use servicekanal_shared::identity::{Identifier, Identities, IdentityError, set_identifier};
 use servicekanal_shared::keys::{ItemKey, Pseudonym, Pseudonymizer};
@@ -232,12 +232,17 @@ pub async fn process(payload: &WebhookPayload, ports: &Ports) -> Result<Summary,
             if let Some(code) = code {
                 tracing::warn!(code, status = %status.status, "outbound message failed");
             }
+            let pricing = status.pricing.as_ref().map(|p| Pricing {
+                category: p.category.clone(),
+                kind: p.kind.clone(),
+            });
             let outcome = messages::apply_status(
                 ports.store.as_ref(),
                 &ports.pseudonymizer,
                 &status.id,
                 delivery,
                 code,
+                pricing.as_ref(),
             )
             .await
             .map_err(|e| e.to_string())?;
@@ -415,7 +420,7 @@ async fn store_inbound(
 
     let (class, deadline) = upsert_contact(&contact, sender, at, ports).await?;
     identities
-        .follow_deadline(&established.links, deadline)
+        .follow_profile(&established.links, class, deadline)
         .await?;
     let stored = Message {
         id: message_id,
@@ -430,6 +435,7 @@ async fn store_inbound(
         error_code: None,
         handling: None,
         facts: None,
+        pricing: None,
     };
     match ports
         .store

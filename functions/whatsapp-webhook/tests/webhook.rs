@@ -2,7 +2,7 @@
 //! queue and a controllable clock; plus signatures, duplicates, failures and retries.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration};
 use lambda_http::Body;
 use servicekanal_shared::clock::{Clock, ManualClock};
 use servicekanal_shared::domain::{
@@ -469,6 +469,7 @@ async fn statuses_update_the_stored_outbound_message_and_never_go_back() {
         error_code: None,
         handling: None,
         facts: None,
+        pricing: None,
     };
     let store: &dyn Store = h.store.as_ref();
     let first = messages::record_outbound(

@@ -16,8 +16,8 @@ mod rows;
 pub use rows::{CallbackRow, ConversationRow, DeletionRow, MessageEventRow, SurveyResponseRow};
 
 use crate::domain::{
-    CallbackRequest, CallbackStatus, Conversation, ConversationState, Direction, Message,
-    SurveyAnswer, SurveySession,
+    CallbackRequest, CallbackStatus, Conversation, ConversationState, DeliveryStatus, Direction,
+    Message, SurveyAnswer, SurveySession,
 };
 use crate::retention::RetentionClass;
 use crate::store::{Record, RecordKind, StoreError};
@@ -176,7 +176,11 @@ impl Rows {
                         message.conversation_id.is_some()
                             && before.is_none_or(|b| b.conversation_id.is_none())
                     }
-                    Direction::Outbound | Direction::Internal => before.is_none(),
+                    // Counted at its first status from WhatsApp: then its billing is known.
+                    Direction::Outbound => {
+                        reported(message.delivery) && before.is_none_or(|b| !reported(b.delivery))
+                    }
+                    Direction::Internal => before.is_none(),
                 };
                 if counts {
                     self.message_events.push(message_event(&message));
@@ -326,7 +330,20 @@ fn message_event(message: &Message) -> MessageEventRow {
         conversation_mode: facts.map(|f| label(f.mode)),
         topic: facts.and_then(|f| f.topic.clone()),
         response_seconds: facts.and_then(|f| f.response_seconds),
+        pricing_category: message.pricing.as_ref().and_then(|p| p.category.clone()),
+        pricing_type: message.pricing.as_ref().and_then(|p| p.kind.clone()),
     }
+}
+
+/// Whether WhatsApp has reported on an outbound message (or it failed before reaching it).
+fn reported(delivery: DeliveryStatus) -> bool {
+    matches!(
+        delivery,
+        DeliveryStatus::Sent
+            | DeliveryStatus::Delivered
+            | DeliveryStatus::Read
+            | DeliveryStatus::Failed
+    )
 }
 
 fn conversation_row(

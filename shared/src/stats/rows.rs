@@ -26,6 +26,10 @@ pub struct MessageEventRow {
     pub topic: Option<String>,
     /// Replies only: how long the customer waited for this reply.
     pub response_seconds: Option<i64>,
+    /// Outbound only: WhatsApp's billing category (`service`, `utility`, `marketing`, ...).
+    pub pricing_category: Option<String>,
+    /// Outbound only: `regular`, `free_customer_service`, `free_entry_point`, ...
+    pub pricing_type: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, ParquetRecordWriter)]

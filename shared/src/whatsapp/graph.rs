@@ -10,7 +10,34 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 pub const DEFAULT_BASE_URL: &str = "https://graph.facebook.com";
+/// The Graph API version used unless `GRAPH_API_VERSION` names another. Meta keeps a version
+/// about two years: v21.0 ends 2027-01-21, v22.0 2027-05-20; v26.0 is current since July 2026
+/// (docs/operations.md says how to move).
 pub const DEFAULT_API_VERSION: &str = "v26.0";
+/// The setting that overrides [`DEFAULT_API_VERSION`] (template parameter `GraphApiVersion`).
+pub const API_VERSION_ENV: &str = "GRAPH_API_VERSION";
+
+/// A Graph API version as its URLs write it: `v` and major.minor, e.g. `v26.0`.
+pub fn parse_api_version(raw: &str) -> Result<String, WhatsAppError> {
+    let raw = raw.trim();
+    let valid = raw
+        .strip_prefix('v')
+        .and_then(|rest| rest.split_once('.'))
+        .is_some_and(|(major, minor)| {
+            !major.is_empty()
+                && !minor.is_empty()
+                && major.chars().all(|c| c.is_ascii_digit())
+                && minor.chars().all(|c| c.is_ascii_digit())
+        });
+    if valid {
+        Ok(raw.to_owned())
+    } else {
+        Err(WhatsAppError::Rejected {
+            code: 0,
+            message: format!("{API_VERSION_ENV} must look like v26.0, got {raw:?}"),
+        })
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct RetryPolicy {
@@ -327,5 +354,18 @@ impl WhatsApp for GraphApi {
             payload["typing_indicator"] = json!({ "type": "text" });
         }
         self.post(payload).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_versions_are_checked() {
+        assert_eq!(parse_api_version(" v26.0 ").unwrap(), "v26.0");
+        for bad in ["26.0", "v26", "v26.x", "latest", ""] {
+            assert!(parse_api_version(bad).is_err(), "{bad:?}");
+        }
     }
 }

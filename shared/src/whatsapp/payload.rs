@@ -170,6 +170,52 @@ impl WebhookPayload {
     }
 }
 
+impl WebhookPayload {
+    /// A status of an outbound message in the shape WhatsApp delivers it (`sent`,
+    /// `delivered`, ...), addressed as the message was, with its pricing.
+    pub fn status(
+        phone_number_id: &str,
+        wamid: &str,
+        status: &str,
+        to: &crate::domain::Recipient,
+        at: chrono::DateTime<chrono::Utc>,
+        pricing: Option<WaPricing>,
+    ) -> Self {
+        let (recipient_id, recipient_user_id) = match to {
+            crate::domain::Recipient::Phone(phone) => (Some(phone.clone()), None),
+            crate::domain::Recipient::UserId(user) => (None, Some(user.clone())),
+        };
+        let status = WaStatus {
+            id: wamid.to_owned(),
+            status: status.to_owned(),
+            timestamp: at.timestamp().to_string(),
+            recipient_id,
+            recipient_user_id,
+            recipient_parent_user_id: None,
+            pricing,
+            errors: Vec::new(),
+        };
+        WebhookPayload {
+            object: BUSINESS_ACCOUNT_OBJECT.into(),
+            entry: vec![Entry {
+                id: "local-business-account".into(),
+                changes: vec![Change {
+                    field: "messages".into(),
+                    value: ChangeValue {
+                        messaging_product: Some("whatsapp".into()),
+                        metadata: Some(Metadata {
+                            display_phone_number: "4930000000".into(),
+                            phone_number_id: phone_number_id.into(),
+                        }),
+                        statuses: vec![Readable::Ok(status)],
+                        ..ChangeValue::default()
+                    },
+                }],
+            }],
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WebhookPayload {
     pub object: String,
