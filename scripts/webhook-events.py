@@ -42,7 +42,10 @@ def message(n, kind, body, sender=CUSTOMER, extra=None):
 def change(messages=None, statuses=None, errors=None, contacts=None):
     value = {"messaging_product": "whatsapp", "metadata": BUSINESS}
     if messages is not None:
-        value["contacts"] = contacts or [{"profile": {"name": NAME}, "wa_id": CUSTOMER}]
+        # System messages come without contacts (contacts=[]).
+        value["contacts"] = contacts if contacts is not None else [{"profile": {"name": NAME}, "wa_id": CUSTOMER}]
+        if not value["contacts"]:
+            del value["contacts"]
         value["messages"] = messages
     if statuses is not None:
         value["statuses"] = statuses

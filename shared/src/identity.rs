@@ -419,7 +419,15 @@ impl Identities<'_> {
                     kept_record.retention = RetentionClass::Service13m;
                 }
                 kept_record.expires_at = kept_record.expires_at.max(record.expires_at);
+                // Its identifiers live on in the kept profile only: a later change of number
+                // then leaves the old one nowhere, and nothing leads to this profile directly.
+                let mut merged = profile;
+                merged.wa_id = None;
+                merged.user_id = None;
+                merged.parent_user_id = None;
+                merged.username = None;
                 let mut record = record;
+                record.set_body(&merged)?;
                 record.owner = Some(keep.as_str().to_owned());
                 self.store.update(&record).await?;
             }

@@ -243,6 +243,14 @@ impl Pseudonymizer {
         Ok(Pseudonym(self.tag("contact", &digits)))
     }
 
+    /// The pseudonym of a phone number as the owner of what its calls left (callback
+    /// requests). Its own domain: never a contact's id, so a number given to someone new
+    /// never makes the previous holder's contact the owner of the new holder's calls.
+    pub fn caller(&self, phone: &str) -> Result<Pseudonym, PseudonymError> {
+        let digits = canonical_wa_id(phone).ok_or(PseudonymError::NoDigits)?;
+        Ok(Pseudonym(self.tag("caller", &digits)))
+    }
+
     /// The pseudonym of a business-scoped user id (`DE.1349120865530274`).
     pub fn user(&self, user_id: &str) -> Result<Pseudonym, PseudonymError> {
         let user_id = canonical_user_id(user_id).ok_or(PseudonymError::BadUserId)?;

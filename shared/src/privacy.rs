@@ -5,7 +5,7 @@
 //! requests and their sales-list entries, delivery markers), contacts merged into it, and the
 //! pseudonym of their phone number (which owns the callback requests of their calls).
 
-use crate::domain::Contact;
+use crate::domain::{Contact, IdentityLink};
 use crate::identity::{Identifier, Identities, IdentityError, identifiers_of};
 use crate::keys::{ItemKey, PROFILE_SORT_KEY, Pseudonym, PseudonymError, Pseudonymizer};
 use crate::phone::PhoneError;
@@ -69,9 +69,8 @@ impl PersonRef {
 pub struct Person {
     /// Their contacts: each one's partition and what it owns.
     pub contacts: Vec<Pseudonym>,
-    /// Pseudonyms of their phone numbers that own items of their calls (callback requests):
-    /// what these own, but no partition (a number's pseudonym can be the id of a contact
-    /// that had the number before and is not this person).
+    /// Caller pseudonyms of their phone numbers, which own what their calls left (callback
+    /// requests): what these own, but no partition.
     pub callers: Vec<Pseudonym>,
 }
 
@@ -89,17 +88,24 @@ impl Person {
         self.contacts.iter().chain(&self.callers)
     }
 
-    /// Adds a phone number's pseudonym as a caller, unless it is another person's contact.
+    /// Adds the caller pseudonyms of a phone number: its own, and the one calls were owned
+    /// by before callers had theirs (the number's contact pseudonym), unless that is the id
+    /// of a contact that is not this person (a number given to someone new).
     async fn add_caller(
         &mut self,
         store: &dyn Store,
-        pseudonym: Pseudonym,
-    ) -> Result<(), StoreError> {
-        if self.all().any(|p| *p == pseudonym) {
-            return Ok(());
+        pseudonymizer: &Pseudonymizer,
+        phone: &str,
+    ) -> Result<(), PrivacyError> {
+        let caller = pseudonymizer.caller(phone)?;
+        if !self.callers.contains(&caller) {
+            self.callers.push(caller);
         }
-        if store.get(&ItemKey::profile(&pseudonym)).await?.is_none() {
-            self.callers.push(pseudonym);
+        let earlier = pseudonymizer.contact(phone)?;
+        if !self.all().any(|p| *p == earlier)
+            && store.get(&ItemKey::profile(&earlier)).await?.is_none()
+        {
+            self.callers.push(earlier);
         }
         Ok(())
     }
@@ -118,13 +124,19 @@ pub async fn find_person(
         pseudonymizer,
     };
     let mut person = Person::default();
-    if let Some(contact) = identities.lookup(&identifier).await? {
-        person.contacts.push(contact);
+    let holds = all_holds(store).await?;
+    match identities.lookup(&identifier).await? {
+        Some(contact) => person.contacts.push(contact),
+        // A held link is blocked from use, but not from a data-subject request.
+        None => {
+            let link = ItemKey::identity_link(&identifier.pseudonym(pseudonymizer)?);
+            if let Some(held) = holds.iter().find(|r| r.key == link) {
+                person.contacts.push(held.body::<IdentityLink>()?.contact);
+            }
+        }
     }
-    if let Identifier::Phone(_) = identifier {
-        person
-            .add_caller(store, identifier.pseudonym(pseudonymizer)?)
-            .await?;
+    if let Identifier::Phone(phone) = &identifier {
+        person.add_caller(store, pseudonymizer, phone).await?;
     }
     expand(store, pseudonymizer, &mut person).await?;
     Ok(person)
@@ -157,10 +169,8 @@ pub async fn expand(
         };
         if let Some(profile) = profile {
             for identifier in identifiers_of(&profile.body::<Contact>()?) {
-                if let Identifier::Phone(_) = identifier {
-                    person
-                        .add_caller(store, identifier.pseudonym(pseudonymizer)?)
-                        .await?;
+                if let Identifier::Phone(phone) = &identifier {
+                    person.add_caller(store, pseudonymizer, phone).await?;
                 }
             }
         }

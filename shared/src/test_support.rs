@@ -23,6 +23,24 @@ pub async fn moto_config() -> aws_config::SdkConfig {
         .await
 }
 
+/// The time on moto's server (its HTTP `Date`), whole seconds: moto stamps stream records
+/// with its own clock, so a test that compares them with the injected clock starts there
+/// (and not at this process's clock, which a test run may have moved, e.g. under faketime).
+pub async fn moto_now() -> chrono::DateTime<chrono::Utc> {
+    let url = std::env::var(MOTO_URL_VAR).expect("SERVICEKANAL_MOTO_URL is set");
+    let response = reqwest::get(format!("{url}/moto-api/"))
+        .await
+        .expect("moto answers");
+    let date = response
+        .headers()
+        .get(reqwest::header::DATE)
+        .and_then(|d| d.to_str().ok())
+        .expect("moto sends a Date header");
+    chrono::DateTime::parse_from_rfc2822(date)
+        .expect("an HTTP date")
+        .to_utc()
+}
+
 /// A fresh, uniquely named table in moto, shaped like template.yaml's.
 pub async fn moto_table(config: &aws_config::SdkConfig) -> (aws_sdk_dynamodb::Client, String) {
     let client = aws_sdk_dynamodb::Client::new(config);

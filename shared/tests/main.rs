@@ -3,6 +3,7 @@
 mod customer_directory;
 mod embedded_store;
 mod graph_api;
+mod identity;
 mod lisa_dialogue;
 mod object_store_contract;
 mod privacy;

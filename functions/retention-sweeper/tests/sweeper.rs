@@ -11,8 +11,8 @@ use retention_sweeper::{
 };
 use servicekanal_shared::clock::Clock;
 use servicekanal_shared::domain::{
-    Actor, Channel, Contact, Conversation, DeliveryStatus, Direction, Message, MessageContent,
-    MessageType,
+    Actor, Channel, Contact, Conversation, DeliveryStatus, Direction, IdentifierKind, IdentityLink,
+    Message, MessageContent, MessageType,
 };
 use servicekanal_shared::keys::{ItemKey, Pseudonym};
 use servicekanal_shared::privacy::all_holds;
@@ -391,7 +391,51 @@ async fn a_sweep_close_to_the_lambda_timeout_stops_after_its_page(h: &mut Harnes
     }
 }
 
+/// An identity link, and the profile of a contact merged into another, live as long as the
+/// contact they belong to: due a day ahead, they move to its deadline, whatever their class.
+async fn links_and_merged_profiles_slide_with_their_contact(h: &mut Harness) {
+    let t0 = h.clock.now();
+    let kept = contact("491700000007");
+    let merged = contact("491700000008");
+    let link_key = ItemKey::identity_link(&test_pseudonymizer().user("DE.77153209884").unwrap());
+    let link = Record::new(
+        link_key,
+        &IdentityLink {
+            contact: kept.clone(),
+            identifier: IdentifierKind::UserId,
+        },
+        RetentionClass::Bot7d,
+        t0,
+    )
+    .unwrap()
+    .owned_by(&kept);
+    let merged_profile = profile(&merged, RetentionClass::Bot7d, t0).owned_by(&kept);
+    h.store.create(&link).await.unwrap();
+    h.store.create(&merged_profile).await.unwrap();
+    // The kept contact writes on day 5: its profile's deadline is day 12.
+    let active = t0 + Duration::days(5);
+    h.store
+        .create(&profile(&kept, RetentionClass::Bot7d, active))
+        .await
+        .unwrap();
+
+    let ports = ports(h);
+    h.clock
+        .set(link.expires_at - Duration::days(1) + Duration::minutes(10));
+    let report = sweep(&ports).await.unwrap();
+    assert_eq!(report.renewed, 2, "{report:?}");
+    h.clock.set(link.expires_at + Duration::hours(1));
+    assert!(readable(h, &link).await && readable(h, &merged_profile).await);
+    // With the contact gone quiet, all three go at its deadline.
+    let deadline = RetentionClass::Bot7d.deadline(active);
+    h.clock.set(deadline);
+    let report = sweep(&ports).await.unwrap();
+    assert_eq!(report.total_deleted(), 3, "{report:?}");
+    assert!(!exists(h, &link).await);
+}
+
 servicekanal_shared::for_each_adapter!(
+    links_and_merged_profiles_slide_with_their_contact,
     retention_matrix,
     sliding_deadline_keeps_an_active_history,
     a_missed_renewal_is_made_good_at_the_deadline,

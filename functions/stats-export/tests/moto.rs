@@ -41,9 +41,8 @@ async fn history(h: &Harness) -> usize {
         .unwrap()
         .contact(PHONE)
         .unwrap();
-    // moto stamps stream records with the real time: the clock starts there.
-    let now =
-        chrono::DurationRound::duration_trunc(chrono::Utc::now(), Duration::seconds(1)).unwrap();
+    // moto stamps stream records with its own time: the clock starts there.
+    let now = servicekanal_shared::test_support::moto_now().await;
     h.clock.set(now);
     let conversation = Conversation::start(Ulid::new(), Channel::Whatsapp, now);
     let reply = Message {

@@ -31,8 +31,8 @@ pub struct Ports {
     pub sales_queue: Arc<dyn Queue>,
     pub clock: SharedClock,
     pub catalogue: CallbackCatalogue,
-    /// Names the caller's number as the owner of the request, so an erasure or access
-    /// request for that number finds it (the same pseudonym as on WhatsApp).
+    /// Names the caller's number as the owner of the request (its caller pseudonym), so an
+    /// erasure or access request for that number finds it.
     pub pseudonymizer: Pseudonymizer,
 }
 
@@ -191,7 +191,7 @@ pub async fn take_request(input: &CallbackInput, ports: &Ports) -> Result<Taken,
     };
     let owner = ports
         .pseudonymizer
-        .contact(&request.phone)
+        .caller(&request.phone)
         .map_err(|e| StoreError::Encode(e.to_string()))?;
     let record =
         Record::new(key.clone(), &request, RetentionClass::Callback3m, now)?.owned_by(&owner);
