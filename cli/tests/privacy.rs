@@ -54,16 +54,22 @@ async fn erika_everywhere() -> Phone {
     phone
 }
 
-/// Every readable item that belongs to Erika: her partition, and what she owns elsewhere.
+/// Every readable item that belongs to Erika: her partition, what she owns elsewhere, and
+/// what her calls left (owned by her number's caller pseudonym).
 fn erikas(phone: &Phone) -> Vec<Record> {
     let me = phone.contact();
+    let caller = phone.stack.bot.pseudonymizer.caller(ERIKA).unwrap();
     phone
         .stack
         .store
         .readable_items()
         .unwrap()
         .into_iter()
-        .filter(|r| r.key.pk == me.partition() || r.owner.as_deref() == Some(me.as_str()))
+        .filter(|r| {
+            r.key.pk == me.partition()
+                || r.owner.as_deref() == Some(me.as_str())
+                || r.owner.as_deref() == Some(caller.as_str())
+        })
         .collect()
 }
 

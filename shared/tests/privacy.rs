@@ -6,9 +6,11 @@ use servicekanal_shared::test_support::harness as support;
 use chrono::Duration;
 use servicekanal_shared::clock::Clock;
 use servicekanal_shared::domain::{
-    CallbackRequest, CallbackStatus, Channel, Contact, DeliveryMarker, OpenCallback, SurveyAnswer,
+    Actor, CallbackRequest, CallbackStatus, Channel, Contact, DeliveryMarker, DeliveryStatus,
+    Direction, Message, MessageContent, MessageType, OpenCallback, SurveyAnswer,
 };
 use servicekanal_shared::keys::ItemKey;
+use servicekanal_shared::messages;
 use servicekanal_shared::privacy::{self, PersonRef, find_person};
 use servicekanal_shared::retention::RetentionClass;
 use servicekanal_shared::store::{Hold, Record};
@@ -110,6 +112,33 @@ async fn erase_and_export_cover_everything_of_the_person(h: &mut Harness) {
         placed_at: now,
     };
     h.store.place_hold(&callback.key, hold).await.unwrap();
+    // An agent's reply sent to her: the message and the delivery marker of what was sent.
+    let reply = Message {
+        id: Ulid::new(),
+        conversation_id: None,
+        wamid: Some("wamid.TO-ANNA".into()),
+        direction: Direction::Outbound,
+        actor: Actor::Agent,
+        message_type: MessageType::Text,
+        content: MessageContent::Text {
+            body: "Ihre Kündigung ist erfasst".into(),
+        },
+        at: now,
+        delivery: DeliveryStatus::Accepted,
+        error_code: None,
+        handling: None,
+        facts: None,
+        pricing: None,
+    };
+    messages::record_outbound(
+        h.store.as_ref(),
+        &pseudonymizer,
+        &anna,
+        &reply,
+        RetentionClass::Service13m,
+    )
+    .await
+    .unwrap();
     let anna_ref = PersonRef::Phone("0170 1234567".into());
     let person = find_person(h.store.as_ref(), &pseudonymizer, &anna_ref)
         .await
@@ -123,7 +152,12 @@ async fn erase_and_export_cover_everything_of_the_person(h: &mut Harness) {
     let document = privacy::export(h.store.as_ref(), &person, "0170 1234567", now)
         .await
         .unwrap();
-    assert_eq!(document.items, 5);
+    assert_eq!(document.items, 7);
+    assert_eq!(
+        document.data["delivery-marker"].len(),
+        2,
+        "received and sent"
+    );
     let json = serde_json::to_value(&document).unwrap();
     assert_eq!(
         json["data"]["survey-answer"][0]["content"]["comment"],
@@ -140,7 +174,7 @@ async fn erase_and_export_cover_everything_of_the_person(h: &mut Harness) {
         report.per_class,
         BTreeMap::from([
             (RetentionClass::Bot7d, 1),
-            (RetentionClass::Service13m, 1),
+            (RetentionClass::Service13m, 3),
             (RetentionClass::Survey13m, 1),
             (RetentionClass::Callback3m, 1),
         ])

@@ -150,12 +150,15 @@ enum Settled {
     Untouched,
 }
 
+/// A contact profile's class and deadline.
+type ProfileDeadline = (RetentionClass, DateTime<Utc>);
+
 /// One sweep's shared state: the store, the time it runs at, and the contacts' deadlines
 /// read so far (one profile read per contact and sweep).
 struct Sweep<'a> {
     ports: &'a Ports,
     now: DateTime<Utc>,
-    contact_deadlines: Mutex<HashMap<Pseudonym, Option<(RetentionClass, DateTime<Utc>)>>>,
+    contact_deadlines: Mutex<HashMap<Pseudonym, Option<ProfileDeadline>>>,
     /// Wall-clock time (not the injected clock) after which no new page is started.
     stop_by: Option<SystemTime>,
 }
@@ -204,7 +207,7 @@ impl Sweep<'_> {
     async fn profile_deadline(
         &self,
         contact: &Pseudonym,
-    ) -> Result<Option<(RetentionClass, DateTime<Utc>)>, StoreError> {
+    ) -> Result<Option<ProfileDeadline>, StoreError> {
         let known = self
             .contact_deadlines
             .lock()

@@ -518,9 +518,8 @@ async fn change_identity(
         queued: true,
     };
     let marker = Record::new(marker_key, &marker, RetentionClass::Bot7d, now)?.owned_by(&contact);
-    match ports.store.get(&marker.key).await? {
-        Some(_) => return Ok(Inbound::Duplicate),
-        None => {}
+    if ports.store.get(&marker.key).await?.is_some() {
+        return Ok(Inbound::Duplicate);
     }
     if let Some(new_phone) = &change.new_phone {
         identities
