@@ -47,8 +47,8 @@ async fn a_customer_without_a_phone_number_can_do_everything_and_be_erased_by_us
     assert!(greeting[0].contains(LENA_NAME), "{greeting:?}");
     lena.tap(ids::KIND_CUSTOMER).await;
     lena.say("Ich will meinen Vertrag kündigen").await;
-    assert_eq!(lena.say("K1002003").await, [texts.ask_password.clone()]);
-    assert_eq!(lena.say("Sommer2026!").await, [texts.handover.clone()]);
+    assert_eq!(lena.say("K1002003").await, [texts.ask_password.as_str()]);
+    assert_eq!(lena.say("Sommer2026!").await, [texts.handover.as_str()]);
 
     // Every reply went to her user id (WhatsApp's `recipient`), none to a number.
     let sent = lena.stack.outbox.sent();

@@ -12,7 +12,7 @@ use servicekanal_shared::identity::{Identifier, Identities};
 use servicekanal_shared::keys::{ItemKey, Pseudonym};
 use servicekanal_shared::privacy::{self, PersonRef, find_person};
 use servicekanal_shared::retention::RetentionClass;
-use servicekanal_shared::store::{Hold, Record, Store, Write};
+use servicekanal_shared::store::{Hold, Record, Write};
 use servicekanal_shared::test_support::test_pseudonymizer;
 use support::Harness;
 

@@ -619,7 +619,7 @@ impl Harness {
             )
             .body(Body::from(body))
             .unwrap();
-        handle(request.into(), &self.ports).await.status().as_u16()
+        handle(request, &self.ports).await.status().as_u16()
     }
 
     /// A text as WhatsApp delivers it, from whichever identifiers are given.
@@ -897,16 +897,12 @@ async fn statuses_by_user_id_only_and_failed_ones_without_contacts_are_read() {
         let (status, _) = h.post(name).await;
         assert_eq!(status, 200, "{name}");
     }
-    let payload: servicekanal_shared::whatsapp::payload::WebhookPayload = serde_json::from_str(
-        &serde_json::from_str::<serde_json::Value>(
-            &std::fs::read_to_string(events_dir().join("post-status-user-id-only.json")).unwrap(),
-        )
-        .unwrap()["body"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
+    let sample: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(events_dir().join("post-status-user-id-only.json")).unwrap(),
     )
     .unwrap();
+    let payload: servicekanal_shared::whatsapp::payload::WebhookPayload =
+        serde_json::from_str(sample["body"].as_str().unwrap()).unwrap();
     let status = payload.entry[0].changes[0].value.statuses[0].ok().unwrap();
     assert_eq!(status.recipient_id, None);
     assert_eq!(status.recipient_user_id.as_deref(), Some(LENA));
