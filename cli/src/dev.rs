@@ -320,15 +320,7 @@ struct PhoneQuery {
 
 impl PhoneQuery {
     fn identifiers(&self) -> Vec<Identifier> {
-        let phone = self
-            .wa_id
-            .as_deref()
-            .and_then(|p| Identifier::phone(p).ok());
-        let user = self
-            .user_id
-            .as_deref()
-            .and_then(|u| Identifier::user_id(u).ok());
-        phone.into_iter().chain(user).collect()
+        servicekanal_shared::identity::identifiers(self.wa_id.as_deref(), self.user_id.as_deref())
     }
 }
 

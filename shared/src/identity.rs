@@ -86,17 +86,16 @@ impl Identifier {
     }
 }
 
+/// The readable identifiers among a phone number and a user id, phone number first.
+pub fn identifiers(wa_id: Option<&str>, user_id: Option<&str>) -> Vec<Identifier> {
+    let phone = wa_id.and_then(|p| Identifier::phone(p).ok());
+    let user = user_id.and_then(|u| Identifier::user_id(u).ok());
+    phone.into_iter().chain(user).collect()
+}
+
 /// The identifiers of a profile, phone number first.
 pub fn identifiers_of(contact: &Contact) -> Vec<Identifier> {
-    let phone = contact
-        .wa_id
-        .as_deref()
-        .and_then(|p| Identifier::phone(p).ok());
-    let user = contact
-        .user_id
-        .as_deref()
-        .and_then(|u| Identifier::user_id(u).ok());
-    phone.into_iter().chain(user).collect()
+    identifiers(contact.wa_id.as_deref(), contact.user_id.as_deref())
 }
 
 /// Sets the identifier of its kind on a profile; true if the profile changed. A new user id

@@ -7,13 +7,13 @@ use servicekanal_shared::test_support::harness as support;
 
 use chrono::Duration;
 use servicekanal_shared::clock::Clock;
-use servicekanal_shared::domain::{CallbackRequest, CallbackStatus, Contact};
+use servicekanal_shared::domain::Contact;
 use servicekanal_shared::identity::{Identifier, Identities};
 use servicekanal_shared::keys::{ItemKey, Pseudonym};
 use servicekanal_shared::privacy::{self, PersonRef, find_person};
 use servicekanal_shared::retention::RetentionClass;
 use servicekanal_shared::store::{Hold, Record, Write};
-use servicekanal_shared::test_support::test_pseudonymizer;
+use servicekanal_shared::test_support::{records, test_pseudonymizer};
 use support::Harness;
 
 const PHONE: &str = "491701234567";
@@ -43,6 +43,19 @@ async fn profile(h: &Harness, contact: &Pseudonym, wa_id: Option<&str>, user_id:
         None => Record::new(key, &body, RetentionClass::Bot7d, now).unwrap(),
     };
     h.store.create(&record).await.unwrap();
+}
+
+async fn stored_profile(h: &Harness, contact: &Pseudonym) -> Contact {
+    let record = h.store.get(&ItemKey::profile(contact)).await.unwrap();
+    record.expect("a profile").body().unwrap()
+}
+
+/// Anna, known by number and user id: one contact, both linked, her profile stored.
+async fn anna_by_both(h: &Harness, ids: &Identities<'_>) -> Pseudonym {
+    let both = [phone(PHONE), user(USER)];
+    let contact = ids.establish(&both, h.clock.now()).await.unwrap().contact;
+    profile(h, &contact, Some(PHONE), Some(USER)).await;
+    contact
 }
 
 async fn one_person_is_one_contact_whichever_identifier_she_writes_with(h: &mut Harness) {
@@ -112,14 +125,7 @@ async fn two_contacts_merge_into_the_more_recently_active_one(h: &mut Harness) {
         ids.lookup(&phone(PHONE)).await.unwrap(),
         Some(by_user.clone())
     );
-    let kept: Contact = h
-        .store
-        .get(&ItemKey::profile(&by_user))
-        .await
-        .unwrap()
-        .unwrap()
-        .body()
-        .unwrap();
+    let kept = stored_profile(h, &by_user).await;
     assert_eq!(kept.wa_id.as_deref(), Some(PHONE));
     assert_eq!(kept.user_id.as_deref(), Some(USER));
     let old = h
@@ -166,26 +172,14 @@ async fn a_changed_number_leads_to_the_same_contact_and_the_old_one_nowhere(h: &
         pseudonymizer: &pseudonymizer,
     };
     let now = h.clock.now();
-    let contact = ids
-        .establish(&[phone(PHONE), user(USER)], now)
-        .await
-        .unwrap()
-        .contact;
-    profile(h, &contact, Some(PHONE), Some(USER)).await;
+    let contact = anna_by_both(h, &ids).await;
     let new = phone("491709999999");
     ids.change(&contact, Some(&phone(PHONE)), &new, now)
         .await
         .unwrap();
     assert_eq!(ids.lookup(&new).await.unwrap(), Some(contact.clone()));
     assert_eq!(ids.lookup(&phone(PHONE)).await.unwrap(), None);
-    let body: Contact = h
-        .store
-        .get(&ItemKey::profile(&contact))
-        .await
-        .unwrap()
-        .unwrap()
-        .body()
-        .unwrap();
+    let body = stored_profile(h, &contact).await;
     assert_eq!(body.wa_id.as_deref(), Some("491709999999"));
     // The old number, given to someone new, makes a new contact.
     let newcomer = ids.establish(&[phone(PHONE)], now).await.unwrap().contact;
@@ -199,12 +193,7 @@ async fn links_follow_their_contact_into_the_service_class(h: &mut Harness) {
         pseudonymizer: &pseudonymizer,
     };
     let now = h.clock.now();
-    let contact = ids
-        .establish(&[phone(PHONE), user(USER)], now)
-        .await
-        .unwrap()
-        .contact;
-    profile(h, &contact, Some(PHONE), Some(USER)).await;
+    let contact = anna_by_both(h, &ids).await;
     // The contact authenticates: its profile becomes a service profile, and its links with it.
     let mut record = h
         .store
@@ -238,33 +227,10 @@ async fn a_held_person_is_still_found_by_user_id_and_phone(h: &mut Harness) {
         pseudonymizer: &pseudonymizer,
     };
     let now = h.clock.now();
-    let contact = ids
-        .establish(&[phone(PHONE), user(USER)], now)
-        .await
-        .unwrap()
-        .contact;
-    profile(h, &contact, Some(PHONE), Some(USER)).await;
+    let contact = anna_by_both(h, &ids).await;
     // A call from her number leaves a callback request, owned by the number's caller pseudonym.
-    let request = CallbackRequest {
-        connect_contact_id: "c-held".into(),
-        reference: "RB-HELD01".into(),
-        phone: format!("+{PHONE}"),
-        name: None,
-        topic: "devices".into(),
-        window_start: now + Duration::hours(20),
-        window_end: now + Duration::hours(22),
-        requested_at: now,
-        status: CallbackStatus::Open,
-        done_at: None,
-    };
-    let callback = Record::new(
-        ItemKey::callback_request("c-held"),
-        &request,
-        RetentionClass::Callback3m,
-        now,
-    )
-    .unwrap()
-    .owned_by(&pseudonymizer.caller(PHONE).unwrap());
+    let callback =
+        records::callback_request("c-held", now).owned_by(&pseudonymizer.caller(PHONE).unwrap());
     h.store.create(&callback).await.unwrap();
 
     let who = PersonRef::UserId(USER.into());

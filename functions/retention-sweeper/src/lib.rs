@@ -241,27 +241,28 @@ impl Sweep<'_> {
             .and_then(|owner| Pseudonym::from_stored(&owner)))
     }
 
+    /// The deadline a due item slides to, if it lives as long as something else: a link or a
+    /// merged contact's profile as long as its owner, a contact's service item (not the
+    /// profile itself, the anchor) as long as its contact's service profile.
+    async fn slides_to(&self, item: &DueItem) -> Result<Option<DateTime<Utc>>, StoreError> {
+        if let Some(anchor) = self.anchor_of(item).await? {
+            return Ok(self.profile_deadline(&anchor).await?.map(|(_, d)| d));
+        }
+        match Pseudonym::from_partition(&item.key.pk) {
+            Some(contact)
+                if item.retention == RetentionClass::Service13m
+                    && item.key != ItemKey::profile(&contact) =>
+            {
+                self.contact_deadline(&contact).await
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Renews, deletes or leaves one item the expiry index named.
     async fn settle(&self, item: &DueItem) -> Result<Settled, StoreError> {
         let store = self.ports.store.as_ref();
-        if let Some(anchor) = self.anchor_of(item).await?
-            && let Some((_, deadline)) = self.profile_deadline(&anchor).await?
-            && deadline > item.expires_at
-        {
-            let moved = self
-                .retried(|| store.set_deadline(&item.key, item.expires_at, deadline))
-                .await?;
-            return Ok(if moved {
-                Settled::Renewed
-            } else {
-                Settled::Untouched
-            });
-        }
-        // A contact's service item (not the profile itself, the anchor) may slide.
-        if item.retention == RetentionClass::Service13m
-            && let Some(contact) = Pseudonym::from_partition(&item.key.pk)
-            && item.key != ItemKey::profile(&contact)
-            && let Some(deadline) = self.contact_deadline(&contact).await?
+        if let Some(deadline) = self.slides_to(item).await?
             && deadline > item.expires_at
         {
             let moved = self

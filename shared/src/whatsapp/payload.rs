@@ -140,33 +140,22 @@ impl WebhookPayload {
                 });
             }
         }
-        WebhookPayload {
-            object: BUSINESS_ACCOUNT_OBJECT.into(),
-            entry: vec![Entry {
-                id: "local-business-account".into(),
-                changes: vec![Change {
-                    field: "messages".into(),
-                    value: ChangeValue {
-                        messaging_product: Some("whatsapp".into()),
-                        metadata: Some(Metadata {
-                            display_phone_number: "4930000000".into(),
-                            phone_number_id: phone_number_id.into(),
-                        }),
-                        contacts: vec![Readable::Ok(WaContact {
-                            profile: Some(Profile {
-                                name: sender.profile_name.clone(),
-                                username: sender.username.clone(),
-                            }),
-                            wa_id: sender.wa_id.clone(),
-                            user_id: sender.user_id.clone(),
-                            parent_user_id: None,
-                        })],
-                        messages: vec![Readable::Ok(wa)],
-                        ..ChangeValue::default()
-                    },
-                }],
-            }],
-        }
+        Self::one_change(
+            phone_number_id,
+            ChangeValue {
+                contacts: vec![Readable::Ok(WaContact {
+                    profile: Some(Profile {
+                        name: sender.profile_name.clone(),
+                        username: sender.username.clone(),
+                    }),
+                    wa_id: sender.wa_id.clone(),
+                    user_id: sender.user_id.clone(),
+                    parent_user_id: None,
+                })],
+                messages: vec![Readable::Ok(wa)],
+                ..ChangeValue::default()
+            },
+        )
     }
 }
 
@@ -195,6 +184,17 @@ impl WebhookPayload {
             pricing,
             errors: Vec::new(),
         };
+        Self::one_change(
+            phone_number_id,
+            ChangeValue {
+                statuses: vec![Readable::Ok(status)],
+                ..ChangeValue::default()
+            },
+        )
+    }
+
+    /// A notification of one `messages` change for the business number, as WhatsApp sends it.
+    fn one_change(phone_number_id: &str, value: ChangeValue) -> Self {
         WebhookPayload {
             object: BUSINESS_ACCOUNT_OBJECT.into(),
             entry: vec![Entry {
@@ -207,8 +207,7 @@ impl WebhookPayload {
                             display_phone_number: "4930000000".into(),
                             phone_number_id: phone_number_id.into(),
                         }),
-                        statuses: vec![Readable::Ok(status)],
-                        ..ChangeValue::default()
+                        ..value
                     },
                 }],
             }],
