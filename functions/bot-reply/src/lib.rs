@@ -24,7 +24,7 @@ use servicekanal_shared::messages::{
     self, AgentAct, AgentAction, BotWork, ConversationClosed, ConversationRef, DeskEvent,
     InactivityTimer, InboundNotice, RejectReason, SummaryLine, SurveyReply,
 };
-use servicekanal_shared::queue::{BatchReport, ItemOutcome, Queue, QueueError};
+use servicekanal_shared::queue::{self, ItemOutcome, Queue, QueueError};
 use servicekanal_shared::retention::RetentionClass;
 use servicekanal_shared::store::{Record, Store, StoreError, Write, all_pages};
 use servicekanal_shared::whatsapp::{
@@ -149,12 +149,8 @@ pub enum Outcome {
 /// The Lambda handler for an SQS batch. Failed messages are reported as batch item failures;
 /// after a failure, the group's later messages are reported too, so order per contact holds.
 pub async fn handle(event: SqsEvent, ports: &Ports) -> SqsBatchResponse {
-    let mut batch = BatchReport::default();
-    for message in &event.records {
-        if batch.waits(message) {
-            continue;
-        }
-        let outcome = match process(message, ports).await {
+    queue::consume(&event.records, |message| async move {
+        match process(message, ports).await {
             Ok(outcome) => {
                 tracing::info!(outcome = ?outcome, "bot work done");
                 ItemOutcome::Done
@@ -168,10 +164,9 @@ pub async fn handle(event: SqsEvent, ports: &Ports) -> SqsBatchResponse {
                 tracing::error!(error = %e, message_id = %id, "bot work dropped");
                 ItemOutcome::Dropped
             }
-        };
-        batch.record(message, outcome);
-    }
-    batch.into_response()
+        }
+    })
+    .await
 }
 
 /// One queue message.

@@ -16,7 +16,7 @@ use servicekanal_shared::domain::{
 };
 use servicekanal_shared::keys::{ItemKey, Pseudonym, Pseudonymizer};
 use servicekanal_shared::messages::{self, ConversationClosed, SurveyReply};
-use servicekanal_shared::queue::{BatchReport, ItemOutcome};
+use servicekanal_shared::queue::{self, ItemOutcome};
 use servicekanal_shared::retention::RetentionClass;
 use servicekanal_shared::store::{Record, Store, StoreError, Write};
 use servicekanal_shared::survey::{SurveyTexts, ids};
@@ -166,12 +166,8 @@ enum SurveyWork {
 
 /// The Lambda handler for both queues; failed items are reported, the group's later items too.
 pub async fn handle(event: SqsEvent, ports: &Ports) -> SqsBatchResponse {
-    let mut batch = BatchReport::default();
-    for message in &event.records {
-        if batch.waits(message) {
-            continue;
-        }
-        let outcome = match process(message.body.as_deref().unwrap_or_default(), ports).await {
+    queue::consume(&event.records, |message| async move {
+        match process(message.body.as_deref().unwrap_or_default(), ports).await {
             Ok(outcome) => {
                 tracing::info!(outcome = ?outcome, "survey work done");
                 ItemOutcome::Done
@@ -185,10 +181,9 @@ pub async fn handle(event: SqsEvent, ports: &Ports) -> SqsBatchResponse {
                 tracing::warn!(error = %e, "survey work failed; the queue will retry it");
                 ItemOutcome::Retry
             }
-        };
-        batch.record(message, outcome);
-    }
-    batch.into_response()
+        }
+    })
+    .await
 }
 
 pub async fn process(body: &str, ports: &Ports) -> Result<Outcome, SurveyError> {

@@ -18,7 +18,7 @@ use servicekanal_shared::clock::SharedClock;
 use servicekanal_shared::domain::{CallbackRequest, CallbackStatus, OpenCallback};
 use servicekanal_shared::keys::{ItemKey, OPEN_CALLBACKS_PARTITION, Pseudonymizer};
 use servicekanal_shared::phone::{self, PhoneError};
-use servicekanal_shared::queue::{BatchReport, ItemOutcome, OutgoingMessage, Queue, QueueError};
+use servicekanal_shared::queue::{self, ItemOutcome, OutgoingMessage, Queue, QueueError};
 use servicekanal_shared::retention::RetentionClass;
 use servicekanal_shared::store::{Hold, Record, Store, StoreError, Write, all_pages};
 use std::collections::HashMap;
@@ -526,17 +526,16 @@ pub async fn apply(
 
 /// The sales-actions queue: done and hold; an unknown reference is already done (a retry).
 pub async fn on_sales_actions(event: &SqsEvent, ports: &Ports) -> SqsBatchResponse {
-    let mut batch = BatchReport::default();
-    for message in &event.records {
+    queue::consume(&event.records, |message| async move {
         let body = message.body.as_deref().unwrap_or_default();
-        let result = match serde_json::from_str::<SalesAction>(body) {
-            Ok(action) => apply(ports.store.as_ref(), &action, ports.clock.now()).await,
+        let action = match serde_json::from_str::<SalesAction>(body) {
+            Ok(action) => action,
             Err(e) => {
                 tracing::error!(error = %e, "sales action dropped: not a sales action");
-                continue;
+                return ItemOutcome::Dropped;
             }
         };
-        let outcome = match result {
+        match apply(ports.store.as_ref(), &action, ports.clock.now()).await {
             Ok(_) => ItemOutcome::Done,
             Err(SalesError::UnknownReference(_)) => {
                 tracing::warn!("sales action for an unknown or finished callback ignored");
@@ -546,10 +545,9 @@ pub async fn on_sales_actions(event: &SqsEvent, ports: &Ports) -> SqsBatchRespon
                 tracing::warn!(error = %e, "sales action failed; the queue will retry it");
                 ItemOutcome::Retry
             }
-        };
-        batch.record(message, outcome);
-    }
-    batch.into_response()
+        }
+    })
+    .await
 }
 
 /// The Lambda handler: tells the three event shapes apart and answers each in its own shape.

@@ -42,21 +42,16 @@ pub struct Ports {
     pub config: WebhookConfig,
 }
 
+/// Why a verified notification could not be processed (WhatsApp retries it: every step is
+/// idempotent).
 #[derive(Debug, thiserror::Error)]
-enum ProcessError {
+pub enum ProcessError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Queue(#[from] QueueError),
-}
-
-impl From<IdentityError> for ProcessError {
-    fn from(e: IdentityError) -> Self {
-        match e {
-            IdentityError::Store(e) => ProcessError::Store(e),
-            other => ProcessError::Store(StoreError::Backend(other.to_string())),
-        }
-    }
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
 }
 
 /// What one POST amounted to (counts only, for the log line and the tests).
@@ -178,7 +173,7 @@ async fn receive(request: Request, ports: &Ports) -> Response<Body> {
 }
 
 /// Handles every entry and change of a verified payload.
-pub async fn process(payload: &WebhookPayload, ports: &Ports) -> Result<Summary, String> {
+pub async fn process(payload: &WebhookPayload, ports: &Ports) -> Result<Summary, ProcessError> {
     let mut summary = Summary::default();
     if payload.object != BUSINESS_ACCOUNT_OBJECT {
         summary.skipped += 1;
@@ -211,11 +206,14 @@ pub async fn process(payload: &WebhookPayload, ports: &Ports) -> Result<Summary,
                 Ok(Inbound::Skipped) => summary.skipped += 1,
                 // The contact's data is under legal hold: blocked from any use, so the message
                 // is neither stored with it nor answered.
-                Err(ProcessError::Store(StoreError::Held(_))) => {
+                Err(
+                    ProcessError::Store(StoreError::Held(_))
+                    | ProcessError::Identity(IdentityError::Store(StoreError::Held(_))),
+                ) => {
                     tracing::warn!("message of a contact under legal hold not processed");
                     summary.skipped += 1;
                 }
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(e),
             }
         }
         for status in &value.statuses {
@@ -244,8 +242,7 @@ pub async fn process(payload: &WebhookPayload, ports: &Ports) -> Result<Summary,
                 code,
                 pricing.as_ref(),
             )
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
             match outcome {
                 StatusOutcome::Updated => summary.statuses_applied += 1,
                 StatusOutcome::Stale | StatusOutcome::Unknown => summary.statuses_ignored += 1,

@@ -104,10 +104,31 @@ pub enum ItemOutcome {
     Dropped,
 }
 
-/// The batch item failures of an SQS batch, kept as a consumer goes through it. After a
-/// failure, the rest of that message group is reported too, so FIFO order per group holds.
+/// Goes through an SQS batch, one message at a time, and answers with its batch item failures
+/// (`ReportBatchItemFailures`): the messages `handle_one` says to retry, and after a failure
+/// the rest of that message group, so FIFO order per group holds (those are not handled).
+pub async fn consume<'a, F, Fut>(
+    messages: &'a [SqsMessage],
+    mut handle_one: F,
+) -> aws_lambda_events::event::sqs::SqsBatchResponse
+where
+    F: FnMut(&'a SqsMessage) -> Fut,
+    Fut: std::future::Future<Output = ItemOutcome>,
+{
+    let mut batch = BatchReport::default();
+    for message in messages {
+        if batch.waits(message) {
+            continue;
+        }
+        let outcome = handle_one(message).await;
+        batch.record(message, outcome);
+    }
+    batch.response
+}
+
+/// The batch item failures of an SQS batch, kept as [`consume`] goes through it.
 #[derive(Debug, Default)]
-pub struct BatchReport {
+struct BatchReport {
     response: aws_lambda_events::event::sqs::SqsBatchResponse,
     failed_groups: std::collections::HashSet<String>,
 }
@@ -115,7 +136,7 @@ pub struct BatchReport {
 impl BatchReport {
     /// Whether `message` must wait because its group failed earlier in this batch (it is
     /// then reported for redelivery already).
-    pub fn waits(&mut self, message: &SqsMessage) -> bool {
+    fn waits(&mut self, message: &SqsMessage) -> bool {
         let blocked = group_of(message).is_some_and(|g| self.failed_groups.contains(g));
         if blocked {
             self.record(message, ItemOutcome::Retry);
@@ -123,7 +144,7 @@ impl BatchReport {
         blocked
     }
 
-    pub fn record(&mut self, message: &SqsMessage, outcome: ItemOutcome) {
+    fn record(&mut self, message: &SqsMessage, outcome: ItemOutcome) {
         if outcome != ItemOutcome::Retry {
             return;
         }
@@ -133,10 +154,6 @@ impl BatchReport {
         let mut failure = aws_lambda_events::event::sqs::BatchItemFailure::default();
         failure.item_identifier = message.message_id.clone().unwrap_or_default();
         self.response.batch_item_failures.push(failure);
-    }
-
-    pub fn into_response(self) -> aws_lambda_events::event::sqs::SqsBatchResponse {
-        self.response
     }
 }
 
