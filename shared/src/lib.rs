@@ -9,6 +9,7 @@ pub mod keys;
 pub mod lisa;
 pub mod mask;
 pub mod messages;
+#[cfg(feature = "stats")]
 pub mod objects;
 pub mod phone;
 pub mod privacy;
@@ -16,6 +17,7 @@ pub mod queue;
 pub mod retention;
 pub mod runtime;
 pub mod secrets;
+#[cfg(feature = "stats")]
 pub mod stats;
 pub mod store;
 pub mod survey;

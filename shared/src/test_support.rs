@@ -276,7 +276,8 @@ macro_rules! for_each_adapter {
 pub mod harness {
     use super::{moto_config, moto_table};
     use crate::clock::ManualClock;
-    use crate::store::dynamodb::{DynamoChangeFeed, DynamoStore};
+    use crate::store::dynamo_streams::DynamoChangeFeed;
+    use crate::store::dynamodb::DynamoStore;
     use crate::store::embedded::EmbeddedStore;
     use crate::store::{ChangeFeed, Store};
     use aws_lambda_events::event::dynamodb::EventRecord;

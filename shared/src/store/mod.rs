@@ -2,7 +2,10 @@
 //! and an embedded file store; one contract suite (`shared/tests/store_contract.rs`) holds
 //! them to the same behaviour.
 
+#[cfg(feature = "streams")]
+pub mod dynamo_streams;
 pub mod dynamodb;
+#[cfg(feature = "embedded")]
 pub mod embedded;
 mod item;
 
