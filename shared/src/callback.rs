@@ -1,7 +1,7 @@
 //! Callback requests of the voice assistant: the topic list and spoken texts
 //! (`shared/data/callbacks.toml`), the callback window as callers say it, the reference.
 
-use crate::lisa::classify::normalize;
+use crate::text::normalize;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
 use chrono_tz::Europe::Berlin;
 use serde::Deserialize;

@@ -314,6 +314,18 @@ pub enum MessageType {
     Note,
 }
 
+impl MessageType {
+    /// The stored type of a message we send: what the Cloud API calls that kind of message.
+    pub fn of_outbound(content: &crate::whatsapp::content::OutboundContent) -> Self {
+        use crate::whatsapp::content::OutboundContent;
+        match content {
+            OutboundContent::Text { .. } => MessageType::Text,
+            OutboundContent::Template { .. } => MessageType::Template,
+            _ => MessageType::Interactive,
+        }
+    }
+}
+
 /// What a message says. Personal data: stays in the store, never in logs or statistics.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -345,7 +357,7 @@ pub enum MessageContent {
         message_id: String,
     },
     /// What we sent (or are about to send).
-    Outbound(crate::whatsapp::OutboundContent),
+    Outbound(crate::whatsapp::content::OutboundContent),
     /// A message that carried a password: its text is never stored.
     Redacted,
     /// Anything else: nothing kept but the type.
@@ -355,7 +367,7 @@ pub enum MessageContent {
 impl MessageContent {
     /// A one-line rendering for the agent desk's summary.
     pub fn preview(&self) -> String {
-        use crate::whatsapp::OutboundContent as Out;
+        use crate::whatsapp::content::OutboundContent as Out;
         match self {
             MessageContent::Text { body } => body.clone(),
             MessageContent::Choice { title, .. } => format!("[{title}]"),

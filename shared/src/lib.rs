@@ -24,4 +24,5 @@ pub mod survey;
 pub mod telemetry;
 #[cfg(feature = "test-support")]
 pub mod test_support;
+pub mod text;
 pub mod whatsapp;

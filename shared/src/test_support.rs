@@ -41,6 +41,95 @@ pub async fn moto_now() -> chrono::DateTime<chrono::Utc> {
         .to_utc()
 }
 
+/// Creates the table as template.yaml declares it (for tests against moto).
+pub async fn create_table(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<(), crate::store::StoreError> {
+    use crate::keys::{EXPIRY_INDEX, HOLD_INDEX, OWNER_INDEX, attr};
+    use crate::store::StoreError;
+    use crate::store::dynamodb::backend;
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType, StreamSpecification,
+        StreamViewType as SdkStreamViewType,
+    };
+    let attribute = |name: &str, kind: ScalarAttributeType| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(kind)
+            .build()
+            .map_err(|e| StoreError::Encode(e.to_string()))
+    };
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .map_err(|e| StoreError::Encode(e.to_string()))
+    };
+    let expiry_index = GlobalSecondaryIndex::builder()
+        .index_name(EXPIRY_INDEX)
+        .key_schema(key(attr::EXPIRY_BUCKET, KeyType::Hash)?)
+        .key_schema(key(attr::EXPIRES_AT, KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::Include)
+                .non_key_attributes(attr::RETENTION_CLASS)
+                .build(),
+        )
+        .build()
+        .map_err(|e| StoreError::Encode(e.to_string()))?;
+    let owner_index = GlobalSecondaryIndex::builder()
+        .index_name(OWNER_INDEX)
+        .key_schema(key(attr::OWNER, KeyType::Hash)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::KeysOnly)
+                .build(),
+        )
+        .build()
+        .map_err(|e| StoreError::Encode(e.to_string()))?;
+    let hold_index = GlobalSecondaryIndex::builder()
+        .index_name(HOLD_INDEX)
+        .key_schema(key(attr::HELD, KeyType::Hash)?)
+        .key_schema(key(attr::HELD_AT, KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .map_err(|e| StoreError::Encode(e.to_string()))?;
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute(attr::PK, ScalarAttributeType::S)?)
+        .attribute_definitions(attribute(attr::SK, ScalarAttributeType::S)?)
+        .attribute_definitions(attribute(attr::EXPIRY_BUCKET, ScalarAttributeType::S)?)
+        .attribute_definitions(attribute(attr::EXPIRES_AT, ScalarAttributeType::N)?)
+        .attribute_definitions(attribute(attr::OWNER, ScalarAttributeType::S)?)
+        .attribute_definitions(attribute(attr::HELD, ScalarAttributeType::S)?)
+        .attribute_definitions(attribute(attr::HELD_AT, ScalarAttributeType::S)?)
+        .key_schema(key(attr::PK, KeyType::Hash)?)
+        .key_schema(key(attr::SK, KeyType::Range)?)
+        .global_secondary_indexes(expiry_index)
+        .global_secondary_indexes(owner_index)
+        .global_secondary_indexes(hold_index)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(SdkStreamViewType::NewAndOldImages)
+                .build()
+                .map_err(|e| StoreError::Encode(e.to_string()))?,
+        )
+        .send()
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
 /// A fresh, uniquely named table in moto, shaped like template.yaml's.
 pub async fn moto_table(config: &aws_config::SdkConfig) -> (aws_sdk_dynamodb::Client, String) {
     let client = aws_sdk_dynamodb::Client::new(config);
@@ -48,7 +137,7 @@ pub async fn moto_table(config: &aws_config::SdkConfig) -> (aws_sdk_dynamodb::Cl
         "servicekanal-test-{}",
         ulid::Ulid::new().to_string().to_lowercase()
     );
-    crate::store::dynamodb::create_table(&client, &table)
+    create_table(&client, &table)
         .await
         .expect("table created in moto");
     (client, table)

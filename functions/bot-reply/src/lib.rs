@@ -211,7 +211,7 @@ fn outbound(
         wamid: None,
         direction: Direction::Outbound,
         actor,
-        message_type: content.message_type(),
+        message_type: MessageType::of_outbound(&content),
         content: MessageContent::Outbound(content),
         at,
         delivery: DeliveryStatus::Pending,

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use servicekanal_shared::clock::SharedClock;
 use servicekanal_shared::domain::{
     Actor, AuthAttempts, Channel, Contact, Conversation, DeliveryStatus, Direction, Message,
-    MessageContent, SurveyAnswer, SurveySession, SurveyStep,
+    MessageContent, MessageType, SurveyAnswer, SurveySession, SurveyStep,
 };
 use servicekanal_shared::keys::{ItemKey, Pseudonym, Pseudonymizer};
 use servicekanal_shared::messages::{self, ConversationClosed, SurveyReply};
@@ -222,7 +222,7 @@ async fn send(
         wamid: Some(sent.wamid),
         direction: Direction::Outbound,
         actor: Actor::Bot,
-        message_type: content.message_type(),
+        message_type: MessageType::of_outbound(content),
         content: MessageContent::Outbound(content.clone()),
         at: now,
         delivery: DeliveryStatus::Accepted,

@@ -1,7 +1,7 @@
 //! The topic catalogue: a data file (`shared/data/topics.toml`) with German texts, links and
 //! phrases. Validated when loaded, so a broken edit fails at start, not in a conversation.
 
-use super::classify::normalize;
+use crate::text::normalize;
 use crate::whatsapp::limits;
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -171,7 +171,7 @@ impl Catalogue {
                 }
             }
             for raw in &topic.keywords {
-                let (keyword, weight) = super::classify::parse_keyword(raw);
+                let (keyword, weight) = parse_keyword(raw);
                 if !(weight > 0.0 && weight <= 5.0) {
                     return Err(invalid(
                         topic,
@@ -242,6 +242,14 @@ impl Catalogue {
 
     pub fn get(&self, id: &str) -> Option<&Topic> {
         self.topics.iter().find(|t| t.id == id)
+    }
+}
+
+/// Splits a catalogue keyword into its text and weight: `"mailbox^2"` -> ("mailbox", 2.0).
+pub fn parse_keyword(raw: &str) -> (&str, f64) {
+    match raw.rsplit_once('^') {
+        Some((text, weight)) => (text, weight.parse().unwrap_or(1.0)),
+        None => (raw, 1.0),
     }
 }
 

@@ -2,7 +2,8 @@
 //! normalised words matched against each topic's keyword stems, tolerant of case,
 //! punctuation, umlaut spellings, small typos, German compounds and a few emoji.
 
-use super::catalogue::{Catalogue, SMALL_TALK};
+use super::catalogue::{Catalogue, SMALL_TALK, parse_keyword};
+use crate::text::normalize;
 use strsim::damerau_levenshtein;
 
 /// Below this confidence a message is `unknown` (Lisa asks to rephrase).
@@ -13,39 +14,6 @@ pub struct Classification {
     pub topic: String,
     /// 0 to 1: how clearly the best topic beats the others.
     pub confidence: f64,
-}
-
-/// Lower case, umlauts as `ae`/`oe`/`ue`, `ß` as `ss`, emoji as words or nothing, letters
-/// repeated three times or more once, punctuation as spaces, single spaces.
-pub fn normalize(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            'ä' | 'Ä' => out.push_str("ae"),
-            'ö' | 'Ö' => out.push_str("oe"),
-            'ü' | 'Ü' => out.push_str("ue"),
-            'ß' | 'ẞ' => out.push_str("ss"),
-            '👋' => out.push_str(" hallo "),
-            '🙏' => out.push_str(" danke "),
-            '📱' => out.push_str(" handy "),
-            '📦' => out.push_str(" paket "),
-            '✈' | '🏖' | '🌍' => out.push_str(" ausland "),
-            // "mach's" is one word.
-            '\'' | '’' | '`' => {}
-            c if c.is_alphanumeric() => out.extend(c.to_lowercase()),
-            _ => out.push(' '),
-        }
-    }
-    let mut collapsed = String::with_capacity(out.len());
-    let chars: Vec<char> = out.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let run = chars[i..].iter().take_while(|&&c| c == chars[i]).count();
-        let keep = if run >= 3 { 1 } else { run };
-        collapsed.extend(std::iter::repeat_n(chars[i], keep));
-        i += run;
-    }
-    collapsed.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Whether a message word matches a keyword stem: equal for short stems (a repeated last
@@ -92,14 +60,6 @@ struct Keyword {
     text: String,
     stems: Vec<String>,
     weight: f64,
-}
-
-/// Splits a catalogue keyword into its text and weight: `"mailbox^2"` -> ("mailbox", 2.0).
-pub fn parse_keyword(raw: &str) -> (&str, f64) {
-    match raw.rsplit_once('^') {
-        Some((text, weight)) => (text, weight.parse().unwrap_or(1.0)),
-        None => (raw, 1.0),
-    }
 }
 
 pub struct Classifier {

@@ -15,10 +15,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    ScalarAttributeType, StreamSpecification, StreamViewType as SdkStreamViewType,
-    TransactWriteItem,
+    AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -36,7 +33,7 @@ const PARTITION_DELETES_IN_FLIGHT: usize = 16;
 /// bounded however wide the window.
 const MAX_QUERIES_PER_PAGE: usize = 96;
 
-fn backend<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+pub(crate) fn backend<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
     e: SdkError<E, R>,
 ) -> StoreError {
     let detail = e
@@ -644,83 +641,4 @@ impl Store for DynamoStore {
         }
         Ok(Page { items, next: None })
     }
-}
-
-/// Creates the table as template.yaml declares it (for tests against moto).
-#[cfg(feature = "test-support")]
-pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
-    let attribute = |name: &str, kind: ScalarAttributeType| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(kind)
-            .build()
-            .map_err(|e| StoreError::Encode(e.to_string()))
-    };
-    let key = |name: &str, kind: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .map_err(|e| StoreError::Encode(e.to_string()))
-    };
-    let expiry_index = GlobalSecondaryIndex::builder()
-        .index_name(EXPIRY_INDEX)
-        .key_schema(key(attr::EXPIRY_BUCKET, KeyType::Hash)?)
-        .key_schema(key(attr::EXPIRES_AT, KeyType::Range)?)
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::Include)
-                .non_key_attributes(attr::RETENTION_CLASS)
-                .build(),
-        )
-        .build()
-        .map_err(|e| StoreError::Encode(e.to_string()))?;
-    let owner_index = GlobalSecondaryIndex::builder()
-        .index_name(OWNER_INDEX)
-        .key_schema(key(attr::OWNER, KeyType::Hash)?)
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::KeysOnly)
-                .build(),
-        )
-        .build()
-        .map_err(|e| StoreError::Encode(e.to_string()))?;
-    let hold_index = GlobalSecondaryIndex::builder()
-        .index_name(HOLD_INDEX)
-        .key_schema(key(attr::HELD, KeyType::Hash)?)
-        .key_schema(key(attr::HELD_AT, KeyType::Range)?)
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::All)
-                .build(),
-        )
-        .build()
-        .map_err(|e| StoreError::Encode(e.to_string()))?;
-    client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attribute(attr::PK, ScalarAttributeType::S)?)
-        .attribute_definitions(attribute(attr::SK, ScalarAttributeType::S)?)
-        .attribute_definitions(attribute(attr::EXPIRY_BUCKET, ScalarAttributeType::S)?)
-        .attribute_definitions(attribute(attr::EXPIRES_AT, ScalarAttributeType::N)?)
-        .attribute_definitions(attribute(attr::OWNER, ScalarAttributeType::S)?)
-        .attribute_definitions(attribute(attr::HELD, ScalarAttributeType::S)?)
-        .attribute_definitions(attribute(attr::HELD_AT, ScalarAttributeType::S)?)
-        .key_schema(key(attr::PK, KeyType::Hash)?)
-        .key_schema(key(attr::SK, KeyType::Range)?)
-        .global_secondary_indexes(expiry_index)
-        .global_secondary_indexes(owner_index)
-        .global_secondary_indexes(hold_index)
-        .stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(SdkStreamViewType::NewAndOldImages)
-                .build()
-                .map_err(|e| StoreError::Encode(e.to_string()))?,
-        )
-        .send()
-        .await
-        .map_err(backend)?;
-    Ok(())
 }

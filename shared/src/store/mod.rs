@@ -25,52 +25,53 @@ use std::fmt;
 
 pub use item::ItemError;
 
-/// What a stored item is; written as the `kind` attribute.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum RecordKind {
-    Contact,
-    Conversation,
-    Message,
-    AuthAttempts,
-    DeliveryMarker,
-    SurveyAnswer,
-    CallbackRequest,
-    OpenCallback,
-    SurveySession,
-    IdentityLink,
+/// A domain type that can be stored as the body of a record.
+pub trait Body: Serialize + DeserializeOwned {
+    const KIND: RecordKind;
+}
+
+/// The kinds of stored items, each named once: its domain type (the body) and the `kind`
+/// attribute's value.
+macro_rules! record_kinds {
+    ($($ty:ident => $name:literal),* $(,)?) => {
+        /// What a stored item is; written as the `kind` attribute.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum RecordKind {
+            $($ty),*
+        }
+
+        impl RecordKind {
+            pub const ALL: &[RecordKind] = &[$(RecordKind::$ty),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(RecordKind::$ty => $name),*
+                }
+            }
+        }
+
+        $(impl Body for $ty {
+            const KIND: RecordKind = RecordKind::$ty;
+        })*
+    };
+}
+
+record_kinds! {
+    Contact => "contact",
+    Conversation => "conversation",
+    Message => "message",
+    AuthAttempts => "auth-attempts",
+    DeliveryMarker => "delivery-marker",
+    SurveyAnswer => "survey-answer",
+    CallbackRequest => "callback-request",
+    OpenCallback => "open-callback",
+    SurveySession => "survey-session",
+    IdentityLink => "identity-link",
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 10] = [
-        RecordKind::Contact,
-        RecordKind::Conversation,
-        RecordKind::Message,
-        RecordKind::AuthAttempts,
-        RecordKind::DeliveryMarker,
-        RecordKind::SurveyAnswer,
-        RecordKind::CallbackRequest,
-        RecordKind::OpenCallback,
-        RecordKind::SurveySession,
-        RecordKind::IdentityLink,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RecordKind::Contact => "contact",
-            RecordKind::Conversation => "conversation",
-            RecordKind::Message => "message",
-            RecordKind::AuthAttempts => "auth-attempts",
-            RecordKind::DeliveryMarker => "delivery-marker",
-            RecordKind::SurveyAnswer => "survey-answer",
-            RecordKind::CallbackRequest => "callback-request",
-            RecordKind::OpenCallback => "open-callback",
-            RecordKind::SurveySession => "survey-session",
-            RecordKind::IdentityLink => "identity-link",
-        }
-    }
-
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
+        Self::ALL.iter().copied().find(|k| k.as_str() == s)
     }
 }
 
@@ -79,27 +80,6 @@ impl fmt::Display for RecordKind {
         f.write_str(self.as_str())
     }
 }
-
-/// A domain type that can be stored as the body of a record.
-pub trait Body: Serialize + DeserializeOwned {
-    const KIND: RecordKind;
-}
-
-macro_rules! bodies {
-    ($($ty:ident),*) => { $(impl Body for $ty { const KIND: RecordKind = RecordKind::$ty; })* };
-}
-bodies!(
-    Contact,
-    Conversation,
-    Message,
-    AuthAttempts,
-    DeliveryMarker,
-    SurveyAnswer,
-    CallbackRequest,
-    OpenCallback,
-    SurveySession,
-    IdentityLink
-);
 
 /// One item of the table: key, retention, optimistic-locking version, and the body.
 #[derive(Clone, Debug, PartialEq)]
