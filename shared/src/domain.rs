@@ -222,6 +222,16 @@ pub enum Awaiting {
 }
 
 impl Conversation {
+    /// An agent answered: counted, the conversation is active, and no longer waiting for an
+    /// agent.
+    pub fn agent_replied(&mut self, at: DateTime<Utc>) {
+        self.agent_messages += 1;
+        self.last_activity_at = at;
+        if self.state == ConversationState::WaitingForAgent {
+            self.state = ConversationState::Open;
+        }
+    }
+
     /// The concern to hand to an agent: the one raised, else a plain "agent" request.
     pub fn concern_for_agent(&self) -> String {
         self.pending_topic.clone().unwrap_or_else(|| "agent".into())
@@ -429,6 +439,92 @@ pub struct Message {
     /// Outbound: what WhatsApp bills for it, from its first status that says so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pricing: Option<Pricing>,
+}
+
+impl Message {
+    /// A customer's message as the webhook stores it: received, not yet filed by Lisa.
+    pub fn inbound(
+        id: Ulid,
+        wamid: String,
+        message_type: MessageType,
+        content: MessageContent,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id,
+            conversation_id: None,
+            wamid: Some(wamid),
+            direction: Direction::Inbound,
+            actor: Actor::Customer,
+            message_type,
+            content,
+            at,
+            delivery: DeliveryStatus::Received,
+            error_code: None,
+            handling: None,
+            facts: None,
+            pricing: None,
+        }
+    }
+
+    /// A message we send in a conversation, by the bot or an agent: `Pending` until WhatsApp
+    /// takes it, or already `Accepted` with its WhatsApp id.
+    pub fn outbound(
+        id: Ulid,
+        conversation: Ulid,
+        actor: Actor,
+        content: crate::whatsapp::content::OutboundContent,
+        at: DateTime<Utc>,
+        facts: Option<MessageFacts>,
+    ) -> Self {
+        Self {
+            id,
+            conversation_id: Some(conversation),
+            wamid: None,
+            direction: Direction::Outbound,
+            actor,
+            message_type: MessageType::of_outbound(&content),
+            content: MessageContent::Outbound(content),
+            at,
+            delivery: DeliveryStatus::Pending,
+            error_code: None,
+            handling: None,
+            facts,
+            pricing: None,
+        }
+    }
+
+    /// As [`Message::outbound`], already handed to WhatsApp as `wamid`.
+    pub fn accepted(mut self, wamid: String) -> Self {
+        self.wamid = Some(wamid);
+        self.delivery = DeliveryStatus::Accepted;
+        self
+    }
+
+    /// An agent's internal note in a conversation (a contract change, ...): stored, never sent.
+    pub fn note(
+        id: Ulid,
+        conversation: Ulid,
+        text: String,
+        at: DateTime<Utc>,
+        facts: MessageFacts,
+    ) -> Self {
+        Self {
+            id,
+            conversation_id: Some(conversation),
+            wamid: None,
+            direction: Direction::Internal,
+            actor: Actor::Agent,
+            message_type: MessageType::Note,
+            content: MessageContent::Text { body: text },
+            at,
+            delivery: DeliveryStatus::Received,
+            error_code: None,
+            handling: None,
+            facts: Some(facts),
+            pricing: None,
+        }
+    }
 }
 
 /// WhatsApp's per-message pricing of an outbound message (`statuses[].pricing`).

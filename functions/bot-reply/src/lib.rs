@@ -197,31 +197,6 @@ fn input_of(message: &Message) -> Option<Input> {
     }
 }
 
-fn outbound(
-    id: Ulid,
-    conversation: Ulid,
-    actor: Actor,
-    content: OutboundContent,
-    at: DateTime<Utc>,
-    facts: MessageFacts,
-) -> Message {
-    Message {
-        id,
-        conversation_id: Some(conversation),
-        wamid: None,
-        direction: Direction::Outbound,
-        actor,
-        message_type: MessageType::of_outbound(&content),
-        content: MessageContent::Outbound(content),
-        at,
-        delivery: DeliveryStatus::Pending,
-        error_code: None,
-        handling: None,
-        facts: Some(facts),
-        pricing: None,
-    }
-}
-
 /// How many times a decision is retaken when a concurrent writer (the webhook updating the
 /// profile, an agent action) got there first.
 const DECISION_ATTEMPTS: usize = 3;
@@ -436,7 +411,7 @@ async fn decide(
             topic: topic.clone(),
             response_seconds: response_seconds.take(),
         };
-        let reply = outbound(id, conversation.id, Actor::Bot, content, now, facts);
+        let reply = Message::outbound(id, conversation.id, Actor::Bot, content, now, Some(facts));
         handling.replies.push(id);
         let write = Write::Create(Record::new(
             ItemKey::message(contact, id),
@@ -811,19 +786,15 @@ async fn on_agent_action(action: &AgentAction, ports: &Ports) -> Result<Outcome,
                     topic: conversation.topics.last().cloned(),
                     response_seconds: conversation.answered(now),
                 };
-                let reply = outbound(
+                let reply = Message::outbound(
                     action.action_id,
                     conversation.id,
                     Actor::Agent,
                     content,
                     now,
-                    facts,
+                    Some(facts),
                 );
-                conversation.agent_messages += 1;
-                conversation.last_activity_at = now;
-                if conversation.state == ConversationState::WaitingForAgent {
-                    conversation.state = ConversationState::Open;
-                }
+                conversation.agent_replied(now);
                 let mut conversation_record = conversation_record;
                 conversation_record.set_body(&conversation)?;
                 conversation_record.expires_at = conversation_record
@@ -859,25 +830,17 @@ async fn on_agent_action(action: &AgentAction, ports: &Ports) -> Result<Outcome,
             }
         }
         AgentAct::Note { text } => {
-            let note = Message {
-                id: action.action_id,
-                conversation_id: Some(conversation.id),
-                wamid: None,
-                direction: Direction::Internal,
-                actor: Actor::Agent,
-                message_type: MessageType::Note,
-                content: MessageContent::Text { body: text.clone() },
-                at: now,
-                delivery: DeliveryStatus::Received,
-                error_code: None,
-                handling: None,
-                facts: Some(MessageFacts {
+            let note = Message::note(
+                action.action_id,
+                conversation.id,
+                text.clone(),
+                now,
+                MessageFacts {
                     mode: ConversationMode::Agent,
                     topic: conversation.topics.last().cloned(),
                     response_seconds: None,
-                }),
-                pricing: None,
-            };
+                },
+            );
             let record = Record::new(
                 message_key,
                 &note,

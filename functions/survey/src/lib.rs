@@ -11,8 +11,8 @@ use chrono::Duration;
 use serde::Deserialize;
 use servicekanal_shared::clock::SharedClock;
 use servicekanal_shared::domain::{
-    Actor, AuthAttempts, Channel, Contact, Conversation, DeliveryStatus, Direction, Message,
-    MessageContent, MessageType, SurveyAnswer, SurveySession, SurveyStep,
+    Actor, AuthAttempts, Channel, Contact, Conversation, Message, MessageContent, SurveyAnswer,
+    SurveySession, SurveyStep,
 };
 use servicekanal_shared::keys::{ItemKey, Pseudonym, Pseudonymizer};
 use servicekanal_shared::messages::{self, ConversationClosed, SurveyReply};
@@ -216,21 +216,15 @@ async fn send(
         .ok_or(WhatsAppError::InvalidRecipient { code: 0 })?;
     let sent = ports.whatsapp.send(&to, content).await?;
     let now = ports.clock.now();
-    let message = Message {
-        id: Ulid::from_datetime(now.into()),
-        conversation_id: Some(conversation),
-        wamid: Some(sent.wamid),
-        direction: Direction::Outbound,
-        actor: Actor::Bot,
-        message_type: MessageType::of_outbound(content),
-        content: MessageContent::Outbound(content.clone()),
-        at: now,
-        delivery: DeliveryStatus::Accepted,
-        error_code: None,
-        handling: None,
-        facts: None,
-        pricing: None,
-    };
+    let message = Message::outbound(
+        Ulid::from_datetime(now.into()),
+        conversation,
+        Actor::Bot,
+        content.clone(),
+        now,
+        None,
+    )
+    .accepted(sent.wamid);
     messages::record_outbound(
         ports.store.as_ref(),
         &ports.pseudonymizer,

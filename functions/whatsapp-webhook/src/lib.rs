@@ -5,9 +5,7 @@ use chrono::{DateTime, Utc};
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use servicekanal_shared::clock::SharedClock;
-use servicekanal_shared::domain::{
-    Actor, Contact, DeliveryMarker, DeliveryStatus, Direction, Message, Pricing,
-};
+use servicekanal_shared::domain::{Contact, DeliveryMarker, Message, Pricing};
 use servicekanal_shared::identity::{Identifier, Identities, IdentityError, set_identifier};
 use servicekanal_shared::keys::{ItemKey, Pseudonym, Pseudonymizer};
 use servicekanal_shared::mask::Secret;
@@ -419,21 +417,13 @@ async fn store_inbound(
     identities
         .follow_profile(&established.links, class, deadline)
         .await?;
-    let stored = Message {
-        id: message_id,
-        conversation_id: None,
-        wamid: Some(message.id.clone()),
-        direction: Direction::Inbound,
-        actor: Actor::Customer,
-        message_type: message.message_type(),
-        content: message.content(),
+    let stored = Message::inbound(
+        message_id,
+        message.id.clone(),
+        message.message_type(),
+        message.content(),
         at,
-        delivery: DeliveryStatus::Received,
-        error_code: None,
-        handling: None,
-        facts: None,
-        pricing: None,
-    };
+    );
     match ports
         .store
         .create(&Record::new(message_key.clone(), &stored, class, at)?)
