@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use servicekanal_cli::control::ControlApi;
 use servicekanal_shared::lisa::catalogue::Catalogue;
 use servicekanal_shared::lisa::classify::Classifier;
 use servicekanal_shared::lisa::evaluate;
@@ -127,7 +128,7 @@ impl TargetArgs {
                     .context("--table needs --secret (the stack's ServiceSecretArn output)")?;
                 Backend::aws(table, secret).await?
             }
-            None => Backend::Local(self.stack.local_base()),
+            None => Backend::Local(ControlApi::new(self.stack.local_base())),
         })
     }
 }
@@ -257,7 +258,7 @@ async fn callbacks(action: CallbacksAction, stack: StackArgs) -> Result<()> {
     use servicekanal_cli::sales::{Backend, render};
     let backend = match &stack.table {
         Some(table) => Backend::aws(table).await,
-        None => Backend::Local(stack.local_base()),
+        None => Backend::Local(ControlApi::new(stack.local_base())),
     };
     match action {
         CallbacksAction::List => print!("{}", render(&backend.list().await?)),

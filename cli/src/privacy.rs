@@ -2,10 +2,9 @@
 //! local stack (its control API) or the table in AWS (with the service secret's pseudonym key,
 //! so a phone number finds the same items the functions stored).
 
-use anyhow::{Context, Result, bail};
+use crate::control::ControlApi;
+use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use servicekanal_shared::keys::Pseudonymizer;
 use servicekanal_shared::privacy::{self, AccessReport, HoldReport, HoldView, PersonRef};
 use servicekanal_shared::retention::RetentionClass;
@@ -172,49 +171,13 @@ impl Ops<'_> {
 }
 
 pub enum Backend {
-    /// A running `servicekanal dev` (its base URL).
-    Local(String),
+    /// A running `servicekanal dev`.
+    Local(ControlApi),
     /// The single table in AWS.
     Aws {
         store: Arc<dyn Store>,
         pseudonymizer: Pseudonymizer,
     },
-}
-
-/// GETs `path` from the local stack's control API; its error message becomes ours.
-pub async fn local_get<T: DeserializeOwned>(base: &str, path: &str) -> Result<T> {
-    local_answer(base, reqwest::Client::new().get(format!("{base}{path}"))).await
-}
-
-/// POSTs `body` to the local stack's control API; its error message becomes ours.
-pub async fn local_post<B: Serialize, T: DeserializeOwned>(
-    base: &str,
-    path: &str,
-    body: &B,
-) -> Result<T> {
-    local_answer(
-        base,
-        reqwest::Client::new()
-            .post(format!("{base}{path}"))
-            .json(body),
-    )
-    .await
-}
-
-/// Sends a control-API request to the local stack at `base`: its answer, or its error message.
-async fn local_answer<T: DeserializeOwned>(
-    base: &str,
-    request: reqwest::RequestBuilder,
-) -> Result<T> {
-    let response = request
-        .send()
-        .await
-        .with_context(|| format!("is `servicekanal dev` running at {base}?"))?;
-    if !response.status().is_success() {
-        let body: serde_json::Value = response.json().await.unwrap_or_default();
-        bail!("{}", body["error"].as_str().unwrap_or("refused"));
-    }
-    Ok(response.json().await?)
 }
 
 /// A target as the control API takes it.
@@ -242,9 +205,9 @@ impl Backend {
     }
 
     /// The operations on the AWS table, or the local stack's base URL.
-    fn ops(&self) -> std::result::Result<Ops<'_>, &str> {
+    fn ops(&self) -> std::result::Result<Ops<'_>, &ControlApi> {
         match self {
-            Backend::Local(base) => Err(base),
+            Backend::Local(api) => Err(api),
             Backend::Aws {
                 store,
                 pseudonymizer,
@@ -258,9 +221,8 @@ impl Backend {
     pub async fn erase(&self, who: &PersonRef) -> Result<DeletionReport> {
         match self.ops() {
             Ok(ops) => Ok(ops.erase(who).await?),
-            Err(base) => {
-                local_post(
-                    base,
+            Err(api) => {
+                api.post(
                     "/local/privacy/erase",
                     &target_json(&Target::Person(who.clone())),
                 )
@@ -272,9 +234,8 @@ impl Backend {
     pub async fn export(&self, who: &PersonRef) -> Result<serde_json::Value> {
         match self.ops() {
             Ok(ops) => Ok(serde_json::to_value(ops.export(who, Utc::now()).await?)?),
-            Err(base) => {
-                local_post(
-                    base,
+            Err(api) => {
+                api.post(
                     "/local/privacy/export",
                     &target_json(&Target::Person(who.clone())),
                 )
@@ -286,17 +247,17 @@ impl Backend {
     pub async fn holds(&self) -> Result<Vec<HoldView>> {
         match self.ops() {
             Ok(ops) => Ok(ops.holds().await?),
-            Err(base) => local_get(base, "/local/holds").await,
+            Err(api) => api.get("/local/holds").await,
         }
     }
 
     pub async fn place(&self, target: &Target, reason: &str) -> Result<HoldReport> {
         match self.ops() {
             Ok(ops) => Ok(ops.place(target, reason, Utc::now()).await?),
-            Err(base) => {
+            Err(api) => {
                 let mut body = target_json(target);
                 body["reason"] = reason.into();
-                local_post(base, "/local/holds", &body).await
+                api.post("/local/holds", &body).await
             }
         }
     }
@@ -304,7 +265,7 @@ impl Backend {
     pub async fn release(&self, target: &Target) -> Result<HoldReport> {
         match self.ops() {
             Ok(ops) => Ok(ops.release(target).await?),
-            Err(base) => local_post(base, "/local/holds/release", &target_json(target)).await,
+            Err(api) => api.post("/local/holds/release", &target_json(target)).await,
         }
     }
 }

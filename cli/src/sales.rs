@@ -2,7 +2,7 @@
 //! (deleted at once: the purpose is fulfilled) or blocked under legal hold. Works against
 //! the local stack (its control API) or the DynamoDB table in AWS.
 
-use crate::privacy::{local_get, local_post};
+use crate::control::ControlApi;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use chrono_tz::Europe::Berlin;
@@ -14,8 +14,8 @@ use std::sync::Arc;
 use voice_intake::SalesAction;
 
 pub enum Backend {
-    /// A running `servicekanal dev` (its base URL).
-    Local(String),
+    /// A running `servicekanal dev`.
+    Local(ControlApi),
     /// The single table in AWS.
     Aws(Arc<dyn Store>),
 }
@@ -29,7 +29,7 @@ impl Backend {
 
     pub async fn list(&self) -> Result<Vec<CallbackRequest>> {
         match self {
-            Backend::Local(base) => local_get(base, "/local/callbacks").await,
+            Backend::Local(api) => api.get("/local/callbacks").await,
             Backend::Aws(store) => Ok(voice_intake::list_open(store.as_ref()).await?),
         }
     }
@@ -52,14 +52,15 @@ impl Backend {
 
     async fn act(&self, action: &SalesAction) -> Result<()> {
         match self {
-            Backend::Local(base) => {
+            Backend::Local(api) => {
                 // The control API takes the reference only (and holds with the default reason).
                 let (path, reference) = match action {
                     SalesAction::Done { reference } => ("/local/callbacks/done", reference),
                     SalesAction::Hold { reference, .. } => ("/local/callbacks/hold", reference),
                 };
-                let _: serde_json::Value =
-                    local_post(base, path, &serde_json::json!({ "reference": reference })).await?;
+                let _: serde_json::Value = api
+                    .post(path, &serde_json::json!({ "reference": reference }))
+                    .await?;
             }
             Backend::Aws(store) => {
                 voice_intake::apply(store.as_ref(), action, Utc::now()).await?;
