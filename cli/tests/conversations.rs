@@ -18,10 +18,10 @@ use servicekanal_shared::messages::{
 use servicekanal_shared::queue::Queue;
 use servicekanal_shared::retention::RetentionClass;
 use servicekanal_shared::store::{PageRequest, Record, Store};
-use servicekanal_shared::test_support::LogCapture;
 use servicekanal_shared::whatsapp::outbox::RecordingOutbox;
 use servicekanal_shared::whatsapp::payload::UserMessage;
 use servicekanal_shared::whatsapp::{OutboundContent, Recipient, Sent, WhatsApp, WhatsAppError};
+use servicekanal_testing::LogCapture;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use ulid::Ulid;

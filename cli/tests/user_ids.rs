@@ -10,7 +10,7 @@ use servicekanal_shared::lisa::dialogue::{Texts, ids};
 use servicekanal_shared::messages::{AgentAct, AgentAction, DeskEvent};
 use servicekanal_shared::privacy::PersonRef;
 use servicekanal_shared::survey::ids as survey_ids;
-use servicekanal_shared::test_support::LogCapture;
+use servicekanal_testing::LogCapture;
 use ulid::Ulid;
 
 use crate::common;

@@ -22,7 +22,5 @@ pub mod stats;
 pub mod store;
 pub mod survey;
 pub mod telemetry;
-#[cfg(feature = "test-support")]
-pub mod test_support;
 pub mod text;
 pub mod whatsapp;

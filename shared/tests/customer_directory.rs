@@ -3,7 +3,7 @@
 use servicekanal_shared::directory::{
     CustomerDirectory, CustomerRef, DemoDirectory, DynamoDirectory,
 };
-use servicekanal_shared::test_support::{moto_config, moto_customer_table};
+use servicekanal_testing::{moto_config, moto_customer_table};
 
 /// Right number and password pass; a wrong password, an unknown or empty number do not.
 async fn contract(directory: &dyn CustomerDirectory, expected_ref: &str) {

@@ -1,7 +1,7 @@
 //! What only the embedded store does: stand in for DynamoDB's TTL, survive a restart, and
 //! keep its change records no longer than a DynamoDB stream does.
 
-use servicekanal_shared::test_support::harness as support;
+use servicekanal_testing::harness as support;
 
 use chrono::Duration;
 use servicekanal_shared::clock::{Clock, ManualClock};

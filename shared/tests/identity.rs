@@ -3,7 +3,7 @@
 //! changes that leave the old identifier nowhere, links that live as long as their contact,
 //! and data-subject requests by user id that still find a person under legal hold.
 
-use servicekanal_shared::test_support::harness as support;
+use servicekanal_testing::harness as support;
 
 use chrono::Duration;
 use servicekanal_shared::clock::Clock;
@@ -13,7 +13,7 @@ use servicekanal_shared::keys::{ItemKey, Pseudonym};
 use servicekanal_shared::privacy::{self, PersonRef, find_person};
 use servicekanal_shared::retention::RetentionClass;
 use servicekanal_shared::store::{Hold, Record, Write};
-use servicekanal_shared::test_support::{records, test_pseudonymizer};
+use servicekanal_testing::{records, test_pseudonymizer};
 use support::Harness;
 
 const PHONE: &str = "491701234567";
@@ -263,7 +263,7 @@ async fn a_held_person_is_still_found_by_user_id_and_phone(h: &mut Harness) {
     assert_eq!(ids.lookup(&user(USER)).await.unwrap(), Some(contact));
 }
 
-servicekanal_shared::for_each_adapter!(
+servicekanal_testing::for_each_adapter!(
     one_person_is_one_contact_whichever_identifier_she_writes_with,
     two_contacts_merge_into_the_more_recently_active_one,
     a_changed_number_leads_to_the_same_contact_and_the_old_one_nowhere,

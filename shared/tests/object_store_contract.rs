@@ -4,7 +4,7 @@
 use servicekanal_shared::objects::local::LocalDirectory;
 use servicekanal_shared::objects::s3::S3Bucket;
 use servicekanal_shared::objects::{ObjectError, ObjectStore};
-use servicekanal_shared::test_support::{moto_bucket, moto_config};
+use servicekanal_testing::{moto_bucket, moto_config};
 
 async fn contract(objects: &dyn ObjectStore) {
     assert_eq!(

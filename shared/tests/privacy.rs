@@ -1,7 +1,7 @@
 //! Erasure and access requests on both store adapters (embedded, DynamoDB through moto): a
 //! person's partition and what they own elsewhere, found through the owner index.
 
-use servicekanal_shared::test_support::harness as support;
+use servicekanal_testing::harness as support;
 
 use chrono::Duration;
 use servicekanal_shared::clock::Clock;
@@ -14,7 +14,7 @@ use servicekanal_shared::messages;
 use servicekanal_shared::privacy::{self, PersonRef, find_person};
 use servicekanal_shared::retention::RetentionClass;
 use servicekanal_shared::store::{Hold, Record};
-use servicekanal_shared::test_support::test_pseudonymizer;
+use servicekanal_testing::test_pseudonymizer;
 use std::collections::BTreeMap;
 use support::Harness;
 use ulid::Ulid;
@@ -191,7 +191,7 @@ async fn erase_and_export_cover_everything_of_the_person(h: &mut Harness) {
     );
 }
 
-servicekanal_shared::for_each_adapter!(erase_and_export_cover_everything_of_the_person);
+servicekanal_testing::for_each_adapter!(erase_and_export_cover_everything_of_the_person);
 
 #[test]
 fn a_number_that_is_none_is_a_typed_error() {

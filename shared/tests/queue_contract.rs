@@ -5,7 +5,7 @@ use servicekanal_shared::clock::ManualClock;
 use servicekanal_shared::queue::memory::InProcessQueue;
 use servicekanal_shared::queue::sqs::SqsQueue;
 use servicekanal_shared::queue::{OutgoingMessage, Queue, QueueError, dedup_id_of, group_of};
-use servicekanal_shared::test_support::{moto_config, moto_queue};
+use servicekanal_testing::{moto_config, moto_queue};
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! The Secrets Manager adapter against moto: one JSON secret, fetched once, values hidden.
 
 use servicekanal_shared::secrets::{Secrets, SecretsError, SecretsManagerSecrets};
-use servicekanal_shared::test_support::moto_config;
+use servicekanal_testing::moto_config;
 
 async fn secret_with(value: &str) -> SecretsManagerSecrets {
     let client = aws_sdk_secretsmanager::Client::new(&moto_config().await);

@@ -2,7 +2,7 @@
 //! the embedded store, and DynamoDB through moto's server (`SERVICEKANAL_MOTO_URL`, set by
 //! `scripts/test`). Every case below runs once per adapter.
 
-use servicekanal_shared::test_support::harness as support;
+use servicekanal_testing::harness as support;
 
 use chrono::{DateTime, Duration, Utc};
 use servicekanal_shared::clock::Clock;
@@ -16,7 +16,7 @@ use servicekanal_shared::store::{
     DueItem, Hold, MAX_TRANSACTION_WRITES, PageRequest, Record, Released, StoreError, Write,
     is_ttl_removal,
 };
-use servicekanal_shared::test_support::records;
+use servicekanal_testing::records;
 use std::collections::{BTreeMap, HashSet};
 use support::Harness;
 use ulid::Ulid;
@@ -872,7 +872,7 @@ async fn list_owned_finds_a_persons_items_outside_the_partition(h: &mut Harness)
     assert_eq!(after.items.len(), 7, "a deleted item leaves the index");
 }
 
-servicekanal_shared::for_each_adapter!(
+servicekanal_testing::for_each_adapter!(
     create_then_get_returns_the_same_record,
     create_conflicts_when_a_readable_item_exists,
     create_replaces_an_item_past_its_deadline,

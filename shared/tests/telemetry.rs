@@ -1,7 +1,7 @@
 //! What a function's log lines look like in Lambda: JSON, the level respected, masked values.
 
 use servicekanal_shared::telemetry::LogSettings;
-use servicekanal_shared::test_support::LogCapture;
+use servicekanal_testing::LogCapture;
 
 #[test]
 fn json_lines_carry_fields_and_masked_values_only() {

@@ -18,9 +18,9 @@ use servicekanal_shared::queue::{OutgoingMessage, Queue};
 use servicekanal_shared::retention::RetentionClass;
 use servicekanal_shared::store::Record;
 use servicekanal_shared::store::dynamodb::DynamoStore;
-use servicekanal_shared::test_support::{moto_config, moto_customer_table, moto_queue, moto_table};
 use servicekanal_shared::whatsapp::OutboundContent;
 use servicekanal_shared::whatsapp::outbox::RecordingOutbox;
+use servicekanal_testing::{moto_config, moto_customer_table, moto_queue, moto_table};
 use std::sync::Arc;
 
 const CUSTOMER: &str = "4917612345678";

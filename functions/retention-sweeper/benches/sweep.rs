@@ -8,8 +8,8 @@ use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_
 use retention_sweeper::{Ports, SweepConfig, sweep};
 use servicekanal_shared::clock::Clock;
 use servicekanal_shared::retention::RetentionClass;
-use servicekanal_shared::test_support::harness::{self, Harness};
-use servicekanal_shared::test_support::{FaultyStore, records};
+use servicekanal_testing::harness::{self, Harness};
+use servicekanal_testing::{FaultyStore, records};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -18,8 +18,8 @@ use servicekanal_shared::keys::{ItemKey, Pseudonym};
 use servicekanal_shared::privacy::all_holds;
 use servicekanal_shared::retention::RetentionClass;
 use servicekanal_shared::store::{Hold, PageRequest, Record, all_pages};
-use servicekanal_shared::test_support::harness::{self, Harness};
-use servicekanal_shared::test_support::{FaultyStore, records, test_pseudonymizer};
+use servicekanal_testing::harness::{self, Harness};
+use servicekanal_testing::{FaultyStore, records, test_pseudonymizer};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -434,7 +434,7 @@ async fn links_and_merged_profiles_slide_with_their_contact(h: &mut Harness) {
     assert!(!exists(h, &link).await);
 }
 
-servicekanal_shared::for_each_adapter!(
+servicekanal_testing::for_each_adapter!(
     links_and_merged_profiles_slide_with_their_contact,
     retention_matrix,
     sliding_deadline_keeps_an_active_history,

@@ -16,9 +16,9 @@ use servicekanal_shared::objects::s3::S3Bucket;
 use servicekanal_shared::retention::RetentionClass;
 use servicekanal_shared::stats::Table;
 use servicekanal_shared::store::Record;
-use servicekanal_shared::test_support::harness::{Harness, dynamodb};
-use servicekanal_shared::test_support::{moto_bucket, moto_config, parquet_rows};
 use servicekanal_shared::whatsapp::OutboundContent;
+use servicekanal_testing::harness::{Harness, dynamodb};
+use servicekanal_testing::{moto_bucket, moto_config, parquet_rows};
 use stats_export::{Ports, handle};
 use std::sync::Arc;
 use ulid::Ulid;
@@ -42,7 +42,7 @@ async fn history(h: &Harness) -> usize {
         .contact(PHONE)
         .unwrap();
     // moto stamps stream records with its own time: the clock starts there.
-    let now = servicekanal_shared::test_support::moto_now().await;
+    let now = servicekanal_testing::moto_now().await;
     h.clock.set(now);
     let conversation = Conversation::start(Ulid::new(), Channel::Whatsapp, now);
     let reply = Message {

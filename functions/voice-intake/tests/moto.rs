@@ -6,7 +6,7 @@ use servicekanal_shared::clock::{Clock, ManualClock};
 use servicekanal_shared::queue::Queue;
 use servicekanal_shared::queue::sqs::SqsQueue;
 use servicekanal_shared::store::dynamodb::DynamoStore;
-use servicekanal_shared::test_support::{moto_config, moto_queue, moto_table};
+use servicekanal_testing::{moto_config, moto_queue, moto_table};
 use std::sync::Arc;
 use voice_intake::{Ports, SalesCallback, handle, list_open, mark_done};
 
@@ -31,7 +31,7 @@ async fn a_retried_connect_call_makes_one_item_and_one_sales_message_then_done_d
         sales_queue: sales.clone(),
         clock: Arc::new(clock.clone()),
         catalogue: CallbackCatalogue::embedded(),
-        pseudonymizer: servicekanal_shared::test_support::test_pseudonymizer(),
+        pseudonymizer: servicekanal_testing::test_pseudonymizer(),
     };
     let first = handle(sample("connect-callback"), &ports).await.unwrap();
     let retry = handle(sample("connect-retry"), &ports).await.unwrap();

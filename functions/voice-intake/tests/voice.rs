@@ -13,7 +13,7 @@ use servicekanal_shared::queue::memory::InProcessQueue;
 use servicekanal_shared::retention::RetentionClass;
 use servicekanal_shared::store::embedded::EmbeddedStore;
 use servicekanal_shared::store::{ChangeFeed, Store, key_of_change};
-use servicekanal_shared::test_support::LogCapture;
+use servicekanal_testing::LogCapture;
 use std::sync::Arc;
 use voice_intake::{Ports, SalesCallback, SalesError, handle, list_open, mark_done};
 
@@ -48,7 +48,7 @@ fn harness() -> Harness {
             sales_queue: sales.clone(),
             clock: Arc::new(clock.clone()),
             catalogue: CallbackCatalogue::embedded(),
-            pseudonymizer: servicekanal_shared::test_support::test_pseudonymizer(),
+            pseudonymizer: servicekanal_testing::test_pseudonymizer(),
         },
         clock,
         sales,

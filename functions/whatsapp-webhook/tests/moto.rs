@@ -11,7 +11,7 @@ use servicekanal_shared::queue::{Queue, dedup_id_of, group_of};
 use servicekanal_shared::retention::RetentionClass;
 use servicekanal_shared::store::dynamodb::DynamoStore;
 use servicekanal_shared::store::{PageRequest, Store};
-use servicekanal_shared::test_support::{moto_config, moto_queue, moto_table};
+use servicekanal_testing::{moto_config, moto_queue, moto_table};
 use std::sync::Arc;
 use whatsapp_webhook::{DEFAULT_MAX_BODY_BYTES, Ports, WebhookConfig, handle};
 

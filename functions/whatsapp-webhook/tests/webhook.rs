@@ -17,7 +17,7 @@ use servicekanal_shared::queue::{OutgoingMessage, Queue, QueueError, dedup_id_of
 use servicekanal_shared::retention::RetentionClass;
 use servicekanal_shared::store::embedded::EmbeddedStore;
 use servicekanal_shared::store::{ChangeFeed, PageRequest, Record, Store};
-use servicekanal_shared::test_support::{FaultyStore, LogCapture};
+use servicekanal_testing::{FaultyStore, LogCapture};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -1,5 +1,7 @@
-//! Helpers for tests of every crate (feature `test-support`): the SDK config for moto's
-//! server, and a log capture to check that no personal data reaches the logs.
+//! Helpers for the tests of every crate (a dev-dependency only, never in a Lambda): the SDK
+//! config for moto's server and fresh tables, queues and buckets in it, the store harness that
+//! runs a case on both adapters (`for_each_adapter!`), a store that fails on purpose, test
+//! records, and a log capture to check that no personal data reaches the logs.
 
 use aws_config::BehaviorVersion;
 use std::sync::{Arc, Mutex};
@@ -45,15 +47,14 @@ pub async fn moto_now() -> chrono::DateTime<chrono::Utc> {
 pub async fn create_table(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
-) -> Result<(), crate::store::StoreError> {
-    use crate::keys::{EXPIRY_INDEX, HOLD_INDEX, OWNER_INDEX, attr};
-    use crate::store::StoreError;
-    use crate::store::dynamodb::backend;
+) -> Result<(), servicekanal_shared::store::StoreError> {
     use aws_sdk_dynamodb::types::{
         AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
         Projection, ProjectionType, ScalarAttributeType, StreamSpecification,
         StreamViewType as SdkStreamViewType,
     };
+    use servicekanal_shared::keys::{EXPIRY_INDEX, HOLD_INDEX, OWNER_INDEX, attr};
+    use servicekanal_shared::store::StoreError;
     let attribute = |name: &str, kind: ScalarAttributeType| {
         AttributeDefinition::builder()
             .attribute_name(name)
@@ -126,7 +127,7 @@ pub async fn create_table(
         )
         .send()
         .await
-        .map_err(backend)?;
+        .map_err(|e| StoreError::Backend(format!("create table: {e:?}")))?;
     Ok(())
 }
 
@@ -147,11 +148,11 @@ pub async fn moto_table(config: &aws_config::SdkConfig) -> (aws_sdk_dynamodb::Cl
 pub async fn moto_customer_table(
     config: &aws_config::SdkConfig,
 ) -> (aws_sdk_dynamodb::Client, String) {
-    use crate::directory::{DemoDirectory, DynamoDirectory};
     use aws_sdk_dynamodb::types::{
         AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
         ScalarAttributeType,
     };
+    use servicekanal_shared::directory::{DemoDirectory, DynamoDirectory};
     let client = aws_sdk_dynamodb::Client::new(config);
     let table = format!("customers-{}", ulid::Ulid::new().to_string().to_lowercase());
     client
@@ -230,8 +231,8 @@ pub struct LogCapture(Arc<Mutex<Vec<u8>>>);
 impl LogCapture {
     /// Captures the logs of the current thread, JSON at debug level, until the guard drops.
     pub fn start(&self) -> tracing::subscriber::DefaultGuard {
-        self.start_with(&crate::telemetry::LogSettings {
-            format: crate::telemetry::LogFormat::Json,
+        self.start_with(&servicekanal_shared::telemetry::LogSettings {
+            format: servicekanal_shared::telemetry::LogFormat::Json,
             filter: "debug".into(),
         })
     }
@@ -239,9 +240,12 @@ impl LogCapture {
     /// Captures with the given settings (format and level), as a function would log.
     pub fn start_with(
         &self,
-        settings: &crate::telemetry::LogSettings,
+        settings: &servicekanal_shared::telemetry::LogSettings,
     ) -> tracing::subscriber::DefaultGuard {
-        tracing::subscriber::set_default(crate::telemetry::subscriber(settings, self.clone()))
+        tracing::subscriber::set_default(servicekanal_shared::telemetry::subscriber(
+            settings,
+            self.clone(),
+        ))
     }
 
     pub fn text(&self) -> String {
@@ -271,22 +275,22 @@ impl<'w> MakeWriter<'w> for LogCapture {
 
 /// The rows of a Parquet file as JSON objects (column name to value).
 pub fn parquet_rows(bytes: Vec<u8>) -> Vec<serde_json::Value> {
-    crate::stats::read_rows(bytes).expect("a readable Parquet file")
+    servicekanal_shared::stats::read_rows(bytes).expect("a readable Parquet file")
 }
 
 /// The pseudonymizer of tests that do not care about the key.
-pub fn test_pseudonymizer() -> crate::keys::Pseudonymizer {
-    crate::keys::Pseudonymizer::new(b"servicekanal-test-pseudonym-key-0000".to_vec())
+pub fn test_pseudonymizer() -> servicekanal_shared::keys::Pseudonymizer {
+    servicekanal_shared::keys::Pseudonymizer::new(b"servicekanal-test-pseudonym-key-0000".to_vec())
         .expect("long enough")
 }
 
 /// Realistic records of the classes outside a contact's partition, for store-level tests.
 pub mod records {
-    use crate::domain::{CallbackRequest, CallbackStatus, Channel, SurveyAnswer};
-    use crate::keys::ItemKey;
-    use crate::retention::RetentionClass;
-    use crate::store::Record;
     use chrono::{DateTime, Duration, Utc};
+    use servicekanal_shared::domain::{CallbackRequest, CallbackStatus, Channel, SurveyAnswer};
+    use servicekanal_shared::keys::ItemKey;
+    use servicekanal_shared::retention::RetentionClass;
+    use servicekanal_shared::store::Record;
     use ulid::Ulid;
 
     pub fn survey_answer(at: DateTime<Utc>) -> Record {
@@ -342,7 +346,7 @@ macro_rules! for_each_adapter {
             $(
                 #[tokio::test]
                 async fn $case() {
-                    let mut h = $crate::test_support::harness::embedded().await;
+                    let mut h = $crate::harness::embedded().await;
                     super::$case(&mut h).await;
                 }
             )*
@@ -352,7 +356,7 @@ macro_rules! for_each_adapter {
             $(
                 #[tokio::test]
                 async fn $case() {
-                    let mut h = $crate::test_support::harness::dynamodb().await;
+                    let mut h = $crate::harness::dynamodb().await;
                     super::$case(&mut h).await;
                 }
             )*
@@ -364,13 +368,13 @@ macro_rules! for_each_adapter {
 /// suites and the exporter's tests run against both).
 pub mod harness {
     use super::{moto_config, moto_table};
-    use crate::clock::ManualClock;
-    use crate::store::dynamo_streams::DynamoChangeFeed;
-    use crate::store::dynamodb::DynamoStore;
-    use crate::store::embedded::EmbeddedStore;
-    use crate::store::{ChangeFeed, Store};
     use aws_lambda_events::event::dynamodb::EventRecord;
     use chrono::{DateTime, Utc};
+    use servicekanal_shared::clock::ManualClock;
+    use servicekanal_shared::store::dynamo_streams::DynamoChangeFeed;
+    use servicekanal_shared::store::dynamodb::DynamoStore;
+    use servicekanal_shared::store::embedded::EmbeddedStore;
+    use servicekanal_shared::store::{ChangeFeed, Store};
     use std::sync::Arc;
 
     pub struct Harness {
@@ -474,16 +478,16 @@ pub async fn moto_bucket(config: &aws_config::SdkConfig) -> (aws_sdk_s3::Client,
 /// item calls, the partition's (`pk|`) for partition calls, and empty for the indexes.
 /// `with_latency` also delays every call, as a remote store's round trip would (benchmarks).
 pub struct FaultyStore {
-    pub inner: std::sync::Arc<dyn crate::store::Store>,
+    pub inner: std::sync::Arc<dyn servicekanal_shared::store::Store>,
     #[allow(clippy::type_complexity)]
-    fails: Box<dyn Fn(&str, &crate::keys::ItemKey) -> bool + Send + Sync>,
+    fails: Box<dyn Fn(&str, &servicekanal_shared::keys::ItemKey) -> bool + Send + Sync>,
     latency: std::time::Duration,
 }
 
 impl FaultyStore {
     pub fn new(
-        inner: std::sync::Arc<dyn crate::store::Store>,
-        fails: impl Fn(&str, &crate::keys::ItemKey) -> bool + Send + Sync + 'static,
+        inner: std::sync::Arc<dyn servicekanal_shared::store::Store>,
+        fails: impl Fn(&str, &servicekanal_shared::keys::ItemKey) -> bool + Send + Sync + 'static,
     ) -> Self {
         Self {
             inner,
@@ -494,7 +498,7 @@ impl FaultyStore {
 
     /// Every call takes `latency` longer (and none fails).
     pub fn with_latency(
-        inner: std::sync::Arc<dyn crate::store::Store>,
+        inner: std::sync::Arc<dyn servicekanal_shared::store::Store>,
         latency: std::time::Duration,
     ) -> Self {
         Self {
@@ -507,8 +511,8 @@ impl FaultyStore {
     async fn check(
         &self,
         operation: &str,
-        key: &crate::keys::ItemKey,
-    ) -> Result<(), crate::store::StoreError> {
+        key: &servicekanal_shared::keys::ItemKey,
+    ) -> Result<(), servicekanal_shared::store::StoreError> {
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }
@@ -518,10 +522,10 @@ impl FaultyStore {
     fn fail_if_chosen(
         &self,
         operation: &str,
-        key: &crate::keys::ItemKey,
-    ) -> Result<(), crate::store::StoreError> {
+        key: &servicekanal_shared::keys::ItemKey,
+    ) -> Result<(), servicekanal_shared::store::StoreError> {
         if (self.fails)(operation, key) {
-            return Err(crate::store::StoreError::Backend(format!(
+            return Err(servicekanal_shared::store::StoreError::Backend(format!(
                 "injected failure of {operation}"
             )));
         }
@@ -531,13 +535,13 @@ impl FaultyStore {
 
 mod faulty {
     use super::FaultyStore;
-    use crate::keys::ItemKey;
-    use crate::store::{
+    use async_trait::async_trait;
+    use chrono::{DateTime, Utc};
+    use servicekanal_shared::keys::ItemKey;
+    use servicekanal_shared::store::{
         DeletionReport, DueItem, Hold, Page, PageRequest, Record, Released, Store, StoreError,
         Write,
     };
-    use async_trait::async_trait;
-    use chrono::{DateTime, Utc};
 
     fn none() -> ItemKey {
         ItemKey::new("", "")
