@@ -3,7 +3,7 @@
 
 use super::{
     DeletionReport, DueItem, Hold, Page, PageRequest, Record, Released, Store, StoreError, Write,
-    check_transaction, item,
+    check_transaction, decode_token, encode_token, item,
 };
 use crate::clock::SharedClock;
 use crate::keys::{
@@ -17,8 +17,6 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -72,18 +70,6 @@ fn key_attributes(key: &ItemKey) -> Attributes {
 
 fn record_of(attributes: Attributes) -> Result<Record, StoreError> {
     Record::from_item(&Item::from(attributes))
-}
-
-fn encode_token<T: Serialize>(value: &T) -> Result<String, StoreError> {
-    let json = serde_json::to_vec(value).map_err(|e| StoreError::Encode(e.to_string()))?;
-    Ok(URL_SAFE_NO_PAD.encode(json))
-}
-
-fn decode_token<T: for<'de> Deserialize<'de>>(token: &str) -> Result<T, StoreError> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(token)
-        .map_err(|_| StoreError::InvalidPageToken)?;
-    serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidPageToken)
 }
 
 /// A query's items, each read by `read`, and the token of the next page.

@@ -6,15 +6,13 @@
 
 use super::{
     ChangeFeed, DeletionReport, DueItem, Hold, Page, PageRequest, Record, Released, Store,
-    StoreError, TTL_PRINCIPAL, Write, check_transaction,
+    StoreError, TTL_PRINCIPAL, Write, check_transaction, decode_token, encode_token,
 };
 use crate::clock::SharedClock;
 use crate::keys::ItemKey;
 use crate::retention::RetentionClass;
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::{EventRecord, StreamRecord, StreamViewType, UserIdentity};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
 use redb::{
     Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
@@ -74,27 +72,14 @@ fn decode_item(bytes: &[u8]) -> Result<Item, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Decode(e.to_string()))
 }
 
-fn encode_token(s: &str) -> String {
-    URL_SAFE_NO_PAD.encode(s)
-}
-
-fn decode_token(token: &str) -> Result<String, StoreError> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(token)
-        .map_err(|_| StoreError::InvalidPageToken)?;
-    String::from_utf8(bytes).map_err(|_| StoreError::InvalidPageToken)
-}
-
 /// The page token of a (time, storage key) index position: the expiry and hold indexes.
-fn position_token(at: i64, key: &str) -> String {
-    encode_token(&format!("{at}|{key}"))
+fn position_token(at: i64, key: &str) -> Result<String, StoreError> {
+    encode_token(&(at, key))
 }
 
 /// Where a page after `token` starts in a (time, storage key) index: just past its position.
 fn after_position(token: &str) -> Result<(i64, String), StoreError> {
-    let raw = decode_token(token)?;
-    let (at, key) = raw.split_once('|').ok_or(StoreError::InvalidPageToken)?;
-    let at: i64 = at.parse().map_err(|_| StoreError::InvalidPageToken)?;
+    let (at, key): (i64, String) = decode_token(token)?;
     Ok((at, format!("{key}{SEP}")))
 }
 
@@ -456,7 +441,7 @@ impl Store for EmbeddedStore {
         let prefix = format!("{pk}{SEP}{sk_prefix}");
         let start = match &page.token {
             Some(token) => {
-                let last_sk = decode_token(token)?;
+                let last_sk: String = decode_token(token)?;
                 if !last_sk.starts_with(sk_prefix) {
                     return Err(StoreError::InvalidPageToken);
                 }
@@ -485,7 +470,7 @@ impl Store for EmbeddedStore {
             found.push(record);
         }
         let next = match (more, found.last()) {
-            (true, Some(last)) => Some(encode_token(&last.key.sk)),
+            (true, Some(last)) => Some(encode_token(&last.key.sk)?),
             _ => None,
         };
         Ok(Page { items: found, next })
@@ -619,7 +604,7 @@ impl Store for EmbeddedStore {
             if let Some(bytes) = items.get(key).map_err(backend)? {
                 found.push(Record::from_item(&decode_item(bytes.value())?)?);
             }
-            last = Some(position_token(at, key));
+            last = Some(position_token(at, key)?);
         }
         let next = match (more, last) {
             (true, Some(last)) => Some(last),
@@ -635,7 +620,7 @@ impl Store for EmbeddedStore {
     ) -> Result<Page<ItemKey>, StoreError> {
         let limit = page.checked_limit()? as usize;
         let start = match &page.token {
-            Some(token) => format!("{}{SEP}", decode_token(token)?),
+            Some(token) => format!("{}{SEP}", decode_token::<String>(token)?),
             None => String::new(),
         };
         let txn = self.read()?;
@@ -659,7 +644,7 @@ impl Store for EmbeddedStore {
             found.push(ItemKey::new(pk, sk));
         }
         let next = match (more, found.last()) {
-            (true, Some(last)) => Some(encode_token(&storage_key(last))),
+            (true, Some(last)) => Some(encode_token(&storage_key(last))?),
             _ => None,
         };
         Ok(Page { items: found, next })
@@ -735,7 +720,7 @@ impl Store for EmbeddedStore {
             (true, Some(last)) => Some(position_token(
                 last.expires_at.timestamp(),
                 &storage_key(&last.key),
-            )),
+            )?),
             _ => None,
         };
         Ok(Page { items: found, next })

@@ -243,6 +243,22 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
+/// A page token: the position to go on from, as opaque URL-safe text (both adapters).
+pub(crate) fn encode_token<T: Serialize>(position: &T) -> Result<String, StoreError> {
+    use base64::Engine;
+    let json = serde_json::to_vec(position).map_err(|e| StoreError::Encode(e.to_string()))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json))
+}
+
+/// The position a page token holds; `InvalidPageToken` for anything else.
+pub(crate) fn decode_token<T: DeserializeOwned>(token: &str) -> Result<T, StoreError> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| StoreError::InvalidPageToken)?;
+    serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidPageToken)
+}
+
 /// Every item of a paged listing, fetching `size` at a time until no token is left.
 pub async fn all_pages<T, F, Fut>(size: u32, mut fetch: F) -> Result<Vec<T>, StoreError>
 where
