@@ -1,6 +1,7 @@
 //! The `servicekanal` command's library: the local stack's wiring, shared by `servicekanal dev`
 //! and the end-to-end tests.
 
+pub mod backend;
 pub mod control;
 pub mod dev;
 pub mod privacy;

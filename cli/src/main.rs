@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use servicekanal_cli::backend::Backend;
 use servicekanal_cli::control::ControlApi;
 use servicekanal_shared::lisa::catalogue::Catalogue;
 use servicekanal_shared::lisa::classify::Classifier;
@@ -101,9 +102,12 @@ struct StackArgs {
 }
 
 impl StackArgs {
-    /// The local stack's base URL.
-    fn local_base(&self) -> String {
-        self.local.trim_end_matches('/').to_owned()
+    /// The local stack, or the table (with the pseudonym key of `secret`, if given).
+    async fn backend(&self, secret: Option<&str>) -> Result<Backend> {
+        Ok(match &self.table {
+            Some(table) => Backend::aws(table, secret).await?,
+            None => Backend::Local(ControlApi::new(self.local.trim_end_matches('/'))),
+        })
     }
 }
 
@@ -118,18 +122,8 @@ struct TargetArgs {
 }
 
 impl TargetArgs {
-    async fn privacy_backend(&self) -> Result<servicekanal_cli::privacy::Backend> {
-        use servicekanal_cli::privacy::Backend;
-        Ok(match &self.stack.table {
-            Some(table) => {
-                let secret = self
-                    .secret
-                    .as_deref()
-                    .context("--table needs --secret (the stack's ServiceSecretArn output)")?;
-                Backend::aws(table, secret).await?
-            }
-            None => Backend::Local(ControlApi::new(self.stack.local_base())),
-        })
+    async fn privacy_backend(&self) -> Result<Backend> {
+        self.stack.backend(self.secret.as_deref()).await
     }
 }
 
@@ -255,11 +249,8 @@ enum CallbacksAction {
 }
 
 async fn callbacks(action: CallbacksAction, stack: StackArgs) -> Result<()> {
-    use servicekanal_cli::sales::{Backend, render};
-    let backend = match &stack.table {
-        Some(table) => Backend::aws(table).await,
-        None => Backend::Local(ControlApi::new(stack.local_base())),
-    };
+    use servicekanal_cli::sales::render;
+    let backend = stack.backend(None).await?;
     match action {
         CallbacksAction::List => print!("{}", render(&backend.list().await?)),
         CallbacksAction::Done { reference } => {

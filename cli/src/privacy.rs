@@ -2,15 +2,14 @@
 //! local stack (its control API) or the table in AWS (with the service secret's pseudonym key,
 //! so a phone number finds the same items the functions stored).
 
+use crate::backend::Backend;
 use crate::control::ControlApi;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use servicekanal_shared::keys::Pseudonymizer;
 use servicekanal_shared::privacy::{self, AccessReport, HoldReport, HoldView, PersonRef};
 use servicekanal_shared::retention::RetentionClass;
-use servicekanal_shared::runtime;
 use servicekanal_shared::store::{DeletionReport, Hold, Store, StoreError};
-use std::sync::Arc;
 
 /// What a hold or release names.
 pub enum Target {
@@ -170,16 +169,6 @@ impl Ops<'_> {
     }
 }
 
-pub enum Backend {
-    /// A running `servicekanal dev`.
-    Local(ControlApi),
-    /// The single table in AWS.
-    Aws {
-        store: Arc<dyn Store>,
-        pseudonymizer: Pseudonymizer,
-    },
-}
-
 /// A target as the control API takes it.
 fn target_json(target: &Target) -> serde_json::Value {
     match target {
@@ -191,35 +180,24 @@ fn target_json(target: &Target) -> serde_json::Value {
 }
 
 impl Backend {
-    /// The table named `table`, and the pseudonym key from the secret `secret` (its ARN or
-    /// name); credentials and region from the environment.
-    pub async fn aws(table: &str, secret: &str) -> Result<Self> {
-        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let secrets = runtime::service_secrets(&aws, secret)
-            .await
-            .context("reading the service secret")?;
-        Ok(Backend::Aws {
-            store: Arc::new(runtime::table_store_named(&aws, table)),
-            pseudonymizer: runtime::pseudonymizer_of(&secrets)?,
-        })
-    }
-
-    /// The operations on the AWS table, or the local stack's base URL.
-    fn ops(&self) -> std::result::Result<Ops<'_>, &ControlApi> {
-        match self {
+    /// The operations on the AWS table, or the local stack's control API.
+    fn ops(&self) -> Result<std::result::Result<Ops<'_>, &ControlApi>> {
+        Ok(match self {
             Backend::Local(api) => Err(api),
             Backend::Aws {
                 store,
                 pseudonymizer,
             } => Ok(Ops {
                 store: store.as_ref(),
-                pseudonymizer,
+                pseudonymizer: pseudonymizer
+                    .as_ref()
+                    .context("--table needs --secret (the stack's ServiceSecretArn output)")?,
             }),
-        }
+        })
     }
 
     pub async fn erase(&self, who: &PersonRef) -> Result<DeletionReport> {
-        match self.ops() {
+        match self.ops()? {
             Ok(ops) => Ok(ops.erase(who).await?),
             Err(api) => {
                 api.post(
@@ -232,7 +210,7 @@ impl Backend {
     }
 
     pub async fn export(&self, who: &PersonRef) -> Result<serde_json::Value> {
-        match self.ops() {
+        match self.ops()? {
             Ok(ops) => Ok(serde_json::to_value(ops.export(who, Utc::now()).await?)?),
             Err(api) => {
                 api.post(
@@ -245,14 +223,14 @@ impl Backend {
     }
 
     pub async fn holds(&self) -> Result<Vec<HoldView>> {
-        match self.ops() {
+        match self.ops()? {
             Ok(ops) => Ok(ops.holds().await?),
             Err(api) => api.get("/local/holds").await,
         }
     }
 
     pub async fn place(&self, target: &Target, reason: &str) -> Result<HoldReport> {
-        match self.ops() {
+        match self.ops()? {
             Ok(ops) => Ok(ops.place(target, reason, Utc::now()).await?),
             Err(api) => {
                 let mut body = target_json(target);
@@ -263,7 +241,7 @@ impl Backend {
     }
 
     pub async fn release(&self, target: &Target) -> Result<HoldReport> {
-        match self.ops() {
+        match self.ops()? {
             Ok(ops) => Ok(ops.release(target).await?),
             Err(api) => api.post("/local/holds/release", &target_json(target)).await,
         }

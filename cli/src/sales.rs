@@ -2,35 +2,19 @@
 //! (deleted at once: the purpose is fulfilled) or blocked under legal hold. Works against
 //! the local stack (its control API) or the DynamoDB table in AWS.
 
-use crate::control::ControlApi;
+use crate::backend::Backend;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use chrono_tz::Europe::Berlin;
 use servicekanal_shared::callback::CallbackCatalogue;
 use servicekanal_shared::domain::CallbackRequest;
-use servicekanal_shared::runtime;
-use servicekanal_shared::store::Store;
-use std::sync::Arc;
 use voice_intake::SalesAction;
 
-pub enum Backend {
-    /// A running `servicekanal dev`.
-    Local(ControlApi),
-    /// The single table in AWS.
-    Aws(Arc<dyn Store>),
-}
-
 impl Backend {
-    /// The table named `table` with credentials and region from the environment.
-    pub async fn aws(table: &str) -> Self {
-        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Backend::Aws(Arc::new(runtime::table_store_named(&aws, table)))
-    }
-
     pub async fn list(&self) -> Result<Vec<CallbackRequest>> {
         match self {
             Backend::Local(api) => api.get("/local/callbacks").await,
-            Backend::Aws(store) => Ok(voice_intake::list_open(store.as_ref()).await?),
+            Backend::Aws { store, .. } => Ok(voice_intake::list_open(store.as_ref()).await?),
         }
     }
 
@@ -62,7 +46,7 @@ impl Backend {
                     .post(path, &serde_json::json!({ "reference": reference }))
                     .await?;
             }
-            Backend::Aws(store) => {
+            Backend::Aws { store, .. } => {
                 voice_intake::apply(store.as_ref(), action, Utc::now()).await?;
             }
         }
