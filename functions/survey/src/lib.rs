@@ -11,15 +11,15 @@ use chrono::Duration;
 use serde::Deserialize;
 use servicekanal_shared::clock::SharedClock;
 use servicekanal_shared::domain::{
-    Actor, AuthAttempts, Channel, Contact, Conversation, Message, MessageContent, SurveyAnswer,
-    SurveySession, SurveyStep,
+    Actor, AuthAttempts, Channel, Contact, Conversation, Message, SurveyAnswer, SurveySession,
+    SurveyStep,
 };
 use servicekanal_shared::keys::{ItemKey, Pseudonym, Pseudonymizer};
 use servicekanal_shared::messages::{self, ConversationClosed, SurveyReply};
 use servicekanal_shared::queue::{self, ItemOutcome};
 use servicekanal_shared::retention::RetentionClass;
 use servicekanal_shared::store::{Record, Store, StoreError, Write};
-use servicekanal_shared::survey::{SurveyTexts, ids};
+use servicekanal_shared::survey::{self, SurveyTexts};
 use servicekanal_shared::whatsapp::{
     OutboundContent, WhatsApp, WhatsAppError, service_window_open,
 };
@@ -344,58 +344,6 @@ async fn send_offer(
     Ok(outcome)
 }
 
-/// What a customer message means at a step: `Some(value)` (a skip is `Some(None)`), or
-/// `None` when it is not an answer to this question.
-enum Reading {
-    Score(Option<u8>),
-    Solved(Option<bool>),
-    Comment(Option<String>),
-    NotUnderstood,
-}
-
-const MAX_COMMENT_CHARS: usize = 1000;
-
-fn read(step: SurveyStep, content: &MessageContent) -> Reading {
-    let choice = match content {
-        MessageContent::Choice { id, .. } => Some(id.as_str()),
-        _ => None,
-    };
-    let text = match content {
-        MessageContent::Text { body } => Some(body.trim()),
-        _ => None,
-    };
-    if choice == Some(ids::SKIP) {
-        return match step {
-            SurveyStep::Score => Reading::Score(None),
-            SurveyStep::Solved => Reading::Solved(None),
-            SurveyStep::Comment => Reading::Comment(None),
-        };
-    }
-    match step {
-        SurveyStep::Score => {
-            let from_choice = choice
-                .and_then(|c| c.strip_prefix(ids::SCORE_PREFIX))
-                .and_then(|n| n.parse::<u8>().ok());
-            let from_text = text.and_then(|t| t.parse::<u8>().ok());
-            match from_choice.or(from_text) {
-                Some(n @ 1..=5) => Reading::Score(Some(n)),
-                _ => Reading::NotUnderstood,
-            }
-        }
-        SurveyStep::Solved => match (choice, text.map(str::to_lowercase).as_deref()) {
-            (Some(ids::SOLVED_YES), _) | (_, Some("ja")) => Reading::Solved(Some(true)),
-            (Some(ids::SOLVED_NO), _) | (_, Some("nein")) => Reading::Solved(Some(false)),
-            _ => Reading::NotUnderstood,
-        },
-        SurveyStep::Comment => match text {
-            Some(t) if !t.is_empty() => {
-                Reading::Comment(Some(t.chars().take(MAX_COMMENT_CHARS).collect()))
-            }
-            _ => Reading::NotUnderstood,
-        },
-    }
-}
-
 async fn answer(reply: &SurveyReply, ports: &Ports) -> Result<Outcome, SurveyError> {
     let store = ports.store.as_ref();
     let Some(message_record) = store.get(&reply.survey_reply).await? else {
@@ -445,28 +393,10 @@ async fn answer(reply: &SurveyReply, ports: &Ports) -> Result<Outcome, SurveyErr
             complete: false,
         },
     };
-    let next = match read(step, &message.content) {
-        Reading::NotUnderstood => None,
-        Reading::Score(score) => {
-            answer.score = score;
-            Some(SurveyStep::Solved)
-        }
-        Reading::Solved(solved) => {
-            answer.solved = solved;
-            Some(SurveyStep::Comment)
-        }
-        Reading::Comment(comment) => {
-            answer.comment = comment;
-            answer.complete = true;
-            session.finished = true;
-            Some(SurveyStep::Comment)
-        }
-    };
+    let next = survey::advance(&mut session, &mut answer, &message.content, now);
     session.last_message = Some(message.id);
     let mut writes = Vec::new();
-    if let Some(next) = next {
-        session.step = next;
-        answer.answered_at = now;
+    if next.is_some() {
         writes.push(match existing {
             Some(mut record) => {
                 record.set_body(&answer)?;
@@ -574,46 +504,5 @@ mod tests {
         assert!(ids.iter().all(|id| sampled(*id, 1.0)));
         assert!(!ids.iter().any(|id| sampled(*id, 0.0)));
         assert_eq!(sampled(ids[7], 0.5), sampled(ids[7], 0.5));
-    }
-
-    #[test]
-    fn answers_are_read_by_id_or_plain_text() {
-        let choice = |id: &str| MessageContent::Choice {
-            id: id.into(),
-            title: String::new(),
-        };
-        let text = |t: &str| MessageContent::Text { body: t.into() };
-        assert!(matches!(
-            read(SurveyStep::Score, &choice("survey-score-4")),
-            Reading::Score(Some(4))
-        ));
-        assert!(matches!(
-            read(SurveyStep::Score, &text(" 5 ")),
-            Reading::Score(Some(5))
-        ));
-        assert!(matches!(
-            read(SurveyStep::Score, &text("7")),
-            Reading::NotUnderstood
-        ));
-        assert!(matches!(
-            read(SurveyStep::Score, &choice(ids::SKIP)),
-            Reading::Score(None)
-        ));
-        assert!(matches!(
-            read(SurveyStep::Solved, &text("Ja")),
-            Reading::Solved(Some(true))
-        ));
-        assert!(matches!(
-            read(SurveyStep::Solved, &choice(ids::SOLVED_NO)),
-            Reading::Solved(Some(false))
-        ));
-        assert!(matches!(
-            read(SurveyStep::Comment, &text("Super")),
-            Reading::Comment(Some(_))
-        ));
-        assert!(matches!(
-            read(SurveyStep::Comment, &choice(ids::SKIP)),
-            Reading::Comment(None)
-        ));
     }
 }
