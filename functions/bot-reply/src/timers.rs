@@ -1,0 +1,57 @@
+//! The inactivity timer, and announcing a closed conversation to the survey.
+
+use super::*;
+
+pub(crate) async fn on_inactivity(
+    timer: &InactivityTimer,
+    ports: &Ports,
+) -> Result<Outcome, BotError> {
+    let Some(mut record) = ports.store.get(&timer.conversation.key()).await? else {
+        return Ok(Outcome::Gone);
+    };
+    let mut conversation: Conversation = record.body()?;
+    let due_at = conversation.last_activity_at + ports.config.inactivity;
+    if due_at != timer.due_at || conversation.mode == ConversationMode::Agent {
+        // Newer activity set a newer timer; agents close their own conversations.
+        return Ok(Outcome::TimerStale);
+    }
+    let now = ports.clock.now();
+    if now < due_at {
+        // SQS delays at most 15 minutes: wait another round.
+        let again = BotWork::InactivityTimer(timer.clone());
+        ports.timer_queue.send(again.to_queue_message(now)).await?;
+        return Ok(Outcome::TimerRescheduled);
+    }
+    match conversation.state {
+        ConversationState::Closed if conversation.end_reason != Some(EndReason::Inactivity) => {
+            return Ok(Outcome::TimerStale);
+        }
+        ConversationState::Closed => {}
+        _ => {
+            conversation.close(EndReason::Inactivity, now);
+            conversation.awaiting = Default::default();
+            record.set_body(&conversation)?;
+            ports.store.update(&record).await?;
+        }
+    }
+    let at = conversation.ended_at.unwrap_or(now);
+    announce_closed(&timer.conversation, EndReason::Inactivity, at, ports).await?;
+    Ok(Outcome::ClosedForInactivity)
+}
+
+/// Tells the survey that a conversation ended (sent again on a retry; the FIFO queue drops
+/// the repeat).
+pub(crate) async fn announce_closed(
+    conversation: &ConversationRef,
+    reason: EndReason,
+    at: DateTime<Utc>,
+    ports: &Ports,
+) -> Result<(), BotError> {
+    let closed = ConversationClosed {
+        conversation: conversation.clone(),
+        reason,
+        at,
+    };
+    ports.closed_queue.send(closed.to_queue_message()).await?;
+    Ok(())
+}
