@@ -150,10 +150,28 @@ impl Identities<'_> {
         if let Some(link) = self.link_of(identifier).await? {
             return Ok(Some(link.body::<IdentityLink>()?.contact));
         }
-        let candidate = identifier.pseudonym(self.pseudonymizer)?;
-        Ok(match self.profile(&candidate).await? {
-            Some(profile) if identifier.is_on(&profile.body::<Contact>()?) => Some(candidate),
-            _ => None,
+        Ok(self.own_pseudonym(identifier).await?.stored_before_links())
+    }
+
+    /// The identifier's own pseudonym (a first contact's id) and the profile stored there.
+    async fn own_pseudonym(&self, identifier: &Identifier) -> Result<OwnPseudonym, IdentityError> {
+        let pseudonym = identifier.pseudonym(self.pseudonymizer)?;
+        let carries = match self.profile(&pseudonym).await? {
+            Some(profile) => Some(identifier.is_on(&profile.body::<Contact>()?)),
+            None => None,
+        };
+        Ok(OwnPseudonym { pseudonym, carries })
+    }
+
+    /// The class and deadline a link of `contact` takes: its profile's, or a new contact's.
+    async fn retention_of(
+        &self,
+        contact: &Pseudonym,
+        at: DateTime<Utc>,
+    ) -> Result<(RetentionClass, DateTime<Utc>), StoreError> {
+        Ok(match self.profile(contact).await? {
+            Some(profile) => (profile.retention, profile.expires_at),
+            None => new_contact_retention(at),
         })
     }
 
@@ -181,8 +199,10 @@ impl Identities<'_> {
                         Some(contact)
                     }
                     None => {
-                        unlinked.push(identifier);
-                        self.lookup(identifier).await?
+                        let own = self.own_pseudonym(identifier).await?;
+                        let found = own.stored_before_links();
+                        unlinked.push((identifier, own));
+                        found
                     }
                 };
                 if let Some(contact) = found
@@ -191,17 +211,19 @@ impl Identities<'_> {
                     contacts.push(contact);
                 }
             }
-            let contact = match contacts.len() {
+            let (contact, is_new) = match contacts.len() {
                 0 => {
-                    let mut candidate = identifiers[0].pseudonym(self.pseudonymizer)?;
-                    // Taken by someone who no longer has this identifier (a reassigned
-                    // number): the new person gets an id of their own.
-                    if self.profile(&candidate).await?.is_some() {
-                        candidate = Pseudonym::random();
-                    }
-                    candidate
+                    // The first identifier is unlinked too: its own pseudonym is the new id,
+                    // unless someone who no longer has this identifier (a reassigned number)
+                    // is stored there; then the new person gets an id of their own.
+                    let own = &unlinked[0].1;
+                    let id = match own.carries {
+                        None => own.pseudonym.clone(),
+                        Some(_) => Pseudonym::random(),
+                    };
+                    (id, true)
                 }
-                1 => contacts.remove(0),
+                1 => (contacts.remove(0), false),
                 _ => {
                     let (_, absorbed) = self.merge(&contacts, at).await?;
                     merged.extend(absorbed);
@@ -210,12 +232,19 @@ impl Identities<'_> {
                 }
             };
             let mut raced = false;
-            for identifier in unlinked {
-                match self.create_link(identifier, &contact, at).await {
-                    Ok(link) => links.push(link),
-                    // A concurrent delivery linked it first: resolve again.
-                    Err(IdentityError::Store(StoreError::AlreadyExists(_))) => raced = true,
-                    Err(e) => return Err(e),
+            if !unlinked.is_empty() {
+                let retention = if is_new {
+                    new_contact_retention(at)
+                } else {
+                    self.retention_of(&contact, at).await?
+                };
+                for (identifier, _) in &unlinked {
+                    match self.create_link(identifier, &contact, retention).await {
+                        Ok(link) => links.push(link),
+                        // A concurrent delivery linked it first: resolve again.
+                        Err(IdentityError::Store(StoreError::AlreadyExists(_))) => raced = true,
+                        Err(e) => return Err(e),
+                    }
                 }
             }
             if !raced {
@@ -229,18 +258,14 @@ impl Identities<'_> {
         Err(StoreError::Backend("identity links kept changing".into()).into())
     }
 
-    /// A new link of `identifier` to `contact`, under the contact's retention (its profile's
-    /// class and deadline, or a new contact's).
+    /// A new link of `identifier` to `contact`, under the contact's retention (see
+    /// [`Identities::retention_of`]).
     async fn create_link(
         &self,
         identifier: &Identifier,
         contact: &Pseudonym,
-        at: DateTime<Utc>,
+        (class, deadline): (RetentionClass, DateTime<Utc>),
     ) -> Result<Record, IdentityError> {
-        let (class, deadline) = match self.profile(contact).await? {
-            Some(profile) => (profile.retention, profile.expires_at),
-            None => (RetentionClass::Bot7d, RetentionClass::Bot7d.deadline(at)),
-        };
         let key = ItemKey::identity_link(&identifier.pseudonym(self.pseudonymizer)?);
         let link = IdentityLink {
             contact: contact.clone(),
@@ -319,7 +344,10 @@ impl Identities<'_> {
                     self.store.update(&link).await?;
                 }
             }
-            None => match self.create_link(new, contact, at).await {
+            None => match self
+                .create_link(new, contact, self.retention_of(contact, at).await?)
+                .await
+            {
                 Ok(_) | Err(IdentityError::Store(StoreError::AlreadyExists(_))) => {}
                 Err(e) => return Err(e),
             },
@@ -439,6 +467,25 @@ impl Identities<'_> {
         tracing::info!(merged = absorbed.len(), "contacts of one person merged");
         Ok((keep, absorbed))
     }
+}
+
+/// An identifier's own pseudonym, and whether a profile is stored there: `Some(true)` if it
+/// carries the identifier (a contact stored before links existed), `Some(false)` if it is
+/// someone else's (who had the identifier before).
+struct OwnPseudonym {
+    pseudonym: Pseudonym,
+    carries: Option<bool>,
+}
+
+impl OwnPseudonym {
+    fn stored_before_links(&self) -> Option<Pseudonym> {
+        (self.carries == Some(true)).then(|| self.pseudonym.clone())
+    }
+}
+
+/// A new contact's retention: a bot contact's, from its first message.
+fn new_contact_retention(at: DateTime<Utc>) -> (RetentionClass, DateTime<Utc>) {
+    (RetentionClass::Bot7d, RetentionClass::Bot7d.deadline(at))
 }
 
 /// Updates for the links whose class or deadline lag behind their profile's.

@@ -138,7 +138,7 @@ pub async fn find_person(
     if let Identifier::Phone(phone) = &identifier {
         person.add_caller(store, pseudonymizer, phone).await?;
     }
-    expand(store, pseudonymizer, &mut person).await?;
+    expand_with(store, pseudonymizer, &mut person, &holds).await?;
     Ok(person)
 }
 
@@ -149,7 +149,16 @@ pub async fn expand(
     pseudonymizer: &Pseudonymizer,
     person: &mut Person,
 ) -> Result<(), PrivacyError> {
-    let holds = all_holds(store).await?;
+    expand_with(store, pseudonymizer, person, &all_holds(store).await?).await
+}
+
+/// [`expand`] with the holds already read.
+async fn expand_with(
+    store: &dyn Store,
+    pseudonymizer: &Pseudonymizer,
+    person: &mut Person,
+    holds: &[Record],
+) -> Result<(), PrivacyError> {
     let mut next = 0;
     while next < person.contacts.len() {
         let contact = person.contacts[next].clone();

@@ -6,10 +6,7 @@ use servicekanal_testing::harness as support;
 
 use chrono::{DateTime, Duration, Utc};
 use servicekanal_shared::clock::Clock;
-use servicekanal_shared::domain::{
-    Actor, CallbackRequest, Contact, DeliveryStatus, Direction, Message, MessageContent,
-    MessageType,
-};
+use servicekanal_shared::domain::{CallbackRequest, Contact, Message, MessageContent, MessageType};
 use servicekanal_shared::keys::{ItemKey, MESSAGE_PREFIX, Pseudonymizer};
 use servicekanal_shared::retention::RetentionClass;
 use servicekanal_shared::store::{
@@ -34,21 +31,13 @@ fn contact_record(wa_id: &str, at: DateTime<Utc>, class: RetentionClass) -> Reco
 fn message_record(wa_id: &str, at: DateTime<Utc>, text: &str) -> Record {
     let pseudonym = pseudonymizer().contact(wa_id).unwrap();
     let id = Ulid::from_parts(at.timestamp_millis() as u64, u128::from(text.len() as u32));
-    let message = Message {
+    let message = Message::inbound(
         id,
-        conversation_id: None,
-        wamid: Some(format!("wamid.{id}")),
-        direction: Direction::Inbound,
-        actor: Actor::Customer,
-        message_type: MessageType::Text,
-        content: MessageContent::Text { body: text.into() },
+        format!("wamid.{id}"),
+        MessageType::Text,
+        MessageContent::Text { body: text.into() },
         at,
-        delivery: DeliveryStatus::Received,
-        error_code: None,
-        handling: None,
-        facts: None,
-        pricing: None,
-    };
+    );
     Record::new(
         ItemKey::message(&pseudonym, id),
         &message,

@@ -11,8 +11,8 @@ use retention_sweeper::{
 };
 use servicekanal_shared::clock::Clock;
 use servicekanal_shared::domain::{
-    Actor, Channel, Contact, Conversation, DeliveryStatus, Direction, IdentifierKind, IdentityLink,
-    Message, MessageContent, MessageType,
+    Channel, Contact, Conversation, IdentifierKind, IdentityLink, Message, MessageContent,
+    MessageType,
 };
 use servicekanal_shared::keys::{ItemKey, Pseudonym};
 use servicekanal_shared::privacy::all_holds;
@@ -61,23 +61,15 @@ fn message(
     deadline: DateTime<Utc>,
 ) -> Record {
     let id = Ulid::from_datetime(at.into());
-    let body = Message {
+    let body = Message::inbound(
         id,
-        conversation_id: None,
-        wamid: None,
-        direction: Direction::Inbound,
-        actor: Actor::Customer,
-        message_type: MessageType::Text,
-        content: MessageContent::Text {
+        format!("wamid.{id}"),
+        MessageType::Text,
+        MessageContent::Text {
             body: "Meine Rechnung ist zu hoch".into(),
         },
         at,
-        delivery: DeliveryStatus::Received,
-        error_code: None,
-        handling: None,
-        facts: None,
-        pricing: None,
-    };
+    );
     Record::with_deadline(ItemKey::message(who, id), &body, class, deadline).unwrap()
 }
 

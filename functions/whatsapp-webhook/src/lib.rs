@@ -49,7 +49,17 @@ pub enum ProcessError {
     #[error(transparent)]
     Queue(#[from] QueueError),
     #[error(transparent)]
-    Identity(#[from] IdentityError),
+    Identity(IdentityError),
+}
+
+impl From<IdentityError> for ProcessError {
+    /// A store failure is a store failure, wherever it happened (a legal hold among them).
+    fn from(e: IdentityError) -> Self {
+        match e {
+            IdentityError::Store(e) => ProcessError::Store(e),
+            other => ProcessError::Identity(other),
+        }
+    }
 }
 
 /// What one POST amounted to (counts only, for the log line and the tests).
@@ -204,10 +214,7 @@ pub async fn process(payload: &WebhookPayload, ports: &Ports) -> Result<Summary,
                 Ok(Inbound::Skipped) => summary.skipped += 1,
                 // The contact's data is under legal hold: blocked from any use, so the message
                 // is neither stored with it nor answered.
-                Err(
-                    ProcessError::Store(StoreError::Held(_))
-                    | ProcessError::Identity(IdentityError::Store(StoreError::Held(_))),
-                ) => {
+                Err(ProcessError::Store(StoreError::Held(_))) => {
                     tracing::warn!("message of a contact under legal hold not processed");
                     summary.skipped += 1;
                 }
