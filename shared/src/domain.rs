@@ -263,8 +263,11 @@ impl Conversation {
         }
     }
 
-    /// The customer wrote: she waits from now on, unless she already waited.
-    pub fn customer_wrote(&mut self, at: DateTime<Utc>) {
+    /// The customer wrote at `at` (handled at `now`): counted, the conversation is active,
+    /// and she waits from then on, unless she already waited.
+    pub fn customer_wrote(&mut self, at: DateTime<Utc>, now: DateTime<Utc>) {
+        self.customer_messages += 1;
+        self.last_activity_at = self.last_activity_at.max(at).max(now);
         self.waiting_since.get_or_insert(at);
     }
 

@@ -17,7 +17,7 @@ use crate::keys::{
     IDENTITY_LINK_PREFIX, ItemKey, Pseudonym, PseudonymError, Pseudonymizer, canonical_user_id,
     canonical_wa_id,
 };
-use crate::retention::RetentionClass;
+use crate::retention::{self, Anchor, RetentionClass};
 use crate::store::{Record, Store, StoreError, Write, all_pages};
 use chrono::{DateTime, Duration, Utc};
 
@@ -271,7 +271,7 @@ impl Identities<'_> {
             contact: contact.clone(),
             identifier: identifier.kind(),
         };
-        let record = Record::with_deadline(key, &link, class, deadline)?.owned_by(contact);
+        let record = Record::new(key, &link, class, Anchor::With(deadline))?.owned_by(contact);
         self.store.create(&record).await?;
         Ok(record)
     }
@@ -338,8 +338,7 @@ impl Identities<'_> {
                     })?;
                     link.owner = Some(contact.as_str().to_owned());
                     if let Some(profile) = profile {
-                        link.retention = profile.retention;
-                        link.expires_at = profile.expires_at;
+                        link.retain(profile.retention, Anchor::With(profile.expires_at));
                     }
                     self.store.update(&link).await?;
                 }
@@ -442,10 +441,9 @@ impl Identities<'_> {
         if let Some((_, mut kept_record, mut kept)) = profiles.next() {
             for (_, record, profile) in profiles {
                 fold_into(&mut kept, &profile);
-                if record.retention == RetentionClass::Service13m {
-                    kept_record.retention = RetentionClass::Service13m;
-                }
-                kept_record.expires_at = kept_record.expires_at.max(record.expires_at);
+                let class = retention::merged(kept_record.retention, record.retention);
+                let deadline = kept_record.expires_at.max(record.expires_at);
+                kept_record.retain(class, Anchor::With(deadline));
                 // Its identifiers live on in the kept profile only: a later change of number
                 // then leaves the old one nowhere, and nothing leads to this profile directly.
                 let mut merged = profile;
@@ -458,9 +456,13 @@ impl Identities<'_> {
                 record.owner = Some(keep.as_str().to_owned());
                 self.store.update(&record).await?;
             }
-            kept_record.expires_at = kept_record
+            let class = kept_record.retention;
+            // A profile counts from its contact's last contact, whatever its class.
+            let last_contact = kept.last_contact_at.max(at);
+            let deadline = kept_record
                 .expires_at
-                .max(kept_record.retention.deadline(kept.last_contact_at.max(at)));
+                .max(class.deadline_of(Anchor::At(last_contact)));
+            kept_record.retain(class, Anchor::With(deadline));
             kept_record.set_body(&kept)?;
             self.store.update(&kept_record).await?;
         }
@@ -485,7 +487,10 @@ impl OwnPseudonym {
 
 /// A new contact's retention: a bot contact's, from its first message.
 fn new_contact_retention(at: DateTime<Utc>) -> (RetentionClass, DateTime<Utc>) {
-    (RetentionClass::Bot7d, RetentionClass::Bot7d.deadline(at))
+    (
+        retention::NEW_CONTACT,
+        retention::NEW_CONTACT.deadline_of(Anchor::At(at)),
+    )
 }
 
 /// Updates for the links whose class or deadline lag behind their profile's.
@@ -495,8 +500,7 @@ fn following(links: &[Record], class: RetentionClass, deadline: DateTime<Utc>) -
         .filter(|link| link.retention != class || link.expires_at + LINK_REFRESH_LAG < deadline)
         .map(|link| {
             let mut link = link.clone();
-            link.retention = class;
-            link.expires_at = crate::clock::whole_seconds(deadline);
+            link.retain(class, Anchor::With(deadline));
             Write::Update(link)
         })
         .collect()

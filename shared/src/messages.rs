@@ -4,7 +4,7 @@
 use crate::domain::{Actor, ContactKind, DeliveryMarker, DeliveryStatus, EndReason, Message};
 use crate::keys::{ItemKey, Pseudonym, Pseudonymizer};
 use crate::queue::OutgoingMessage;
-use crate::retention::RetentionClass;
+use crate::retention::{Anchor, RetentionClass};
 use crate::store::{Record, Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -287,11 +287,11 @@ fn outbound_marker(
         message: message.key.clone(),
         queued: true,
     };
-    let record = Record::with_deadline(
+    let record = Record::new(
         pseudonymizer.delivery_marker(wamid),
         &marker,
         message.retention,
-        message.expires_at,
+        Anchor::With(message.expires_at),
     )?;
     Ok(match Pseudonym::from_partition(&message.key.pk) {
         Some(contact) => record.owned_by(&contact),

@@ -136,6 +136,139 @@ impl fmt::Display for RetentionClass {
     }
 }
 
+/// What a record's deadline counts from. Every deadline the product sets is
+/// [`RetentionClass::deadline_of`] of one of these (through [`crate::store::Record::new`] or
+/// [`crate::store::Record::retain`]); this file is the only place that turns an anchor into a
+/// date.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Anchor {
+    /// The moment the data arose: a bot message, a survey answer, a callback request.
+    At(DateTime<Utc>),
+    /// Data of a contact: when it arose and the contact's last contact over the channel. A
+    /// sliding class counts from the last contact, so all of a contact's service data goes
+    /// together (the profile's deadline); any other class from the moment itself.
+    Contact {
+        at: DateTime<Utc>,
+        last_contact: DateTime<Utc>,
+    },
+    /// Lives exactly as long as the record it serves (a delivery marker, the open-callback
+    /// pointer, an identity link): that record's deadline.
+    With(DateTime<Utc>),
+    /// A purpose that ends sooner than the class allows (a survey session that expires): the
+    /// earlier of `until` and the class's deadline from `at`.
+    Until {
+        at: DateTime<Utc>,
+        until: DateTime<Utc>,
+    },
+}
+
+impl From<DateTime<Utc>> for Anchor {
+    fn from(at: DateTime<Utc>) -> Self {
+        Anchor::At(at)
+    }
+}
+
+impl RetentionClass {
+    /// The deadline of data of this class with this anchor, in whole seconds.
+    pub fn deadline_of(self, anchor: Anchor) -> DateTime<Utc> {
+        match anchor {
+            Anchor::At(at) => self.deadline(at),
+            Anchor::Contact { last_contact, .. } if self.slides() => self.deadline(last_contact),
+            Anchor::Contact { at, .. } => self.deadline(at),
+            Anchor::With(deadline) => crate::clock::whole_seconds(deadline),
+            Anchor::Until { at, until } => {
+                crate::clock::whole_seconds(until).min(self.deadline(at))
+            }
+        }
+    }
+
+    /// Whether a newer contact moves the deadline of this class's data (the sliding window).
+    pub fn slides(self) -> bool {
+        self.policy().sliding
+    }
+}
+
+/// Sliding renewal: the deadline an item slides to when the record it lives as long as (its
+/// contact's profile; a link's or merged profile's owner) has `anchor_deadline`. Only ever
+/// later; `None`: the item keeps its deadline.
+pub fn renewed(
+    current: DateTime<Utc>,
+    anchor_deadline: Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
+    anchor_deadline.filter(|deadline| *deadline > current)
+}
+
+/// The classes of what the bot's handling of one inbound message touches: the contact
+/// (profile and identity links), the conversation, the message. Every class change of a
+/// contact's data is one of these methods.
+///
+/// A contact who only talks to the bot stays `bot-7d`. Authentication makes the contact a
+/// service contact (`service-13m`); a handover makes the conversation one too; a message in a
+/// conversation an agent holds is a message with an agent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ContactClasses {
+    pub contact: RetentionClass,
+    pub conversation: RetentionClass,
+    pub message: RetentionClass,
+}
+
+impl ContactClasses {
+    /// The classes as stored; a conversation not stored yet starts as a bot conversation.
+    pub fn as_stored(
+        contact: RetentionClass,
+        conversation: Option<RetentionClass>,
+        message: RetentionClass,
+    ) -> Self {
+        Self {
+            contact,
+            conversation: conversation.unwrap_or(NEW_CONVERSATION),
+            message,
+        }
+    }
+
+    pub fn authenticated(&mut self) {
+        self.contact = RetentionClass::Service13m;
+    }
+
+    pub fn handed_over(&mut self) {
+        self.contact = RetentionClass::Service13m;
+        self.conversation = RetentionClass::Service13m;
+    }
+
+    pub fn written_to_agent(&mut self) {
+        self.message = RetentionClass::Service13m;
+    }
+}
+
+/// A contact seen for the first time, and every message the webhook stores for it, starts as
+/// bot data; the bot's handling moves it (see [`ContactClasses`]).
+pub const NEW_CONTACT: RetentionClass = RetentionClass::Bot7d;
+/// The marker that recognises a redelivered inbound message (by its WhatsApp id): the
+/// contact's bot data, kept as long as WhatsApp may retry.
+pub const INBOUND_MARKER: RetentionClass = RetentionClass::Bot7d;
+/// A conversation starts with the bot.
+pub const NEW_CONVERSATION: RetentionClass = RetentionClass::Bot7d;
+/// Lisa's own messages are messages with the bot, whatever follows.
+pub const BOT_MESSAGE: RetentionClass = RetentionClass::Bot7d;
+/// An agent's reply or note is service data of the contact.
+pub const AGENT_MESSAGE: RetentionClass = RetentionClass::Service13m;
+/// Failed-authentication state lives as long as a bot conversation.
+pub const AUTH_ATTEMPTS: RetentionClass = RetentionClass::Bot7d;
+/// A survey in progress is a conversation with the bot; its answer is survey data.
+pub const SURVEY_SESSION: RetentionClass = RetentionClass::Bot7d;
+pub const SURVEY_ANSWER: RetentionClass = RetentionClass::Survey13m;
+/// What the voice assistant takes.
+pub const CALLBACK_REQUEST: RetentionClass = RetentionClass::Callback3m;
+
+/// The class of two contacts' data merged into one (one person): service data if either was.
+pub fn merged(a: RetentionClass, b: RetentionClass) -> RetentionClass {
+    if a == RetentionClass::Service13m || b == RetentionClass::Service13m {
+        RetentionClass::Service13m
+    } else {
+        a
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("unknown retention class {0:?}")]
 pub struct UnknownRetentionClass(pub String);
@@ -214,6 +347,78 @@ mod tests {
         let deadline = RetentionClass::Callback3m.deadline(anchor);
         assert!(deadline <= utc("2027-03-28T01:00:00Z"), "{deadline}");
         assert!(deadline >= utc("2027-03-28T00:00:00Z"), "{deadline}");
+    }
+
+    #[test]
+    fn service_data_of_a_contact_counts_from_the_last_contact_bot_data_from_itself() {
+        let at = utc("2026-03-01T10:00:00Z");
+        let last_contact = utc("2026-05-01T10:00:00Z");
+        let anchor = Anchor::Contact { at, last_contact };
+        assert_eq!(
+            RetentionClass::Service13m.deadline_of(anchor),
+            RetentionClass::Service13m.deadline(last_contact)
+        );
+        assert_eq!(
+            RetentionClass::Bot7d.deadline_of(anchor),
+            utc("2026-03-08T10:00:00Z")
+        );
+        assert_eq!(
+            RetentionClass::Survey13m.deadline_of(Anchor::At(at)),
+            RetentionClass::Survey13m.deadline(at)
+        );
+    }
+
+    #[test]
+    fn a_follower_keeps_its_records_deadline_and_a_short_purpose_never_outlives_its_class() {
+        let served = utc("2026-04-02T10:00:00.700Z");
+        assert_eq!(
+            RetentionClass::Callback3m.deadline_of(Anchor::With(served)),
+            utc("2026-04-02T10:00:00Z")
+        );
+        let at = utc("2026-03-01T10:00:00Z");
+        let soon = utc("2026-03-02T10:00:00Z");
+        assert_eq!(
+            RetentionClass::Bot7d.deadline_of(Anchor::Until { at, until: soon }),
+            soon
+        );
+        let late = utc("2026-04-01T10:00:00Z");
+        assert_eq!(
+            RetentionClass::Bot7d.deadline_of(Anchor::Until { at, until: late }),
+            utc("2026-03-08T10:00:00Z")
+        );
+    }
+
+    #[test]
+    fn a_contact_moves_to_service_on_authentication_or_handover_never_back() {
+        let mut classes = ContactClasses::as_stored(NEW_CONTACT, None, RetentionClass::Bot7d);
+        assert_eq!(classes.conversation, RetentionClass::Bot7d);
+        classes.authenticated();
+        assert_eq!(classes.contact, RetentionClass::Service13m);
+        assert_eq!(classes.conversation, RetentionClass::Bot7d);
+        classes.handed_over();
+        assert_eq!(classes.conversation, RetentionClass::Service13m);
+        assert_eq!(classes.message, RetentionClass::Bot7d);
+        classes.written_to_agent();
+        assert_eq!(classes.message, RetentionClass::Service13m);
+        assert_eq!(
+            merged(RetentionClass::Bot7d, RetentionClass::Service13m),
+            RetentionClass::Service13m
+        );
+        assert_eq!(
+            merged(RetentionClass::Bot7d, RetentionClass::Bot7d),
+            RetentionClass::Bot7d
+        );
+    }
+
+    #[test]
+    fn renewal_only_ever_moves_a_deadline_later() {
+        let now = utc("2026-03-01T10:00:00Z");
+        let later = utc("2026-04-01T10:00:00Z");
+        assert_eq!(renewed(now, Some(later)), Some(later));
+        assert_eq!(renewed(later, Some(now)), None);
+        assert_eq!(renewed(now, None), None);
+        assert!(RetentionClass::Service13m.slides());
+        assert!(!RetentionClass::Bot7d.slides());
     }
 
     #[test]

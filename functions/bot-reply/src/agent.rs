@@ -7,16 +7,25 @@ pub(crate) async fn on_agent_action(
     ports: &Ports,
 ) -> Result<Outcome, BotError> {
     let store = ports.store.as_ref();
+    let now = ports.clock.now();
     let contact = &action.conversation.contact;
-    let (Some(conversation_record), Some(profile_record)) = (
-        store.get(&action.conversation.key()).await?,
-        store.get(&action.conversation.profile_key()).await?,
+    let (Some(mut stored), Some(profile)) = (
+        store
+            .load::<Conversation>(&action.conversation.key())
+            .await?,
+        store
+            .load::<Contact>(&action.conversation.profile_key())
+            .await?,
     ) else {
         return reject(action, RejectReason::ConversationGone, ports).await;
     };
-    let profile: Contact = profile_record.body()?;
-    let mut conversation: Conversation = conversation_record.body()?;
-    let now = ports.clock.now();
+    let profile = profile.body;
+    let conversation = &mut stored.body;
+    // An agent's reply or note is service data of the contact: it counts from their last contact.
+    let agent_data = Anchor::Contact {
+        at: now,
+        last_contact: profile.last_contact_at,
+    };
     let message_key = ItemKey::message(contact, action.action_id);
     match &action.act {
         AgentAct::Reply { text } => {
@@ -45,20 +54,17 @@ pub(crate) async fn on_agent_action(
                     Some(facts),
                 );
                 conversation.agent_replied(now);
-                let mut conversation_record = conversation_record;
-                conversation_record.set_body(&conversation)?;
-                conversation_record.expires_at = conversation_record
-                    .retention
-                    .deadline(profile.last_contact_at);
+                let class = stored.retention();
+                stored.retain(class, agent_data);
                 match store
                     .write_all(&[
                         Write::Create(Record::new(
                             message_key,
                             &reply,
-                            RetentionClass::Service13m,
-                            profile.last_contact_at,
+                            retention::AGENT_MESSAGE,
+                            agent_data,
                         )?),
-                        Write::Update(conversation_record),
+                        stored.into_write()?,
                     ])
                     .await
                 {
@@ -68,11 +74,10 @@ pub(crate) async fn on_agent_action(
                 }
             }
             match deliver(contact, action.action_id, &profile, ports).await? {
-                Delivery::Failed(code) => {
-                    let reason = if code == Some(131047) {
-                        RejectReason::OutsideServiceWindow
-                    } else {
-                        RejectReason::NotDeliverable
+                Delivery::Failed(error) => {
+                    let reason = match error {
+                        WhatsAppError::OutsideWindow => RejectReason::OutsideServiceWindow,
+                        _ => RejectReason::NotDeliverable,
                     };
                     reject(action, reason, ports).await
                 }
@@ -91,12 +96,7 @@ pub(crate) async fn on_agent_action(
                     response_seconds: None,
                 },
             );
-            let record = Record::new(
-                message_key,
-                &note,
-                RetentionClass::Service13m,
-                profile.last_contact_at,
-            )?;
+            let record = Record::new(message_key, &note, retention::AGENT_MESSAGE, agent_data)?;
             match store.create(&record).await {
                 Ok(()) | Err(StoreError::AlreadyExists(_)) => Ok(Outcome::NoteStored),
                 Err(e) => Err(e.into()),
@@ -105,10 +105,9 @@ pub(crate) async fn on_agent_action(
         AgentAct::Close => {
             if conversation.state != ConversationState::Closed {
                 conversation.close(EndReason::AgentClosed, now);
-                let mut record = conversation_record;
-                record.set_body(&conversation)?;
-                store.update(&record).await?;
+                stored = stored.save(store).await?;
             }
+            let conversation = &stored.body;
             if conversation.end_reason == Some(EndReason::AgentClosed) {
                 // Sent again on a retry; the FIFO queue drops the repeat.
                 let at = conversation.ended_at.unwrap_or(now);

@@ -27,31 +27,31 @@ pub(crate) async fn on_inbound(notice: &InboundNotice, ports: &Ports) -> Result<
     let contact = Pseudonym::from_partition(&notice.message.pk).ok_or_else(|| {
         BotError::Malformed(format!("{} is not a contact's message", notice.message))
     })?;
+    let store = ports.store.as_ref();
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let Some(record) = ports.store.get(&notice.message).await? else {
+        let Some(inbound) = store.load::<Message>(&notice.message).await? else {
             return Ok(Outcome::Gone);
         };
-        let message: Message = record.body()?;
-        match &message.handling {
+        match &inbound.body.handling {
             Some(h) if h.done => return Ok(Outcome::AlreadyDone),
             // Decided before (a retry): carry out what is left.
             Some(_) => {
-                let Some(profile) = ports.store.get(&ItemKey::profile(&contact)).await? else {
+                let Some(profile) = store.load::<Contact>(&ItemKey::profile(&contact)).await?
+                else {
                     return Ok(Outcome::Gone);
                 };
                 let decided = Decided {
-                    inbound_record: record,
-                    inbound: message,
-                    profile: profile.body()?,
+                    inbound,
+                    profile: profile.body,
                     replies: None,
                 };
                 return finish(&contact, decided, ports).await;
             }
             None => {}
         }
-        match decide(&contact, record, message, ports).await {
+        match decide(&contact, inbound, ports).await {
             Ok(Some(decided)) => return finish(&contact, decided, ports).await,
             Ok(None) => return Ok(Outcome::Gone),
             Err(BotError::Store(
@@ -66,8 +66,7 @@ pub(crate) async fn on_inbound(notice: &InboundNotice, ports: &Ports) -> Result<
 /// the replies as written, so carrying it out needs no second read. `replies` is `None` when
 /// carrying out a decision made before (a retry): they are read back then.
 pub(crate) struct Decided {
-    inbound_record: Record,
-    inbound: Message,
+    inbound: Stored<Message>,
     profile: Contact,
     replies: Option<Vec<Record>>,
 }
@@ -76,252 +75,303 @@ pub(crate) struct Decided {
 /// `None` if the contact is gone.
 pub(crate) async fn decide(
     contact: &Pseudonym,
-    inbound_record: Record,
-    inbound: Message,
+    inbound: Stored<Message>,
     ports: &Ports,
 ) -> Result<Option<Decided>, BotError> {
     let store = ports.store.as_ref();
-    let now = ports.clock.now();
-    let Some(profile_record) = store.get(&ItemKey::profile(contact)).await? else {
+    let Some(profile) = store.load::<Contact>(&ItemKey::profile(contact)).await? else {
         return Ok(None);
     };
-    let mut profile: Contact = profile_record.body()?;
     // While a survey runs (until it is finished or expires), messages answer it, not Lisa.
-    if let Some(survey) = store.get(&ItemKey::survey_session(contact)).await? {
-        let survey: SurveySession = survey.body()?;
-        if !survey.finished {
-            let mut filed = inbound.clone();
-            filed.conversation_id = Some(survey.conversation);
-            filed.handling = Some(Handling {
-                effects: vec![Effect::ForwardToSurvey],
-                ..Handling::default()
-            });
-            let mut record = inbound_record;
-            record.set_body(&filed)?;
-            return Ok(Some(Decided {
-                inbound_record: store.update(&record).await?,
-                inbound: filed,
-                profile,
-                replies: Some(Vec::new()),
-            }));
-        }
-    }
-    let auth_record = store.get(&ItemKey::auth_attempts(contact)).await?;
-    let mut auth: AuthAttempts = match &auth_record {
-        Some(r) => r.body()?,
-        None => AuthAttempts::default(),
-    };
-    let auth_before = auth.clone();
-
-    // The open conversation, or a new one started by this message (named after it, so a
-    // retaken decision starts the same one).
-    let current = match profile.current_conversation {
-        Some(id) => store.get(&ItemKey::conversation(contact, id)).await?,
-        None => None,
-    };
-    let (conversation_record, mut conversation) = match current {
-        Some(r) => {
-            let c: Conversation = r.body()?;
-            if c.state == ConversationState::Closed {
-                (
-                    None,
-                    Conversation::start(inbound.id, Channel::Whatsapp, inbound.at),
-                )
-            } else {
-                (Some(r), c)
-            }
-        }
-        None => (
-            None,
-            Conversation::start(inbound.id, Channel::Whatsapp, inbound.at),
-        ),
-    };
-    profile.current_conversation = Some(conversation.id);
-    conversation.customer_messages += 1;
-    conversation.customer_wrote(inbound.at);
-    let mode_on_arrival = conversation.mode;
-    conversation.last_activity_at = conversation.last_activity_at.max(inbound.at).max(now);
-
-    let mut profile_class = profile_record.retention;
-    let mut conversation_class = conversation_record
-        .as_ref()
-        .map_or(RetentionClass::Bot7d, |r| r.retention);
-    let mut inbound_after = inbound.clone();
-    inbound_after.conversation_id = Some(conversation.id);
-    let mut inbound_class = inbound_record.retention;
-    let mut handling = Handling::default();
-    let mut replies = Vec::new();
-    let mut handed_over_now = false;
-
-    if conversation.mode == ConversationMode::Agent {
-        // Lisa is silent; the agent reads it on the desk. Messages with agents: 13 months.
-        inbound_class = RetentionClass::Service13m;
-        handling.effects.push(Effect::ForwardToDesk);
-    } else if let Some(input) = input_of(&inbound) {
-        let state = State {
-            contact: &mut profile,
-            conversation: &mut conversation,
-            auth: &mut auth,
-        };
-        let actions = ports
-            .lisa
-            .respond(state, input, now, ports.directory.as_ref())
-            .await?;
-        for action in actions {
-            match action {
-                Action::Reply(content) => replies.push(content),
-                Action::RedactIncoming => inbound_after.content = MessageContent::Redacted,
-                Action::Authenticated(_) => profile_class = RetentionClass::Service13m,
-                Action::Handover { topic } => {
-                    handed_over_now = true;
-                    profile_class = RetentionClass::Service13m;
-                    conversation_class = RetentionClass::Service13m;
-                    handling.effects.push(Effect::Handover { topic });
-                }
-                Action::Close(reason) => {
-                    conversation.close(reason, now);
-                    handling.effects.push(Effect::Closed { reason });
-                }
-                Action::Erase => handling.effects.push(Effect::Erase),
-            }
-        }
-    }
-    if !service_window_open(profile.last_contact_at, now) && !replies.is_empty() {
-        // Only possible for a message that waited in the queue for a day: say nothing.
-        tracing::warn!(
-            replies = replies.len(),
-            "replies dropped: outside the 24-hour window"
-        );
-        replies.clear();
-    }
-    if conversation.mode == ConversationMode::Bot && conversation.state != ConversationState::Closed
+    if let Some(survey) = store
+        .load::<SurveySession>(&ItemKey::survey_session(contact))
+        .await?
+        && !survey.body.finished
     {
-        handling.effects.push(Effect::InactivityTimer {
-            due_at: conversation.last_activity_at + ports.config.inactivity,
-        });
+        return file_for_survey(inbound, survey.body.conversation, profile.body, store)
+            .await
+            .map(Some);
     }
-    conversation.bot_messages += replies.len() as u32;
-    conversation.contact_kind = profile.kind;
-    let topic = conversation.topics.last().cloned();
-    inbound_after.facts = Some(MessageFacts {
-        mode: mode_on_arrival,
-        topic: topic.clone(),
-        response_seconds: None,
-    });
-    // Only the first reply answers the wait.
-    let mut response_seconds = if replies.is_empty() {
-        None
-    } else {
-        conversation.answered(now)
-    };
-    if handed_over_now {
-        // Lisa's "I hand you over" is no answer: the wait for the agent starts with the ask.
-        conversation.waiting_since = Some(inbound.at);
-    }
-
-    // Replies sort after the message they answer, even within one millisecond.
-    let reply_clock = now.max(inbound.at + Duration::milliseconds(1));
-    let mut generator = ulid::Generator::new();
-    let mut writes = Vec::new();
-    let mut reply_records = Vec::new();
-    for content in replies {
-        let id = generator
-            .generate_from_datetime(reply_clock.into())
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
-        let facts = MessageFacts {
-            mode: ConversationMode::Bot,
-            topic: topic.clone(),
-            response_seconds: response_seconds.take(),
-        };
-        let reply = Message::outbound(id, conversation.id, Actor::Bot, content, now, Some(facts));
-        handling.replies.push(id);
-        let write = Write::Create(Record::new(
-            ItemKey::message(contact, id),
-            &reply,
-            // Lisa's own messages are messages with the bot, whatever follows.
-            RetentionClass::Bot7d,
-            now,
-        )?);
-        reply_records.push(write.committed());
-        writes.push(write);
-    }
-    inbound_after.handling = Some(handling);
-
-    let mut inbound_record = inbound_record;
-    inbound_record.set_body(&inbound_after)?;
-    inbound_record.retention = inbound_class;
-    inbound_record.expires_at = inbound_class.deadline(inbound.at);
-    let inbound_write = Write::Update(inbound_record);
-    let inbound_record = inbound_write.committed();
-    writes.push(inbound_write);
-
-    let mut profile_record = profile_record;
-    let class_changed = profile_record.retention != profile_class;
-    profile_record.set_body(&profile)?;
-    profile_record.retention = profile_class;
-    profile_record.expires_at = profile_class.deadline(profile.last_contact_at);
-    if class_changed {
-        // The contact's identity links live as long as the contact: they change class with it.
-        let identities = Identities {
-            store: ports.store.as_ref(),
-            pseudonymizer: &ports.pseudonymizer,
-        };
-        writes.extend(
-            identities
-                .links_following(&profile, profile_class, profile_record.expires_at)
-                .await
-                .map_err(|e| match e {
-                    IdentityError::Store(e) => e,
-                    other => StoreError::Backend(other.to_string()),
-                })?,
-        );
-    }
-    writes.push(Write::Update(profile_record));
-
-    let conversation_key = ItemKey::conversation(contact, conversation.id);
-    // Service data of a contact shares the contact's sliding deadline (their last contact);
-    // a bot conversation lasts seven days from its last activity.
-    let conversation_deadline = match conversation_class {
-        RetentionClass::Service13m => conversation_class.deadline(profile.last_contact_at),
-        _ => conversation_class.deadline(conversation.last_activity_at),
-    };
-    writes.push(match conversation_record {
-        Some(mut r) => {
-            r.set_body(&conversation)?;
-            r.retention = conversation_class;
-            r.expires_at = conversation_deadline;
-            Write::Update(r)
-        }
-        None => Write::Create(Record::with_deadline(
-            conversation_key,
-            &conversation,
-            conversation_class,
-            conversation_deadline,
-        )?),
-    });
-    if auth != auth_before {
-        // Lock-out state lives as long as a bot conversation; the lock itself lasts a day.
-        writes.push(match auth_record {
-            Some(mut r) => {
-                r.set_body(&auth)?;
-                r.expires_at = RetentionClass::Bot7d.deadline(now);
-                Write::Update(r)
-            }
-            None => Write::Create(Record::new(
-                ItemKey::auth_attempts(contact),
-                &auth,
-                RetentionClass::Bot7d,
-                now,
-            )?),
-        });
-    }
-    ports.store.write_all(&writes).await?;
+    let mut turn = Turn::load(contact, inbound, profile, ports).await?;
+    let replies = turn.respond(ports).await?;
+    let (writes, reply_records) = turn.writes(contact, replies, ports).await?;
+    store.write_all(&writes).await?;
+    let Turn {
+        inbound, profile, ..
+    } = turn;
     Ok(Some(Decided {
-        inbound_record,
-        inbound: inbound_after,
-        profile,
+        inbound: inbound.committed()?,
+        profile: profile.body,
         replies: Some(reply_records),
     }))
+}
+
+/// Files a message as an answer to the running survey: the survey function takes it.
+async fn file_for_survey(
+    mut inbound: Stored<Message>,
+    conversation: Ulid,
+    profile: Contact,
+    store: &dyn Store,
+) -> Result<Decided, BotError> {
+    inbound.body.conversation_id = Some(conversation);
+    inbound.body.handling = Some(Handling {
+        effects: vec![Effect::ForwardToSurvey],
+        ..Handling::default()
+    });
+    Ok(Decided {
+        inbound: inbound.save(store).await?,
+        profile,
+        replies: Some(Vec::new()),
+    })
+}
+
+/// One decision on one inbound message: the state it reads and changes, and the retention
+/// classes that change with it.
+struct Turn {
+    inbound: Stored<Message>,
+    /// The message as it arrived (what Lisa reads and the plan answers).
+    arrived: Message,
+    profile: Stored<Contact>,
+    conversation: Stored<Conversation>,
+    auth: Stored<AuthAttempts>,
+    auth_before: AuthAttempts,
+    classes: ContactClasses,
+    handling: Handling,
+    mode_on_arrival: ConversationMode,
+    handed_over_now: bool,
+}
+
+impl Turn {
+    /// Reads the state the message meets: the open conversation (or a new one, named after
+    /// the message, so a retaken decision starts the same one) and the lock-out state.
+    async fn load(
+        contact: &Pseudonym,
+        inbound: Stored<Message>,
+        mut profile: Stored<Contact>,
+        ports: &Ports,
+    ) -> Result<Self, BotError> {
+        let store = ports.store.as_ref();
+        let now = ports.clock.now();
+        let arrived = inbound.body.clone();
+        let auth = match store
+            .load::<AuthAttempts>(&ItemKey::auth_attempts(contact))
+            .await?
+        {
+            Some(auth) => auth,
+            None => Stored::new(
+                ItemKey::auth_attempts(contact),
+                AuthAttempts::default(),
+                retention::AUTH_ATTEMPTS,
+                now,
+            )?,
+        };
+        let open = match profile.body.current_conversation {
+            Some(id) => store
+                .load::<Conversation>(&ItemKey::conversation(contact, id))
+                .await?
+                .filter(|c| c.body.state != ConversationState::Closed),
+            None => None,
+        };
+        let mut conversation = match open {
+            Some(conversation) => conversation,
+            None => Stored::new(
+                ItemKey::conversation(contact, arrived.id),
+                Conversation::start(arrived.id, Channel::Whatsapp, arrived.at),
+                retention::NEW_CONVERSATION,
+                arrived.at,
+            )?,
+        };
+        profile.body.current_conversation = Some(conversation.body.id);
+        conversation.body.customer_wrote(arrived.at, now);
+        let classes = ContactClasses::as_stored(
+            profile.retention(),
+            conversation.exists().then(|| conversation.retention()),
+            inbound.retention(),
+        );
+        let mut inbound = inbound;
+        inbound.body.conversation_id = Some(conversation.body.id);
+        Ok(Self {
+            mode_on_arrival: conversation.body.mode,
+            auth_before: auth.body.clone(),
+            inbound,
+            arrived,
+            profile,
+            conversation,
+            auth,
+            classes,
+            handling: Handling::default(),
+            handed_over_now: false,
+        })
+    }
+
+    /// Lets Lisa answer (or, while an agent holds the conversation, forwards to the desk);
+    /// returns her replies and plans the effects.
+    async fn respond(&mut self, ports: &Ports) -> Result<Vec<OutboundContent>, BotError> {
+        let now = ports.clock.now();
+        let mut replies = Vec::new();
+        if self.conversation.body.mode == ConversationMode::Agent {
+            // Lisa is silent; the agent reads it on the desk.
+            self.classes.written_to_agent();
+            self.handling.effects.push(Effect::ForwardToDesk);
+        } else if let Some(input) = input_of(&self.arrived) {
+            let state = State {
+                contact: &mut self.profile.body,
+                conversation: &mut self.conversation.body,
+                auth: &mut self.auth.body,
+            };
+            let actions = ports
+                .lisa
+                .respond(state, input, now, ports.directory.as_ref())
+                .await?;
+            for action in actions {
+                match action {
+                    Action::Reply(content) => replies.push(content),
+                    Action::RedactIncoming => self.inbound.body.content = MessageContent::Redacted,
+                    Action::Authenticated(_) => self.classes.authenticated(),
+                    Action::Handover { topic } => {
+                        self.handed_over_now = true;
+                        self.classes.handed_over();
+                        self.handling.effects.push(Effect::Handover { topic });
+                    }
+                    Action::Close(reason) => {
+                        self.conversation.body.close(reason, now);
+                        self.handling.effects.push(Effect::Closed { reason });
+                    }
+                    Action::Erase => self.handling.effects.push(Effect::Erase),
+                }
+            }
+        }
+        if !service_window_open(self.profile.body.last_contact_at, now) && !replies.is_empty() {
+            // Only possible for a message that waited in the queue for a day: say nothing.
+            tracing::warn!(
+                replies = replies.len(),
+                "replies dropped: outside the 24-hour window"
+            );
+            replies.clear();
+        }
+        let conversation = &mut self.conversation.body;
+        if conversation.mode == ConversationMode::Bot
+            && conversation.state != ConversationState::Closed
+        {
+            self.handling.effects.push(Effect::InactivityTimer {
+                due_at: conversation.last_activity_at + ports.config.inactivity,
+            });
+        }
+        conversation.bot_messages += replies.len() as u32;
+        conversation.contact_kind = self.profile.body.kind;
+        Ok(replies)
+    }
+
+    /// The decision as one transaction: the replies as pending messages, the message with its
+    /// plan, and every changed item with its retention. Returns the reply records as written.
+    async fn writes(
+        &mut self,
+        contact: &Pseudonym,
+        replies: Vec<OutboundContent>,
+        ports: &Ports,
+    ) -> Result<(Vec<Write>, Vec<Record>), BotError> {
+        let now = ports.clock.now();
+        let topic = self.conversation.body.topics.last().cloned();
+        self.inbound.body.facts = Some(MessageFacts {
+            mode: self.mode_on_arrival,
+            topic: topic.clone(),
+            response_seconds: None,
+        });
+        // Only the first reply answers the wait.
+        let mut response_seconds = if replies.is_empty() {
+            None
+        } else {
+            self.conversation.body.answered(now)
+        };
+        if self.handed_over_now {
+            // Lisa's "I hand you over" is no answer: the wait for the agent starts with the ask.
+            self.conversation.body.waiting_since = Some(self.arrived.at);
+        }
+        // Replies sort after the message they answer, even within one millisecond.
+        let reply_clock = now.max(self.arrived.at + Duration::milliseconds(1));
+        let mut generator = ulid::Generator::new();
+        let mut writes = Vec::new();
+        let mut reply_records = Vec::new();
+        for content in replies {
+            let id = generator
+                .generate_from_datetime(reply_clock.into())
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
+            let facts = MessageFacts {
+                mode: ConversationMode::Bot,
+                topic: topic.clone(),
+                response_seconds: response_seconds.take(),
+            };
+            let reply = Message::outbound(
+                id,
+                self.conversation.body.id,
+                Actor::Bot,
+                content,
+                now,
+                Some(facts),
+            );
+            self.handling.replies.push(id);
+            let write = Write::Create(Record::new(
+                ItemKey::message(contact, id),
+                &reply,
+                retention::BOT_MESSAGE,
+                now,
+            )?);
+            reply_records.push(write.committed());
+            writes.push(write);
+        }
+        self.inbound.body.handling = Some(std::mem::take(&mut self.handling));
+
+        let last_contact = self.profile.body.last_contact_at;
+        let ContactClasses {
+            contact: contact_class,
+            conversation: conversation_class,
+            message: message_class,
+        } = self.classes;
+        self.inbound.retain(
+            message_class,
+            Anchor::Contact {
+                at: self.arrived.at,
+                last_contact,
+            },
+        );
+        writes.push(self.inbound.clone().into_write()?);
+
+        let class_changed = self.profile.retention() != contact_class;
+        // The profile is the anchor of its contact's data: it counts from the last contact.
+        self.profile.retain(contact_class, last_contact);
+        if class_changed {
+            // The contact's identity links live as long as the contact: they change class with it.
+            let identities = Identities {
+                store: ports.store.as_ref(),
+                pseudonymizer: &ports.pseudonymizer,
+            };
+            writes.extend(
+                identities
+                    .links_following(&self.profile.body, contact_class, self.profile.expires_at())
+                    .await
+                    .map_err(|e| match e {
+                        IdentityError::Store(e) => e,
+                        other => StoreError::Backend(other.to_string()),
+                    })?,
+            );
+        }
+        writes.push(self.profile.clone().into_write()?);
+
+        self.conversation.retain(
+            conversation_class,
+            Anchor::Contact {
+                at: self.conversation.body.last_activity_at,
+                last_contact,
+            },
+        );
+        writes.push(self.conversation.clone().into_write()?);
+        if self.auth.body != self.auth_before {
+            // Lock-out state lives as long as a bot conversation; the lock itself lasts a day.
+            self.auth.retain(retention::AUTH_ATTEMPTS, now);
+            writes.push(self.auth.clone().into_write()?);
+        }
+        Ok((writes, reply_records))
+    }
 }
 
 /// Carries out a committed plan: sends what is still pending, then the effects.
@@ -331,11 +381,11 @@ pub(crate) async fn finish(
     ports: &Ports,
 ) -> Result<Outcome, BotError> {
     let Decided {
-        inbound_record,
-        inbound,
+        inbound: stored_inbound,
         profile,
         replies,
     } = decided;
+    let inbound = &stored_inbound.body;
     let Some(handling) = inbound.handling.clone() else {
         return Ok(Outcome::Gone);
     };
@@ -409,7 +459,7 @@ pub(crate) async fn finish(
             }
             Effect::ForwardToSurvey => {
                 let reply = SurveyReply {
-                    survey_reply: inbound_record.key.clone(),
+                    survey_reply: stored_inbound.key().clone(),
                 };
                 ports.survey_queue.send(reply.to_queue_message()).await?;
             }
@@ -444,21 +494,16 @@ pub(crate) async fn finish(
         }
     }
     if outcome != Outcome::Erased {
-        mark_done(inbound_record, inbound, ports).await?;
+        mark_done(stored_inbound, ports).await?;
     }
     Ok(outcome)
 }
 
-pub(crate) async fn mark_done(
-    mut record: Record,
-    mut message: Message,
-    ports: &Ports,
-) -> Result<(), BotError> {
-    if let Some(h) = &mut message.handling {
+pub(crate) async fn mark_done(mut message: Stored<Message>, ports: &Ports) -> Result<(), BotError> {
+    if let Some(h) = &mut message.body.handling {
         h.done = true;
     }
-    record.set_body(&message)?;
-    match ports.store.update(&record).await {
+    match message.save(ports.store.as_ref()).await {
         // Changed meanwhile, or erased: the plan stays undone and a redelivery finds nothing
         // left to do.
         Ok(_) | Err(StoreError::VersionConflict { .. } | StoreError::NotFound(_)) => Ok(()),

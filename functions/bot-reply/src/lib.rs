@@ -25,8 +25,8 @@ use servicekanal_shared::messages::{
     InactivityTimer, InboundNotice, RejectReason, SummaryLine, SurveyReply,
 };
 use servicekanal_shared::queue::{self, ItemOutcome, Queue, QueueError};
-use servicekanal_shared::retention::RetentionClass;
-use servicekanal_shared::store::{Record, Store, StoreError, Write, all_pages};
+use servicekanal_shared::retention::{self, Anchor, ContactClasses};
+use servicekanal_shared::store::{Record, Store, StoreError, Stored, Write, all_pages};
 use servicekanal_shared::whatsapp::{
     OutboundContent, WhatsApp, WhatsAppError, service_window_open,
 };

@@ -9,7 +9,7 @@ pub(crate) enum Delivery {
     /// Sent before (a retry), or gone.
     Nothing,
     /// WhatsApp will never take it (or the window closed): stored as failed.
-    Failed(Option<i64>),
+    Failed(WhatsAppError),
 }
 
 /// Sends one stored outbound message if it is still pending.
@@ -67,7 +67,7 @@ pub(crate) async fn send_pending(
             message.error_code = e.code();
             record.set_body(&message)?;
             ports.store.update(&record).await?;
-            Ok(Delivery::Failed(e.code()))
+            Ok(Delivery::Failed(e))
         }
         Err(e) => Err(e.into()),
     }

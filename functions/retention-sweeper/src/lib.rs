@@ -16,7 +16,7 @@ use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use servicekanal_shared::clock::SharedClock;
 use servicekanal_shared::keys::{IDENTITY_LINK_PREFIX, ItemKey, PROFILE_SORT_KEY, Pseudonym};
-use servicekanal_shared::retention::RetentionClass;
+use servicekanal_shared::retention::{self, RetentionClass};
 use servicekanal_shared::store::{
     DueItem, PageRequest, Record, RecordKind, Store, StoreError, all_pages,
 };
@@ -249,10 +249,7 @@ impl Sweep<'_> {
             return Ok(self.profile_deadline(&anchor).await?.map(|(_, d)| d));
         }
         match Pseudonym::from_partition(&item.key.pk) {
-            Some(contact)
-                if item.retention == RetentionClass::Service13m
-                    && item.key != ItemKey::profile(&contact) =>
-            {
+            Some(contact) if item.retention.slides() && item.key != ItemKey::profile(&contact) => {
                 self.contact_deadline(&contact).await
             }
             _ => Ok(None),
@@ -262,9 +259,7 @@ impl Sweep<'_> {
     /// Renews, deletes or leaves one item the expiry index named.
     async fn settle(&self, item: &DueItem) -> Result<Settled, StoreError> {
         let store = self.ports.store.as_ref();
-        if let Some(deadline) = self.slides_to(item).await?
-            && deadline > item.expires_at
-        {
+        if let Some(deadline) = retention::renewed(item.expires_at, self.slides_to(item).await?) {
             let moved = self
                 .retried(|| store.set_deadline(&item.key, item.expires_at, deadline))
                 .await?;

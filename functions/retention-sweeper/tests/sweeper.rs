@@ -16,7 +16,7 @@ use servicekanal_shared::domain::{
 };
 use servicekanal_shared::keys::{ItemKey, Pseudonym};
 use servicekanal_shared::privacy::all_holds;
-use servicekanal_shared::retention::RetentionClass;
+use servicekanal_shared::retention::{Anchor, RetentionClass};
 use servicekanal_shared::store::{Hold, PageRequest, Record, all_pages};
 use servicekanal_testing::harness::{self, Harness};
 use servicekanal_testing::{FaultyStore, records, test_pseudonymizer};
@@ -70,7 +70,13 @@ fn message(
         },
         at,
     );
-    Record::with_deadline(ItemKey::message(who, id), &body, class, deadline).unwrap()
+    Record::new(
+        ItemKey::message(who, id),
+        &body,
+        class,
+        Anchor::With(deadline),
+    )
+    .unwrap()
 }
 
 /// Whether the item still exists physically: its entry in the expiry index.
@@ -219,11 +225,11 @@ async fn the_contacts_deadline_takes_what_is_left_of_them(h: &mut Harness) {
         t0,
         deadline + Duration::seconds(4),
     );
-    let conversation = Record::with_deadline(
+    let conversation = Record::new(
         ItemKey::conversation(&who, Ulid::from_datetime(t0.into())),
         &Conversation::start(Ulid::from_datetime(t0.into()), Channel::Whatsapp, t0),
         RetentionClass::Bot7d,
-        deadline + Duration::seconds(3),
+        Anchor::With(deadline + Duration::seconds(3)),
     )
     .unwrap();
     let held = message(

@@ -17,7 +17,7 @@ use servicekanal_shared::domain::{
 use servicekanal_shared::keys::{ItemKey, Pseudonym, Pseudonymizer};
 use servicekanal_shared::messages::{self, ConversationClosed, SurveyReply};
 use servicekanal_shared::queue::{self, ItemOutcome};
-use servicekanal_shared::retention::RetentionClass;
+use servicekanal_shared::retention::{self, Anchor};
 use servicekanal_shared::store::{Record, Store, StoreError, Write};
 use servicekanal_shared::survey::{self, SurveyTexts};
 use servicekanal_shared::whatsapp::{
@@ -230,7 +230,7 @@ async fn send(
         &ports.pseudonymizer,
         contact,
         &message,
-        RetentionClass::Bot7d,
+        retention::BOT_MESSAGE,
     )
     .await?;
     Ok(())
@@ -293,11 +293,14 @@ async fn offer(closed: &ConversationClosed, ports: &Ports) -> Result<Outcome, Su
         handed_over,
         topics,
     };
-    let session_record = Record::with_deadline(
+    let session_record = Record::new(
         session_key,
         &session,
-        RetentionClass::Bot7d,
-        now + ports.config.expiry,
+        retention::SURVEY_SESSION,
+        Anchor::Until {
+            at: now,
+            until: now + ports.config.expiry,
+        },
     )?;
     profile.last_survey_at = Some(now);
     profile_record.set_body(&profile)?;
@@ -404,8 +407,7 @@ async fn answer(reply: &SurveyReply, ports: &Ports) -> Result<Outcome, SurveyErr
             }
             // Owned by the contact, so erasure and access requests find it.
             None => Write::Create(
-                Record::new(answer_key, &answer, RetentionClass::Survey13m, now)?
-                    .owned_by(&contact),
+                Record::new(answer_key, &answer, retention::SURVEY_ANSWER, now)?.owned_by(&contact),
             ),
         });
     }

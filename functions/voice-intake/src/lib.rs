@@ -19,7 +19,7 @@ use servicekanal_shared::domain::{CallbackRequest, CallbackStatus, OpenCallback}
 use servicekanal_shared::keys::{ItemKey, OPEN_CALLBACKS_PARTITION, Pseudonymizer};
 use servicekanal_shared::phone::{self, PhoneError};
 use servicekanal_shared::queue::{self, ItemOutcome, OutgoingMessage, Queue, QueueError};
-use servicekanal_shared::retention::RetentionClass;
+use servicekanal_shared::retention::{self, Anchor};
 use servicekanal_shared::store::{Hold, Record, Store, StoreError, Write, all_pages};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -194,15 +194,15 @@ pub async fn take_request(input: &CallbackInput, ports: &Ports) -> Result<Taken,
         .caller(&request.phone)
         .map_err(|e| StoreError::Encode(e.to_string()))?;
     let record =
-        Record::new(key.clone(), &request, RetentionClass::Callback3m, now)?.owned_by(&owner);
-    let pointer = Record::with_deadline(
+        Record::new(key.clone(), &request, retention::CALLBACK_REQUEST, now)?.owned_by(&owner);
+    let pointer = Record::new(
         ItemKey::open_callback(request.window_start, &request.connect_contact_id),
         &OpenCallback {
             connect_contact_id: request.connect_contact_id.clone(),
             reference: request.reference.clone(),
         },
-        RetentionClass::Callback3m,
-        record.expires_at,
+        record.retention,
+        Anchor::With(record.expires_at),
     )?
     .owned_by(&owner);
     let taken = match ports

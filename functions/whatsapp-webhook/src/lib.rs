@@ -11,7 +11,7 @@ use servicekanal_shared::keys::{ItemKey, Pseudonym, Pseudonymizer};
 use servicekanal_shared::mask::Secret;
 use servicekanal_shared::messages::{self, BotWork, InboundNotice, StatusOutcome};
 use servicekanal_shared::queue::{Queue, QueueError};
-use servicekanal_shared::retention::RetentionClass;
+use servicekanal_shared::retention::{self, RetentionClass};
 use servicekanal_shared::store::{Record, Store, StoreError};
 use servicekanal_shared::whatsapp::payload::{
     BUSINESS_ACCOUNT_OBJECT, Readable, SIGNATURE_HEADER, USER_CHANGED_NUMBER, USER_CHANGED_USER_ID,
@@ -406,7 +406,8 @@ async fn store_inbound(
     // The marker as stored: ours if the create wins, else the one found (an interrupted
     // earlier delivery, or a concurrent one). Kept to mark it queued without reading it again.
     let mut marker_record =
-        Record::new(marker_key.clone(), &marker, RetentionClass::Bot7d, now)?.owned_by(&contact);
+        Record::new(marker_key.clone(), &marker, retention::INBOUND_MARKER, now)?
+            .owned_by(&contact);
     match ports.store.create(&marker_record).await {
         Ok(()) => {}
         Err(StoreError::AlreadyExists(_)) => {
@@ -511,7 +512,8 @@ async fn change_identity(
         message: ItemKey::profile(&contact),
         queued: true,
     };
-    let marker = Record::new(marker_key, &marker, RetentionClass::Bot7d, now)?.owned_by(&contact);
+    let marker =
+        Record::new(marker_key, &marker, retention::INBOUND_MARKER, now)?.owned_by(&contact);
     if ports.store.get(&marker.key).await?.is_some() {
         return Ok(Inbound::Duplicate);
     }
@@ -549,9 +551,9 @@ async fn upsert_contact(
             None => {
                 let mut profile = Contact::first_seen(sender.profile_name.clone(), at);
                 apply_sender(&mut profile, sender);
-                let record = Record::new(key.clone(), &profile, RetentionClass::Bot7d, at)?;
+                let record = Record::new(key.clone(), &profile, retention::NEW_CONTACT, at)?;
                 match ports.store.create(&record).await {
-                    Ok(()) => return Ok((RetentionClass::Bot7d, record.expires_at)),
+                    Ok(()) => return Ok((record.retention, record.expires_at)),
                     Err(StoreError::AlreadyExists(_)) => continue,
                     Err(e) => return Err(e.into()),
                 }
@@ -566,7 +568,8 @@ async fn upsert_contact(
                     return Ok((class, record.expires_at));
                 }
                 record.set_body(&profile)?;
-                record.expires_at = class.deadline(profile.last_contact_at);
+                // The profile is the anchor of its contact's data: it counts from the last contact.
+                record.retain(class, profile.last_contact_at);
                 match ports.store.update(&record).await {
                     Ok(_) => {
                         for (old, new) in &replaced {

@@ -14,7 +14,7 @@ use crate::domain::{
     OpenCallback, SurveyAnswer, SurveySession,
 };
 use crate::keys::{ItemKey, Pseudonym};
-use crate::retention::RetentionClass;
+use crate::retention::{Anchor, RetentionClass};
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::EventRecord;
 use chrono::{DateTime, Utc};
@@ -119,34 +119,32 @@ pub enum Released {
 }
 
 impl Record {
-    /// A new record whose deadline follows from its class and anchor time.
+    /// A new record of `retention`, its deadline counted from `anchor` by the retention
+    /// rule ([`RetentionClass::deadline_of`]); a bare time is the moment the data arose.
     pub fn new<B: Body>(
         key: ItemKey,
         body: &B,
         retention: RetentionClass,
-        anchor: DateTime<Utc>,
-    ) -> Result<Self, StoreError> {
-        Self::with_deadline(key, body, retention, retention.deadline(anchor))
-    }
-
-    /// A new record with an explicit deadline (sliding classes, "done" callbacks).
-    pub fn with_deadline<B: Body>(
-        key: ItemKey,
-        body: &B,
-        retention: RetentionClass,
-        expires_at: DateTime<Utc>,
+        anchor: impl Into<Anchor>,
     ) -> Result<Self, StoreError> {
         let data = serde_dynamo::to_item(body).map_err(|e| StoreError::Encode(e.to_string()))?;
         Ok(Self {
             key,
             kind: B::KIND,
             retention,
-            expires_at: crate::clock::whole_seconds(expires_at),
+            expires_at: retention.deadline_of(anchor.into()),
             version: 1,
             data,
             owner: None,
             hold: None,
         })
+    }
+
+    /// Gives the record a class and the deadline the retention rule counts from `anchor`:
+    /// the one way a stored item's class or deadline changes in the handlers.
+    pub fn retain(&mut self, retention: RetentionClass, anchor: impl Into<Anchor>) {
+        self.retention = retention;
+        self.expires_at = retention.deadline_of(anchor.into());
     }
 
     /// Marks the record as the person's, so erasure and access requests find it through the
@@ -196,6 +194,121 @@ impl Record {
 
     pub fn from_item(item: &Item) -> Result<Self, StoreError> {
         item::from_item(item).map_err(StoreError::from)
+    }
+}
+
+/// A stored item read as its domain type (or a new one not written yet): change `body`, set
+/// the retention with [`Stored::retain`], then write it with [`Stored::into_write`] (inside a
+/// transaction) or [`Stored::save`]. The record's key, version and hold travel along.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stored<B> {
+    pub body: B,
+    record: Record,
+    exists: bool,
+}
+
+impl<B: Body> Stored<B> {
+    /// A record as read.
+    pub fn read(record: Record) -> Result<Self, StoreError> {
+        Ok(Self {
+            body: record.body()?,
+            record,
+            exists: true,
+        })
+    }
+
+    /// A new item, created when written.
+    pub fn new(
+        key: ItemKey,
+        body: B,
+        retention: RetentionClass,
+        anchor: impl Into<Anchor>,
+    ) -> Result<Self, StoreError> {
+        Ok(Self {
+            record: Record::new(key, &body, retention, anchor)?,
+            body,
+            exists: false,
+        })
+    }
+
+    pub fn key(&self) -> &ItemKey {
+        &self.record.key
+    }
+
+    pub fn retention(&self) -> RetentionClass {
+        self.record.retention
+    }
+
+    pub fn expires_at(&self) -> DateTime<Utc> {
+        self.record.expires_at
+    }
+
+    /// Whether the item is in the store (read), rather than new.
+    pub fn exists(&self) -> bool {
+        self.exists
+    }
+
+    /// See [`Record::retain`].
+    pub fn retain(&mut self, retention: RetentionClass, anchor: impl Into<Anchor>) {
+        self.record.retain(retention, anchor);
+    }
+
+    /// The write that stores the item as it is now: a create for a new one, else an update
+    /// conditional on the version read.
+    pub fn into_write(self) -> Result<Write, StoreError> {
+        let mut record = self.record;
+        record.set_body(&self.body)?;
+        Ok(if self.exists {
+            Write::Update(record)
+        } else {
+            Write::Create(record)
+        })
+    }
+
+    /// The item as stored once [`Stored::into_write`] of it committed.
+    pub fn committed(self) -> Result<Self, StoreError>
+    where
+        B: Clone,
+    {
+        let body = self.body.clone();
+        let record = self.into_write()?.committed();
+        Ok(Self {
+            body,
+            record,
+            exists: true,
+        })
+    }
+
+    /// Writes the item on its own; returns it as stored.
+    pub async fn save(self, store: &dyn Store) -> Result<Self, StoreError>
+    where
+        B: Clone,
+    {
+        let body = self.body.clone();
+        let write = self.into_write()?;
+        let record = match &write {
+            Write::Update(r) => store.update(r).await?,
+            Write::Create(r) => {
+                store.create(r).await?;
+                write.committed()
+            }
+        };
+        Ok(Self {
+            body,
+            record,
+            exists: true,
+        })
+    }
+}
+
+/// Typed reads.
+impl<'s> dyn Store + 's {
+    /// The readable item at `key` as its domain type; `WrongKind` if it is another kind.
+    pub async fn load<B: Body>(&self, key: &ItemKey) -> Result<Option<Stored<B>>, StoreError> {
+        match self.get(key).await? {
+            Some(record) => Stored::read(record).map(Some),
+            None => Ok(None),
+        }
     }
 }
 
