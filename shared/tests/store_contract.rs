@@ -10,8 +10,8 @@ use servicekanal_shared::domain::{CallbackRequest, Contact, Message, MessageCont
 use servicekanal_shared::keys::{ItemKey, MESSAGE_PREFIX, Pseudonymizer};
 use servicekanal_shared::retention::RetentionClass;
 use servicekanal_shared::store::{
-    DueItem, Hold, MAX_TRANSACTION_WRITES, PageRequest, Record, Released, StoreError, Write,
-    is_ttl_removal,
+    DueItem, Hold, MAX_TRANSACTION_WRITES, PageRequest, Record, Released, StoreError, Stored,
+    Write, is_ttl_removal,
 };
 use servicekanal_testing::records;
 use std::collections::{BTreeMap, HashSet};
@@ -861,6 +861,55 @@ async fn list_owned_finds_a_persons_items_outside_the_partition(h: &mut Harness)
     assert_eq!(after.items.len(), 7, "a deleted item leaves the index");
 }
 
+async fn typed_access_loads_saves_and_keeps_the_version_check(h: &mut Harness) {
+    let now = h.clock.now();
+    let key = contact_record("491703333333", now, RetentionClass::Bot7d).key;
+    let store = h.store.as_ref();
+    assert!(store.load::<Contact>(&key).await.unwrap().is_none());
+    let new = Stored::new(
+        key.clone(),
+        Contact::new("491703333333", Some("Erika Mustermann".into()), now),
+        RetentionClass::Bot7d,
+        now,
+    )
+    .unwrap();
+    assert!(!new.exists());
+    let saved = new.save(store).await.unwrap();
+    assert!(saved.exists());
+
+    // A reader changes the body and the class; the store shows both.
+    let mut loaded = store.load::<Contact>(&key).await.unwrap().expect("stored");
+    assert_eq!(loaded, saved);
+    let stale = loaded.clone();
+    loaded.body.profile_name = Some("Erika M.".into());
+    let later = now + Duration::days(2);
+    loaded.retain(RetentionClass::Service13m, later);
+    loaded.save(store).await.unwrap();
+    let record = store.get(&key).await.unwrap().unwrap();
+    assert_eq!(record.version, 2);
+    assert_eq!(record.retention, RetentionClass::Service13m);
+    assert_eq!(
+        record.expires_at,
+        RetentionClass::Service13m.deadline(later)
+    );
+    assert_eq!(
+        record.body::<Contact>().unwrap().profile_name.as_deref(),
+        Some("Erika M.")
+    );
+
+    // A writer that read before loses, and changes nothing.
+    match stale.save(store).await {
+        Err(StoreError::VersionConflict { expected: 1, .. }) => {}
+        other => panic!("expected VersionConflict, got {other:?}"),
+    }
+    // Another kind at the key is a typed error, not a wrong body.
+    match store.load::<Message>(&key).await {
+        Err(StoreError::WrongKind { .. }) => {}
+        other => panic!("expected WrongKind, got {other:?}"),
+    }
+    assert_eq!(store.get(&key).await.unwrap().unwrap(), record);
+}
+
 servicekanal_testing::for_each_adapter!(
     create_then_get_returns_the_same_record,
     create_conflicts_when_a_readable_item_exists,
@@ -881,4 +930,5 @@ servicekanal_testing::for_each_adapter!(
     a_held_item_is_blocked_from_use_and_deletion,
     a_released_hold_lets_the_deadline_apply_again,
     list_owned_finds_a_persons_items_outside_the_partition,
+    typed_access_loads_saves_and_keeps_the_version_check,
 );

@@ -6,10 +6,14 @@ pub(crate) async fn on_inactivity(
     timer: &InactivityTimer,
     ports: &Ports,
 ) -> Result<Outcome, BotError> {
-    let Some(mut record) = ports.store.get(&timer.conversation.key()).await? else {
+    let store = ports.store.as_ref();
+    let Some(mut stored) = store
+        .load::<Conversation>(&timer.conversation.key())
+        .await?
+    else {
         return Ok(Outcome::Gone);
     };
-    let mut conversation: Conversation = record.body()?;
+    let conversation = &mut stored.body;
     let due_at = conversation.last_activity_at + ports.config.inactivity;
     if due_at != timer.due_at || conversation.mode == ConversationMode::Agent {
         // Newer activity set a newer timer; agents close their own conversations.
@@ -30,11 +34,10 @@ pub(crate) async fn on_inactivity(
         _ => {
             conversation.close(EndReason::Inactivity, now);
             conversation.awaiting = Default::default();
-            record.set_body(&conversation)?;
-            ports.store.update(&record).await?;
+            stored = stored.save(store).await?;
         }
     }
-    let at = conversation.ended_at.unwrap_or(now);
+    let at = stored.body.ended_at.unwrap_or(now);
     announce_closed(&timer.conversation, EndReason::Inactivity, at, ports).await?;
     Ok(Outcome::ClosedForInactivity)
 }

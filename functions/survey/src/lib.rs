@@ -18,7 +18,7 @@ use servicekanal_shared::keys::{ItemKey, Pseudonym, Pseudonymizer};
 use servicekanal_shared::messages::{self, ConversationClosed, SurveyReply};
 use servicekanal_shared::queue::{self, ItemOutcome};
 use servicekanal_shared::retention::{self, Anchor};
-use servicekanal_shared::store::{Record, Store, StoreError, Write};
+use servicekanal_shared::store::{Store, StoreError, Stored};
 use servicekanal_shared::survey::{self, SurveyTexts};
 use servicekanal_shared::whatsapp::{
     OutboundContent, WhatsApp, WhatsAppError, service_window_open,
@@ -240,26 +240,31 @@ async fn offer(closed: &ConversationClosed, ports: &Ports) -> Result<Outcome, Su
     let store = ports.store.as_ref();
     let contact = &closed.conversation.contact;
     let now = ports.clock.now();
-    let Some(mut profile_record) = store.get(&closed.conversation.profile_key()).await? else {
+    let Some(mut profile) = store
+        .load::<Contact>(&closed.conversation.profile_key())
+        .await?
+    else {
         return Ok(Outcome::Skipped(Skip::Gone));
     };
-    let mut profile: Contact = profile_record.body()?;
     let session_key = ItemKey::survey_session(contact);
-    if let Some(existing) = store.get(&session_key).await? {
-        let session: SurveySession = existing.body()?;
+    if let Some(existing) = store.load::<SurveySession>(&session_key).await? {
         // A retry of this very offer whose send failed: send it now.
-        if session.conversation == closed.conversation.conversation && session.sent_for.is_none() {
-            return send_offer(contact, &profile, existing, ports).await;
+        if existing.body.conversation == closed.conversation.conversation
+            && existing.body.sent_for.is_none()
+        {
+            return send_offer(contact, &profile.body, existing, ports).await;
         }
         return Ok(Outcome::Skipped(Skip::AlreadyRunning));
     }
-    if let Some(auth) = store.get(&ItemKey::auth_attempts(contact)).await? {
-        let auth: AuthAttempts = auth.body()?;
-        if auth.is_locked_at(now) {
-            return Ok(Outcome::Skipped(Skip::Locked));
-        }
+    if let Some(auth) = store
+        .load::<AuthAttempts>(&ItemKey::auth_attempts(contact))
+        .await?
+        && auth.body.is_locked_at(now)
+    {
+        return Ok(Outcome::Skipped(Skip::Locked));
     }
     if profile
+        .body
         .last_survey_at
         .is_some_and(|at| now < at + ports.config.period)
     {
@@ -268,64 +273,58 @@ async fn offer(closed: &ConversationClosed, ports: &Ports) -> Result<Outcome, Su
     if !sampled(closed.conversation.conversation, ports.config.probability) {
         return Ok(Outcome::Skipped(Skip::NotSampled));
     }
-    if !service_window_open(profile.last_contact_at, now) && ports.config.template.is_none() {
+    if !service_window_open(profile.body.last_contact_at, now) && ports.config.template.is_none() {
         tracing::info!(
             survey_skipped_outside_window = 1,
             "survey skipped: outside the 24-hour window"
         );
         return Ok(Outcome::Skipped(Skip::OutsideWindow));
     }
-    let (handed_over, topics) = match store.get(&closed.conversation.key()).await? {
-        Some(record) => {
-            let c: Conversation = record.body()?;
-            (c.handed_over, c.topics)
-        }
+    let (handed_over, topics) = match store
+        .load::<Conversation>(&closed.conversation.key())
+        .await?
+    {
+        Some(c) => (c.body.handed_over, c.body.topics),
         None => (false, Vec::new()),
     };
-    let session = SurveySession {
-        conversation: closed.conversation.conversation,
-        answer: Ulid::from_datetime(now.into()),
-        step: SurveyStep::Score,
-        started_at: now,
-        last_message: None,
-        sent_for: None,
-        finished: false,
-        handed_over,
-        topics,
-    };
-    let session_record = Record::new(
+    let session = Stored::new(
         session_key,
-        &session,
+        SurveySession {
+            conversation: closed.conversation.conversation,
+            answer: Ulid::from_datetime(now.into()),
+            step: SurveyStep::Score,
+            started_at: now,
+            last_message: None,
+            sent_for: None,
+            finished: false,
+            handed_over,
+            topics,
+        },
         retention::SURVEY_SESSION,
         Anchor::Until {
             at: now,
             until: now + ports.config.expiry,
         },
     )?;
-    profile.last_survey_at = Some(now);
-    profile_record.set_body(&profile)?;
+    profile.body.last_survey_at = Some(now);
+    let profile_body = profile.body.clone();
     match store
-        .write_all(&[
-            Write::Create(session_record.clone()),
-            Write::Update(profile_record),
-        ])
+        .write_all(&[session.clone().into_write()?, profile.into_write()?])
         .await
     {
         Ok(()) => {}
         Err(StoreError::AlreadyExists(_)) => return Ok(Outcome::Skipped(Skip::AlreadyRunning)),
         Err(e) => return Err(e.into()),
     }
-    // As committed: a created item is at version 1.
-    send_offer(contact, &profile, session_record, ports).await
+    send_offer(contact, &profile_body, session.committed()?, ports).await
 }
 
 async fn send_offer(
     contact: &Pseudonym,
     profile: &Contact,
-    mut record: Record,
+    mut session: Stored<SurveySession>,
     ports: &Ports,
 ) -> Result<Outcome, SurveyError> {
-    let mut session: SurveySession = record.body()?;
     let now = ports.clock.now();
     let (content, outcome) = if service_window_open(profile.last_contact_at, now) {
         (ports.texts.question(SurveyStep::Score), Outcome::Offered)
@@ -340,83 +339,78 @@ async fn send_offer(
     } else {
         return Ok(Outcome::Skipped(Skip::OutsideWindow));
     };
-    send(contact, profile, session.conversation, &content, ports).await?;
-    session.sent_for = Some(session.conversation);
-    record.set_body(&session)?;
-    ports.store.update(&record).await?;
+    send(contact, profile, session.body.conversation, &content, ports).await?;
+    session.body.sent_for = Some(session.body.conversation);
+    session.save(ports.store.as_ref()).await?;
     Ok(outcome)
 }
 
 async fn answer(reply: &SurveyReply, ports: &Ports) -> Result<Outcome, SurveyError> {
     let store = ports.store.as_ref();
-    let Some(message_record) = store.get(&reply.survey_reply).await? else {
+    let Some(message) = store.load::<Message>(&reply.survey_reply).await? else {
         return Ok(Outcome::Expired);
     };
-    let message: Message = message_record.body()?;
+    let message = message.body;
     let Some(contact) = Pseudonym::from_partition(&reply.survey_reply.pk) else {
         return Err(SurveyError::Malformed(format!(
             "{} is not a contact's message",
             reply.survey_reply
         )));
     };
-    let Some(profile_record) = store.get(&ItemKey::profile(&contact)).await? else {
+    let Some(profile) = store.load::<Contact>(&ItemKey::profile(&contact)).await? else {
         return Ok(Outcome::Expired);
     };
-    let profile: Contact = profile_record.body()?;
-    let session_key = ItemKey::survey_session(&contact);
-    let Some(mut session_record) = store.get(&session_key).await? else {
+    let profile = profile.body;
+    let Some(mut session) = store
+        .load::<SurveySession>(&ItemKey::survey_session(&contact))
+        .await?
+    else {
         return Ok(Outcome::Expired);
     };
-    let mut session: SurveySession = session_record.body()?;
-    if session.last_message == Some(message.id) {
-        if session.sent_for == Some(message.id) {
+    if session.body.last_message == Some(message.id) {
+        if session.body.sent_for == Some(message.id) {
             return Ok(Outcome::AlreadyHandled);
         }
         // Decided before, but the reply did not go out: send it now.
-        return reply_and_mark(&contact, &profile, session_record, message.id, ports).await;
+        return reply_and_mark(&contact, &profile, session, message.id, ports).await;
     }
-    if session.finished {
+    if session.body.finished {
         return Ok(Outcome::Expired);
     }
     let now = ports.clock.now();
-    let step = session.step;
-    let answer_key = ItemKey::survey_answer(session.answer);
-    let existing = store.get(&answer_key).await?;
-    let mut answer = match &existing {
-        Some(r) => r.body()?,
-        None => SurveyAnswer {
-            id: session.answer,
-            channel: Channel::Whatsapp,
-            answered_at: now,
-            score: None,
-            solved: None,
-            comment: None,
-            handed_over: session.handed_over,
-            topics: session.topics.clone(),
-            complete: false,
-        },
+    let step = session.body.step;
+    let answer_key = ItemKey::survey_answer(session.body.answer);
+    let mut answer = match store.load::<SurveyAnswer>(&answer_key).await? {
+        Some(answer) => answer,
+        // Owned by the contact, so erasure and access requests find it.
+        None => Stored::new(
+            answer_key,
+            SurveyAnswer {
+                id: session.body.answer,
+                channel: Channel::Whatsapp,
+                answered_at: now,
+                score: None,
+                solved: None,
+                comment: None,
+                handed_over: session.body.handed_over,
+                topics: session.body.topics.clone(),
+                complete: false,
+            },
+            retention::SURVEY_ANSWER,
+            now,
+        )?
+        .owned_by(&contact),
     };
-    let next = survey::advance(&mut session, &mut answer, &message.content, now);
-    session.last_message = Some(message.id);
+    let next = survey::advance(&mut session.body, &mut answer.body, &message.content, now);
+    session.body.last_message = Some(message.id);
     let mut writes = Vec::new();
     if next.is_some() {
-        writes.push(match existing {
-            Some(mut record) => {
-                record.set_body(&answer)?;
-                Write::Update(record)
-            }
-            // Owned by the contact, so erasure and access requests find it.
-            None => Write::Create(
-                Record::new(answer_key, &answer, retention::SURVEY_ANSWER, now)?.owned_by(&contact),
-            ),
-        });
+        writes.push(answer.into_write()?);
     }
-    session_record.set_body(&session)?;
-    let session_write = Write::Update(session_record);
-    let session_record = session_write.committed();
-    writes.push(session_write);
+    writes.push(session.clone().into_write()?);
     store.write_all(&writes).await?;
-    let outcome = reply_and_mark(&contact, &profile, session_record, message.id, ports).await?;
+    let outcome =
+        reply_and_mark(&contact, &profile, session.committed()?, message.id, ports).await?;
     Ok(match (next, outcome) {
         (None, _) => Outcome::AskedAgain(step),
         (_, outcome) => outcome,
@@ -428,27 +422,25 @@ async fn answer(reply: &SurveyReply, ports: &Ports) -> Result<Outcome, SurveyErr
 async fn reply_and_mark(
     contact: &Pseudonym,
     profile: &Contact,
-    mut record: Record,
+    mut session: Stored<SurveySession>,
     message: Ulid,
     ports: &Ports,
 ) -> Result<Outcome, SurveyError> {
-    let mut session: SurveySession = record.body()?;
-    let content = if session.finished {
+    let content = if session.body.finished {
         ports.texts.thanks()
     } else {
-        ports.texts.question(session.step)
+        ports.texts.question(session.body.step)
     };
     if service_window_open(profile.last_contact_at, ports.clock.now()) {
-        send(contact, profile, session.conversation, &content, ports).await?;
+        send(contact, profile, session.body.conversation, &content, ports).await?;
     }
-    if session.finished {
-        ports.store.delete(&record.key).await?;
+    if session.body.finished {
+        ports.store.delete(session.key()).await?;
         return Ok(Outcome::Finished);
     }
-    session.sent_for = Some(message);
-    let step = session.step;
-    record.set_body(&session)?;
-    ports.store.update(&record).await?;
+    session.body.sent_for = Some(message);
+    let step = session.body.step;
+    session.save(ports.store.as_ref()).await?;
     Ok(Outcome::Answered(step))
 }
 

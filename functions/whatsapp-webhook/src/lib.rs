@@ -12,7 +12,7 @@ use servicekanal_shared::mask::Secret;
 use servicekanal_shared::messages::{self, BotWork, InboundNotice, StatusOutcome};
 use servicekanal_shared::queue::{Queue, QueueError};
 use servicekanal_shared::retention::{self, RetentionClass};
-use servicekanal_shared::store::{Record, Store, StoreError};
+use servicekanal_shared::store::{Record, Store, StoreError, Stored};
 use servicekanal_shared::whatsapp::payload::{
     BUSINESS_ACCOUNT_OBJECT, Readable, SIGNATURE_HEADER, USER_CHANGED_NUMBER, USER_CHANGED_USER_ID,
     WaContact, WaMessage, WebhookPayload, verify_signature,
@@ -546,43 +546,43 @@ async fn upsert_contact(
     ports: &Ports,
 ) -> Result<(RetentionClass, DateTime<Utc>), ProcessError> {
     let key = ItemKey::profile(contact);
+    let store = ports.store.as_ref();
     for _ in 0..5 {
-        match ports.store.get(&key).await? {
-            None => {
-                let mut profile = Contact::first_seen(sender.profile_name.clone(), at);
-                apply_sender(&mut profile, sender);
-                let record = Record::new(key.clone(), &profile, retention::NEW_CONTACT, at)?;
-                match ports.store.create(&record).await {
-                    Ok(()) => return Ok((record.retention, record.expires_at)),
-                    Err(StoreError::AlreadyExists(_)) => continue,
-                    Err(e) => return Err(e.into()),
+        let mut profile = match store.load::<Contact>(&key).await? {
+            Some(profile) => profile,
+            None => Stored::new(
+                key.clone(),
+                Contact::first_seen(sender.profile_name.clone(), at),
+                retention::NEW_CONTACT,
+                at,
+            )?,
+        };
+        let before = profile.body.clone();
+        let contact_data = &mut profile.body;
+        contact_data.last_contact_at = contact_data.last_contact_at.max(at);
+        let replaced = apply_sender(contact_data, sender);
+        if profile.exists() && profile.body == before {
+            return Ok((profile.retention(), profile.expires_at()));
+        }
+        // The profile is the anchor of its contact's data: it counts from the last contact.
+        let class = profile.retention();
+        let last_contact = profile.body.last_contact_at;
+        profile.retain(class, last_contact);
+        match profile.save(store).await {
+            Ok(saved) => {
+                for (old, new) in &replaced {
+                    identities(ports)
+                        .change(contact, Some(old), new, at)
+                        .await?;
                 }
+                return Ok((saved.retention(), saved.expires_at()));
             }
-            Some(mut record) => {
-                let class = record.retention;
-                let before: Contact = record.body()?;
-                let mut profile = before.clone();
-                profile.last_contact_at = profile.last_contact_at.max(at);
-                let replaced = apply_sender(&mut profile, sender);
-                if profile == before {
-                    return Ok((class, record.expires_at));
-                }
-                record.set_body(&profile)?;
-                // The profile is the anchor of its contact's data: it counts from the last contact.
-                record.retain(class, profile.last_contact_at);
-                match ports.store.update(&record).await {
-                    Ok(_) => {
-                        for (old, new) in &replaced {
-                            identities(ports)
-                                .change(contact, Some(old), new, at)
-                                .await?;
-                        }
-                        return Ok((class, record.expires_at));
-                    }
-                    Err(StoreError::VersionConflict { .. } | StoreError::NotFound(_)) => continue,
-                    Err(e) => return Err(e.into()),
-                }
-            }
+            Err(
+                StoreError::AlreadyExists(_)
+                | StoreError::VersionConflict { .. }
+                | StoreError::NotFound(_),
+            ) => continue,
+            Err(e) => return Err(e.into()),
         }
     }
     Err(StoreError::Backend("contact profile kept changing".into()).into())

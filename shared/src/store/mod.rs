@@ -248,6 +248,12 @@ impl<B: Body> Stored<B> {
         self.exists
     }
 
+    /// See [`Record::owned_by`].
+    pub fn owned_by(mut self, owner: &Pseudonym) -> Self {
+        self.record = self.record.owned_by(owner);
+        self
+    }
+
     /// See [`Record::retain`].
     pub fn retain(&mut self, retention: RetentionClass, anchor: impl Into<Anchor>) {
         self.record.retain(retention, anchor);
