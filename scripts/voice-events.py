@@ -96,7 +96,7 @@ LEX_SLOTS = {
 
 
 def reference_for(contact_id):
-    """As shared/src/callback.rs makes it: the sales action names this reference."""
+    """As shared/src/domain/callback.rs makes it: the sales action names this reference."""
     alphabet = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
     digest = hashlib.sha256(contact_id.encode()).digest()
     return "RB-" + "".join(alphabet[b % len(alphabet)] for b in digest[:6])

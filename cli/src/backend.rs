@@ -4,9 +4,9 @@
 
 use crate::control::ControlApi;
 use anyhow::{Context, Result};
-use servicekanal_shared::keys::Pseudonymizer;
+use servicekanal_shared::domain::keys::Pseudonymizer;
+use servicekanal_shared::ports::store::Store;
 use servicekanal_shared::runtime;
-use servicekanal_shared::store::Store;
 use std::sync::Arc;
 
 pub enum Backend {

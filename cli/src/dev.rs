@@ -14,17 +14,17 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Duration, Months, Utc};
 use serde::{Deserialize, Serialize};
-use servicekanal_shared::clock::{Clock, OffsetClock};
-use servicekanal_shared::directory::DemoDirectory;
-use servicekanal_shared::identity::Identifier;
-use servicekanal_shared::keys::canonical_user_id;
-use servicekanal_shared::mask::Secret;
-use servicekanal_shared::messages::{AgentAct, AgentAction, ConversationRef};
-use servicekanal_shared::privacy::PersonRef;
-use servicekanal_shared::store::Record;
-use servicekanal_shared::whatsapp::graph::{GraphApi, GraphApiConfig};
-use servicekanal_shared::whatsapp::outbox::{Mirrored, RecordingOutbox};
-use servicekanal_shared::whatsapp::payload::{Sender, UserMessage};
+use servicekanal_shared::channels::whatsapp::graph::{GraphApi, GraphApiConfig};
+use servicekanal_shared::channels::whatsapp::outbox::{Mirrored, RecordingOutbox};
+use servicekanal_shared::channels::whatsapp::payload::{Sender, UserMessage};
+use servicekanal_shared::domain::identity::Identifier;
+use servicekanal_shared::domain::keys::canonical_user_id;
+use servicekanal_shared::domain::messages::{AgentAct, AgentAction, ConversationRef};
+use servicekanal_shared::policy::mask::Secret;
+use servicekanal_shared::policy::privacy::PersonRef;
+use servicekanal_shared::ports::clock::{Clock, OffsetClock};
+use servicekanal_shared::ports::directory::DemoDirectory;
+use servicekanal_shared::ports::store::Record;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use voice_intake::SalesAction;
@@ -63,7 +63,7 @@ impl DevServer {
                     GraphApiConfig::new(real.phone_number_id, Secret(real.access_token));
                 if let Some(version) = &real.api_version {
                     config.api_version =
-                        servicekanal_shared::whatsapp::graph::parse_api_version(version)?;
+                        servicekanal_shared::channels::whatsapp::graph::parse_api_version(version)?;
                 }
                 let graph = GraphApi::new(config)?;
                 let mirrored = Arc::new(Mirrored {
@@ -154,7 +154,7 @@ impl RealNumber {
         Some(Self {
             access_token: get("WHATSAPP_ACCESS_TOKEN")?,
             phone_number_id: get("WHATSAPP_PHONE_NUMBER_ID")?,
-            api_version: get(servicekanal_shared::whatsapp::graph::API_VERSION_ENV),
+            api_version: get(servicekanal_shared::channels::whatsapp::graph::API_VERSION_ENV),
             app_secret: get("WHATSAPP_APP_SECRET")
                 .unwrap_or_else(|| crate::stack::LOCAL_APP_SECRET.into()),
             verify_token: get("WHATSAPP_VERIFY_TOKEN")
@@ -320,7 +320,10 @@ struct PhoneQuery {
 
 impl PhoneQuery {
     fn identifiers(&self) -> Vec<Identifier> {
-        servicekanal_shared::identity::identifiers(self.wa_id.as_deref(), self.user_id.as_deref())
+        servicekanal_shared::domain::identity::identifiers(
+            self.wa_id.as_deref(),
+            self.user_id.as_deref(),
+        )
     }
 }
 
@@ -628,7 +631,7 @@ impl From<OpsError> for ApiError {
 async fn erase(
     State(app): App,
     Json(request): Json<PersonRequest>,
-) -> Result<Json<servicekanal_shared::store::DeletionReport>, ApiError> {
+) -> Result<Json<servicekanal_shared::ports::store::DeletionReport>, ApiError> {
     let report = app.ops().erase(&request.person()?).await?;
     app.stack.export_stats().await?;
     Ok(Json(report))
@@ -638,7 +641,7 @@ async fn erase(
 async fn export(
     State(app): App,
     Json(request): Json<PersonRequest>,
-) -> Result<Json<servicekanal_shared::privacy::AccessReport>, ApiError> {
+) -> Result<Json<servicekanal_shared::policy::privacy::AccessReport>, ApiError> {
     Ok(Json(
         app.ops()
             .export(&request.person()?, app.clock.now())
@@ -648,7 +651,7 @@ async fn export(
 
 async fn holds(
     State(app): App,
-) -> Result<Json<Vec<servicekanal_shared::privacy::HoldView>>, ApiError> {
+) -> Result<Json<Vec<servicekanal_shared::policy::privacy::HoldView>>, ApiError> {
     Ok(Json(app.ops().holds().await?))
 }
 
@@ -656,7 +659,7 @@ async fn holds(
 async fn place_holds(
     State(app): App,
     Json(request): Json<TargetRequest>,
-) -> Result<Json<servicekanal_shared::privacy::HoldReport>, ApiError> {
+) -> Result<Json<servicekanal_shared::policy::privacy::HoldReport>, ApiError> {
     let (target, reason) = request.target()?;
     Ok(Json(
         app.ops().place(&target, &reason, app.clock.now()).await?,
@@ -667,7 +670,7 @@ async fn place_holds(
 async fn release_holds(
     State(app): App,
     Json(request): Json<TargetRequest>,
-) -> Result<Json<servicekanal_shared::privacy::HoldReport>, ApiError> {
+) -> Result<Json<servicekanal_shared::policy::privacy::HoldReport>, ApiError> {
     let (target, _) = request.target()?;
     let report = app.ops().release(&target).await?;
     app.stack.export_stats().await?;

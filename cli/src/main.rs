@@ -7,7 +7,7 @@ use servicekanal_cli::control::ControlApi;
 use servicekanal_shared::lisa::catalogue::Catalogue;
 use servicekanal_shared::lisa::classify::Classifier;
 use servicekanal_shared::lisa::evaluate;
-use servicekanal_shared::retention::{POLICIES, Period};
+use servicekanal_shared::policy::retention::{POLICIES, Period};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
@@ -175,7 +175,7 @@ struct PersonArgs {
 }
 
 impl PersonArgs {
-    fn person(self) -> Result<servicekanal_shared::privacy::PersonRef> {
+    fn person(self) -> Result<servicekanal_shared::policy::privacy::PersonRef> {
         servicekanal_cli::privacy::person_ref(self.phone, self.user_id)
             .context("name --phone or --user-id")
     }
@@ -273,7 +273,7 @@ fn catalogue(path: Option<PathBuf>) -> Result<Catalogue> {
 }
 
 fn main() -> Result<()> {
-    servicekanal_shared::telemetry::init();
+    servicekanal_shared::runtime::telemetry::init();
     match Cli::parse().command {
         Command::Dev { port, data_dir } => dev(port, &data_dir)?,
         Command::Callbacks { action, stack } => block_on(callbacks(action, stack))?,
@@ -315,7 +315,7 @@ fn main() -> Result<()> {
             anyhow::ensure!(!password.is_empty(), "no password on stdin");
             println!(
                 "{}",
-                servicekanal_shared::directory::hash_password(password)?
+                servicekanal_shared::ports::directory::hash_password(password)?
             );
         }
         Command::EvalTopics { file, topics } => {

@@ -6,10 +6,10 @@ use crate::backend::Backend;
 use crate::control::ControlApi;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
-use servicekanal_shared::keys::Pseudonymizer;
-use servicekanal_shared::privacy::{self, AccessReport, HoldReport, HoldView, PersonRef};
-use servicekanal_shared::retention::RetentionClass;
-use servicekanal_shared::store::{DeletionReport, Hold, Store, StoreError};
+use servicekanal_shared::domain::keys::Pseudonymizer;
+use servicekanal_shared::policy::privacy::{self, AccessReport, HoldReport, HoldView, PersonRef};
+use servicekanal_shared::policy::retention::RetentionClass;
+use servicekanal_shared::ports::store::{DeletionReport, Hold, Store, StoreError};
 
 /// What a hold or release names.
 pub enum Target {

@@ -6,8 +6,8 @@ use crate::backend::Backend;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use chrono_tz::Europe::Berlin;
-use servicekanal_shared::callback::CallbackCatalogue;
 use servicekanal_shared::domain::CallbackRequest;
+use servicekanal_shared::domain::callback::CallbackCatalogue;
 use voice_intake::SalesAction;
 
 impl Backend {

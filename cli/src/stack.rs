@@ -8,26 +8,26 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::{DateTime, Utc};
 use lambda_http::Body;
 use lambda_http::http::Request;
-use servicekanal_shared::clock::SharedClock;
-use servicekanal_shared::directory::DemoDirectory;
-use servicekanal_shared::domain::{Contact, Recipient};
-use servicekanal_shared::identity::{Identifier, Identities};
-use servicekanal_shared::keys::{ItemKey, Pseudonymizer};
-use servicekanal_shared::lisa::catalogue::Catalogue;
-use servicekanal_shared::lisa::dialogue::{Lisa, LisaConfig, Texts};
-use servicekanal_shared::mask;
-use servicekanal_shared::mask::Secret;
-use servicekanal_shared::messages::{AgentAction, BotWork, DeskEvent};
-use servicekanal_shared::objects::local::LocalDirectory;
-use servicekanal_shared::queue::Queue;
-use servicekanal_shared::queue::memory::InProcessQueue;
-use servicekanal_shared::store::embedded::EmbeddedStore;
-use servicekanal_shared::store::{ChangeFeed, Store};
-use servicekanal_shared::whatsapp::WhatsApp;
-use servicekanal_shared::whatsapp::outbox::RecordingOutbox;
-use servicekanal_shared::whatsapp::payload::{
+use servicekanal_shared::channels::whatsapp::WhatsApp;
+use servicekanal_shared::channels::whatsapp::outbox::RecordingOutbox;
+use servicekanal_shared::channels::whatsapp::payload::{
     SIGNATURE_HEADER, Sender, UserMessage, WaPricing, WebhookPayload, sign,
 };
+use servicekanal_shared::domain::identity::{Identifier, Identities};
+use servicekanal_shared::domain::keys::{ItemKey, Pseudonymizer};
+use servicekanal_shared::domain::messages::{AgentAction, BotWork, DeskEvent};
+use servicekanal_shared::domain::{Contact, Recipient};
+use servicekanal_shared::lisa::catalogue::Catalogue;
+use servicekanal_shared::lisa::dialogue::{Lisa, LisaConfig, Texts};
+use servicekanal_shared::policy::mask;
+use servicekanal_shared::policy::mask::Secret;
+use servicekanal_shared::ports::clock::SharedClock;
+use servicekanal_shared::ports::directory::DemoDirectory;
+use servicekanal_shared::ports::objects::local::LocalDirectory;
+use servicekanal_shared::ports::queue::Queue;
+use servicekanal_shared::ports::queue::memory::InProcessQueue;
+use servicekanal_shared::ports::store::embedded::EmbeddedStore;
+use servicekanal_shared::ports::store::{ChangeFeed, Store};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -91,7 +91,7 @@ pub struct PhoneLine {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sent: Option<UserMessage>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub received: Option<servicekanal_shared::whatsapp::OutboundContent>,
+    pub received: Option<servicekanal_shared::channels::whatsapp::OutboundContent>,
 }
 
 pub struct LocalStack {
@@ -111,7 +111,7 @@ pub struct LocalStack {
     /// position of the event source mapping); the lock keeps one export at a time.
     stats_position: tokio::sync::Mutex<PathBuf>,
     /// Conversation-closed events, as the survey consumed them.
-    closed_log: Mutex<Vec<servicekanal_shared::messages::ConversationClosed>>,
+    closed_log: Mutex<Vec<servicekanal_shared::domain::messages::ConversationClosed>>,
     /// Outbox entries WhatsApp's `sent` status was simulated for (see [`LocalStack::run`]).
     statuses_reported: Mutex<usize>,
     /// Whether the stack plays WhatsApp's statuses (not when a real number sends: then
@@ -203,7 +203,7 @@ impl LocalStack {
             store: store.clone(),
             sales_queue: queues.sales_callbacks.clone(),
             clock: clock.clone(),
-            catalogue: servicekanal_shared::callback::CallbackCatalogue::embedded(),
+            catalogue: servicekanal_shared::domain::callback::CallbackCatalogue::embedded(),
             pseudonymizer: bot.pseudonymizer.clone(),
         };
         let survey = survey::Ports {
@@ -211,7 +211,7 @@ impl LocalStack {
             whatsapp: bot.whatsapp.clone(),
             clock: clock.clone(),
             pseudonymizer: bot.pseudonymizer.clone(),
-            texts: servicekanal_shared::survey::SurveyTexts::embedded(),
+            texts: servicekanal_shared::domain::survey::SurveyTexts::embedded(),
             config: survey::SurveyConfig::default(),
         };
         let stats = stats_export::Ports {
@@ -255,9 +255,12 @@ impl LocalStack {
     }
 
     /// The person a phone number names (for erasure, access and holds).
-    pub async fn person(&self, phone: &str) -> Result<servicekanal_shared::privacy::Person> {
-        let who = servicekanal_shared::privacy::PersonRef::Phone(phone.to_owned());
-        Ok(servicekanal_shared::privacy::find_person(
+    pub async fn person(
+        &self,
+        phone: &str,
+    ) -> Result<servicekanal_shared::policy::privacy::Person> {
+        let who = servicekanal_shared::policy::privacy::PersonRef::Phone(phone.to_owned());
+        Ok(servicekanal_shared::policy::privacy::find_person(
             self.store.as_ref(),
             &self.bot.pseudonymizer,
             &who,
@@ -438,7 +441,7 @@ impl LocalStack {
         };
         for entry in sent.iter().skip(from) {
             let (category, kind) = match entry.content {
-                servicekanal_shared::whatsapp::OutboundContent::Template { .. } => {
+                servicekanal_shared::channels::whatsapp::OutboundContent::Template { .. } => {
                     ("utility", "regular")
                 }
                 _ => ("service", "free_customer_service"),
@@ -642,7 +645,7 @@ impl LocalStack {
     /// The conversation-closed events the survey consumed since the last look.
     pub async fn closed_events(
         &self,
-    ) -> Result<Vec<servicekanal_shared::messages::ConversationClosed>> {
+    ) -> Result<Vec<servicekanal_shared::domain::messages::ConversationClosed>> {
         Ok(std::mem::take(
             &mut *self.closed_log.lock().unwrap_or_else(|e| e.into_inner()),
         ))

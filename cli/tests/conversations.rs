@@ -4,23 +4,25 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use servicekanal_shared::clock::ManualClock;
+use servicekanal_shared::channels::whatsapp::outbox::RecordingOutbox;
+use servicekanal_shared::channels::whatsapp::payload::UserMessage;
+use servicekanal_shared::channels::whatsapp::{
+    OutboundContent, Recipient, Sent, WhatsApp, WhatsAppError,
+};
+use servicekanal_shared::domain::keys::{ItemKey, MESSAGE_PREFIX};
+use servicekanal_shared::domain::messages::{
+    AgentAct, AgentAction, ConversationRef, DeskEvent, RejectReason,
+};
 use servicekanal_shared::domain::{
     Actor, Contact, Conversation, ConversationMode, ConversationState, DeliveryStatus, Direction,
     EndReason, Message, MessageContent,
 };
-use servicekanal_shared::keys::{ItemKey, MESSAGE_PREFIX};
 use servicekanal_shared::lisa::catalogue::Catalogue;
 use servicekanal_shared::lisa::dialogue::{LisaConfig, Texts, ids};
-use servicekanal_shared::messages::{
-    AgentAct, AgentAction, ConversationRef, DeskEvent, RejectReason,
-};
-use servicekanal_shared::queue::Queue;
-use servicekanal_shared::retention::RetentionClass;
-use servicekanal_shared::store::{PageRequest, Record, Store};
-use servicekanal_shared::whatsapp::outbox::RecordingOutbox;
-use servicekanal_shared::whatsapp::payload::UserMessage;
-use servicekanal_shared::whatsapp::{OutboundContent, Recipient, Sent, WhatsApp, WhatsAppError};
+use servicekanal_shared::policy::retention::RetentionClass;
+use servicekanal_shared::ports::clock::ManualClock;
+use servicekanal_shared::ports::queue::Queue;
+use servicekanal_shared::ports::store::{PageRequest, Record, Store};
 use servicekanal_testing::LogCapture;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -148,7 +150,7 @@ impl Chat {
     }
 
     fn clock_now(&self) -> DateTime<Utc> {
-        use servicekanal_shared::clock::Clock;
+        use servicekanal_shared::ports::clock::Clock;
         self.clock.now()
     }
 

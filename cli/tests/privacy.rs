@@ -6,13 +6,13 @@
 
 use chrono::Duration;
 use servicekanal_cli::stack::Call;
-use servicekanal_shared::keys::ItemKey;
+use servicekanal_shared::domain::keys::ItemKey;
+use servicekanal_shared::domain::messages::{AgentAct, AgentAction, DeskEvent};
+use servicekanal_shared::domain::survey::ids as survey_ids;
 use servicekanal_shared::lisa::dialogue::ids;
-use servicekanal_shared::messages::{AgentAct, AgentAction, DeskEvent};
-use servicekanal_shared::privacy;
-use servicekanal_shared::retention::RetentionClass;
-use servicekanal_shared::store::{Hold, Record, Store};
-use servicekanal_shared::survey::ids as survey_ids;
+use servicekanal_shared::policy::privacy;
+use servicekanal_shared::policy::retention::RetentionClass;
+use servicekanal_shared::ports::store::{Hold, Record, Store};
 use std::collections::BTreeMap;
 use ulid::Ulid;
 
@@ -343,7 +343,7 @@ async fn thirteen_months_slide_with_every_contact_and_then_everything_goes() {
         .list_due(
             profile.expires_at - Duration::days(400),
             profile.expires_at + Duration::days(1),
-            servicekanal_shared::store::PageRequest::first(100),
+            servicekanal_shared::ports::store::PageRequest::first(100),
         )
         .await
         .unwrap();

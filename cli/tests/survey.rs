@@ -3,16 +3,16 @@
 //! through the webhook and bot-reply routes them to the survey (survey-answers queue).
 
 use chrono::{DateTime, Duration};
-use servicekanal_shared::clock::Clock;
+use servicekanal_shared::channels::whatsapp::OutboundContent;
+use servicekanal_shared::domain::keys::ItemKey;
+use servicekanal_shared::domain::messages::{ConversationClosed, ConversationRef};
+use servicekanal_shared::domain::survey::{SurveyTexts, ids as survey_ids};
 use servicekanal_shared::domain::{EndReason, SurveyAnswer, SurveyStep};
-use servicekanal_shared::keys::ItemKey;
 use servicekanal_shared::lisa::dialogue::{Texts, ids};
-use servicekanal_shared::messages::{ConversationClosed, ConversationRef};
-use servicekanal_shared::queue::Queue;
-use servicekanal_shared::retention::RetentionClass;
-use servicekanal_shared::store::Store;
-use servicekanal_shared::survey::{SurveyTexts, ids as survey_ids};
-use servicekanal_shared::whatsapp::OutboundContent;
+use servicekanal_shared::policy::retention::RetentionClass;
+use servicekanal_shared::ports::clock::Clock;
+use servicekanal_shared::ports::queue::Queue;
+use servicekanal_shared::ports::store::Store;
 
 use crate::common;
 
@@ -267,7 +267,7 @@ async fn every_survey_sample_event_is_handled() {
         Actor, Channel, Contact, Conversation, DeliveryStatus, Direction, Message, MessageContent,
         MessageType,
     };
-    use servicekanal_shared::store::Record;
+    use servicekanal_shared::ports::store::Record;
     let mut chat = Chat::new();
     let at = DateTime::from_timestamp(1_795_255_200, 0).unwrap();
     chat.clock.set(at + Duration::seconds(10));

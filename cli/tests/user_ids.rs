@@ -6,10 +6,10 @@
 
 use servicekanal_cli::privacy::Ops;
 use servicekanal_shared::domain::Recipient;
+use servicekanal_shared::domain::messages::{AgentAct, AgentAction, DeskEvent};
+use servicekanal_shared::domain::survey::ids as survey_ids;
 use servicekanal_shared::lisa::dialogue::{Texts, ids};
-use servicekanal_shared::messages::{AgentAct, AgentAction, DeskEvent};
-use servicekanal_shared::privacy::PersonRef;
-use servicekanal_shared::survey::ids as survey_ids;
+use servicekanal_shared::policy::privacy::PersonRef;
 use servicekanal_testing::LogCapture;
 use ulid::Ulid;
 

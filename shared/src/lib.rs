@@ -1,26 +1,21 @@
-//! Servicekanal's library: the domain, the retention policy, the ports and their adapters.
+//! Servicekanal's library. The folders show the architecture:
+//!
+//! - `domain/`: what the product is about: contacts, conversations, messages, identities and
+//!   their keys, callback requests, the survey's steps, the messages between the functions;
+//! - `policy/`: the promises of the privacy notices: the retention table and every deadline
+//!   rule, masking for logs, erasure and access requests;
+//! - `ports/`: the outside world as the domain sees it (store, queues, objects, secrets, the
+//!   customer directory, the clock), each with its AWS and its local adapter;
+//! - `channels/`: WhatsApp's Cloud API (webhook payloads, the Graph API, the local outbox);
+//! - `lisa/`: the bot: topic catalogue, classifier, dialogue;
+//! - `stats/`: the anonymised statistics (Parquet rows for Athena);
+//! - `runtime/`: what every Lambda's `main` does first (logging, configuration).
 
-pub mod callback;
-pub mod clock;
-pub mod directory;
+pub mod channels;
 pub mod domain;
-pub mod identity;
-pub mod keys;
 pub mod lisa;
-pub mod mask;
-pub mod messages;
-#[cfg(feature = "stats")]
-pub mod objects;
-pub mod phone;
-pub mod privacy;
-pub mod queue;
-pub mod retention;
+pub mod policy;
+pub mod ports;
 pub mod runtime;
-pub mod secrets;
 #[cfg(feature = "stats")]
 pub mod stats;
-pub mod store;
-pub mod survey;
-pub mod telemetry;
-pub mod text;
-pub mod whatsapp;

@@ -1,6 +1,6 @@
 //! The `CustomerDirectory` port against both adapters: the demo file and DynamoDB (moto).
 
-use servicekanal_shared::directory::{
+use servicekanal_shared::ports::directory::{
     CustomerDirectory, CustomerRef, DemoDirectory, DynamoDirectory,
 };
 use servicekanal_testing::{moto_config, moto_customer_table};

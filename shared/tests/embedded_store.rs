@@ -4,12 +4,12 @@
 use servicekanal_testing::harness as support;
 
 use chrono::Duration;
-use servicekanal_shared::clock::{Clock, ManualClock};
 use servicekanal_shared::domain::Contact;
-use servicekanal_shared::keys::{ItemKey, Pseudonymizer};
-use servicekanal_shared::retention::RetentionClass;
-use servicekanal_shared::store::embedded::EmbeddedStore;
-use servicekanal_shared::store::{ChangeFeed, Record, Store, is_ttl_removal, key_of_change};
+use servicekanal_shared::domain::keys::{ItemKey, Pseudonymizer};
+use servicekanal_shared::policy::retention::RetentionClass;
+use servicekanal_shared::ports::clock::{Clock, ManualClock};
+use servicekanal_shared::ports::store::embedded::EmbeddedStore;
+use servicekanal_shared::ports::store::{ChangeFeed, Record, Store, is_ttl_removal, key_of_change};
 use std::sync::Arc;
 
 fn profile(wa_id: &str, clock: &ManualClock, class: RetentionClass) -> Record {

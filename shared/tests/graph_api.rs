@@ -1,11 +1,11 @@
 //! The Graph API adapter against a local HTTP server that plays the Graph API.
 
 use serde_json::json;
-use servicekanal_shared::mask::Secret;
-use servicekanal_shared::whatsapp::graph::{GraphApi, GraphApiConfig, RetryPolicy};
-use servicekanal_shared::whatsapp::{
+use servicekanal_shared::channels::whatsapp::graph::{GraphApi, GraphApiConfig, RetryPolicy};
+use servicekanal_shared::channels::whatsapp::{
     ListRow, ListSection, OutboundContent, Recipient, ReplyButton, WhatsApp, WhatsAppError,
 };
+use servicekanal_shared::policy::mask::Secret;
 use std::time::Duration;
 use wiremock::matchers::{body_json, body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -316,8 +316,8 @@ async fn mark_read_shows_the_typing_indicator() {
 /// mirrored into the outbox the page reads; a refused message is not mirrored.
 #[tokio::test]
 async fn the_mirrored_outbox_shows_what_the_graph_api_took() {
-    use servicekanal_shared::clock::ManualClock;
-    use servicekanal_shared::whatsapp::outbox::{Mirrored, RecordingOutbox};
+    use servicekanal_shared::channels::whatsapp::outbox::{Mirrored, RecordingOutbox};
+    use servicekanal_shared::ports::clock::ManualClock;
     use std::sync::Arc;
     let server = MockServer::start().await;
     Mock::given(method("POST"))

@@ -6,13 +6,13 @@
 use servicekanal_testing::harness as support;
 
 use chrono::Duration;
-use servicekanal_shared::clock::Clock;
 use servicekanal_shared::domain::Contact;
-use servicekanal_shared::identity::{Identifier, Identities};
-use servicekanal_shared::keys::{ItemKey, Pseudonym};
-use servicekanal_shared::privacy::{self, PersonRef, find_person};
-use servicekanal_shared::retention::RetentionClass;
-use servicekanal_shared::store::{Hold, Record, Write};
+use servicekanal_shared::domain::identity::{Identifier, Identities};
+use servicekanal_shared::domain::keys::{ItemKey, Pseudonym};
+use servicekanal_shared::policy::privacy::{self, PersonRef, find_person};
+use servicekanal_shared::policy::retention::RetentionClass;
+use servicekanal_shared::ports::clock::Clock;
+use servicekanal_shared::ports::store::{Hold, Record, Write};
 use servicekanal_testing::{records, test_pseudonymizer};
 use support::Harness;
 

@@ -1,13 +1,13 @@
 //! Conversation scripts through Lisa's dialogue, asserting exactly what the customer sees.
 
 use chrono::{DateTime, Duration, Utc};
-use servicekanal_shared::directory::{CustomerRef, DemoDirectory};
+use servicekanal_shared::channels::whatsapp::OutboundContent;
 use servicekanal_shared::domain::{
     AuthAttempts, Channel, Contact, ContactKind, Conversation, ConversationMode, EndReason,
 };
 use servicekanal_shared::lisa::catalogue::Catalogue;
 use servicekanal_shared::lisa::dialogue::{Action, Input, Lisa, LisaConfig, State, Texts, ids};
-use servicekanal_shared::whatsapp::OutboundContent;
+use servicekanal_shared::ports::directory::{CustomerRef, DemoDirectory};
 use ulid::Ulid;
 
 struct Chat {

@@ -1,9 +1,9 @@
 //! One contract for the `ObjectStore` port, run against the local directory and S3 (moto's
 //! server through the AWS SDK): what stats-export and the local stack rely on.
 
-use servicekanal_shared::objects::local::LocalDirectory;
-use servicekanal_shared::objects::s3::S3Bucket;
-use servicekanal_shared::objects::{ObjectError, ObjectStore};
+use servicekanal_shared::ports::objects::local::LocalDirectory;
+use servicekanal_shared::ports::objects::s3::S3Bucket;
+use servicekanal_shared::ports::objects::{ObjectError, ObjectStore};
 use servicekanal_testing::{moto_bucket, moto_config};
 
 async fn contract(objects: &dyn ObjectStore) {

@@ -4,16 +4,16 @@
 use servicekanal_testing::harness as support;
 
 use chrono::Duration;
-use servicekanal_shared::clock::Clock;
+use servicekanal_shared::domain::keys::ItemKey;
+use servicekanal_shared::domain::messages;
 use servicekanal_shared::domain::{
     Actor, CallbackRequest, CallbackStatus, Channel, Contact, DeliveryMarker, DeliveryStatus,
     Direction, Message, MessageContent, MessageType, OpenCallback, SurveyAnswer,
 };
-use servicekanal_shared::keys::ItemKey;
-use servicekanal_shared::messages;
-use servicekanal_shared::privacy::{self, PersonRef, find_person};
-use servicekanal_shared::retention::RetentionClass;
-use servicekanal_shared::store::{Hold, Record};
+use servicekanal_shared::policy::privacy::{self, PersonRef, find_person};
+use servicekanal_shared::policy::retention::RetentionClass;
+use servicekanal_shared::ports::clock::Clock;
+use servicekanal_shared::ports::store::{Hold, Record};
 use servicekanal_testing::test_pseudonymizer;
 use std::collections::BTreeMap;
 use support::Harness;

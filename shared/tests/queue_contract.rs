@@ -1,10 +1,12 @@
 //! The contract of the `Queue` port, run against the in-process queue and SQS (moto).
 
 use chrono::DateTime;
-use servicekanal_shared::clock::ManualClock;
-use servicekanal_shared::queue::memory::InProcessQueue;
-use servicekanal_shared::queue::sqs::SqsQueue;
-use servicekanal_shared::queue::{OutgoingMessage, Queue, QueueError, dedup_id_of, group_of};
+use servicekanal_shared::ports::clock::ManualClock;
+use servicekanal_shared::ports::queue::memory::InProcessQueue;
+use servicekanal_shared::ports::queue::sqs::SqsQueue;
+use servicekanal_shared::ports::queue::{
+    OutgoingMessage, Queue, QueueError, dedup_id_of, group_of,
+};
 use servicekanal_testing::{moto_config, moto_queue};
 use std::sync::Arc;
 use std::time::Duration;

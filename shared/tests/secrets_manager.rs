@@ -1,6 +1,6 @@
 //! The Secrets Manager adapter against moto: one JSON secret, fetched once, values hidden.
 
-use servicekanal_shared::secrets::{Secrets, SecretsError, SecretsManagerSecrets};
+use servicekanal_shared::ports::secrets::{Secrets, SecretsError, SecretsManagerSecrets};
 use servicekanal_testing::moto_config;
 
 async fn secret_with(value: &str) -> SecretsManagerSecrets {

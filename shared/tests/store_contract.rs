@@ -5,11 +5,11 @@
 use servicekanal_testing::harness as support;
 
 use chrono::{DateTime, Duration, Utc};
-use servicekanal_shared::clock::Clock;
+use servicekanal_shared::domain::keys::{ItemKey, MESSAGE_PREFIX, Pseudonymizer};
 use servicekanal_shared::domain::{CallbackRequest, Contact, Message, MessageContent, MessageType};
-use servicekanal_shared::keys::{ItemKey, MESSAGE_PREFIX, Pseudonymizer};
-use servicekanal_shared::retention::RetentionClass;
-use servicekanal_shared::store::{
+use servicekanal_shared::policy::retention::RetentionClass;
+use servicekanal_shared::ports::clock::Clock;
+use servicekanal_shared::ports::store::{
     DueItem, Hold, MAX_TRANSACTION_WRITES, PageRequest, Record, Released, StoreError, Stored,
     Write, is_ttl_removal,
 };
@@ -547,7 +547,7 @@ async fn change_feed_shows_inserts_modifies_and_removes_with_images(h: &mut Harn
     for e in &events {
         assert_eq!(e.event_source.as_deref(), Some("aws:dynamodb"));
         assert_eq!(
-            servicekanal_shared::store::key_of_change(e).unwrap(),
+            servicekanal_shared::ports::store::key_of_change(e).unwrap(),
             record.key
         );
         assert!(e.change.sequence_number.is_some());

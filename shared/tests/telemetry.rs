@@ -1,6 +1,6 @@
 //! What a function's log lines look like in Lambda: JSON, the level respected, masked values.
 
-use servicekanal_shared::telemetry::LogSettings;
+use servicekanal_shared::runtime::telemetry::LogSettings;
 use servicekanal_testing::LogCapture;
 
 #[test]
@@ -15,7 +15,7 @@ fn json_lines_carry_fields_and_masked_values_only() {
         let _guard = capture.start_with(&settings);
         tracing::debug!("hidden below the level");
         tracing::info!(
-            phone = %servicekanal_shared::mask::phone("+491701234567"),
+            phone = %servicekanal_shared::policy::mask::phone("+491701234567"),
             items = 3,
             "contact stored"
         );

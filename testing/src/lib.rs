@@ -47,14 +47,14 @@ pub async fn moto_now() -> chrono::DateTime<chrono::Utc> {
 pub async fn create_table(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
-) -> Result<(), servicekanal_shared::store::StoreError> {
+) -> Result<(), servicekanal_shared::ports::store::StoreError> {
     use aws_sdk_dynamodb::types::{
         AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
         Projection, ProjectionType, ScalarAttributeType, StreamSpecification,
         StreamViewType as SdkStreamViewType,
     };
-    use servicekanal_shared::keys::{EXPIRY_INDEX, HOLD_INDEX, OWNER_INDEX, attr};
-    use servicekanal_shared::store::StoreError;
+    use servicekanal_shared::domain::keys::{EXPIRY_INDEX, HOLD_INDEX, OWNER_INDEX, attr};
+    use servicekanal_shared::ports::store::StoreError;
     let attribute = |name: &str, kind: ScalarAttributeType| {
         AttributeDefinition::builder()
             .attribute_name(name)
@@ -152,7 +152,7 @@ pub async fn moto_customer_table(
         AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
         ScalarAttributeType,
     };
-    use servicekanal_shared::directory::{DemoDirectory, DynamoDirectory};
+    use servicekanal_shared::ports::directory::{DemoDirectory, DynamoDirectory};
     let client = aws_sdk_dynamodb::Client::new(config);
     let table = format!("customers-{}", ulid::Ulid::new().to_string().to_lowercase());
     client
@@ -231,8 +231,8 @@ pub struct LogCapture(Arc<Mutex<Vec<u8>>>);
 impl LogCapture {
     /// Captures the logs of the current thread, JSON at debug level, until the guard drops.
     pub fn start(&self) -> tracing::subscriber::DefaultGuard {
-        self.start_with(&servicekanal_shared::telemetry::LogSettings {
-            format: servicekanal_shared::telemetry::LogFormat::Json,
+        self.start_with(&servicekanal_shared::runtime::telemetry::LogSettings {
+            format: servicekanal_shared::runtime::telemetry::LogFormat::Json,
             filter: "debug".into(),
         })
     }
@@ -240,9 +240,9 @@ impl LogCapture {
     /// Captures with the given settings (format and level), as a function would log.
     pub fn start_with(
         &self,
-        settings: &servicekanal_shared::telemetry::LogSettings,
+        settings: &servicekanal_shared::runtime::telemetry::LogSettings,
     ) -> tracing::subscriber::DefaultGuard {
-        tracing::subscriber::set_default(servicekanal_shared::telemetry::subscriber(
+        tracing::subscriber::set_default(servicekanal_shared::runtime::telemetry::subscriber(
             settings,
             self.clone(),
         ))
@@ -279,18 +279,20 @@ pub fn parquet_rows(bytes: Vec<u8>) -> Vec<serde_json::Value> {
 }
 
 /// The pseudonymizer of tests that do not care about the key.
-pub fn test_pseudonymizer() -> servicekanal_shared::keys::Pseudonymizer {
-    servicekanal_shared::keys::Pseudonymizer::new(b"servicekanal-test-pseudonym-key-0000".to_vec())
-        .expect("long enough")
+pub fn test_pseudonymizer() -> servicekanal_shared::domain::keys::Pseudonymizer {
+    servicekanal_shared::domain::keys::Pseudonymizer::new(
+        b"servicekanal-test-pseudonym-key-0000".to_vec(),
+    )
+    .expect("long enough")
 }
 
 /// Realistic records of the classes outside a contact's partition, for store-level tests.
 pub mod records {
     use chrono::{DateTime, Duration, Utc};
+    use servicekanal_shared::domain::keys::ItemKey;
     use servicekanal_shared::domain::{CallbackRequest, CallbackStatus, Channel, SurveyAnswer};
-    use servicekanal_shared::keys::ItemKey;
-    use servicekanal_shared::retention::RetentionClass;
-    use servicekanal_shared::store::Record;
+    use servicekanal_shared::policy::retention::RetentionClass;
+    use servicekanal_shared::ports::store::Record;
     use ulid::Ulid;
 
     pub fn survey_answer(at: DateTime<Utc>) -> Record {
@@ -370,11 +372,11 @@ pub mod harness {
     use super::{moto_config, moto_table};
     use aws_lambda_events::event::dynamodb::EventRecord;
     use chrono::{DateTime, Utc};
-    use servicekanal_shared::clock::ManualClock;
-    use servicekanal_shared::store::dynamo_streams::DynamoChangeFeed;
-    use servicekanal_shared::store::dynamodb::DynamoStore;
-    use servicekanal_shared::store::embedded::EmbeddedStore;
-    use servicekanal_shared::store::{ChangeFeed, Store};
+    use servicekanal_shared::ports::clock::ManualClock;
+    use servicekanal_shared::ports::store::dynamo_streams::DynamoChangeFeed;
+    use servicekanal_shared::ports::store::dynamodb::DynamoStore;
+    use servicekanal_shared::ports::store::embedded::EmbeddedStore;
+    use servicekanal_shared::ports::store::{ChangeFeed, Store};
     use std::sync::Arc;
 
     pub struct Harness {
@@ -478,16 +480,19 @@ pub async fn moto_bucket(config: &aws_config::SdkConfig) -> (aws_sdk_s3::Client,
 /// item calls, the partition's (`pk|`) for partition calls, and empty for the indexes.
 /// `with_latency` also delays every call, as a remote store's round trip would (benchmarks).
 pub struct FaultyStore {
-    pub inner: std::sync::Arc<dyn servicekanal_shared::store::Store>,
+    pub inner: std::sync::Arc<dyn servicekanal_shared::ports::store::Store>,
     #[allow(clippy::type_complexity)]
-    fails: Box<dyn Fn(&str, &servicekanal_shared::keys::ItemKey) -> bool + Send + Sync>,
+    fails: Box<dyn Fn(&str, &servicekanal_shared::domain::keys::ItemKey) -> bool + Send + Sync>,
     latency: std::time::Duration,
 }
 
 impl FaultyStore {
     pub fn new(
-        inner: std::sync::Arc<dyn servicekanal_shared::store::Store>,
-        fails: impl Fn(&str, &servicekanal_shared::keys::ItemKey) -> bool + Send + Sync + 'static,
+        inner: std::sync::Arc<dyn servicekanal_shared::ports::store::Store>,
+        fails: impl Fn(&str, &servicekanal_shared::domain::keys::ItemKey) -> bool
+        + Send
+        + Sync
+        + 'static,
     ) -> Self {
         Self {
             inner,
@@ -498,7 +503,7 @@ impl FaultyStore {
 
     /// Every call takes `latency` longer (and none fails).
     pub fn with_latency(
-        inner: std::sync::Arc<dyn servicekanal_shared::store::Store>,
+        inner: std::sync::Arc<dyn servicekanal_shared::ports::store::Store>,
         latency: std::time::Duration,
     ) -> Self {
         Self {
@@ -511,8 +516,8 @@ impl FaultyStore {
     async fn check(
         &self,
         operation: &str,
-        key: &servicekanal_shared::keys::ItemKey,
-    ) -> Result<(), servicekanal_shared::store::StoreError> {
+        key: &servicekanal_shared::domain::keys::ItemKey,
+    ) -> Result<(), servicekanal_shared::ports::store::StoreError> {
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }
@@ -522,12 +527,12 @@ impl FaultyStore {
     fn fail_if_chosen(
         &self,
         operation: &str,
-        key: &servicekanal_shared::keys::ItemKey,
-    ) -> Result<(), servicekanal_shared::store::StoreError> {
+        key: &servicekanal_shared::domain::keys::ItemKey,
+    ) -> Result<(), servicekanal_shared::ports::store::StoreError> {
         if (self.fails)(operation, key) {
-            return Err(servicekanal_shared::store::StoreError::Backend(format!(
-                "injected failure of {operation}"
-            )));
+            return Err(servicekanal_shared::ports::store::StoreError::Backend(
+                format!("injected failure of {operation}"),
+            ));
         }
         Ok(())
     }
@@ -537,8 +542,8 @@ mod faulty {
     use super::FaultyStore;
     use async_trait::async_trait;
     use chrono::{DateTime, Utc};
-    use servicekanal_shared::keys::ItemKey;
-    use servicekanal_shared::store::{
+    use servicekanal_shared::domain::keys::ItemKey;
+    use servicekanal_shared::ports::store::{
         DeletionReport, DueItem, Hold, Page, PageRequest, Record, Released, Store, StoreError,
         Write,
     };

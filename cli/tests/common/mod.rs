@@ -5,13 +5,13 @@
 
 use chrono::{DateTime, Duration, Utc};
 use servicekanal_cli::stack::{LOCAL_PSEUDONYM_KEY, LocalStack};
-use servicekanal_shared::clock::ManualClock;
+use servicekanal_shared::channels::whatsapp::outbox::RecordingOutbox;
+use servicekanal_shared::channels::whatsapp::payload::{Sender, UserMessage};
+use servicekanal_shared::channels::whatsapp::{OutboundContent, WhatsApp};
 use servicekanal_shared::domain::Contact;
-use servicekanal_shared::keys::{ItemKey, Pseudonym, Pseudonymizer};
-use servicekanal_shared::store::{Record, Store};
-use servicekanal_shared::whatsapp::outbox::RecordingOutbox;
-use servicekanal_shared::whatsapp::payload::{Sender, UserMessage};
-use servicekanal_shared::whatsapp::{OutboundContent, WhatsApp};
+use servicekanal_shared::domain::keys::{ItemKey, Pseudonym, Pseudonymizer};
+use servicekanal_shared::ports::clock::ManualClock;
+use servicekanal_shared::ports::store::{Record, Store};
 use std::sync::Arc;
 
 pub const ERIKA: &str = "4917612345678";

@@ -474,7 +474,7 @@ pub(crate) async fn finish(
                 ports.timer_queue.send(timer.to_queue_message(now)).await?;
             }
             Effect::Erase => {
-                use servicekanal_shared::privacy;
+                use servicekanal_shared::policy::privacy;
                 // The contact, contacts merged into it and its phone number's calls.
                 let mut person = privacy::Person::of(contact.clone());
                 privacy::expand(ports.store.as_ref(), &ports.pseudonymizer, &mut person)

@@ -10,26 +10,26 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Duration, Utc};
-use servicekanal_shared::clock::SharedClock;
-use servicekanal_shared::directory::{CustomerDirectory, DirectoryError};
+use servicekanal_shared::channels::whatsapp::{
+    OutboundContent, WhatsApp, WhatsAppError, service_window_open,
+};
+use servicekanal_shared::domain::identity::{Identities, IdentityError};
+use servicekanal_shared::domain::keys::{ItemKey, MESSAGE_PREFIX, Pseudonym, Pseudonymizer};
+use servicekanal_shared::domain::messages::{
+    self, AgentAct, AgentAction, BotWork, ConversationClosed, ConversationRef, DeskEvent,
+    InactivityTimer, InboundNotice, RejectReason, SummaryLine, SurveyReply,
+};
 use servicekanal_shared::domain::{
     Actor, AuthAttempts, Channel, Contact, Conversation, ConversationMode, ConversationState,
     DeliveryStatus, Direction, Effect, EndReason, Handling, Message, MessageContent, MessageFacts,
     MessageType, SurveySession,
 };
-use servicekanal_shared::identity::{Identities, IdentityError};
-use servicekanal_shared::keys::{ItemKey, MESSAGE_PREFIX, Pseudonym, Pseudonymizer};
 use servicekanal_shared::lisa::dialogue::{Action, Input, Lisa, State};
-use servicekanal_shared::messages::{
-    self, AgentAct, AgentAction, BotWork, ConversationClosed, ConversationRef, DeskEvent,
-    InactivityTimer, InboundNotice, RejectReason, SummaryLine, SurveyReply,
-};
-use servicekanal_shared::queue::{self, ItemOutcome, Queue, QueueError};
-use servicekanal_shared::retention::{self, Anchor, ContactClasses};
-use servicekanal_shared::store::{Record, Store, StoreError, Stored, Write, all_pages};
-use servicekanal_shared::whatsapp::{
-    OutboundContent, WhatsApp, WhatsAppError, service_window_open,
-};
+use servicekanal_shared::policy::retention::{self, Anchor, ContactClasses};
+use servicekanal_shared::ports::clock::SharedClock;
+use servicekanal_shared::ports::directory::{CustomerDirectory, DirectoryError};
+use servicekanal_shared::ports::queue::{self, ItemOutcome, Queue, QueueError};
+use servicekanal_shared::ports::store::{Record, Store, StoreError, Stored, Write, all_pages};
 use std::sync::Arc;
 use ulid::Ulid;
 

@@ -3,11 +3,11 @@
 use aws_lambda_events::event::sqs::SqsEvent;
 use bot_reply::{BotConfig, Ports, handle};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use servicekanal_shared::clock::SystemClock;
-use servicekanal_shared::directory::DynamoDirectory;
 use servicekanal_shared::lisa::catalogue::Catalogue;
 use servicekanal_shared::lisa::dialogue::{Lisa, LisaConfig, Texts};
-use servicekanal_shared::queue::sqs::SqsQueue;
+use servicekanal_shared::ports::clock::SystemClock;
+use servicekanal_shared::ports::directory::DynamoDirectory;
+use servicekanal_shared::ports::queue::sqs::SqsQueue;
 use servicekanal_shared::runtime::{lambda_basics, required_env, table_store};
 use std::sync::Arc;
 

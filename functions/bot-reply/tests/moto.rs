@@ -4,22 +4,22 @@
 use aws_lambda_events::event::sqs::SqsEvent;
 use bot_reply::{BotConfig, Ports, handle};
 use chrono::{DateTime, Duration, Utc};
-use servicekanal_shared::clock::{Clock, ManualClock};
-use servicekanal_shared::directory::DynamoDirectory;
+use servicekanal_shared::channels::whatsapp::OutboundContent;
+use servicekanal_shared::channels::whatsapp::outbox::RecordingOutbox;
+use servicekanal_shared::domain::keys::{ItemKey, Pseudonym, Pseudonymizer};
+use servicekanal_shared::domain::messages::{BotWork, DeskEvent, InboundNotice};
 use servicekanal_shared::domain::{
     Actor, Contact, ContactKind, DeliveryStatus, Direction, Message, MessageContent, MessageType,
 };
-use servicekanal_shared::keys::{ItemKey, Pseudonym, Pseudonymizer};
 use servicekanal_shared::lisa::catalogue::Catalogue;
 use servicekanal_shared::lisa::dialogue::{Lisa, LisaConfig, Texts};
-use servicekanal_shared::messages::{BotWork, DeskEvent, InboundNotice};
-use servicekanal_shared::queue::sqs::SqsQueue;
-use servicekanal_shared::queue::{OutgoingMessage, Queue};
-use servicekanal_shared::retention::RetentionClass;
-use servicekanal_shared::store::Record;
-use servicekanal_shared::store::dynamodb::DynamoStore;
-use servicekanal_shared::whatsapp::OutboundContent;
-use servicekanal_shared::whatsapp::outbox::RecordingOutbox;
+use servicekanal_shared::policy::retention::RetentionClass;
+use servicekanal_shared::ports::clock::{Clock, ManualClock};
+use servicekanal_shared::ports::directory::DynamoDirectory;
+use servicekanal_shared::ports::queue::sqs::SqsQueue;
+use servicekanal_shared::ports::queue::{OutgoingMessage, Queue};
+use servicekanal_shared::ports::store::Record;
+use servicekanal_shared::ports::store::dynamodb::DynamoStore;
 use servicekanal_testing::{moto_config, moto_customer_table, moto_queue, moto_table};
 use std::sync::Arc;
 
@@ -99,7 +99,7 @@ impl Harness {
         let now: DateTime<Utc> = self.clock.now();
         let wamid = format!("wamid.moto.{}", self.sent);
         let message = Message {
-            id: servicekanal_shared::messages::message_id_for(&wamid, now),
+            id: servicekanal_shared::domain::messages::message_id_for(&wamid, now),
             conversation_id: None,
             wamid: Some(wamid),
             direction: Direction::Inbound,

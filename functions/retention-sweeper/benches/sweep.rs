@@ -6,8 +6,8 @@
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use retention_sweeper::{Ports, SweepConfig, sweep};
-use servicekanal_shared::clock::Clock;
-use servicekanal_shared::retention::RetentionClass;
+use servicekanal_shared::policy::retention::RetentionClass;
+use servicekanal_shared::ports::clock::Clock;
 use servicekanal_testing::harness::{self, Harness};
 use servicekanal_testing::{FaultyStore, records};
 use std::sync::Arc;

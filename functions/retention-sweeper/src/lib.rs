@@ -14,10 +14,12 @@ use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
-use servicekanal_shared::clock::SharedClock;
-use servicekanal_shared::keys::{IDENTITY_LINK_PREFIX, ItemKey, PROFILE_SORT_KEY, Pseudonym};
-use servicekanal_shared::retention::{self, RetentionClass};
-use servicekanal_shared::store::{
+use servicekanal_shared::domain::keys::{
+    IDENTITY_LINK_PREFIX, ItemKey, PROFILE_SORT_KEY, Pseudonym,
+};
+use servicekanal_shared::policy::retention::{self, RetentionClass};
+use servicekanal_shared::ports::clock::SharedClock;
+use servicekanal_shared::ports::store::{
     DueItem, PageRequest, Record, RecordKind, Store, StoreError, all_pages,
 };
 use std::collections::{BTreeMap, HashMap};
@@ -199,7 +201,7 @@ impl Sweep<'_> {
         Ok(self
             .profile_deadline(contact)
             .await?
-            .filter(|(class, _)| *class == RetentionClass::Service13m)
+            .filter(|(class, _)| class.slides())
             .map(|(_, deadline)| deadline))
     }
 

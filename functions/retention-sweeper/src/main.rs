@@ -3,7 +3,7 @@
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use retention_sweeper::{Ports, SweepConfig, handle};
-use servicekanal_shared::clock::SystemClock;
+use servicekanal_shared::ports::clock::SystemClock;
 use servicekanal_shared::runtime::{lambda_aws, table_store};
 use std::sync::Arc;
 

@@ -9,15 +9,15 @@ use lambda_runtime::LambdaEvent;
 use retention_sweeper::{
     Ports, STOP_BEFORE_TIMEOUT, SweepConfig, SweepError, SweepReport, handle, sweep,
 };
-use servicekanal_shared::clock::Clock;
+use servicekanal_shared::domain::keys::{ItemKey, Pseudonym};
 use servicekanal_shared::domain::{
     Channel, Contact, Conversation, IdentifierKind, IdentityLink, Message, MessageContent,
     MessageType,
 };
-use servicekanal_shared::keys::{ItemKey, Pseudonym};
-use servicekanal_shared::privacy::all_holds;
-use servicekanal_shared::retention::{Anchor, RetentionClass};
-use servicekanal_shared::store::{Hold, PageRequest, Record, all_pages};
+use servicekanal_shared::policy::privacy::all_holds;
+use servicekanal_shared::policy::retention::{Anchor, RetentionClass};
+use servicekanal_shared::ports::clock::Clock;
+use servicekanal_shared::ports::store::{Hold, PageRequest, Record, all_pages};
 use servicekanal_testing::harness::{self, Harness};
 use servicekanal_testing::{FaultyStore, records, test_pseudonymizer};
 use std::collections::{BTreeMap, HashSet};
@@ -278,7 +278,7 @@ async fn the_contacts_deadline_takes_what_is_left_of_them(h: &mut Harness) {
     h.clock.set(deadline + Duration::days(40));
     assert!(matches!(
         h.store.release_hold(&held.key).await.unwrap(),
-        servicekanal_shared::store::Released::Deleted(_)
+        servicekanal_shared::ports::store::Released::Deleted(_)
     ));
     assert!(all_holds(h.store.as_ref()).await.unwrap().is_empty());
 }

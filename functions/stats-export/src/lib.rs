@@ -9,7 +9,7 @@
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use servicekanal_shared::objects::{ObjectError, ObjectStore};
+use servicekanal_shared::ports::objects::{ObjectError, ObjectStore};
 use servicekanal_shared::stats::{self, Rows, StatsError, Table};
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 
 use aws_lambda_events::event::dynamodb::Event;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use servicekanal_shared::objects::s3::S3Bucket;
+use servicekanal_shared::ports::objects::s3::S3Bucket;
 use servicekanal_shared::runtime::{lambda_aws, required_env};
 use stats_export::{Ports, handle};
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! the local stack's change feed) through the handler, into a local directory.
 
 use aws_lambda_events::event::dynamodb::Event;
-use servicekanal_shared::objects::local::LocalDirectory;
+use servicekanal_shared::ports::objects::local::LocalDirectory;
 use servicekanal_shared::stats::Table;
 use stats_export::{Ports, export, handle};
 use std::collections::BTreeMap;

@@ -4,19 +4,19 @@
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use chrono::Duration;
 use serde_json::Value;
-use servicekanal_shared::clock::Clock;
+use servicekanal_shared::channels::whatsapp::OutboundContent;
+use servicekanal_shared::domain::keys::{ItemKey, Pseudonymizer};
 use servicekanal_shared::domain::{
     Actor, CallbackRequest, CallbackStatus, Channel, Conversation, ConversationMode,
     ConversationState, DeliveryStatus, Direction, EndReason, Message, MessageContent, MessageFacts,
     MessageType, Pricing,
 };
-use servicekanal_shared::keys::{ItemKey, Pseudonymizer};
-use servicekanal_shared::objects::ObjectStore;
-use servicekanal_shared::objects::s3::S3Bucket;
-use servicekanal_shared::retention::RetentionClass;
+use servicekanal_shared::policy::retention::RetentionClass;
+use servicekanal_shared::ports::clock::Clock;
+use servicekanal_shared::ports::objects::ObjectStore;
+use servicekanal_shared::ports::objects::s3::S3Bucket;
+use servicekanal_shared::ports::store::Record;
 use servicekanal_shared::stats::Table;
-use servicekanal_shared::store::Record;
-use servicekanal_shared::whatsapp::OutboundContent;
 use servicekanal_testing::harness::{Harness, dynamodb};
 use servicekanal_testing::{moto_bucket, moto_config, parquet_rows};
 use stats_export::{Ports, handle};

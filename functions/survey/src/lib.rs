@@ -9,20 +9,20 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::Duration;
 use serde::Deserialize;
-use servicekanal_shared::clock::SharedClock;
+use servicekanal_shared::channels::whatsapp::{
+    OutboundContent, WhatsApp, WhatsAppError, service_window_open,
+};
+use servicekanal_shared::domain::keys::{ItemKey, Pseudonym, Pseudonymizer};
+use servicekanal_shared::domain::messages::{self, ConversationClosed, SurveyReply};
+use servicekanal_shared::domain::survey::{self, SurveyTexts};
 use servicekanal_shared::domain::{
     Actor, AuthAttempts, Channel, Contact, Conversation, Message, SurveyAnswer, SurveySession,
     SurveyStep,
 };
-use servicekanal_shared::keys::{ItemKey, Pseudonym, Pseudonymizer};
-use servicekanal_shared::messages::{self, ConversationClosed, SurveyReply};
-use servicekanal_shared::queue::{self, ItemOutcome};
-use servicekanal_shared::retention::{self, Anchor};
-use servicekanal_shared::store::{Store, StoreError, Stored};
-use servicekanal_shared::survey::{self, SurveyTexts};
-use servicekanal_shared::whatsapp::{
-    OutboundContent, WhatsApp, WhatsAppError, service_window_open,
-};
+use servicekanal_shared::policy::retention::{self, Anchor};
+use servicekanal_shared::ports::clock::SharedClock;
+use servicekanal_shared::ports::queue::{self, ItemOutcome};
+use servicekanal_shared::ports::store::{Store, StoreError, Stored};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use ulid::Ulid;

@@ -2,9 +2,9 @@
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use servicekanal_shared::clock::SystemClock;
+use servicekanal_shared::domain::survey::SurveyTexts;
+use servicekanal_shared::ports::clock::SystemClock;
 use servicekanal_shared::runtime::{lambda_basics, table_store};
-use servicekanal_shared::survey::SurveyTexts;
 use std::sync::Arc;
 use survey::{Ports, SurveyConfig, handle};
 

@@ -9,8 +9,8 @@
 use crate::{CallbackInput, Field, InvalidInput, Ports, VoiceError, confirmation, prompt_for};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use servicekanal_shared::callback::parse_window;
-use servicekanal_shared::phone;
+use servicekanal_shared::domain::callback::parse_window;
+use servicekanal_shared::domain::phone;
 use std::collections::HashMap;
 
 pub const NAME: &str = "Name";

@@ -11,16 +11,16 @@ use aws_lambda_events::event::connect::ConnectEvent;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use servicekanal_shared::callback::{
+use servicekanal_shared::domain::callback::{
     CallbackCatalogue, Window, WindowError, describe_window, parse_window, reference_for,
 };
-use servicekanal_shared::clock::SharedClock;
+use servicekanal_shared::domain::keys::{ItemKey, OPEN_CALLBACKS_PARTITION, Pseudonymizer};
+use servicekanal_shared::domain::phone::{self, PhoneError};
 use servicekanal_shared::domain::{CallbackRequest, CallbackStatus, OpenCallback};
-use servicekanal_shared::keys::{ItemKey, OPEN_CALLBACKS_PARTITION, Pseudonymizer};
-use servicekanal_shared::phone::{self, PhoneError};
-use servicekanal_shared::queue::{self, ItemOutcome, OutgoingMessage, Queue, QueueError};
-use servicekanal_shared::retention::{self, Anchor};
-use servicekanal_shared::store::{Hold, Record, Store, StoreError, Write, all_pages};
+use servicekanal_shared::policy::retention::{self, Anchor};
+use servicekanal_shared::ports::clock::SharedClock;
+use servicekanal_shared::ports::queue::{self, ItemOutcome, OutgoingMessage, Queue, QueueError};
+use servicekanal_shared::ports::store::{Hold, Record, Store, StoreError, Write, all_pages};
 use std::collections::HashMap;
 use std::sync::Arc;
 

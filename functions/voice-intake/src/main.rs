@@ -1,9 +1,9 @@
 //! Lambda entry point: builds the ports once per cold start and serves the handler.
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use servicekanal_shared::callback::CallbackCatalogue;
-use servicekanal_shared::clock::SystemClock;
-use servicekanal_shared::queue::sqs::SqsQueue;
+use servicekanal_shared::domain::callback::CallbackCatalogue;
+use servicekanal_shared::ports::clock::SystemClock;
+use servicekanal_shared::ports::queue::sqs::SqsQueue;
 use servicekanal_shared::runtime::{lambda_basics, required_env, table_store};
 use std::sync::Arc;
 use voice_intake::{Ports, handle};

@@ -1,11 +1,11 @@
 //! voice-intake on its AWS adapters: the table and the sales FIFO queue in moto.
 
 use chrono::DateTime;
-use servicekanal_shared::callback::CallbackCatalogue;
-use servicekanal_shared::clock::{Clock, ManualClock};
-use servicekanal_shared::queue::Queue;
-use servicekanal_shared::queue::sqs::SqsQueue;
-use servicekanal_shared::store::dynamodb::DynamoStore;
+use servicekanal_shared::domain::callback::CallbackCatalogue;
+use servicekanal_shared::ports::clock::{Clock, ManualClock};
+use servicekanal_shared::ports::queue::Queue;
+use servicekanal_shared::ports::queue::sqs::SqsQueue;
+use servicekanal_shared::ports::store::dynamodb::DynamoStore;
 use servicekanal_testing::{moto_config, moto_queue, moto_table};
 use std::sync::Arc;
 use voice_intake::{Ports, SalesCallback, handle, list_open, mark_done};

@@ -3,16 +3,16 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
-use servicekanal_shared::callback::CallbackCatalogue;
-use servicekanal_shared::clock::{Clock, ManualClock};
 use servicekanal_shared::domain::CallbackRequest;
-use servicekanal_shared::keys::ItemKey;
-use servicekanal_shared::privacy::all_holds;
-use servicekanal_shared::queue::Queue;
-use servicekanal_shared::queue::memory::InProcessQueue;
-use servicekanal_shared::retention::RetentionClass;
-use servicekanal_shared::store::embedded::EmbeddedStore;
-use servicekanal_shared::store::{ChangeFeed, Store, key_of_change};
+use servicekanal_shared::domain::callback::CallbackCatalogue;
+use servicekanal_shared::domain::keys::ItemKey;
+use servicekanal_shared::policy::privacy::all_holds;
+use servicekanal_shared::policy::retention::RetentionClass;
+use servicekanal_shared::ports::clock::{Clock, ManualClock};
+use servicekanal_shared::ports::queue::Queue;
+use servicekanal_shared::ports::queue::memory::InProcessQueue;
+use servicekanal_shared::ports::store::embedded::EmbeddedStore;
+use servicekanal_shared::ports::store::{ChangeFeed, Store, key_of_change};
 use servicekanal_testing::LogCapture;
 use std::sync::Arc;
 use voice_intake::{Ports, SalesCallback, SalesError, handle, list_open, mark_done};

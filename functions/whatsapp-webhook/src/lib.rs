@@ -4,19 +4,21 @@
 use chrono::{DateTime, Utc};
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
-use servicekanal_shared::clock::SharedClock;
-use servicekanal_shared::domain::{Contact, DeliveryMarker, Message, Pricing};
-use servicekanal_shared::identity::{Identifier, Identities, IdentityError, set_identifier};
-use servicekanal_shared::keys::{ItemKey, Pseudonym, Pseudonymizer};
-use servicekanal_shared::mask::Secret;
-use servicekanal_shared::messages::{self, BotWork, InboundNotice, StatusOutcome};
-use servicekanal_shared::queue::{Queue, QueueError};
-use servicekanal_shared::retention::{self, RetentionClass};
-use servicekanal_shared::store::{Record, Store, StoreError, Stored};
-use servicekanal_shared::whatsapp::payload::{
+use servicekanal_shared::channels::whatsapp::payload::{
     BUSINESS_ACCOUNT_OBJECT, Readable, SIGNATURE_HEADER, USER_CHANGED_NUMBER, USER_CHANGED_USER_ID,
     WaContact, WaMessage, WebhookPayload, verify_signature,
 };
+use servicekanal_shared::domain::identity::{
+    Identifier, Identities, IdentityError, set_identifier,
+};
+use servicekanal_shared::domain::keys::{ItemKey, Pseudonym, Pseudonymizer};
+use servicekanal_shared::domain::messages::{self, BotWork, InboundNotice, StatusOutcome};
+use servicekanal_shared::domain::{Contact, DeliveryMarker, Message, Pricing};
+use servicekanal_shared::policy::mask::Secret;
+use servicekanal_shared::policy::retention::{self, RetentionClass};
+use servicekanal_shared::ports::clock::SharedClock;
+use servicekanal_shared::ports::queue::{Queue, QueueError};
+use servicekanal_shared::ports::store::{Record, Store, StoreError, Stored};
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -1,8 +1,8 @@
 //! Lambda entry point: builds the ports once per cold start and serves the handler.
 
 use lambda_http::{Error, service_fn};
-use servicekanal_shared::clock::SystemClock;
-use servicekanal_shared::queue::sqs::SqsQueue;
+use servicekanal_shared::ports::clock::SystemClock;
+use servicekanal_shared::ports::queue::sqs::SqsQueue;
 use servicekanal_shared::runtime::{lambda_basics, required_env, table_store};
 use std::sync::Arc;
 use whatsapp_webhook::{DEFAULT_MAX_BODY_BYTES, Ports, WebhookConfig, handle};

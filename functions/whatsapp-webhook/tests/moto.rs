@@ -1,16 +1,16 @@
 //! The webhook on its AWS adapters: DynamoDB and an SQS FIFO queue in moto, through the SDK.
 
 use chrono::DateTime;
-use servicekanal_shared::clock::ManualClock;
+use servicekanal_shared::domain::keys::{ItemKey, MESSAGE_PREFIX, Pseudonymizer};
+use servicekanal_shared::domain::messages::BotWork;
 use servicekanal_shared::domain::{Contact, Message, MessageContent};
-use servicekanal_shared::keys::{ItemKey, MESSAGE_PREFIX, Pseudonymizer};
-use servicekanal_shared::mask::Secret;
-use servicekanal_shared::messages::BotWork;
-use servicekanal_shared::queue::sqs::SqsQueue;
-use servicekanal_shared::queue::{Queue, dedup_id_of, group_of};
-use servicekanal_shared::retention::RetentionClass;
-use servicekanal_shared::store::dynamodb::DynamoStore;
-use servicekanal_shared::store::{PageRequest, Store};
+use servicekanal_shared::policy::mask::Secret;
+use servicekanal_shared::policy::retention::RetentionClass;
+use servicekanal_shared::ports::clock::ManualClock;
+use servicekanal_shared::ports::queue::sqs::SqsQueue;
+use servicekanal_shared::ports::queue::{Queue, dedup_id_of, group_of};
+use servicekanal_shared::ports::store::dynamodb::DynamoStore;
+use servicekanal_shared::ports::store::{PageRequest, Store};
 use servicekanal_testing::{moto_config, moto_queue, moto_table};
 use std::sync::Arc;
 use whatsapp_webhook::{DEFAULT_MAX_BODY_BYTES, Ports, WebhookConfig, handle};

@@ -4,19 +4,21 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Duration};
 use lambda_http::Body;
-use servicekanal_shared::clock::{Clock, ManualClock};
+use servicekanal_shared::domain::identity::{Identifier, Identities};
+use servicekanal_shared::domain::keys::{ItemKey, MESSAGE_PREFIX, Pseudonym, Pseudonymizer};
+use servicekanal_shared::domain::messages::{self, BotWork};
 use servicekanal_shared::domain::{
     Actor, Contact, DeliveryStatus, Direction, Message, MessageContent, MessageType,
 };
-use servicekanal_shared::identity::{Identifier, Identities};
-use servicekanal_shared::keys::{ItemKey, MESSAGE_PREFIX, Pseudonym, Pseudonymizer};
-use servicekanal_shared::mask::Secret;
-use servicekanal_shared::messages::{self, BotWork};
-use servicekanal_shared::queue::memory::InProcessQueue;
-use servicekanal_shared::queue::{OutgoingMessage, Queue, QueueError, dedup_id_of, group_of};
-use servicekanal_shared::retention::RetentionClass;
-use servicekanal_shared::store::embedded::EmbeddedStore;
-use servicekanal_shared::store::{ChangeFeed, PageRequest, Record, Store};
+use servicekanal_shared::policy::mask::Secret;
+use servicekanal_shared::policy::retention::RetentionClass;
+use servicekanal_shared::ports::clock::{Clock, ManualClock};
+use servicekanal_shared::ports::queue::memory::InProcessQueue;
+use servicekanal_shared::ports::queue::{
+    OutgoingMessage, Queue, QueueError, dedup_id_of, group_of,
+};
+use servicekanal_shared::ports::store::embedded::EmbeddedStore;
+use servicekanal_shared::ports::store::{ChangeFeed, PageRequest, Record, Store};
 use servicekanal_testing::{FaultyStore, LogCapture};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -614,8 +616,11 @@ impl Harness {
             .method("POST")
             .uri(whatsapp_webhook::WEBHOOK_PATH)
             .header(
-                servicekanal_shared::whatsapp::payload::SIGNATURE_HEADER,
-                servicekanal_shared::whatsapp::payload::sign(APP_SECRET.as_bytes(), &body),
+                servicekanal_shared::channels::whatsapp::payload::SIGNATURE_HEADER,
+                servicekanal_shared::channels::whatsapp::payload::sign(
+                    APP_SECRET.as_bytes(),
+                    &body,
+                ),
             )
             .body(Body::from(body))
             .unwrap();
@@ -788,14 +793,14 @@ async fn two_contacts_of_one_person_become_one_when_a_message_names_both() {
 
     // Erasure by either identifier reaches both histories.
     let pz = pseudonymizer();
-    let person = servicekanal_shared::privacy::find_person(
+    let person = servicekanal_shared::policy::privacy::find_person(
         h.store.as_ref(),
         &pz,
-        &servicekanal_shared::privacy::PersonRef::UserId(ERIKA_USER_ID.into()),
+        &servicekanal_shared::policy::privacy::PersonRef::UserId(ERIKA_USER_ID.into()),
     )
     .await
     .unwrap();
-    servicekanal_shared::privacy::erase(h.store.as_ref(), &person)
+    servicekanal_shared::policy::privacy::erase(h.store.as_ref(), &person)
         .await
         .unwrap();
     assert_eq!(h.messages_in(&by_phone).await.len(), 0);
@@ -901,7 +906,7 @@ async fn statuses_by_user_id_only_and_failed_ones_without_contacts_are_read() {
         &std::fs::read_to_string(events_dir().join("post-status-user-id-only.json")).unwrap(),
     )
     .unwrap();
-    let payload: servicekanal_shared::whatsapp::payload::WebhookPayload =
+    let payload: servicekanal_shared::channels::whatsapp::payload::WebhookPayload =
         serde_json::from_str(sample["body"].as_str().unwrap()).unwrap();
     let status = payload.entry[0].changes[0].value.statuses[0].ok().unwrap();
     assert_eq!(status.recipient_id, None);

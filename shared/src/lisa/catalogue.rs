@@ -1,8 +1,8 @@
 //! The topic catalogue: a data file (`shared/data/topics.toml`) with German texts, links and
 //! phrases. Validated when loaded, so a broken edit fails at start, not in a conversation.
 
-use crate::text::normalize;
-use crate::whatsapp::limits;
+use crate::channels::whatsapp::limits;
+use crate::domain::text::normalize;
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::path::Path;

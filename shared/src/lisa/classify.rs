@@ -3,7 +3,7 @@
 //! punctuation, umlaut spellings, small typos, German compounds and a few emoji.
 
 use super::catalogue::{Catalogue, SMALL_TALK, parse_keyword};
-use crate::text::normalize;
+use crate::domain::text::normalize;
 use strsim::damerau_levenshtein;
 
 /// Below this confidence a message is `unknown` (Lisa asks to rephrase).

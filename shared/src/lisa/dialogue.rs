@@ -3,9 +3,11 @@
 
 use super::catalogue::{Catalogue, Topic};
 use super::classify::Classifier;
-use crate::directory::{CustomerDirectory, CustomerRef, DirectoryError, normalize_customer_number};
+use crate::channels::whatsapp::{ListRow, ListSection, OutboundContent, ReplyButton, limits};
 use crate::domain::{AuthAttempts, Awaiting, Contact, ContactKind, Conversation, EndReason};
-use crate::whatsapp::{ListRow, ListSection, OutboundContent, ReplyButton, limits};
+use crate::ports::directory::{
+    CustomerDirectory, CustomerRef, DirectoryError, normalize_customer_number,
+};
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 

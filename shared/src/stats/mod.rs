@@ -19,8 +19,8 @@ use crate::domain::{
     CallbackRequest, CallbackStatus, Conversation, ConversationState, DeliveryStatus, Direction,
     Message, SurveyAnswer, SurveySession,
 };
-use crate::retention::RetentionClass;
-use crate::store::{Record, RecordKind, StoreError};
+use crate::policy::retention::RetentionClass;
+use crate::ports::store::{Record, RecordKind, StoreError};
 use aws_lambda_events::event::dynamodb::EventRecord;
 use chrono::{DateTime, DurationRound, NaiveDate, NaiveDateTime, TimeDelta, Utc};
 use parquet::basic::Compression;
@@ -267,7 +267,7 @@ impl Rows {
 /// after the deadline is the sweeper's; before it, either the purpose was fulfilled (as the
 /// old image shows) or the contact asked to be forgotten.
 fn deletion_reason(record: &EventRecord, old: &Record) -> Result<DeletionReason, StatsError> {
-    if crate::store::is_ttl_removal(record) {
+    if crate::ports::store::is_ttl_removal(record) {
         return Ok(DeletionReason::Ttl);
     }
     if old.is_expired_at(record.change.approximate_creation_date_time) {

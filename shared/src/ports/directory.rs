@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 /// The demo customers of the local stack (see the README for their passwords).
-pub const DEMO_CUSTOMERS: &str = include_str!("../data/demo-customers.toml");
+pub const DEMO_CUSTOMERS: &str = include_str!("../../data/demo-customers.toml");
 
 /// A customer found by number and password: the reference agents work with.
 #[derive(Clone, Debug, PartialEq, Eq)]

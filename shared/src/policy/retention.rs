@@ -107,7 +107,7 @@ impl RetentionClass {
             Period::Days(days) => anchor + Duration::days(days),
             Period::CalendarMonths(months) => add_berlin_months(anchor, months),
         };
-        crate::clock::whole_seconds(deadline)
+        crate::ports::clock::whole_seconds(deadline)
     }
 }
 
@@ -137,8 +137,8 @@ impl fmt::Display for RetentionClass {
 }
 
 /// What a record's deadline counts from. Every deadline the product sets is
-/// [`RetentionClass::deadline_of`] of one of these (through [`crate::store::Record::new`] or
-/// [`crate::store::Record::retain`]); this file is the only place that turns an anchor into a
+/// [`RetentionClass::deadline_of`] of one of these (through [`crate::ports::store::Record::new`] or
+/// [`crate::ports::store::Record::retain`]); this file is the only place that turns an anchor into a
 /// date.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Anchor {
@@ -175,9 +175,9 @@ impl RetentionClass {
             Anchor::At(at) => self.deadline(at),
             Anchor::Contact { last_contact, .. } if self.slides() => self.deadline(last_contact),
             Anchor::Contact { at, .. } => self.deadline(at),
-            Anchor::With(deadline) => crate::clock::whole_seconds(deadline),
+            Anchor::With(deadline) => crate::ports::clock::whole_seconds(deadline),
             Anchor::Until { at, until } => {
-                crate::clock::whole_seconds(until).min(self.deadline(at))
+                crate::ports::clock::whole_seconds(until).min(self.deadline(at))
             }
         }
     }

@@ -2,7 +2,7 @@
 //! with bounded exponential backoff and jitter on throttling and server errors.
 
 use super::{OutboundContent, Recipient, Sent, WhatsApp, WhatsAppError};
-use crate::mask::Secret;
+use crate::policy::mask::Secret;
 use async_trait::async_trait;
 use rand::Rng;
 use serde::Deserialize;

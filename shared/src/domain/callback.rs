@@ -1,14 +1,14 @@
 //! Callback requests of the voice assistant: the topic list and spoken texts
 //! (`shared/data/callbacks.toml`), the callback window as callers say it, the reference.
 
-use crate::text::normalize;
+use crate::domain::text::normalize;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
 use chrono_tz::Europe::Berlin;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 
-pub const EMBEDDED: &str = include_str!("../data/callbacks.toml");
+pub const EMBEDDED: &str = include_str!("../../data/callbacks.toml");
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -2,7 +2,7 @@
 //! Manager (one JSON secret). Values are wrapped in [`Secret`] so they never show in logs or
 //! debug output.
 
-use crate::mask::Secret;
+use crate::policy::mask::Secret;
 use async_trait::async_trait;
 use serde::Deserialize;
 

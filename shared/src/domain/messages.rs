@@ -1,11 +1,11 @@
 //! Messages between the functions, and the bookkeeping every function that stores WhatsApp
 //! messages shares: deterministic ids, delivery markers, status updates.
 
+use crate::domain::keys::{ItemKey, Pseudonym, Pseudonymizer};
 use crate::domain::{Actor, ContactKind, DeliveryMarker, DeliveryStatus, EndReason, Message};
-use crate::keys::{ItemKey, Pseudonym, Pseudonymizer};
-use crate::queue::OutgoingMessage;
-use crate::retention::{Anchor, RetentionClass};
-use crate::store::{Record, Store, StoreError};
+use crate::policy::retention::{Anchor, RetentionClass};
+use crate::ports::queue::OutgoingMessage;
+use crate::ports::store::{Record, Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -61,7 +61,8 @@ impl BotWork {
             BotWork::InactivityTimer(timer) => {
                 let wait = (timer.due_at - now).to_std().unwrap_or_default();
                 OutgoingMessage::standard(body).delayed(
-                    std::time::Duration::from_secs(wait.as_secs()).min(crate::queue::MAX_DELAY),
+                    std::time::Duration::from_secs(wait.as_secs())
+                        .min(crate::ports::queue::MAX_DELAY),
                 )
             }
         }

@@ -12,13 +12,13 @@
 //! the kept contact, so erasure, access and retention reach both partitions as one. See
 //! docs/architecture.md and docs/retention.md.
 
-use crate::domain::{Contact, IdentifierKind, IdentityLink};
-use crate::keys::{
+use crate::domain::keys::{
     IDENTITY_LINK_PREFIX, ItemKey, Pseudonym, PseudonymError, Pseudonymizer, canonical_user_id,
     canonical_wa_id,
 };
-use crate::retention::{self, Anchor, RetentionClass};
-use crate::store::{Record, Store, StoreError, Write, all_pages};
+use crate::domain::{Contact, IdentifierKind, IdentityLink};
+use crate::policy::retention::{self, Anchor, RetentionClass};
+use crate::ports::store::{Record, Store, StoreError, Write, all_pages};
 use chrono::{DateTime, Duration, Utc};
 
 /// A link is moved to its contact's later deadline once it lags this far behind (the sweeper

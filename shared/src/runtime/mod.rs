@@ -1,12 +1,14 @@
 //! What every function's `main` does before serving: logging, the AWS configuration, the
 //! service secret named by `SECRETS_ARN`, and the pseudonymizer keyed from it.
 
-use crate::clock::SystemClock;
-use crate::keys::{PseudonymError, Pseudonymizer};
-use crate::secrets::{Secrets, SecretsError, SecretsManagerSecrets, ServiceSecrets};
-use crate::store::dynamodb::DynamoStore;
-use crate::whatsapp::WhatsAppError;
-use crate::whatsapp::graph::{GraphApi, GraphApiConfig};
+pub mod telemetry;
+
+use crate::channels::whatsapp::WhatsAppError;
+use crate::channels::whatsapp::graph::{GraphApi, GraphApiConfig};
+use crate::domain::keys::{PseudonymError, Pseudonymizer};
+use crate::ports::clock::SystemClock;
+use crate::ports::secrets::{Secrets, SecretsError, SecretsManagerSecrets, ServiceSecrets};
+use crate::ports::store::dynamodb::DynamoStore;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +63,7 @@ pub struct LambdaBasics {
 
 /// Logging and the AWS configuration, for functions that need no secrets.
 pub async fn lambda_aws() -> SdkConfig {
-    crate::telemetry::init();
+    crate::runtime::telemetry::init();
     aws_config::load_defaults(BehaviorVersion::latest()).await
 }
 
@@ -83,8 +85,8 @@ impl LambdaBasics {
             required_env("WHATSAPP_PHONE_NUMBER_ID")?,
             self.secrets.access_token.clone(),
         );
-        if let Ok(version) = std::env::var(crate::whatsapp::graph::API_VERSION_ENV) {
-            config.api_version = crate::whatsapp::graph::parse_api_version(&version)?;
+        if let Ok(version) = std::env::var(crate::channels::whatsapp::graph::API_VERSION_ENV) {
+            config.api_version = crate::channels::whatsapp::graph::parse_api_version(&version)?;
         }
         Ok(GraphApi::new(config)?)
     }

@@ -9,12 +9,12 @@ pub mod dynamodb;
 pub mod embedded;
 mod item;
 
+use crate::domain::keys::{ItemKey, Pseudonym};
 use crate::domain::{
     AuthAttempts, CallbackRequest, Contact, Conversation, DeliveryMarker, IdentityLink, Message,
     OpenCallback, SurveyAnswer, SurveySession,
 };
-use crate::keys::{ItemKey, Pseudonym};
-use crate::retention::{Anchor, RetentionClass};
+use crate::policy::retention::{Anchor, RetentionClass};
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::EventRecord;
 use chrono::{DateTime, Utc};

@@ -5,10 +5,10 @@ use super::{
     DeletionReport, DueItem, Hold, Page, PageRequest, Record, Released, Store, StoreError, Write,
     check_transaction, decode_token, encode_token, item,
 };
-use crate::clock::SharedClock;
-use crate::keys::{
+use crate::domain::keys::{
     EXPIRY_INDEX, EXPIRY_SHARDS, HELD, HOLD_INDEX, ItemKey, OWNER_INDEX, attr, expiry_bucket,
 };
+use crate::ports::clock::SharedClock;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};

@@ -8,9 +8,9 @@ use super::{
     ChangeFeed, DeletionReport, DueItem, Hold, Page, PageRequest, Record, Released, Store,
     StoreError, TTL_PRINCIPAL, Write, check_transaction, decode_token, encode_token,
 };
-use crate::clock::SharedClock;
-use crate::keys::ItemKey;
-use crate::retention::RetentionClass;
+use crate::domain::keys::ItemKey;
+use crate::policy::retention::RetentionClass;
+use crate::ports::clock::SharedClock;
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::{EventRecord, StreamRecord, StreamViewType, UserIdentity};
 use chrono::{DateTime, Duration, Utc};
@@ -517,7 +517,7 @@ impl Store for EmbeddedStore {
             return Ok(false);
         }
         let record = Record {
-            expires_at: crate::clock::whole_seconds(to),
+            expires_at: crate::ports::clock::whole_seconds(to),
             version: stored.version + 1,
             ..stored.clone()
         };

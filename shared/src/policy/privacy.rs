@@ -5,12 +5,12 @@
 //! requests and their sales-list entries, delivery markers), contacts merged into it, and the
 //! pseudonym of their phone number (which owns the callback requests of their calls).
 
+use crate::domain::identity::{Identifier, Identities, IdentityError, identifiers_of};
+use crate::domain::keys::{ItemKey, PROFILE_SORT_KEY, Pseudonym, PseudonymError, Pseudonymizer};
+use crate::domain::phone::PhoneError;
 use crate::domain::{Contact, IdentityLink};
-use crate::identity::{Identifier, Identities, IdentityError, identifiers_of};
-use crate::keys::{ItemKey, PROFILE_SORT_KEY, Pseudonym, PseudonymError, Pseudonymizer};
-use crate::phone::PhoneError;
-use crate::retention::RetentionClass;
-use crate::store::{DeletionReport, Hold, Record, Released, Store, StoreError, all_pages};
+use crate::policy::retention::RetentionClass;
+use crate::ports::store::{DeletionReport, Hold, Record, Released, Store, StoreError, all_pages};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -51,7 +51,7 @@ impl PersonRef {
     /// `0170 1234567`, `0049 170 1234567`), or a user id.
     pub fn identifier(&self) -> Result<Identifier, PrivacyError> {
         Ok(match self {
-            PersonRef::Phone(phone) => Identifier::phone(&crate::phone::normalize(phone)?)?,
+            PersonRef::Phone(phone) => Identifier::phone(&crate::domain::phone::normalize(phone)?)?,
             PersonRef::UserId(user) => Identifier::user_id(user)?,
         })
     }
@@ -404,7 +404,7 @@ pub async fn hold_views(store: &dyn Store) -> Result<Vec<HoldView>, StoreError> 
                 .clone()
                 .ok_or(StoreError::NotHeld(record.key.clone()))?;
             let reference = match record.kind {
-                crate::store::RecordKind::CallbackRequest => {
+                crate::ports::store::RecordKind::CallbackRequest => {
                     Some(record.body::<crate::domain::CallbackRequest>()?.reference)
                 }
                 _ => None,

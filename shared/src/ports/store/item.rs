@@ -2,8 +2,8 @@
 //! change feed's images equal DynamoDB's.
 
 use super::{Hold, Record, RecordKind};
-use crate::keys::{HELD, ItemKey, attr};
-use crate::retention::RetentionClass;
+use crate::domain::keys::{HELD, ItemKey, attr};
+use crate::policy::retention::RetentionClass;
 use chrono::DateTime;
 use serde_dynamo::{AttributeValue, Item};
 

@@ -1,6 +1,14 @@
 //! The domain model: what Servicekanal knows about contacts, conversations, messages, survey
 //! answers and callback requests. Plain serde types; no AWS type appears here.
 
+pub mod callback;
+pub mod identity;
+pub mod keys;
+pub mod messages;
+pub mod phone;
+pub mod survey;
+pub mod text;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
@@ -79,7 +87,7 @@ impl Recipient {
 /// carries.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdentityLink {
-    pub contact: crate::keys::Pseudonym,
+    pub contact: crate::domain::keys::Pseudonym,
     /// `phone` or `user-id` (which kind of identifier the key hides).
     pub identifier: IdentifierKind,
 }
@@ -329,8 +337,8 @@ pub enum MessageType {
 
 impl MessageType {
     /// The stored type of a message we send: what the Cloud API calls that kind of message.
-    pub fn of_outbound(content: &crate::whatsapp::content::OutboundContent) -> Self {
-        use crate::whatsapp::content::OutboundContent;
+    pub fn of_outbound(content: &crate::channels::whatsapp::content::OutboundContent) -> Self {
+        use crate::channels::whatsapp::content::OutboundContent;
         match content {
             OutboundContent::Text { .. } => MessageType::Text,
             OutboundContent::Template { .. } => MessageType::Template,
@@ -370,7 +378,7 @@ pub enum MessageContent {
         message_id: String,
     },
     /// What we sent (or are about to send).
-    Outbound(crate::whatsapp::content::OutboundContent),
+    Outbound(crate::channels::whatsapp::content::OutboundContent),
     /// A message that carried a password: its text is never stored.
     Redacted,
     /// Anything else: nothing kept but the type.
@@ -380,7 +388,7 @@ pub enum MessageContent {
 impl MessageContent {
     /// A one-line rendering for the agent desk's summary.
     pub fn preview(&self) -> String {
-        use crate::whatsapp::content::OutboundContent as Out;
+        use crate::channels::whatsapp::content::OutboundContent as Out;
         match self {
             MessageContent::Text { body } => body.clone(),
             MessageContent::Choice { title, .. } => format!("[{title}]"),
@@ -476,7 +484,7 @@ impl Message {
         id: Ulid,
         conversation: Ulid,
         actor: Actor,
-        content: crate::whatsapp::content::OutboundContent,
+        content: crate::channels::whatsapp::content::OutboundContent,
         at: DateTime<Utc>,
         facts: Option<MessageFacts>,
     ) -> Self {
@@ -604,7 +612,7 @@ impl AuthAttempts {
 pub struct DeliveryMarker {
     pub first_seen_at: DateTime<Utc>,
     /// The stored message (`pk`, `sk`) with this WhatsApp id.
-    pub message: crate::keys::ItemKey,
+    pub message: crate::domain::keys::ItemKey,
     /// Inbound: handed to Lisa's queue. Until then a redelivery finishes the work.
     pub queued: bool,
 }

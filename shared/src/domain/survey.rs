@@ -1,11 +1,11 @@
 //! The satisfaction survey's texts (`shared/data/survey.toml`) and its messages, by step.
 
+use crate::channels::whatsapp::{ListRow, ListSection, OutboundContent, ReplyButton, limits};
 use crate::domain::{MessageContent, SurveyAnswer, SurveySession, SurveyStep};
-use crate::whatsapp::{ListRow, ListSection, OutboundContent, ReplyButton, limits};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-pub const EMBEDDED: &str = include_str!("../data/survey.toml");
+pub const EMBEDDED: &str = include_str!("../../data/survey.toml");
 
 /// Ids of the survey's choices (understood by id, like Lisa's).
 pub mod ids {

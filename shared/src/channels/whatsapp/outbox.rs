@@ -2,7 +2,7 @@
 //! same limits as the Graph API adapter and keeps every message "sent", in order.
 
 use super::{OutboundContent, Recipient, Sent, WhatsApp, WhatsAppError};
-use crate::clock::SharedClock;
+use crate::ports::clock::SharedClock;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -99,7 +99,7 @@ impl WhatsApp for Mirrored {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::ManualClock;
+    use crate::ports::clock::ManualClock;
     use std::sync::Arc;
 
     #[tokio::test]

@@ -2,7 +2,7 @@
 //! five-minute deduplication window (on the injected clock), visibility until acknowledged.
 
 use super::{FIFO_DEDUP_WINDOW, OutgoingMessage, Queue, QueueError};
-use crate::clock::SharedClock;
+use crate::ports::clock::SharedClock;
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::SqsMessage;
 use chrono::{DateTime, Utc};

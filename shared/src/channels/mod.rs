@@ -1,0 +1,3 @@
+//! The customer channels the backend talks to directly.
+
+pub mod whatsapp;

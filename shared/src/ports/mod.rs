@@ -1,0 +1,10 @@
+//! The ports: the outside world as the domain sees it. Each has an AWS adapter and a local one
+//! (embedded store, in-process queues, a directory for S3, ...), held to one contract suite.
+
+pub mod clock;
+pub mod directory;
+#[cfg(feature = "stats")]
+pub mod objects;
+pub mod queue;
+pub mod secrets;
+pub mod store;
