@@ -17,8 +17,7 @@ use servicekanal_shared::domain::{
     Actor, Contact, Conversation, ConversationMode, ConversationState, DeliveryStatus, Direction,
     EndReason, Message, MessageContent,
 };
-use servicekanal_shared::lisa::catalogue::Catalogue;
-use servicekanal_shared::lisa::dialogue::{LisaConfig, Texts, ids};
+use servicekanal_shared::lisa::dialogue::ids;
 use servicekanal_shared::policy::retention::RetentionClass;
 use servicekanal_shared::ports::clock::ManualClock;
 use servicekanal_shared::ports::queue::Queue;
@@ -30,48 +29,9 @@ use ulid::Ulid;
 
 use crate::common;
 
-use common::{ERIKA, ERIKA_NAME, Phone, render, start};
-
-/// Erika's phone, with Lisa's texts to say what she should see.
-struct Chat {
-    phone: Phone,
-    texts: Texts,
-    catalogue: Catalogue,
-    config: LisaConfig,
-}
-
-impl std::ops::Deref for Chat {
-    type Target = Phone;
-    fn deref(&self) -> &Phone {
-        &self.phone
-    }
-}
-
-impl std::ops::DerefMut for Chat {
-    fn deref_mut(&mut self) -> &mut Phone {
-        &mut self.phone
-    }
-}
+use common::{Chat, ERIKA, ERIKA_NAME, render, start};
 
 impl Chat {
-    fn new() -> Self {
-        let clock = ManualClock::new(start());
-        let outbox = Arc::new(RecordingOutbox::new(Arc::new(clock.clone())));
-        Self::with(clock, outbox.clone(), outbox)
-    }
-
-    fn with(clock: ManualClock, outbox: Arc<RecordingOutbox>, whatsapp: Arc<dyn WhatsApp>) -> Self {
-        let mut phone = Phone::with(clock, outbox, whatsapp);
-        // Lisa's scripts; the survey that may follow a close has its own (cli/tests/survey.rs).
-        phone.stack.survey.config.probability = 0.0;
-        Self {
-            phone,
-            texts: Texts::embedded(),
-            catalogue: Catalogue::embedded(),
-            config: LisaConfig::default(),
-        }
-    }
-
     fn fill(&self, template: &str) -> String {
         template
             .replace("{bot}", &self.config.bot_name)
@@ -92,7 +52,7 @@ impl Chat {
     fn helpful(&self) -> String {
         format!(
             "{} [{} | {}]",
-            self.texts.ask_helpful,
+            self.lisa.ask_helpful,
             ids::HELPFUL_YES,
             ids::HELPFUL_NO
         )
@@ -101,8 +61,8 @@ impl Chat {
     fn greeting_with_kind_question(&self) -> String {
         format!(
             "{} {} [{} | {}]",
-            self.fill(&self.texts.greeting_named),
-            self.texts.ask_kind,
+            self.fill(&self.lisa.greeting_named),
+            self.lisa.ask_kind,
             ids::KIND_CUSTOMER,
             ids::KIND_PROSPECT
         )
@@ -159,7 +119,7 @@ impl Chat {
         self.say("Ich möchte mit einem Mitarbeiter sprechen").await;
         self.say("K1002003").await;
         let handed = self.say("Sommer2026!").await;
-        assert_eq!(handed, [self.texts.handover.as_str()]);
+        assert_eq!(handed, [self.lisa.handover.as_str()]);
         let events = self.stack.desk_events().await.unwrap();
         assert_eq!(events.len(), 1, "{events:?}");
         let DeskEvent::Handover { conversation, .. } = &events[0] else {
@@ -171,14 +131,14 @@ impl Chat {
 
 #[tokio::test]
 async fn a_prospect_hears_about_tariffs_and_is_sent_elsewhere_for_the_rest() {
-    let mut chat = Chat::new();
+    let mut chat = Chat::lisa_only();
     assert_eq!(
         chat.say("Hallo").await,
         [chat.greeting_with_kind_question()]
     );
     assert_eq!(
         chat.tap(ids::KIND_PROSPECT).await,
-        [chat.texts.prospect_welcome.clone()]
+        [chat.lisa.prospect_welcome.clone()]
     );
     assert_eq!(
         chat.say("Was kostet bei euch ein Tarif mit 20 GB?").await,
@@ -186,7 +146,7 @@ async fn a_prospect_hears_about_tariffs_and_is_sent_elsewhere_for_the_rest() {
     );
     assert_eq!(
         chat.say("Meine Rechnung ist zu hoch").await,
-        [chat.fill(&chat.texts.prospect_redirect)]
+        [chat.fill(&chat.lisa.prospect_redirect)]
     );
     let (record, profile) = chat.profile().await.unwrap();
     assert_eq!(
@@ -224,11 +184,11 @@ async fn a_prospect_hears_about_tariffs_and_is_sent_elsewhere_for_the_rest() {
 
 #[tokio::test]
 async fn a_customer_gets_an_answer_with_link_and_the_question_whether_it_helped() {
-    let mut chat = Chat::new();
+    let mut chat = Chat::lisa_only();
     chat.say("Hi").await;
     assert_eq!(
         chat.tap(ids::KIND_CUSTOMER).await,
-        [chat.texts.ask_concern.clone()]
+        [chat.lisa.ask_concern.clone()]
     );
     assert_eq!(
         chat.say("Wie aktiviere ich meine neue SIM-Karte?").await,
@@ -236,7 +196,7 @@ async fn a_customer_gets_an_answer_with_link_and_the_question_whether_it_helped(
     );
     assert_eq!(
         chat.tap(ids::HELPFUL_YES).await,
-        [chat.texts.glad_to_help.clone()]
+        [chat.lisa.glad_to_help.clone()]
     );
     assert_eq!(
         chat.say("Wo finde ich meine PUK?").await,
@@ -246,14 +206,14 @@ async fn a_customer_gets_an_answer_with_link_and_the_question_whether_it_helped(
         chat.tap(ids::HELPFUL_NO).await,
         [format!(
             "{} [{} | {}]",
-            chat.texts.offer_agent,
+            chat.lisa.offer_agent,
             ids::AGENT_YES,
             ids::AGENT_NO
         )]
     );
     assert_eq!(
         chat.tap(ids::AGENT_NO).await,
-        [chat.texts.agent_declined.clone()]
+        [chat.lisa.agent_declined.clone()]
     );
     let (_, conversation) = chat.conversation().await;
     assert_eq!(conversation.topics, ["sim-activation", "pin-puk"]);
@@ -267,29 +227,26 @@ async fn a_customer_gets_an_answer_with_link_and_the_question_whether_it_helped(
 
 #[tokio::test]
 async fn failed_then_successful_authentication_hands_over_and_the_agent_takes_it_from_there() {
-    let mut chat = Chat::new();
+    let mut chat = Chat::lisa_only();
     chat.say("Hallo").await;
     chat.tap(ids::KIND_CUSTOMER).await;
     assert_eq!(
         chat.say("Ich will meinen Vertrag kündigen").await,
         [
-            chat.texts.contract_needs_agent.clone(),
-            chat.texts.ask_customer_number.clone()
+            chat.lisa.contract_needs_agent.clone(),
+            chat.lisa.ask_customer_number.clone()
         ]
     );
-    assert_eq!(
-        chat.say("K1002003").await,
-        [chat.texts.ask_password.clone()]
-    );
+    assert_eq!(chat.say("K1002003").await, [chat.lisa.ask_password.clone()]);
     assert_eq!(
         chat.say("Winter2026?").await,
-        [chat.texts.auth_failed.clone()]
+        [chat.lisa.auth_failed.clone()]
     );
     assert_eq!(
         chat.say("K-100 200 3").await,
-        [chat.texts.ask_password.clone()]
+        [chat.lisa.ask_password.clone()]
     );
-    assert_eq!(chat.say("Sommer2026!").await, [chat.texts.handover.clone()]);
+    assert_eq!(chat.say("Sommer2026!").await, [chat.lisa.handover.clone()]);
 
     // Passwords are never stored: both password messages are redacted.
     let messages = chat.messages().await;
@@ -326,7 +283,7 @@ async fn failed_then_successful_authentication_hands_over_and_the_agent_takes_it
     assert_eq!(customer_ref.as_deref(), Some("K1002003"));
     assert_eq!(profile_name.as_deref(), Some(ERIKA_NAME));
     assert_eq!(summary.len(), 10);
-    assert_eq!(summary.last().unwrap().text, chat.texts.handover);
+    assert_eq!(summary.last().unwrap().text, chat.lisa.handover);
     assert!(summary.iter().any(|l| l.text == "[password removed]"));
 
     // Agent mode and 13 months: conversation and profile.
@@ -400,15 +357,15 @@ async fn failed_then_successful_authentication_hands_over_and_the_agent_takes_it
 
 #[tokio::test]
 async fn three_failures_lock_the_contact_and_offer_the_hotline() {
-    let mut chat = Chat::new();
+    let mut chat = Chat::lisa_only();
     chat.say("Hallo").await;
     chat.tap(ids::KIND_CUSTOMER).await;
-    let locked = chat.fill(&chat.texts.auth_locked);
+    let locked = chat.fill(&chat.lisa.auth_locked);
     for attempt in 1..=3 {
         chat.say("Ich brauche einen Mitarbeiter").await;
         chat.say("K1002003").await;
         let expected = if attempt < 3 {
-            chat.texts.auth_failed.clone()
+            chat.lisa.auth_failed.clone()
         } else {
             locked.clone()
         };
@@ -432,22 +389,22 @@ async fn three_failures_lock_the_contact_and_offer_the_hotline() {
 
 #[tokio::test]
 async fn after_two_unknown_messages_lisa_offers_an_agent() {
-    let mut chat = Chat::new();
+    let mut chat = Chat::lisa_only();
     chat.say("Hallo").await;
     chat.tap(ids::KIND_CUSTOMER).await;
     assert_eq!(
         chat.say("Blubb blubb").await,
         [format!(
             "{} {} [list]",
-            chat.texts.rephrase, chat.texts.topics_prompt
+            chat.lisa.rephrase, chat.lisa.topics_prompt
         )]
     );
     assert_eq!(
         chat.say("xyz qwertz").await,
         [format!(
             "{} {} [{} | {}]",
-            chat.texts.offer_agent_after_unknown,
-            chat.texts.offer_agent,
+            chat.lisa.offer_agent_after_unknown,
+            chat.lisa.offer_agent,
             ids::AGENT_YES,
             ids::AGENT_NO
         )]
@@ -455,15 +412,15 @@ async fn after_two_unknown_messages_lisa_offers_an_agent() {
     assert_eq!(
         chat.tap(ids::AGENT_YES).await,
         [
-            chat.texts.contract_needs_agent.clone(),
-            chat.texts.ask_customer_number.clone()
+            chat.lisa.contract_needs_agent.clone(),
+            chat.lisa.ask_customer_number.clone()
         ]
     );
 }
 
 #[tokio::test]
 async fn privacy_explains_retention_and_erases_everything_on_confirmation() {
-    let mut chat = Chat::new();
+    let mut chat = Chat::lisa_only();
     chat.say("Hallo").await;
     chat.tap(ids::KIND_CUSTOMER).await;
     let answer = chat.say("Welche Daten speichert ihr über mich?").await;
@@ -473,7 +430,7 @@ async fn privacy_explains_retention_and_erases_everything_on_confirmation() {
             chat.answer("privacy"),
             format!(
                 "{}? [{} | {}]",
-                chat.texts.privacy_erase_button,
+                chat.lisa.privacy_erase_button,
                 ids::PRIVACY_ERASE,
                 ids::PRIVACY_KEEP
             )
@@ -482,7 +439,7 @@ async fn privacy_explains_retention_and_erases_everything_on_confirmation() {
     assert!(!chat.messages().await.is_empty());
     assert_eq!(
         chat.tap(ids::PRIVACY_ERASE).await,
-        [chat.texts.privacy_erased.clone()]
+        [chat.lisa.privacy_erased.clone()]
     );
     assert!(chat.profile().await.is_none(), "profile erased");
     assert!(chat.messages().await.is_empty(), "messages erased");
@@ -496,12 +453,12 @@ async fn privacy_explains_retention_and_erases_everything_on_confirmation() {
 
 #[tokio::test]
 async fn goodbye_and_inactivity_close_the_conversation() {
-    let mut chat = Chat::new();
+    let mut chat = Chat::lisa_only();
     chat.say("Hallo").await;
     chat.tap(ids::KIND_CUSTOMER).await;
     assert_eq!(
         chat.say("Tschüss, danke!").await,
-        [chat.texts.goodbye.clone()]
+        [chat.lisa.goodbye.clone()]
     );
     let (_, conv) = chat.conversation().await;
     assert_eq!(conv.end_reason, Some(EndReason::Goodbye));
@@ -528,7 +485,7 @@ async fn goodbye_and_inactivity_close_the_conversation() {
 
 #[tokio::test]
 async fn an_agent_reply_outside_the_24_hour_window_is_not_sent() {
-    let mut chat = Chat::new();
+    let mut chat = Chat::lisa_only();
     chat.say("Hallo").await;
     chat.tap(ids::KIND_CUSTOMER).await;
     let (conversation, _) = chat.hand_over().await;
@@ -597,7 +554,7 @@ async fn a_failed_send_is_retried_without_sending_anything_twice() {
         calls: AtomicUsize::new(0),
         fail_call: 3,
     });
-    let mut chat = Chat::with(clock, outbox, flaky);
+    let mut chat = Chat::lisa_only_with(clock, outbox, flaky);
     chat.say("Hallo").await;
     chat.tap(ids::KIND_CUSTOMER).await;
     // "Wo finde ich meine PUK?" gets two replies; the first send fails, the message goes
@@ -630,7 +587,7 @@ async fn after_a_failure_the_contacts_later_messages_wait_so_order_holds() {
         calls: AtomicUsize::new(0),
         fail_call: 1,
     });
-    let chat = Chat::with(clock, outbox, flaky);
+    let chat = Chat::lisa_only_with(clock, outbox, flaky);
     for text in ["Hallo", "Wo finde ich meine PUK?"] {
         chat.stack
             .post_user_message(
@@ -681,7 +638,7 @@ async fn after_a_failure_the_contacts_later_messages_wait_so_order_holds() {
         sent[1],
         format!(
             "{} [{} | {}]",
-            chat.texts.ask_kind,
+            chat.lisa.ask_kind,
             ids::KIND_CUSTOMER,
             ids::KIND_PROSPECT
         )
@@ -692,7 +649,7 @@ async fn after_a_failure_the_contacts_later_messages_wait_so_order_holds() {
 async fn logs_of_a_whole_conversation_hold_no_personal_data() {
     let capture = LogCapture::default();
     let _guard = capture.start();
-    let mut chat = Chat::new();
+    let mut chat = Chat::lisa_only();
     chat.say("Hallo").await;
     chat.tap(ids::KIND_CUSTOMER).await;
     let (conversation, _) = chat.hand_over().await;
@@ -734,7 +691,7 @@ fn sample(name: &str) -> aws_lambda_events::event::sqs::SqsEvent {
 #[tokio::test]
 async fn every_bot_reply_sample_event_is_handled() {
     let sample_time = DateTime::from_timestamp(1_795_255_200, 0).unwrap();
-    let mut chat = Chat::new();
+    let mut chat = Chat::lisa_only();
     chat.clock.set(sample_time + Duration::seconds(10));
     let contact = chat.contact();
     let conversation_id: Ulid = "01KAK3YH00A1B2C3D4E5F6G7H8".parse().unwrap();
@@ -825,7 +782,7 @@ async fn every_bot_reply_sample_event_is_handled() {
 
 #[tokio::test]
 async fn a_malformed_queue_message_is_a_typed_error_and_dropped_without_effect() {
-    let chat = Chat::new();
+    let chat = Chat::lisa_only();
     let mut message = aws_lambda_events::event::sqs::SqsMessage::default();
     message.message_id = Some("m-1".into());
     message.body = Some(r#"{"type":"inbound","message":"not a key"}"#.into());

@@ -6,9 +6,9 @@ use chrono::{DateTime, Duration};
 use servicekanal_shared::channels::whatsapp::OutboundContent;
 use servicekanal_shared::domain::keys::ItemKey;
 use servicekanal_shared::domain::messages::{ConversationClosed, ConversationRef};
-use servicekanal_shared::domain::survey::{SurveyTexts, ids as survey_ids};
+use servicekanal_shared::domain::survey::ids as survey_ids;
 use servicekanal_shared::domain::{EndReason, SurveyAnswer, SurveyStep};
-use servicekanal_shared::lisa::dialogue::{Texts, ids};
+use servicekanal_shared::lisa::dialogue::ids;
 use servicekanal_shared::policy::retention::RetentionClass;
 use servicekanal_shared::ports::clock::Clock;
 use servicekanal_shared::ports::queue::Queue;
@@ -16,37 +16,9 @@ use servicekanal_shared::ports::store::Store;
 
 use crate::common;
 
-use common::{ERIKA, Phone, render};
-
-/// Erika's phone, with the texts to say what she should see.
-struct Chat {
-    phone: Phone,
-    texts: SurveyTexts,
-    lisa: Texts,
-}
-
-impl std::ops::Deref for Chat {
-    type Target = Phone;
-    fn deref(&self) -> &Phone {
-        &self.phone
-    }
-}
-
-impl std::ops::DerefMut for Chat {
-    fn deref_mut(&mut self) -> &mut Phone {
-        &mut self.phone
-    }
-}
+use common::{Chat, ERIKA, render};
 
 impl Chat {
-    fn new() -> Self {
-        Self {
-            phone: Phone::new(),
-            texts: SurveyTexts::embedded(),
-            lisa: Texts::embedded(),
-        }
-    }
-
     /// A short bot conversation ended by "Tschüss"; returns what came after the goodbye.
     async fn goodbye(&mut self) -> Vec<String> {
         self.say("Hallo").await;
@@ -61,7 +33,7 @@ impl Chat {
     }
 
     fn ask(&self, step: SurveyStep) -> String {
-        render(&self.texts.question(step))
+        render(&self.survey_texts.question(step))
     }
 
     async fn answers(&self) -> Vec<(RetentionClass, SurveyAnswer)> {
@@ -97,7 +69,7 @@ async fn a_fully_answered_survey_is_stored_for_13_months_and_lisa_takes_over_aga
     );
     assert_eq!(
         chat.say("Sehr freundlich, danke!").await,
-        [chat.texts.thanks.clone()]
+        [chat.survey_texts.thanks.clone()]
     );
     let answers = chat.answers().await;
     assert_eq!(answers.len(), 1);
@@ -137,7 +109,7 @@ async fn every_step_can_be_skipped_and_unclear_answers_are_asked_again() {
     );
     assert_eq!(
         chat.tap(survey_ids::SKIP).await,
-        [chat.texts.thanks.clone()]
+        [chat.survey_texts.thanks.clone()]
     );
     let answers = chat.answers().await;
     assert_eq!(

@@ -10,6 +10,9 @@ use servicekanal_shared::channels::whatsapp::payload::{Sender, UserMessage};
 use servicekanal_shared::channels::whatsapp::{OutboundContent, WhatsApp};
 use servicekanal_shared::domain::Contact;
 use servicekanal_shared::domain::keys::{ItemKey, Pseudonym, Pseudonymizer};
+use servicekanal_shared::domain::survey::SurveyTexts;
+use servicekanal_shared::lisa::catalogue::Catalogue;
+use servicekanal_shared::lisa::dialogue::{LisaConfig, Texts};
 use servicekanal_shared::ports::clock::ManualClock;
 use servicekanal_shared::ports::store::{Record, Store};
 use std::sync::Arc;
@@ -43,6 +46,63 @@ pub fn render(content: &OutboundContent) -> String {
         OutboundContent::Link { body, url, .. } => format!("{body} <{url}>"),
         OutboundContent::List { body, .. } => format!("{body} [list]"),
         OutboundContent::Template { name, .. } => format!("[template {name}]"),
+    }
+}
+
+/// Erika's phone, with the texts that say what she should see (Lisa's, the survey's).
+pub struct Chat {
+    pub phone: Phone,
+    pub lisa: Texts,
+    pub survey_texts: SurveyTexts,
+    pub catalogue: Catalogue,
+    pub config: LisaConfig,
+}
+
+impl std::ops::Deref for Chat {
+    type Target = Phone;
+    fn deref(&self) -> &Phone {
+        &self.phone
+    }
+}
+
+impl std::ops::DerefMut for Chat {
+    fn deref_mut(&mut self) -> &mut Phone {
+        &mut self.phone
+    }
+}
+
+impl Chat {
+    /// On a fresh stack; the survey may follow a closed conversation.
+    pub fn new() -> Self {
+        Self::on(Phone::new())
+    }
+
+    /// Lisa's scripts: no survey after a close (the survey scripts have their own).
+    pub fn lisa_only() -> Self {
+        let clock = ManualClock::new(start());
+        let outbox = Arc::new(RecordingOutbox::new(Arc::new(clock.clone())));
+        Self::lisa_only_with(clock, outbox.clone(), outbox)
+    }
+
+    /// As [`Chat::lisa_only`], sending through `whatsapp` (e.g. one that fails).
+    pub fn lisa_only_with(
+        clock: ManualClock,
+        outbox: Arc<RecordingOutbox>,
+        whatsapp: Arc<dyn WhatsApp>,
+    ) -> Self {
+        let mut phone = Phone::with(clock, outbox, whatsapp);
+        phone.stack.survey.config.probability = 0.0;
+        Self::on(phone)
+    }
+
+    fn on(phone: Phone) -> Self {
+        Self {
+            phone,
+            lisa: Texts::embedded(),
+            survey_texts: SurveyTexts::embedded(),
+            catalogue: Catalogue::embedded(),
+            config: LisaConfig::default(),
+        }
     }
 }
 
