@@ -36,7 +36,7 @@ impl Backend {
             None => None,
         };
         Ok(Backend::Aws {
-            store: Arc::new(runtime::table_store_named(&aws, table)),
+            store: Arc::new(runtime::table_store(&aws, table)),
             pseudonymizer,
         })
     }

@@ -7,4 +7,5 @@ mod dev_server;
 mod privacy;
 mod statistics;
 mod survey;
+mod template;
 mod user_ids;

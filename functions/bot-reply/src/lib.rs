@@ -30,6 +30,8 @@ use servicekanal_shared::ports::clock::SharedClock;
 use servicekanal_shared::ports::directory::{CustomerDirectory, DirectoryError};
 use servicekanal_shared::ports::queue::{self, ItemOutcome, Queue, QueueError};
 use servicekanal_shared::ports::store::{Record, Store, StoreError, Stored, Write, all_pages};
+use servicekanal_shared::runtime::WhatsAppSettings;
+use servicekanal_shared::runtime::{Env, StartupError, env};
 use std::sync::Arc;
 use ulid::Ulid;
 
@@ -44,6 +46,34 @@ pub use config::{BotConfig, ConfigError};
 use inbound::*;
 use send::*;
 use timers::*;
+
+/// What the function reads from its environment at cold start (template.yaml sets it); Lisa's and the timers' settings come from the same environment (`LisaConfig`, `BotConfig`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Environment {
+    pub table_name: String,
+    pub secrets_arn: String,
+    pub customers_table_name: String,
+    pub whatsapp: WhatsAppSettings,
+    pub handover_queue_url: String,
+    pub closed_queue_url: String,
+    pub timer_queue_url: String,
+    pub survey_queue_url: String,
+}
+
+impl Environment {
+    pub fn read(env: &Env) -> Result<Self, StartupError> {
+        Ok(Self {
+            table_name: env.required(env::TABLE_NAME)?,
+            secrets_arn: env.required(env::SECRETS_ARN)?,
+            customers_table_name: env.required(env::CUSTOMERS_TABLE_NAME)?,
+            whatsapp: WhatsAppSettings::read(env)?,
+            handover_queue_url: env.required(env::HANDOVER_QUEUE_URL)?,
+            closed_queue_url: env.required(env::CLOSED_QUEUE_URL)?,
+            timer_queue_url: env.required(env::TIMER_QUEUE_URL)?,
+            survey_queue_url: env.required(env::SURVEY_QUEUE_URL)?,
+        })
+    }
+}
 
 /// Everything the handler needs, built once per cold start.
 pub struct Ports {

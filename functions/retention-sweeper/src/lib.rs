@@ -22,6 +22,7 @@ use servicekanal_shared::ports::clock::SharedClock;
 use servicekanal_shared::ports::store::{
     DueItem, PageRequest, Record, RecordKind, Store, StoreError, all_pages,
 };
+use servicekanal_shared::runtime::{Env, StartupError, env};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -73,6 +74,20 @@ impl Default for SweepConfig {
 pub struct ConfigError {
     pub name: &'static str,
     pub value: String,
+}
+
+/// What the function reads from its environment at cold start (template.yaml sets it); the sweep's own settings are `SweepConfig`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Environment {
+    pub table_name: String,
+}
+
+impl Environment {
+    pub fn read(env: &Env) -> Result<Self, StartupError> {
+        Ok(Self {
+            table_name: env.required(env::TABLE_NAME)?,
+        })
+    }
 }
 
 impl SweepConfig {

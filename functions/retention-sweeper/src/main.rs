@@ -2,18 +2,20 @@
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use retention_sweeper::{Ports, SweepConfig, handle};
+use retention_sweeper::{Environment, Ports, SweepConfig, handle};
 use servicekanal_shared::ports::clock::SystemClock;
-use servicekanal_shared::runtime::{lambda_aws, table_store};
+use servicekanal_shared::runtime::{Env, lambda_aws, table_store};
 use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    let process = Env::process();
+    let env = Environment::read(&process)?;
     let aws = lambda_aws().await;
     let ports = Ports {
-        store: Arc::new(table_store(&aws)?),
+        store: Arc::new(table_store(&aws, env.table_name)),
         clock: Arc::new(SystemClock),
-        config: SweepConfig::from_lookup(|name| std::env::var(name).ok())?,
+        config: SweepConfig::from_lookup(process.lookup())?,
     };
     let ports = &ports;
     lambda_runtime::run(service_fn(

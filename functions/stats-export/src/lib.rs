@@ -7,9 +7,24 @@
 //! of times, then hands the range to the on-failure queue. Rows of the records before it are
 //! written, and a retry starting at it writes under its own name.
 
+/// What the function reads from its environment at cold start (template.yaml sets it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Environment {
+    pub stats_bucket: String,
+}
+
+impl Environment {
+    pub fn read(env: &Env) -> Result<Self, StartupError> {
+        Ok(Self {
+            stats_bucket: env.required(env::STATS_BUCKET)?,
+        })
+    }
+}
+
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use servicekanal_shared::ports::objects::{ObjectError, ObjectStore};
+use servicekanal_shared::runtime::{Env, StartupError, env};
 use servicekanal_shared::stats::{self, Rows, StatsError, Table};
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -3,17 +3,18 @@
 use aws_lambda_events::event::dynamodb::Event;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use servicekanal_shared::ports::objects::s3::S3Bucket;
-use servicekanal_shared::runtime::{lambda_aws, required_env};
-use stats_export::{Ports, handle};
+use servicekanal_shared::runtime::{Env, lambda_aws};
+use stats_export::{Environment, Ports, handle};
 use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    let env = Environment::read(&Env::process())?;
     let aws = lambda_aws().await;
     let ports = Ports {
         objects: Arc::new(S3Bucket::new(
             aws_sdk_s3::Client::new(&aws),
-            required_env("STATS_BUCKET")?,
+            env.stats_bucket,
         )),
     };
     let ports = &ports;

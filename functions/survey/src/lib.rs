@@ -23,6 +23,8 @@ use servicekanal_shared::policy::retention::{self, Anchor};
 use servicekanal_shared::ports::clock::SharedClock;
 use servicekanal_shared::ports::queue::{self, ItemOutcome};
 use servicekanal_shared::ports::store::{Store, StoreError, Stored};
+use servicekanal_shared::runtime::WhatsAppSettings;
+use servicekanal_shared::runtime::{Env, StartupError, env};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use ulid::Ulid;
@@ -56,6 +58,24 @@ impl Default for SurveyConfig {
 pub enum ConfigError {
     #[error("{0} must be {1}, got {2:?}")]
     Invalid(&'static str, &'static str, String),
+}
+
+/// What the function reads from its environment at cold start (template.yaml sets it); the survey's own settings are `SurveyConfig`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Environment {
+    pub table_name: String,
+    pub secrets_arn: String,
+    pub whatsapp: WhatsAppSettings,
+}
+
+impl Environment {
+    pub fn read(env: &Env) -> Result<Self, StartupError> {
+        Ok(Self {
+            table_name: env.required(env::TABLE_NAME)?,
+            secrets_arn: env.required(env::SECRETS_ARN)?,
+            whatsapp: WhatsAppSettings::read(env)?,
+        })
+    }
 }
 
 impl SurveyConfig {

@@ -21,8 +21,27 @@ use servicekanal_shared::policy::retention::{self, Anchor};
 use servicekanal_shared::ports::clock::SharedClock;
 use servicekanal_shared::ports::queue::{self, ItemOutcome, OutgoingMessage, Queue, QueueError};
 use servicekanal_shared::ports::store::{Hold, Record, Store, StoreError, Write, all_pages};
+use servicekanal_shared::runtime::{Env, StartupError, env};
 use std::collections::HashMap;
 use std::sync::Arc;
+
+/// What the function reads from its environment at cold start (template.yaml sets it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Environment {
+    pub table_name: String,
+    pub secrets_arn: String,
+    pub sales_queue_url: String,
+}
+
+impl Environment {
+    pub fn read(env: &Env) -> Result<Self, StartupError> {
+        Ok(Self {
+            table_name: env.required(env::TABLE_NAME)?,
+            secrets_arn: env.required(env::SECRETS_ARN)?,
+            sales_queue_url: env.required(env::SALES_QUEUE_URL)?,
+        })
+    }
+}
 
 /// Everything the handler needs, built once per cold start.
 pub struct Ports {

@@ -4,19 +4,20 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use servicekanal_shared::domain::callback::CallbackCatalogue;
 use servicekanal_shared::ports::clock::SystemClock;
 use servicekanal_shared::ports::queue::sqs::SqsQueue;
-use servicekanal_shared::runtime::{lambda_basics, required_env, table_store};
+use servicekanal_shared::runtime::{Env, lambda_basics, table_store};
 use std::sync::Arc;
-use voice_intake::{Ports, handle};
+use voice_intake::{Environment, Ports, handle};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     // The secret's pseudonym key names the caller as the owner of their request.
-    let basics = lambda_basics().await?;
+    let env = Environment::read(&Env::process())?;
+    let basics = lambda_basics(&env.secrets_arn).await?;
     let ports = Ports {
-        store: Arc::new(table_store(&basics.aws)?),
+        store: Arc::new(table_store(&basics.aws, env.table_name)),
         sales_queue: Arc::new(SqsQueue::new(
             aws_sdk_sqs::Client::new(&basics.aws),
-            required_env("SALES_QUEUE_URL")?,
+            env.sales_queue_url,
         )),
         clock: Arc::new(SystemClock),
         catalogue: CallbackCatalogue::embedded(),

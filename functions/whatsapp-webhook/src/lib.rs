@@ -19,6 +19,7 @@ use servicekanal_shared::policy::retention::{self, RetentionClass};
 use servicekanal_shared::ports::clock::SharedClock;
 use servicekanal_shared::ports::queue::{Queue, QueueError};
 use servicekanal_shared::ports::store::{Record, Store, StoreError, Stored};
+use servicekanal_shared::runtime::{Env, StartupError, env};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -31,6 +32,24 @@ pub struct WebhookConfig {
     pub app_secret: Secret<String>,
     pub verify_token: Secret<String>,
     pub max_body_bytes: usize,
+}
+
+/// What the function reads from its environment at cold start (template.yaml sets it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Environment {
+    pub table_name: String,
+    pub secrets_arn: String,
+    pub inbound_queue_url: String,
+}
+
+impl Environment {
+    pub fn read(env: &Env) -> Result<Self, StartupError> {
+        Ok(Self {
+            table_name: env.required(env::TABLE_NAME)?,
+            secrets_arn: env.required(env::SECRETS_ARN)?,
+            inbound_queue_url: env.required(env::INBOUND_QUEUE_URL)?,
+        })
+    }
 }
 
 /// Everything the handler needs, built once per cold start.

@@ -3,18 +3,19 @@
 use lambda_http::{Error, service_fn};
 use servicekanal_shared::ports::clock::SystemClock;
 use servicekanal_shared::ports::queue::sqs::SqsQueue;
-use servicekanal_shared::runtime::{lambda_basics, required_env, table_store};
+use servicekanal_shared::runtime::{Env, lambda_basics, table_store};
 use std::sync::Arc;
-use whatsapp_webhook::{DEFAULT_MAX_BODY_BYTES, Ports, WebhookConfig, handle};
+use whatsapp_webhook::{DEFAULT_MAX_BODY_BYTES, Environment, Ports, WebhookConfig, handle};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let basics = lambda_basics().await?;
+    let env = Environment::read(&Env::process())?;
+    let basics = lambda_basics(&env.secrets_arn).await?;
     let ports = Ports {
-        store: Arc::new(table_store(&basics.aws)?),
+        store: Arc::new(table_store(&basics.aws, env.table_name)),
         inbound_queue: Arc::new(SqsQueue::new(
             aws_sdk_sqs::Client::new(&basics.aws),
-            required_env("INBOUND_QUEUE_URL")?,
+            env.inbound_queue_url,
         )),
         clock: Arc::new(SystemClock),
         pseudonymizer: basics.pseudonymizer,

@@ -1,7 +1,10 @@
 //! What every function's `main` does before serving: logging, the AWS configuration, the
 //! service secret named by `SECRETS_ARN`, and the pseudonymizer keyed from it.
 
+pub mod env;
 pub mod telemetry;
+
+pub use env::Env;
 
 use crate::channels::whatsapp::WhatsAppError;
 use crate::channels::whatsapp::graph::{GraphApi, GraphApiConfig};
@@ -23,18 +26,8 @@ pub enum StartupError {
     WhatsApp(#[from] WhatsAppError),
 }
 
-/// A setting the function cannot run without.
-pub fn required_env(name: &str) -> Result<String, StartupError> {
-    std::env::var(name).map_err(|_| StartupError::MissingEnv(name.to_owned()))
-}
-
-/// The single table named by `TABLE_NAME`, read on the system clock.
-pub fn table_store(aws: &SdkConfig) -> Result<DynamoStore, StartupError> {
-    Ok(table_store_named(aws, required_env("TABLE_NAME")?))
-}
-
 /// The single table named `table`, read on the system clock.
-pub fn table_store_named(aws: &SdkConfig, table: impl Into<String>) -> DynamoStore {
+pub fn table_store(aws: &SdkConfig, table: impl Into<String>) -> DynamoStore {
     DynamoStore::new(
         aws_sdk_dynamodb::Client::new(aws),
         table,
@@ -67,9 +60,10 @@ pub async fn lambda_aws() -> SdkConfig {
     aws_config::load_defaults(BehaviorVersion::latest()).await
 }
 
-pub async fn lambda_basics() -> Result<LambdaBasics, StartupError> {
+/// Logging, the AWS configuration, the service secret `secrets_arn` and the pseudonymizer.
+pub async fn lambda_basics(secrets_arn: &str) -> Result<LambdaBasics, StartupError> {
     let aws = lambda_aws().await;
-    let secrets = service_secrets(&aws, &required_env("SECRETS_ARN")?).await?;
+    let secrets = service_secrets(&aws, secrets_arn).await?;
     let pseudonymizer = pseudonymizer_of(&secrets)?;
     Ok(LambdaBasics {
         aws,
@@ -79,15 +73,32 @@ pub async fn lambda_basics() -> Result<LambdaBasics, StartupError> {
 }
 
 impl LambdaBasics {
-    /// The Graph API client for `WHATSAPP_PHONE_NUMBER_ID`, with the service's access token.
-    pub fn graph_api(&self) -> Result<GraphApi, StartupError> {
+    /// The Graph API client for the business number, with the service's access token.
+    pub fn graph_api(&self, settings: &WhatsAppSettings) -> Result<GraphApi, StartupError> {
         let mut config = GraphApiConfig::new(
-            required_env("WHATSAPP_PHONE_NUMBER_ID")?,
+            settings.phone_number_id.clone(),
             self.secrets.access_token.clone(),
         );
-        if let Ok(version) = std::env::var(crate::channels::whatsapp::graph::API_VERSION_ENV) {
-            config.api_version = crate::channels::whatsapp::graph::parse_api_version(&version)?;
+        if let Some(version) = &settings.api_version {
+            config.api_version = crate::channels::whatsapp::graph::parse_api_version(version)?;
         }
         Ok(GraphApi::new(config)?)
+    }
+}
+
+/// The business number the functions that send on WhatsApp use, and the Graph API version
+/// (default: the one the code is written for).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WhatsAppSettings {
+    pub phone_number_id: String,
+    pub api_version: Option<String>,
+}
+
+impl WhatsAppSettings {
+    pub fn read(env: &Env) -> Result<Self, StartupError> {
+        Ok(Self {
+            phone_number_id: env.required(env::WHATSAPP_PHONE_NUMBER_ID)?,
+            api_version: env.optional(crate::channels::whatsapp::graph::API_VERSION_ENV),
+        })
     }
 }

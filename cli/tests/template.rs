@@ -1,0 +1,84 @@
+//! The SAM template sets every environment variable each function reads at cold start: each
+//! function's `Environment::read` runs on exactly the variables `template.yaml` gives it.
+
+use servicekanal_shared::runtime::{Env, StartupError};
+use std::collections::BTreeSet;
+
+const TEMPLATE: &str = include_str!("../../template.yaml");
+
+/// The variable names under `Environment: Variables:` of one block of the template (the
+/// `Globals` function section or a function resource), found by indentation.
+fn variables_of(block_header: &str) -> BTreeSet<String> {
+    let lines: Vec<&str> = TEMPLATE.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.trim_end() == block_header)
+        .unwrap_or_else(|| panic!("{block_header:?} is in template.yaml"));
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let block_indent = indent(lines[start]);
+    let mut names = BTreeSet::new();
+    let mut variables_indent = None;
+    for line in &lines[start + 1..] {
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        if indent(line) <= block_indent {
+            break;
+        }
+        match variables_indent {
+            None if line.trim() == "Variables:" => variables_indent = Some(indent(line)),
+            Some(at) if indent(line) > at => {
+                let (name, _) = line.trim().split_once(':').expect("NAME: value");
+                names.insert(name.to_owned());
+            }
+            Some(_) => variables_indent = None,
+            None => {}
+        }
+    }
+    names
+}
+
+/// The lookup a deployed function sees: the global variables and its own, with a value each.
+fn deployed(resource: &str) -> BTreeSet<String> {
+    let mut names = variables_of("  Function:");
+    names.extend(variables_of(&format!("  {resource}:")));
+    names
+}
+
+fn env_of(names: &BTreeSet<String>) -> Env<'_> {
+    Env::from_lookup(move |name| {
+        names
+            .contains(name)
+            .then(|| format!("{name}-from-template"))
+    })
+}
+
+#[test]
+fn every_function_finds_its_settings_in_the_template() {
+    let webhook = deployed("WhatsAppWebhookFunction");
+    let env = whatsapp_webhook::Environment::read(&env_of(&webhook)).unwrap();
+    assert_eq!(env.inbound_queue_url, "INBOUND_QUEUE_URL-from-template");
+
+    let bot = deployed("BotReplyFunction");
+    let env = bot_reply::Environment::read(&env_of(&bot)).unwrap();
+    assert_eq!(env.table_name, "TABLE_NAME-from-template");
+    assert!(
+        env.whatsapp.api_version.is_some(),
+        "GRAPH_API_VERSION is set"
+    );
+
+    survey::Environment::read(&env_of(&deployed("SurveyFunction"))).unwrap();
+    voice_intake::Environment::read(&env_of(&deployed("VoiceIntakeFunction"))).unwrap();
+    stats_export::Environment::read(&env_of(&deployed("StatsExportFunction"))).unwrap();
+    retention_sweeper::Environment::read(&env_of(&deployed("RetentionSweeperFunction"))).unwrap();
+}
+
+#[test]
+fn a_variable_missing_from_the_template_stops_the_cold_start_by_name() {
+    let mut webhook = deployed("WhatsAppWebhookFunction");
+    webhook.remove("INBOUND_QUEUE_URL");
+    match whatsapp_webhook::Environment::read(&env_of(&webhook)) {
+        Err(StartupError::MissingEnv(name)) => assert_eq!(name, "INBOUND_QUEUE_URL"),
+        other => panic!("expected MissingEnv, got {other:?}"),
+    }
+}
