@@ -7,3 +7,4 @@ pub mod dev;
 pub mod privacy;
 pub mod sales;
 pub mod stack;
+pub mod topics;

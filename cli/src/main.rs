@@ -4,9 +4,12 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use servicekanal_cli::backend::Backend;
 use servicekanal_cli::control::ControlApi;
+use servicekanal_cli::topics;
 use servicekanal_shared::lisa::catalogue::Catalogue;
-use servicekanal_shared::lisa::classify::Classifier;
+use servicekanal_shared::lisa::catalogue::TOPIC_IDS;
 use servicekanal_shared::lisa::evaluate;
+use servicekanal_shared::lisa::model::TopicModel;
+use servicekanal_shared::lisa::train::TrainSettings;
 use servicekanal_shared::policy::retention::{POLICIES, Period};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -71,22 +74,41 @@ enum Command {
     },
     /// Classify messages: one per line on stdin, one topic id per line on stdout.
     Classify {
-        /// Topic catalogue to use instead of the shipped one.
-        #[arg(long, env = "LISA_TOPICS_FILE")]
-        topics: Option<PathBuf>,
-        /// Print every topic's score and matched keywords instead of the topic id.
+        /// Print the three likeliest topics and what Lisa would do instead of the topic id.
         #[arg(long)]
         explain: bool,
     },
     /// Print an argon2 hash of the password read from stdin (for the customer directory).
     HashPassword,
-    /// Report the classifier's accuracy per topic on a labelled set (topic<TAB>message).
+    /// Measure Lisa's topic model on a labelled set (`topic<TAB>message` per line; a header
+    /// line and `#` comments are fine): accuracy per topic, confusions, how often she answers
+    /// directly. Without --file: the shipped test set.
     EvalTopics {
-        /// Labelled set to use instead of the shipped one.
+        /// Labelled set to use instead of the shipped test set.
         #[arg(long)]
         file: Option<PathBuf>,
         #[arg(long, env = "LISA_TOPICS_FILE")]
         topics: Option<PathBuf>,
+    },
+    /// Train Lisa's topic model from the labelled corpus (fixed seed: the same corpus gives the
+    /// same file) and report cross-validated and test-set accuracy per topic.
+    TrainTopics {
+        #[arg(long, default_value = "shared/data/corpus/train.tsv")]
+        train: PathBuf,
+        /// Only measured, never trained on.
+        #[arg(long, default_value = "shared/data/corpus/test.tsv")]
+        test: PathBuf,
+        #[arg(long, default_value = "shared/data/topic-model.bin")]
+        out: PathBuf,
+        /// Fitting settings (defaults: the shipped model's; see `TrainSettings`).
+        #[arg(long)]
+        epochs: Option<usize>,
+        #[arg(long)]
+        learning_rate: Option<f32>,
+        #[arg(long)]
+        l2: Option<f32>,
+        #[arg(long)]
+        min_count: Option<u32>,
     },
 }
 
@@ -285,26 +307,17 @@ fn main() -> Result<()> {
             target,
         } => block_on(export(person, out, target))?,
         Command::Holds { action, target } => block_on(holds(action, target))?,
-        Command::Classify { topics, explain } => {
-            let classifier = Classifier::new(&catalogue(topics)?);
+        Command::Classify { explain } => {
+            let model = TopicModel::embedded();
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
             for line in std::io::stdin().lock().lines() {
                 let line = line?;
                 if explain {
                     writeln!(out, "{line}")?;
-                    for e in classifier.explain(&line) {
-                        writeln!(
-                            out,
-                            "  {:<22} {:>5.2}  {}",
-                            e.topic,
-                            e.score,
-                            e.matched.join(", ")
-                        )?;
-                    }
-                    writeln!(out, "  => {}", classifier.classify(&line).topic)?;
+                    write!(out, "{}", topics::explain(&model, &line))?;
                 } else {
-                    writeln!(out, "{}", classifier.classify(&line).topic)?;
+                    writeln!(out, "{}", model.predict(&line).topic)?;
                 }
             }
         }
@@ -319,13 +332,40 @@ fn main() -> Result<()> {
             );
         }
         Command::EvalTopics { file, topics } => {
-            let set = match file {
+            let text = match file {
                 Some(path) => std::fs::read_to_string(&path)
                     .with_context(|| format!("reading {}", path.display()))?,
-                None => evaluate::EMBEDDED_SET.to_owned(),
+                None => evaluate::EMBEDDED_TEST_SET.to_owned(),
             };
-            let report = evaluate::evaluate(&catalogue(topics)?, &set)?;
+            let set = evaluate::read_labelled(&text, &TOPIC_IDS)?;
+            let report = evaluate::evaluate(&catalogue(topics)?, &TopicModel::embedded(), &set);
             print!("{}", report.render());
+        }
+        Command::TrainTopics {
+            train,
+            test,
+            out,
+            epochs,
+            learning_rate,
+            l2,
+            min_count,
+        } => {
+            let defaults = TrainSettings::default();
+            let settings = TrainSettings {
+                epochs: epochs.unwrap_or(defaults.epochs),
+                learning_rate: learning_rate.unwrap_or(defaults.learning_rate),
+                l2: l2.unwrap_or(defaults.l2),
+                min_count: min_count.unwrap_or(defaults.min_count),
+                ..defaults
+            };
+            let read = |path: &PathBuf| {
+                std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+            };
+            let trained = topics::train_topics(&read(&train)?, &read(&test)?, &settings)?;
+            std::fs::write(&out, trained.model.to_bytes())
+                .with_context(|| format!("writing {}", out.display()))?;
+            print!("{}", trained.report);
+            println!("model written to {}", out.display());
         }
     }
     Ok(())

@@ -33,12 +33,38 @@ fn classify_prints_one_topic_id_per_line_and_nothing_else() {
 }
 
 #[test]
-fn eval_topics_reports_accuracy_per_topic() {
+fn eval_topics_reports_accuracy_confusions_and_what_lisa_does() {
     let (ok, out) = servicekanal(&["eval-topics"], "");
     assert!(ok);
     assert!(out.lines().any(|l| l.starts_with("bill ")), "{out}");
     let all = out.lines().find(|l| l.starts_with("all ")).unwrap();
-    assert!(all.contains("300"), "{all}");
+    let test_set = servicekanal_shared::lisa::evaluate::EMBEDDED_TEST_SET
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .count();
+    assert!(all.contains(&test_set.to_string()), "{all}");
+    assert!(out.contains("answered directly: "), "{out}");
+    assert!(out.contains("asked between two topics: "), "{out}");
+}
+
+#[test]
+fn eval_topics_reads_anyones_labelled_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = dir.path().join("mine.tsv");
+    std::fs::write(
+        &set,
+        "topic\ttext\n# my own phrases\nbill\tMeine Rechnung ist zu hoch\nnetwork\tich hab kein netz\nroaming\tMeine Rechnung ist zu hoch\n",
+    )
+    .unwrap();
+    let (ok, out) = servicekanal(&["eval-topics", "--file", set.to_str().unwrap()], "");
+    assert!(ok, "{out}");
+    let all = out.lines().find(|l| l.starts_with("all ")).unwrap();
+    assert!(all.contains(" 3 ") && all.contains("66.7%"), "{all}");
+    assert!(out.contains("1  roaming -> bill"), "{out}");
+
+    std::fs::write(&set, "bills\tRechnung\n").unwrap();
+    let (ok, _) = servicekanal(&["eval-topics", "--file", set.to_str().unwrap()], "");
+    assert!(!ok, "an unknown topic is refused");
 }
 
 #[test]
@@ -46,9 +72,8 @@ fn an_edited_catalogue_is_used_and_a_broken_one_refused() {
     let dir = tempfile::tempdir().unwrap();
     let broken = dir.path().join("topics.toml");
     std::fs::write(&broken, "[[topic]]\nid = \"bills\"\n").unwrap();
-    let (ok, _) = servicekanal(
-        &["classify", "--topics", broken.to_str().unwrap()],
-        "Hallo\n",
-    );
-    assert!(!ok, "a broken catalogue must not classify");
+    let (ok, out) = servicekanal(&["eval-topics", "--topics", broken.to_str().unwrap()], "");
+    assert!(!ok, "a broken catalogue must not be used: {out}");
+    let (ok, _) = servicekanal(&["eval-topics"], "");
+    assert!(ok);
 }

@@ -19,7 +19,7 @@ use servicekanal_shared::domain::{
 };
 use servicekanal_shared::lisa::dialogue::ids;
 use servicekanal_shared::policy::retention::RetentionClass;
-use servicekanal_shared::ports::clock::ManualClock;
+use servicekanal_shared::ports::clock::{Clock, ManualClock};
 use servicekanal_shared::ports::queue::Queue;
 use servicekanal_shared::ports::store::{PageRequest, Record, Store};
 use servicekanal_testing::LogCapture;
@@ -597,6 +597,8 @@ async fn after_a_failure_the_contacts_later_messages_wait_so_order_holds() {
             )
             .await
             .unwrap();
+        // Farther apart than the burst window: two concerns, two answers.
+        chat.clock.advance(Duration::seconds(5));
     }
     // Both in one batch, as a FIFO event source delivers them; the first send fails.
     let batch = chat.stack.queues.inbound.receive(10).await.unwrap();
@@ -799,4 +801,113 @@ async fn a_malformed_queue_message_is_a_typed_error_and_dropped_without_effect()
     );
     assert!(chat.stack.outbox.sent().is_empty());
     assert!(chat.stack.desk_events().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_concern_typed_in_three_messages_gets_one_answer() {
+    let mut chat = Chat::lisa_only();
+    chat.say("Hallo").await;
+    chat.tap(ids::KIND_CUSTOMER).await;
+    // Three messages, a second apart, before Lisa looks at the first (one FIFO batch or
+    // three: the same).
+    let before = chat.messages().await.len();
+    for text in ["hallo nochmal", "ich hab ne frage", "zu meiner rechnung"] {
+        chat.clock.advance(Duration::seconds(1));
+        let sender = chat.sender.clone();
+        chat.stack
+            .post_as(&sender, &UserMessage::Text { body: text.into() })
+            .await
+            .unwrap();
+    }
+    let posted_last = chat.clock.now();
+    chat.stack.run().await;
+    // One answer, to the concern of all three: the bill needs an agent and a login.
+    assert_eq!(
+        chat.news(),
+        [
+            chat.lisa.contract_needs_agent.clone(),
+            chat.lisa.ask_customer_number.clone()
+        ]
+    );
+    // Lisa waited for a fourth message no longer than the burst window.
+    let answered_at = chat.stack.outbox.sent().last().unwrap().at;
+    assert!(
+        answered_at <= posted_last + Duration::seconds(2),
+        "{answered_at}"
+    );
+    // All three are stored, in the conversation, and handled: a redelivery answers nothing.
+    let messages = chat.messages().await;
+    let inbound: Vec<_> = messages[before..]
+        .iter()
+        .filter(|(_, m)| m.direction == Direction::Inbound)
+        .collect();
+    assert_eq!(inbound.len(), 3);
+    assert!(
+        inbound.iter().all(
+            |(_, m)| m.handling.as_ref().is_some_and(|h| h.done) && m.conversation_id.is_some()
+        )
+    );
+    let (_, conversation) = chat.conversation().await;
+    assert_eq!(conversation.customer_messages, 5);
+}
+
+#[tokio::test]
+async fn a_single_message_waits_at_most_the_burst_window() {
+    let mut chat = Chat::lisa_only();
+    chat.clock.advance(Duration::seconds(20));
+    let sent_at = chat.clock.now();
+    let sender = chat.sender.clone();
+    chat.stack
+        .sends_as(
+            &sender,
+            &UserMessage::Text {
+                body: "Hallo".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(chat.news(), [chat.greeting_with_kind_question()]);
+    let answered_at = chat.stack.outbox.sent()[0].at;
+    assert_eq!(answered_at, sent_at + Duration::seconds(2));
+}
+
+#[tokio::test]
+async fn when_lisa_is_torn_between_two_topics_she_asks_which_one() {
+    let mut chat = Chat::lisa_only();
+    chat.say("Hallo").await;
+    chat.tap(ids::KIND_PROSPECT).await;
+    let asked = chat.say("tarif und handy").await;
+    let devices = chat.catalogue.get("devices").unwrap().title.clone();
+    let tariffs = chat.catalogue.get("tariffs").unwrap().title.clone();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert!(
+        asked[0].starts_with("Ich möchte sichergehen") && asked[0].contains(&devices),
+        "{asked:?}"
+    );
+    assert!(
+        asked[0].ends_with("[topic-devices | topic-tariffs]")
+            || asked[0].ends_with("[topic-tariffs | topic-devices]"),
+        "{asked:?}"
+    );
+    assert!(asked[0].contains(&tariffs), "{asked:?}");
+    // Her choice is the concern: the tariff answer.
+    assert_eq!(
+        chat.tap("topic-tariffs").await,
+        [chat.answer("tariffs"), chat.helpful()]
+    );
+}
+
+#[tokio::test]
+async fn not_cancelling_only_changing_the_tariff_is_no_cancellation() {
+    let mut chat = Chat::lisa_only();
+    chat.say("Hallo").await;
+    chat.tap(ids::KIND_CUSTOMER).await;
+    chat.say("ich will NICHT kündigen, nur den Tarif wechseln")
+        .await;
+    let (_, conversation) = chat.conversation().await;
+    assert_eq!(
+        conversation.pending_topic.as_deref(),
+        Some("contract-change")
+    );
+    assert!(!conversation.topics.iter().any(|t| t == "cancellation"));
 }

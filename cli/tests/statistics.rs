@@ -299,14 +299,15 @@ async fn a_scripted_day_becomes_anonymous_rows_for_every_table() {
     assert_eq!(max["handed_over"], false);
 
     // Messages: one row each, the agent's reply with the time Erika waited since she asked
-    // for a person (her password message) — two minutes and the 20 s of her own typing.
+    // for a person (her password message) — two minutes and the 20 s of her own typing, and
+    // the 2 s Lisa waited for a follow-up message before she handed over (the burst window).
     let events = &rows[&Table::MessageEvents];
     let agent_replies: Vec<&Value> = events
         .iter()
         .filter(|r| r["actor"] == "agent" && r["direction"] == "outbound")
         .collect();
     assert_eq!(agent_replies.len(), 1);
-    assert_eq!(agent_replies[0]["response_seconds"], 120);
+    assert_eq!(agent_replies[0]["response_seconds"], 122);
     assert_eq!(agent_replies[0]["conversation_mode"], "agent");
     let notes = events
         .iter()

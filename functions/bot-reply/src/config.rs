@@ -9,6 +9,10 @@ pub struct BotConfig {
     pub inactivity: Duration,
     /// How many of the last messages the handover summary shows the agent.
     pub summary_lines: usize,
+    /// Text messages of one contact that follow each other within this time are one concern
+    /// ("Hallo" / "ich hab ne frage" / "zu meiner rechnung") and get one answer; a message's
+    /// answer waits at most this long for a follower. Zero: every message on its own.
+    pub burst_window: Duration,
 }
 
 impl Default for BotConfig {
@@ -16,6 +20,7 @@ impl Default for BotConfig {
         Self {
             inactivity: Duration::minutes(30),
             summary_lines: 10,
+            burst_window: Duration::seconds(2),
         }
     }
 }
@@ -24,12 +29,16 @@ impl Default for BotConfig {
 pub enum ConfigError {
     #[error("{name} must be a whole number of minutes between 1 and 1440, got {value:?}")]
     InactivityMinutes { name: &'static str, value: String },
+    #[error("{name} must be a whole number of milliseconds between 0 and 10000, got {value:?}")]
+    BurstWindow { name: &'static str, value: String },
 }
 
 impl BotConfig {
     pub const INACTIVITY_VAR: &'static str = "INACTIVITY_MINUTES";
+    pub const BURST_WINDOW_VAR: &'static str = "BURST_WINDOW_MS";
 
-    /// Reads `INACTIVITY_MINUTES` (default 30) through `lookup`.
+    /// Reads `INACTIVITY_MINUTES` (default 30) and `BURST_WINDOW_MS` (default 2000) through
+    /// `lookup`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut config = Self::default();
         if let Some(value) = lookup(Self::INACTIVITY_VAR) {
@@ -43,6 +52,18 @@ impl BotConfig {
                     value,
                 })?;
             config.inactivity = Duration::minutes(minutes);
+        }
+        if let Some(value) = lookup(Self::BURST_WINDOW_VAR) {
+            let millis = value
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|m| (0..=10_000).contains(m))
+                .ok_or(ConfigError::BurstWindow {
+                    name: Self::BURST_WINDOW_VAR,
+                    value,
+                })?;
+            config.burst_window = Duration::milliseconds(millis);
         }
         Ok(config)
     }

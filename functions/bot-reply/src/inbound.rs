@@ -51,6 +51,9 @@ pub(crate) async fn on_inbound(notice: &InboundNotice, ports: &Ports) -> Result<
             }
             None => {}
         }
+        if attempt == 1 && input_of(&inbound.body).is_some_and(|i| matches!(i, Input::Text(_))) {
+            settle_burst(&contact, &inbound.body, ports).await?;
+        }
         match decide(&contact, inbound, ports).await {
             Ok(Some(decided)) => return finish(&contact, decided, ports).await,
             Ok(None) => return Ok(Outcome::Gone),
@@ -93,6 +96,10 @@ pub(crate) async fn decide(
             .map(Some);
     }
     let mut turn = Turn::load(contact, inbound, profile, ports).await?;
+    if turn.takes_a_burst(ports) {
+        let followers = burst_after(contact, &turn.arrived, ports).await?;
+        turn.absorb(followers);
+    }
     let replies = turn.respond(ports).await?;
     let (writes, reply_records) = turn.writes(contact, replies, ports).await?;
     store.write_all(&writes).await?;
@@ -139,6 +146,9 @@ struct Turn {
     handling: Handling,
     mode_on_arrival: ConversationMode,
     handed_over_now: bool,
+    /// Messages that followed within the burst window: understood with this one, answered
+    /// once.
+    followers: Vec<Stored<Message>>,
 }
 
 impl Turn {
@@ -201,7 +211,41 @@ impl Turn {
             classes,
             handling: Handling::default(),
             handed_over_now: false,
+            followers: Vec::new(),
         })
+    }
+
+    /// Whether followers join this message: a text to Lisa while she asks nothing (a customer
+    /// number or a password is never mixed with what follows).
+    fn takes_a_burst(&self, ports: &Ports) -> bool {
+        ports.config.burst_window > Duration::zero()
+            && self.conversation.body.mode == ConversationMode::Bot
+            && self.conversation.body.awaiting == Awaiting::Nothing
+            && matches!(input_of(&self.arrived), Some(Input::Text(_)))
+    }
+
+    /// Takes the followers into this turn: one concern, one input, one answer. Each is
+    /// filed in the conversation, counted, and marked done, so its own notice finds nothing
+    /// left to do.
+    fn absorb(&mut self, followers: Vec<Stored<Message>>) {
+        for mut follower in followers {
+            if let (MessageContent::Text { body: ours }, MessageContent::Text { body: theirs }) =
+                (&mut self.arrived.content, &follower.body.content)
+            {
+                ours.push('\n');
+                ours.push_str(theirs);
+            }
+            let at = follower.body.at;
+            self.conversation.body.customer_messages += 1;
+            self.conversation.body.last_activity_at =
+                self.conversation.body.last_activity_at.max(at);
+            follower.body.conversation_id = Some(self.conversation.body.id);
+            follower.body.handling = Some(Handling {
+                done: true,
+                ..Handling::default()
+            });
+            self.followers.push(follower);
+        }
     }
 
     /// Lets Lisa answer (or, while an agent holds the conversation, forwards to the desk);
@@ -335,6 +379,18 @@ impl Turn {
             },
         );
         writes.push(self.inbound.clone().into_write()?);
+        for mut follower in std::mem::take(&mut self.followers) {
+            follower.body.facts = self.inbound.body.facts.clone();
+            let class = self.classes.message;
+            follower.retain(
+                class,
+                Anchor::Contact {
+                    at: follower.body.at,
+                    last_contact,
+                },
+            );
+            writes.push(follower.into_write()?);
+        }
 
         let class_changed = self.profile.retention() != contact_class;
         // The profile is the anchor of its contact's data: it counts from the last contact.
@@ -509,4 +565,70 @@ pub(crate) async fn mark_done(mut message: Stored<Message>, ports: &Ports) -> Re
         Ok(_) | Err(StoreError::VersionConflict { .. } | StoreError::NotFound(_)) => Ok(()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Waits until no follower of `first` can still arrive: `burst_window` after the newest
+/// message of its burst (at most a few windows, however fast someone types).
+async fn settle_burst(contact: &Pseudonym, first: &Message, ports: &Ports) -> Result<(), BotError> {
+    let window = ports.config.burst_window;
+    if window <= Duration::zero() {
+        return Ok(());
+    }
+    let give_up = first.at + window * 5;
+    loop {
+        let newest = burst_after(contact, first, ports)
+            .await?
+            .last()
+            .map_or(first.at, |m| m.body.at);
+        let settled = (newest + window).min(give_up);
+        let wait = ports.clock.pass_until(settled);
+        if wait.is_zero() {
+            return Ok(());
+        }
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// The undecided text messages of the contact that followed `first`, each within the burst
+/// window of the one before, oldest first. Message ids carry their time, so two prefix
+/// queries (about 33 seconds each) find them without reading the contact's history.
+async fn burst_after(
+    contact: &Pseudonym,
+    first: &Message,
+    ports: &Ports,
+) -> Result<Vec<Stored<Message>>, BotError> {
+    let window = ports.config.burst_window;
+    let partition = contact.partition();
+    let mut candidates = Vec::new();
+    let mut prefixes = vec![time_prefix(first.at), time_prefix(first.at + window * 5)];
+    prefixes.dedup();
+    for prefix in prefixes {
+        let sk_prefix = format!("{MESSAGE_PREFIX}{prefix}");
+        let records = all_pages(50, |page| ports.store.query(&partition, &sk_prefix, page)).await?;
+        for record in records {
+            candidates.push(Stored::<Message>::read(record)?);
+        }
+    }
+    candidates.retain(|m| m.body.id > first.id && m.body.direction == Direction::Inbound);
+    candidates.sort_by_key(|m| m.body.id);
+    let mut burst = Vec::new();
+    let mut last_at = first.at;
+    for message in candidates {
+        let follows = message.body.at - last_at <= window
+            && message.body.handling.is_none()
+            && matches!(input_of(&message.body), Some(Input::Text(_)));
+        if !follows {
+            break;
+        }
+        last_at = message.body.at;
+        burst.push(message);
+    }
+    Ok(burst)
+}
+
+/// The first seven characters of the ids of messages stored at `at`: a ULID's time in
+/// 5-bit steps, so one prefix spans 2^15 ms (about 33 seconds).
+fn time_prefix(at: DateTime<Utc>) -> String {
+    let id = Ulid::from_parts(at.timestamp_millis().max(0) as u64, 0).to_string();
+    id[..7].to_owned()
 }

@@ -20,9 +20,9 @@ use servicekanal_shared::domain::messages::{
     InactivityTimer, InboundNotice, RejectReason, SummaryLine, SurveyReply,
 };
 use servicekanal_shared::domain::{
-    Actor, AuthAttempts, Channel, Contact, Conversation, ConversationMode, ConversationState,
-    DeliveryStatus, Direction, Effect, EndReason, Handling, Message, MessageContent, MessageFacts,
-    MessageType, SurveySession,
+    Actor, AuthAttempts, Awaiting, Channel, Contact, Conversation, ConversationMode,
+    ConversationState, DeliveryStatus, Direction, Effect, EndReason, Handling, Message,
+    MessageContent, MessageFacts, MessageType, SurveySession,
 };
 use servicekanal_shared::lisa::dialogue::{Action, Input, Lisa, State};
 use servicekanal_shared::policy::retention::{self, Anchor, ContactClasses};
@@ -199,6 +199,34 @@ mod tests {
                 with(bad).unwrap_err(),
                 ConfigError::InactivityMinutes {
                     name: BotConfig::INACTIVITY_VAR,
+                    value: bad.into()
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn the_burst_window_is_configurable_and_nonsense_is_refused() {
+        let with = |value: &str| {
+            let value = value.to_owned();
+            BotConfig::from_lookup(move |name| {
+                (name == BotConfig::BURST_WINDOW_VAR).then(|| value.clone())
+            })
+        };
+        assert_eq!(
+            BotConfig::default().burst_window,
+            Duration::milliseconds(2000)
+        );
+        assert_eq!(with("0").unwrap().burst_window, Duration::zero());
+        assert_eq!(
+            with("1500").unwrap().burst_window,
+            Duration::milliseconds(1500)
+        );
+        for bad in ["-1", "10001", "zwei", ""] {
+            assert_eq!(
+                with(bad).unwrap_err(),
+                ConfigError::BurstWindow {
+                    name: BotConfig::BURST_WINDOW_VAR,
                     value: bad.into()
                 }
             );

@@ -1,8 +1,6 @@
-//! The topic catalogue: a data file (`shared/data/topics.toml`) with German texts, links and
-//! phrases. Validated when loaded, so a broken edit fails at start, not in a conversation.
+//! The topic catalogue: a data file (`shared/data/topics.toml`) with German texts and links. Validated when loaded, so a broken edit fails at start, not in a conversation.
 
 use crate::channels::whatsapp::limits;
-use crate::domain::text::normalize;
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::path::Path;
@@ -43,7 +41,7 @@ const MUST_BE_CONTRACT_SPECIFIC: [&str; 4] = [
 ];
 /// The only topics prospects may ask about besides small talk: products and tariffs.
 const PROSPECT_PRODUCT_TOPICS: [&str; 2] = ["tariffs", "devices"];
-/// Small talk: only chosen when no concern is recognised in the same message.
+/// Small talk: greetings and goodbyes.
 pub const SMALL_TALK: [&str; 2] = ["greeting", "goodbye"];
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -70,8 +68,6 @@ pub struct Topic {
     /// Offered in Lisa's topic list (a WhatsApp list: at most 10 rows).
     #[serde(default)]
     pub menu: bool,
-    pub keywords: Vec<String>,
-    pub examples: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -153,7 +149,8 @@ impl Catalogue {
             if !seen.insert(topic.id.as_str()) {
                 return Err(CatalogueError::Duplicate(topic.id.clone()));
             }
-            within(topic, "title", &topic.title, limits::ROW_TITLE)?;
+            // A title is a list row and, when Lisa asks between two topics, a reply button.
+            within(topic, "title", &topic.title, limits::BUTTON_TITLE)?;
             if let Some(d) = &topic.description {
                 within(topic, "description", d, limits::ROW_DESCRIPTION)?;
             }
@@ -169,28 +166,6 @@ impl Catalogue {
                         ));
                     }
                 }
-            }
-            for raw in &topic.keywords {
-                let (keyword, weight) = parse_keyword(raw);
-                if !(weight > 0.0 && weight <= 5.0) {
-                    return Err(invalid(
-                        topic,
-                        format!("keyword {raw:?}: weight must be in (0, 5]"),
-                    ));
-                }
-                if normalize(keyword) != *keyword {
-                    return Err(invalid(
-                        topic,
-                        format!(
-                            "keyword {keyword:?} must be written as {:?}",
-                            normalize(keyword)
-                        ),
-                    ));
-                }
-            }
-            let needs_phrases = topic.id != "unknown";
-            if needs_phrases && (topic.keywords.is_empty() || topic.examples.is_empty()) {
-                return Err(invalid(topic, "needs keywords and examples"));
             }
             if MUST_BE_CONTRACT_SPECIFIC.contains(&topic.id.as_str()) && !topic.contract_specific {
                 return Err(invalid(topic, "must be contract-specific"));
@@ -242,14 +217,6 @@ impl Catalogue {
 
     pub fn get(&self, id: &str) -> Option<&Topic> {
         self.topics.iter().find(|t| t.id == id)
-    }
-}
-
-/// Splits a catalogue keyword into its text and weight: `"mailbox^2"` -> ("mailbox", 2.0).
-pub fn parse_keyword(raw: &str) -> (&str, f64) {
-    match raw.rsplit_once('^') {
-        Some((text, weight)) => (text, weight.parse().unwrap_or(1.0)),
-        None => (raw, 1.0),
     }
 }
 
@@ -310,8 +277,6 @@ mod tests {
             err.to_string().contains("must be contract-specific"),
             "{err}"
         );
-        let err = edited("keywords = [\"rechnung\"", "keywords = [\"Rechnung\"").unwrap_err();
-        assert!(err.to_string().contains("must be written as"), "{err}");
         assert!(matches!(
             Catalogue::from_toml("topic = 3"),
             Err(CatalogueError::Syntax(_))

@@ -2,7 +2,7 @@
 //! the customer directory; the caller (bot-reply) stores state and sends the replies.
 
 use super::catalogue::{Catalogue, Topic};
-use super::classify::Classifier;
+use super::model::{TopicModel, Understanding};
 use crate::channels::whatsapp::{ListRow, ListSection, OutboundContent, ReplyButton, limits};
 use crate::domain::{AuthAttempts, Awaiting, Contact, ContactKind, Conversation, EndReason};
 use crate::ports::directory::{
@@ -55,6 +55,7 @@ pub struct Texts {
     pub handover: String,
     pub rephrase: String,
     pub offer_agent_after_unknown: String,
+    pub clarify: String,
     pub privacy_erase_button: String,
     pub privacy_keep_button: String,
     pub privacy_erased: String,
@@ -181,7 +182,7 @@ pub struct State<'a> {
 
 pub struct Lisa {
     catalogue: Catalogue,
-    classifier: Classifier,
+    model: TopicModel,
     texts: Texts,
     config: LisaConfig,
 }
@@ -207,7 +208,7 @@ fn buttons(body: String, choices: [(&str, &str); 2]) -> Action {
 impl Lisa {
     pub fn new(catalogue: Catalogue, texts: Texts, config: LisaConfig) -> Self {
         Self {
-            classifier: Classifier::new(&catalogue),
+            model: TopicModel::embedded(),
             catalogue,
             texts,
             config,
@@ -246,6 +247,26 @@ impl Lisa {
                 (ids::KIND_PROSPECT, &self.texts.kind_prospect_button),
             ],
         )]
+    }
+
+    /// "Is it about A or B?", with the two topics as buttons (answered like a topic list).
+    fn clarify(&self, first: &str, second: &str) -> Action {
+        let title = |id: &str| {
+            self.catalogue
+                .get(id)
+                .map_or_else(|| id.to_owned(), |t| t.title.clone())
+        };
+        let body = self
+            .texts
+            .clarify
+            .replace("{a}", &title(first))
+            .replace("{b}", &title(second));
+        let first_id = format!("{}{first}", ids::TOPIC_PREFIX);
+        let second_id = format!("{}{second}", ids::TOPIC_PREFIX);
+        buttons(
+            body,
+            [(&first_id, &title(first)), (&second_id, &title(second))],
+        )
     }
 
     fn offer_agent(&self, prefix: Option<&str>) -> Action {
@@ -406,7 +427,14 @@ impl Lisa {
             _ => {}
         }
         let topic = match &input {
-            Input::Text(message) => self.classifier.classify(message).topic,
+            Input::Text(message) => match self.model.understand(message) {
+                Understanding::Topic(topic) => topic,
+                Understanding::Unsure => "unknown".to_owned(),
+                Understanding::EitherOf(first, second) => {
+                    state.conversation.awaiting = Awaiting::Nothing;
+                    return Ok(vec![self.clarify(&first, &second)]);
+                }
+            },
             Input::Choice(id) => id
                 .strip_prefix(ids::TOPIC_PREFIX)
                 .filter(|t| self.catalogue.get(t).is_some())

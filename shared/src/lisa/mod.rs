@@ -1,6 +1,7 @@
-//! Lisa, the bot: her topic catalogue and how she understands messages.
+//! Lisa, the bot: her topic catalogue, her trained topic model and her dialogue.
 
 pub mod catalogue;
-pub mod classify;
 pub mod dialogue;
 pub mod evaluate;
+pub mod model;
+pub mod train;

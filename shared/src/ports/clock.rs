@@ -6,6 +6,12 @@ use std::sync::{Arc, Mutex};
 
 pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now(&self) -> DateTime<Utc>;
+
+    /// Lets time pass until `at`; returns how long the caller must still sleep in real time
+    /// (nothing once `at` has come). A manual clock jumps to `at` itself, so tests never sleep.
+    fn pass_until(&self, at: DateTime<Utc>) -> std::time::Duration {
+        (at - self.now()).to_std().unwrap_or_default()
+    }
 }
 
 /// The real clock, used in Lambda.
@@ -60,6 +66,12 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         *self.lock()
+    }
+
+    fn pass_until(&self, at: DateTime<Utc>) -> std::time::Duration {
+        let mut now = self.lock();
+        *now = (*now).max(at);
+        std::time::Duration::ZERO
     }
 }
 
