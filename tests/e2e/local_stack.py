@@ -4,7 +4,9 @@ conversation with Lisa (greeting, FAQ answer with link, authentication, handover
 desk's reply and close, the satisfaction survey, goodbye, the records panel, a phone call leaving a callback request,
 a clock jump of 8 days that removes the bot messages while the service data stays, sales
 marking the callback done, and a user who shows WhatsApp only a username (no number): Lisa
-answers by user id, and the page shows the stored identifiers masked only.
+answers by user id, and the page shows the stored identifiers masked only. Then a prospect
+whose message lies between two topics gets a clarifying question with both as reply buttons,
+and a customer who types one concern in three quick messages gets one answer to all three.
 
 Usage: local_stack.py BASE_URL [--screenshot PATH]. Run by scripts/test against a
 `servicekanal dev` it started; exits non-zero on the first thing a user would not see.
@@ -12,6 +14,7 @@ Usage: local_stack.py BASE_URL [--screenshot PATH]. Run by scripts/test against 
 import argparse
 import sys
 import tempfile
+import time
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -97,6 +100,52 @@ class Page:
 
     def business_bubbles(self):
         return len(self.driver.find_elements(By.CSS_SELECTOR, "#chat .bubble.business"))
+
+    def bubbles(self):
+        """The chat as [(who, text, [reply button ids])], oldest first, read in one go (the
+        chat re-renders on every refresh); who is "user" or "business"."""
+        rows = self.driver.execute_script(
+            "return [...document.querySelectorAll('#chat .bubble')].map(b => ["
+            "b.classList.contains('user') ? 'user' : 'business',"
+            "b.firstChild && b.firstChild.nodeType === Node.TEXT_NODE ? b.firstChild.textContent : b.innerText,"
+            "[...b.querySelectorAll('.reply-button')].map(x => [x.dataset.id, x.innerText])]);"
+        )
+        return [(who, text, [tuple(button) for button in buttons]) for who, text, buttons in rows]
+
+    def wait_bubbles(self, check, what):
+        """Waits until check(bubbles) holds; returns the bubbles it held for."""
+        seen = []
+
+        def holds(_):
+            seen[:] = self.bubbles()
+            return check(seen)
+
+        try:
+            self.wait.until(holds)
+        except Exception:
+            shown = "\n".join(f"  {who}: {text}" for who, text, _ in seen)
+            raise AssertionError(f"the chat never showed {what}; it shows:\n{shown}")
+        return list(seen)
+
+    def fresh_chat(self, persona):
+        """Chooses a persona that has not written yet and waits for its empty chat."""
+        self.choose_persona(persona)
+        self.wait_bubbles(lambda b: not b, f"an empty chat for {persona!r}")
+
+    def type_ahead(self, texts):
+        """Sends texts one after another as fast as a user types them, without waiting for
+        any reply in between; returns the seconds it took from the first to the last send."""
+        box = self.driver.find_element(By.ID, "composer")
+        send = self.driver.find_element(By.ID, "send")
+        started = time.monotonic()
+        for text in texts:
+            assert box.is_enabled() and send.is_enabled(), \
+                f"the composer takes no message while one is being sent (before {text!r})"
+            box.send_keys(text)
+            send.click()
+            # Taken by the page: the box is empty again for the next one.
+            self.wait.until(lambda d: box.get_attribute("value") == "")
+        return time.monotonic() - started
 
     def records(self):
         # Read in one go: the panel re-renders every two seconds.
@@ -231,8 +280,67 @@ def main():
         for personal in ("7715320988410042", "Lena", "Krause", "lena.k"):
             assert personal not in shown, personal
 
+        # A prospect's message between two topics: Lisa asks which one, with both as reply
+        # buttons; the tapped one is the concern.
+        page.fresh_chat("Interessentin")
+        page.say("Hallo", "Hallo Paula Neumann! Ich bin Lisa")
+        page.tap("kind-prospect", "Schön, dass du dich für uns interessierst!")
+        before = len(page.bubbles())
+        page.say("tarif und handy", "Ich möchte sichergehen")
+        asked = [b for b in page.bubbles()[before:] if b[0] == "business"]
+        assert len(asked) == 1, f"one question, nothing else: {asked}"
+        _, question, buttons = asked[0]
+        # The likelier topic comes first, whichever that is.
+        assert question in (
+            f"Ich möchte sichergehen, dass ich dich richtig verstehe: Geht es um {a} oder um {b}?"
+            for a, b in (("Smartphones & Geräte", "Tarife"), ("Tarife", "Smartphones & Geräte"))
+        ), question
+        assert sorted(buttons) == [("topic-devices", "Smartphones & Geräte"),
+                                   ("topic-tariffs", "Tarife")], buttons
+        before = len(page.bubbles())
+        page.tap("topic-tariffs", "Unsere aktuellen Tarife")
+        answer = page.wait_bubbles(
+            lambda b: any("Konnte ich dir damit helfen?" in t for w, t, _ in b[before:] if w == "business"),
+            "the tariffs answer and 'did that help?'")[before:]
+        assert answer[0][:2] == ("user", "Tarife"), answer
+        replies = [t for w, t, _ in answer if w == "business"]
+        assert "Unsere aktuellen Tarife" in replies[0], replies
+        assert replies[-1] == "Konnte ich dir damit helfen?", replies
+
+        # A customer types one concern in three quick messages: Lisa waits for the burst to
+        # end (2 s after the newest) and answers all three at once, not each.
+        page.fresh_chat("K2004005")
+        page.say("Hallo", "Ich bin Lisa")
+        page.tap("kind-customer", "Wie kann ich dir helfen?")
+        burst = ["hallo nochmal", "ich hab ne frage", "zu meiner rechnung"]
+        before = len(page.bubbles())
+        took = page.type_ahead(burst)
+        assert took < 1.5, f"typing the burst took {took:.1f} s, longer than the burst window allows"
+        page.wait_bubbles(lambda b: [t for w, t, _ in b[before:] if w == "user"] == burst,
+                          "the three messages on the phone, in order")
+        answered = page.wait_bubbles(
+            lambda b: any("Bitte schick mir deine Kundennummer" in t for w, t, _ in b[before:] if w == "business"),
+            "one answer to the three messages")
+        # The next message queues behind anything still owed to the three (one contact's
+        # messages are handled in order), so once Lisa has answered it every reply to the
+        # burst is on the phone.
+        page.say("K2004005", "Kundenkennwort")
+        answered = page.wait_bubbles(lambda b: b[-1][0] == "business" and "Kundenkennwort" in b[-1][1],
+                                     "the ask for the password last")[before:]
+        who = [w for w, _, _ in answered]
+        assert who[:3] == ["user"] * 3 and [t for _, t, _ in answered[:3]] == burst, answered
+        number = next(i for i, (w, t, _) in enumerate(answered) if w == "user" and t == "K2004005")
+        to_burst = [t for _, t, _ in answered[3:number]]
+        assert all(w == "business" for w in who[3:number]), answered
+        assert to_burst == [
+            "Dafür brauchst du meine Kolleginnen und Kollegen. Vorher muss ich kurz prüfen, "
+            "dass du es wirklich bist.",
+            "Bitte schick mir deine Kundennummer (sie steht oben auf deiner Rechnung).",
+        ], f"one answer (two bubbles) to the burst of three, got {len(to_burst)}: {to_burst}"
+
         print(f"local stack e2e: ok ({len(records)} records left after 8 days; statistics rows "
-              + ", ".join(f"{name} {rows}" for name, (rows, _) in stats.items()) + ")")
+              + ", ".join(f"{name} {rows}" for name, (rows, _) in stats.items())
+              + f"; a clarifying question; a burst of 3 typed in {took:.1f} s answered once)")
     finally:
         driver.quit()
 
