@@ -3,6 +3,7 @@
 //! end-to-end test (documented in docs/local-stack.md).
 
 use crate::privacy::{Ops, OpsError, Target, person_ref};
+use crate::review;
 use crate::stack::LocalStack;
 use anyhow::{Context, Result};
 use axum::Json;
@@ -111,6 +112,10 @@ impl DevServer {
             .route("/local/privacy/export", post(export))
             .route("/local/holds", get(holds).post(place_holds))
             .route("/local/holds/release", post(release_holds))
+            .route("/local/review", get(review_list))
+            .route("/local/review/label", post(review_label))
+            .route("/local/review/discard", post(review_discard))
+            .route("/local/review/purge", post(review_purge))
             .with_state(self.clone())
     }
 
@@ -675,6 +680,49 @@ async fn release_holds(
     let report = app.ops().release(&target).await?;
     app.stack.export_stats().await?;
     Ok(Json(report))
+}
+
+/// Lisa's review list: messages she misunderstood, scrubbed.
+async fn review_list(State(app): App) -> Result<Json<Vec<review::ReviewView>>, ApiError> {
+    Ok(Json(review::list(app.stack.store.as_ref()).await?))
+}
+
+/// Labels a review item: an anonymised training example is stored, the item deleted.
+async fn review_label(
+    State(app): App,
+    Json(request): Json<review::LabelRequest>,
+) -> Result<Json<review::Labelled>, ApiError> {
+    let example = review::label(
+        app.stack.store.as_ref(),
+        app.stack.examples.as_ref(),
+        &request.id,
+        &request.topic,
+    )
+    .await
+    .map_err(|e| bad_request(e.to_string()))?;
+    app.stack.export_stats().await?;
+    Ok(Json(review::Labelled { example }))
+}
+
+async fn review_discard(
+    State(app): App,
+    Json(request): Json<review::IdRequest>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    review::discard(app.stack.store.as_ref(), &request.id)
+        .await
+        .map_err(|e| bad_request(e.to_string()))?;
+    app.stack.export_stats().await?;
+    Ok(Json(serde_json::json!({ "discarded": request.id })))
+}
+
+async fn review_purge(
+    State(app): App,
+    Json(request): Json<review::PurgeRequest>,
+) -> Result<Json<review::Purged>, ApiError> {
+    let purged = review::purge(app.stack.examples.as_ref(), &request.contains)
+        .await
+        .map_err(|e| bad_request(e.to_string()))?;
+    Ok(Json(review::Purged { purged }))
 }
 
 #[cfg(test)]

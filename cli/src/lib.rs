@@ -5,6 +5,7 @@ pub mod backend;
 pub mod control;
 pub mod dev;
 pub mod privacy;
+pub mod review;
 pub mod sales;
 pub mod stack;
 pub mod topics;

@@ -26,6 +26,71 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum ReviewAction {
+    /// The open review items (the default).
+    List,
+    /// Label an item with the right topic: stores an anonymised example, deletes the item.
+    Label {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        topic: String,
+    },
+    /// Discard an item: nothing is kept.
+    Discard {
+        #[arg(long)]
+        id: String,
+    },
+    /// Delete every labelled example containing TEXT (if a person's words slipped through).
+    Purge {
+        #[arg(long)]
+        contains: String,
+    },
+}
+
+async fn review(
+    action: Option<ReviewAction>,
+    stack: StackArgs,
+    bucket: Option<String>,
+) -> Result<()> {
+    use servicekanal_cli::review::{Reviewer, render};
+    let reviewer = match &stack.table {
+        Some(table) => {
+            let bucket = bucket.context("--bucket names the stack's bucket (with --table)")?;
+            let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            Reviewer::Aws {
+                store: std::sync::Arc::new(servicekanal_shared::runtime::table_store(&aws, table)),
+                objects: std::sync::Arc::new(
+                    servicekanal_shared::ports::objects::s3::S3Bucket::new(
+                        aws_sdk_s3::Client::new(&aws),
+                        bucket,
+                    ),
+                ),
+            }
+        }
+        None => Reviewer::Local(ControlApi::new(stack.local.trim_end_matches('/'))),
+    };
+    match action.unwrap_or(ReviewAction::List) {
+        ReviewAction::List => print!("{}", render(&reviewer.list().await?)),
+        ReviewAction::Label { id, topic } => {
+            let example = reviewer.label(&id, &topic).await?;
+            println!("labelled {id} as {topic}: {example}");
+        }
+        ReviewAction::Discard { id } => {
+            reviewer.discard(&id).await?;
+            println!("discarded {id}");
+        }
+        ReviewAction::Purge { contains } => {
+            println!(
+                "purged {} labelled examples",
+                reviewer.purge(&contains).await?
+            );
+        }
+    }
+    Ok(())
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Start the local stack: every function in one process, the chat simulator at /.
     Dev {
@@ -72,6 +137,17 @@ enum Command {
         #[command(flatten)]
         target: TargetArgs,
     },
+    /// Lisa's review: messages she misunderstood (scrubbed); label them with the right topic
+    /// (an anonymised training example) or discard them. Lists them without a subcommand.
+    Review {
+        #[command(subcommand)]
+        action: Option<ReviewAction>,
+        #[command(flatten)]
+        stack: StackArgs,
+        /// The stack's bucket (its `training/` prefix) in AWS, with --table.
+        #[arg(long, global = true, env = "SERVICEKANAL_BUCKET")]
+        bucket: Option<String>,
+    },
     /// Classify messages: one per line on stdin, one topic id per line on stdout.
     Classify {
         /// Print the three likeliest topics and what Lisa would do instead of the topic id.
@@ -100,6 +176,12 @@ enum Command {
         test: PathBuf,
         #[arg(long, default_value = "shared/data/topic-model.bin")]
         out: PathBuf,
+        /// Labelled examples from Lisa's review to train on as well: a directory (searched
+        /// for *.tsv, e.g. `.servicekanal/lisa/training/labelled` or an `aws s3 sync` of the
+        /// bucket's `training/labelled/`). The new model is written only if the test set does
+        /// not get worse than with the model at --out.
+        #[arg(long)]
+        examples: Option<PathBuf>,
         /// Fitting settings (defaults: the shipped model's; see `TrainSettings`).
         #[arg(long)]
         epochs: Option<usize>,
@@ -307,6 +389,11 @@ fn main() -> Result<()> {
             target,
         } => block_on(export(person, out, target))?,
         Command::Holds { action, target } => block_on(holds(action, target))?,
+        Command::Review {
+            action,
+            stack,
+            bucket,
+        } => block_on(review(action, stack, bucket))?,
         Command::Classify { explain } => {
             let model = TopicModel::embedded();
             let stdout = std::io::stdout();
@@ -345,6 +432,7 @@ fn main() -> Result<()> {
             train,
             test,
             out,
+            examples,
             epochs,
             learning_rate,
             l2,
@@ -361,10 +449,27 @@ fn main() -> Result<()> {
             let read = |path: &PathBuf| {
                 std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
             };
-            let trained = topics::train_topics(&read(&train)?, &read(&test)?, &settings)?;
+            let mut training = read(&train)?;
+            if let Some(dir) = &examples {
+                training.push_str(&topics::read_examples(dir)?);
+            }
+            let test = read(&test)?;
+            let trained = topics::train_topics(&training, &test, &settings)?;
+            print!("{}", trained.report);
+            if examples.is_some() {
+                let current = std::fs::read(&out)
+                    .ok()
+                    .and_then(|bytes| TopicModel::from_bytes(&bytes).ok());
+                let gate = topics::gate(current.as_ref(), &trained, &test)?;
+                print!("{}", gate.report);
+                anyhow::ensure!(
+                    gate.accepted,
+                    "the new model is worse on the test set; {} kept",
+                    out.display()
+                );
+            }
             std::fs::write(&out, trained.model.to_bytes())
                 .with_context(|| format!("writing {}", out.display()))?;
-            print!("{}", trained.report);
             println!("model written to {}", out.display());
         }
     }

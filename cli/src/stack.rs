@@ -105,6 +105,9 @@ pub struct LocalStack {
     pub survey: survey::Ports,
     /// stats-export, writing to `<data dir>/stats/` (the bucket's stand-in).
     pub stats: stats_export::Ports,
+    /// Lisa's labelled examples (`training/labelled/...`), in `<data dir>/lisa/`: the
+    /// stand-in of the bucket's `training/` prefix, apart from the statistics tables.
+    pub examples: Arc<dyn servicekanal_shared::ports::objects::ObjectStore>,
     /// The retention sweeper, run after every clock move and every minute by `dev`.
     pub sweeper: retention_sweeper::Ports,
     /// Where the export stands in the change feed (kept across restarts, like the stream
@@ -238,6 +241,7 @@ impl LocalStack {
             voice,
             survey,
             stats,
+            examples: Arc::new(LocalDirectory::new(data_dir.join("lisa"))),
             stats_position: tokio::sync::Mutex::new(data_dir.join("stats-position")),
             closed_log: Mutex::new(Vec::new()),
             statuses_reported: Mutex::new(0),

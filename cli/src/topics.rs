@@ -93,6 +93,84 @@ fn cross_validation_table(
     table
 }
 
+/// Every labelled example under `dir` (files ending in `.tsv`, in name order), as one set.
+pub fn read_examples(dir: &std::path::Path) -> std::io::Result<String> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(at) = pending.pop() {
+        for entry in std::fs::read_dir(&at)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "tsv") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let mut set = String::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file)?;
+        set.push_str(&text);
+        if !text.ends_with('\n') {
+            set.push('\n');
+        }
+    }
+    Ok(set)
+}
+
+/// The training gate's verdict: the new model is accepted only if the frozen test set does
+/// not get worse, overall and in critical confusions.
+pub struct Gate {
+    pub accepted: bool,
+    pub report: String,
+}
+
+/// Compares the new model with the current one on the test set, per topic.
+pub fn gate(
+    current: Option<&TopicModel>,
+    trained: &Trained,
+    test: &str,
+) -> Result<Gate, LabelledSetError> {
+    let Some(current) = current else {
+        return Ok(Gate {
+            accepted: true,
+            report: "no current model to compare with: accepted\n".into(),
+        });
+    };
+    let set = read_labelled(test, &TOPIC_IDS)?;
+    let before = evaluate::evaluate(&Catalogue::embedded(), current, &set);
+    let after = &trained.test;
+    let mut report = String::from("\n| topic | before | after |\n|---|---:|---:|\n");
+    let (before_table, after_table) = (before.per_topic(), after.per_topic());
+    let percent = |(right, total): (usize, usize)| 100.0 * right as f64 / total.max(1) as f64;
+    for topic in TOPIC_IDS {
+        let b = before_table.get(topic).copied().unwrap_or_default();
+        let a = after_table.get(topic).copied().unwrap_or_default();
+        let _ = writeln!(
+            report,
+            "| {topic} | {:.1} % | {:.1} % |",
+            percent(b),
+            percent(a)
+        );
+    }
+    let accepted = after.correct() >= before.correct() && after.critical <= before.critical;
+    let _ = writeln!(
+        report,
+        "| **all** | {:.1} % | {:.1} % |\ncritical confusions: {} before, {} after\n{}",
+        100.0 * before.accuracy(),
+        100.0 * after.accuracy(),
+        before.critical,
+        after.critical,
+        if accepted {
+            "accepted: the test set is not worse"
+        } else {
+            "refused: the test set got worse"
+        }
+    );
+    Ok(Gate { accepted, report })
+}
+
 /// The model's view of one message: the best three topics with their probabilities and what
 /// Lisa would do.
 pub fn explain(model: &TopicModel, message: &str) -> String {
@@ -125,6 +203,37 @@ mod tests {
         );
         assert_eq!(model.topics(), TOPIC_IDS);
         assert!(EMBEDDED.len() < 2 * 1024 * 1024);
+    }
+
+    #[test]
+    fn the_gate_refuses_a_model_that_does_worse_on_the_test_set() {
+        let settings = TrainSettings {
+            folds: 2,
+            epochs: 10,
+            ..TrainSettings::default()
+        };
+        // Examples that teach the wrong topic for bills: the test set's bills suffer.
+        let mut poisoned = EMBEDDED_TRAINING_SET.to_owned();
+        for line in EMBEDDED_TRAINING_SET
+            .lines()
+            .filter(|l| l.starts_with("bill\t"))
+        {
+            poisoned.push_str(&line.replacen("bill\t", "roaming\t", 1));
+            poisoned.push('\n');
+        }
+        let worse = train_topics(&poisoned, EMBEDDED_TEST_SET, &settings).unwrap();
+        let current = TopicModel::embedded();
+        let gate = gate(Some(&current), &worse, EMBEDDED_TEST_SET).unwrap();
+        assert!(!gate.accepted, "{}", gate.report);
+        assert!(gate.report.contains("| bill |"), "{}", gate.report);
+        assert!(gate.report.contains("refused"), "{}", gate.report);
+        // The same model against itself is not worse: accepted.
+        let same = gate_of_itself(&worse);
+        assert!(same.accepted, "{}", same.report);
+    }
+
+    fn gate_of_itself(trained: &Trained) -> Gate {
+        gate(Some(&trained.model), trained, EMBEDDED_TEST_SET).unwrap()
     }
 
     #[test]

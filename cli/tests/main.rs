@@ -5,6 +5,7 @@ mod common;
 mod conversations;
 mod dev_server;
 mod privacy;
+mod review;
 mod statistics;
 mod survey;
 mod template;

@@ -4,6 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use servicekanal_shared::channels::whatsapp::OutboundContent;
 use servicekanal_shared::domain::{
     AuthAttempts, Channel, Contact, ContactKind, Conversation, ConversationMode, EndReason,
+    ReviewTrigger, Understanding,
 };
 use servicekanal_shared::lisa::catalogue::Catalogue;
 use servicekanal_shared::lisa::dialogue::{Action, Input, Lisa, LisaConfig, State, Texts, ids};
@@ -96,12 +97,76 @@ fn seen(actions: &[Action]) -> Vec<String> {
         .collect()
 }
 
+/// What Lisa does besides replying (how she understood the text is bookkeeping, left out).
 fn effects(actions: &[Action]) -> Vec<Action> {
     actions
         .iter()
-        .filter(|a| !matches!(a, Action::Reply(_)))
+        .filter(|a| !matches!(a, Action::Reply(_) | Action::Understood(_)))
         .cloned()
         .collect()
+}
+
+/// How Lisa understood the message's text, if she read one.
+fn understood(actions: &[Action]) -> Option<Understanding> {
+    actions.iter().find_map(|a| match a {
+        Action::Understood(u) => Some(u.how),
+        _ => None,
+    })
+}
+
+fn reviews(actions: &[Action]) -> Vec<ReviewTrigger> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Review(t) => Some(*t),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn what_lisa_is_unsure_about_or_what_did_not_help_goes_to_review() {
+    let mut chat = Chat::new();
+    chat.contact.kind = ContactKind::Customer;
+    // Sure: answered directly, nothing to review.
+    let pin = chat.say("Wo finde ich meine PUK?").await;
+    assert_eq!(understood(&pin), Some(Understanding::Directly));
+    assert!(reviews(&pin).is_empty());
+    // "Did not help": the message she answered goes to review.
+    let no = chat.tap(ids::HELPFUL_NO).await;
+    assert_eq!(reviews(&no), [ReviewTrigger::NotHelpful]);
+    assert_eq!(understood(&no), None, "a button is no text to understand");
+    chat.tap(ids::AGENT_NO).await;
+    // Torn between two topics: she asks, and the message goes to review.
+    let torn = chat.say("tarif und handy").await;
+    assert_eq!(understood(&torn), Some(Understanding::BetweenTwo));
+    assert_eq!(reviews(&torn), [ReviewTrigger::BetweenTwo]);
+    // Not understood at all.
+    let lost = chat.say("Was ist die Hauptstadt von Australien?").await;
+    assert_eq!(understood(&lost), Some(Understanding::Rephrase));
+    assert_eq!(reviews(&lost), [ReviewTrigger::Unsure]);
+}
+
+#[tokio::test]
+async fn a_handover_after_lisas_answer_sends_that_answer_to_review() {
+    let mut chat = Chat::new();
+    chat.contact.kind = ContactKind::Customer;
+    chat.contact.customer_ref = Some("K1002003".into());
+    let answered = chat.say("Wo finde ich meine PUK?").await;
+    assert!(reviews(&answered).is_empty());
+    let handed = chat.say("Ich möchte mit einem Mitarbeiter sprechen").await;
+    assert!(
+        effects(&handed).contains(&Action::Review(ReviewTrigger::HandoverAfterAnswer)),
+        "{handed:?}"
+    );
+    // Without an answer before, a handover is no sign of a misunderstanding.
+    let mut direct = Chat::new();
+    direct.contact.kind = ContactKind::Customer;
+    direct.contact.customer_ref = Some("K1002003".into());
+    let handed = direct
+        .say("Ich möchte mit einem Mitarbeiter sprechen")
+        .await;
+    assert!(reviews(&handed).is_empty(), "{handed:?}");
 }
 
 #[tokio::test]

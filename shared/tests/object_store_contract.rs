@@ -69,6 +69,28 @@ async fn contract(objects: &dyn ObjectStore) {
         );
     }
     assert_eq!(objects.list("").await.unwrap().len(), 3);
+
+    // A deleted object is gone; deleting it again is no error.
+    objects
+        .delete("deletions/dt=2026-11-22/1.parquet")
+        .await
+        .unwrap();
+    objects
+        .delete("deletions/dt=2026-11-22/1.parquet")
+        .await
+        .unwrap();
+    assert_eq!(
+        objects
+            .get("deletions/dt=2026-11-22/1.parquet")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(objects.list("").await.unwrap().len(), 2);
+    assert!(matches!(
+        objects.delete("a/../b").await,
+        Err(ObjectError::InvalidKey(_))
+    ));
 }
 
 #[tokio::test]

@@ -178,6 +178,25 @@ def expect_messages_per_pricing_category(rows, db):
     assert keys == sorted(keys) and len(set(keys)) == len(keys), keys
 
 
+def expect_lisa_understanding_per_day(rows, db):
+    # The scripted day's customers write free text Lisa understands directly, and some she
+    # does not (asked to rephrase, sent to review); every share is a percentage of its day.
+    assert rows, rows
+    for r in rows:
+        assert r["customer_messages"] >= r["understood_messages"] >= 0, r
+        if r["answered_directly_pct"] is not None:
+            assert 0 <= r["answered_directly_pct"] <= 100, r
+        assert 0 <= r["sent_to_review_pct"] <= 100, r
+    inbound = db.execute("SELECT count(*) FROM message_events WHERE direction = 'inbound'").fetchone()[0]
+    assert sum(r["customer_messages"] for r in rows) == inbound, (rows, inbound)
+    directly = db.execute("SELECT count(*) FROM message_events WHERE understood = 'directly'").fetchone()[0]
+    assert directly > 0, "Lisa answered some free text directly"
+    reviewed = db.execute("SELECT count(*) FROM message_events WHERE sent_to_review").fetchone()[0]
+    assert reviewed > 0, "some message went to review"
+    days = [str(r["day"]) for r in rows]
+    assert days == sorted(days), days
+
+
 EXPECTATIONS = {
     "dialogs-per-day": expect_dialogs_per_day,
     "chat-duration": expect_chat_duration,
@@ -188,6 +207,7 @@ EXPECTATIONS = {
     "callbacks-per-topic": expect_callbacks_per_topic,
     "deletions-per-day": expect_deletions_per_day,
     "messages-per-pricing-category": expect_messages_per_pricing_category,
+    "lisa-understanding-per-day": expect_lisa_understanding_per_day,
 }
 
 

@@ -44,6 +44,8 @@ pub(crate) async fn on_agent_action(
                     mode: ConversationMode::Agent,
                     topic: conversation.topics.last().cloned(),
                     response_seconds: conversation.answered(now),
+                    understood: None,
+                    sent_to_review: false,
                 };
                 let reply = Message::outbound(
                     action.action_id,
@@ -94,6 +96,8 @@ pub(crate) async fn on_agent_action(
                     mode: ConversationMode::Agent,
                     topic: conversation.topics.last().cloned(),
                     response_seconds: None,
+                    understood: None,
+                    sent_to_review: false,
                 },
             );
             let record = Record::new(message_key, &note, retention::AGENT_MESSAGE, agent_data)?;

@@ -149,6 +149,11 @@ struct Turn {
     /// Messages that followed within the burst window: understood with this one, answered
     /// once.
     followers: Vec<Stored<Message>>,
+    /// How Lisa understood the text, and what she sent to review.
+    understood: Option<Understood>,
+    reviews: Vec<ReviewTrigger>,
+    /// The message Lisa understood before this one (what a "did not help" refers to).
+    previous_understood: Option<Ulid>,
 }
 
 impl Turn {
@@ -192,6 +197,7 @@ impl Turn {
             )?,
         };
         profile.body.current_conversation = Some(conversation.body.id);
+        let previous_understood = conversation.body.last_understood;
         conversation.body.customer_wrote(arrived.at, now);
         let classes = ContactClasses::as_stored(
             profile.retention(),
@@ -210,8 +216,11 @@ impl Turn {
             auth,
             classes,
             handling: Handling::default(),
+            previous_understood,
             handed_over_now: false,
             followers: Vec::new(),
+            understood: None,
+            reviews: Vec::new(),
         })
     }
 
@@ -282,8 +291,13 @@ impl Turn {
                         self.handling.effects.push(Effect::Closed { reason });
                     }
                     Action::Erase => self.handling.effects.push(Effect::Erase),
+                    Action::Understood(understood) => self.understood = Some(understood),
+                    Action::Review(trigger) => self.reviews.push(trigger),
                 }
             }
+        }
+        if self.understood.is_some() {
+            self.conversation.body.last_understood = Some(self.arrived.id);
         }
         if !service_window_open(self.profile.body.last_contact_at, now) && !replies.is_empty() {
             // Only possible for a message that waited in the queue for a day: say nothing.
@@ -306,6 +320,75 @@ impl Turn {
         Ok(replies)
     }
 
+    /// The review items this turn raises, each once per message: this message when Lisa
+    /// was unsure or asked between two topics, the one she understood before when her answer
+    /// did not help or a handover followed it. The text is scrubbed before it is stored.
+    async fn review_items(
+        &self,
+        contact: &Pseudonym,
+        ports: &Ports,
+    ) -> Result<Vec<Write>, BotError> {
+        let store = ports.store.as_ref();
+        let known = KnownNames {
+            names: [
+                &self.profile.body.profile_name,
+                &self.profile.body.username,
+                &self.profile.body.company_name,
+            ]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect(),
+        };
+        let mut writes = Vec::new();
+        let mut reviewed = Vec::new();
+        for &trigger in &self.reviews {
+            let target = match trigger {
+                ReviewTrigger::Unsure | ReviewTrigger::BetweenTwo => Some((
+                    self.arrived.clone(),
+                    self.understood.clone(),
+                    self.inbound.expires_at(),
+                )),
+                ReviewTrigger::NotHelpful | ReviewTrigger::HandoverAfterAnswer => {
+                    match self.previous_understood {
+                        Some(id) => store
+                            .load::<Message>(&ItemKey::message(contact, id))
+                            .await?
+                            .map(|m| {
+                                let understood =
+                                    m.body.facts.as_ref().and_then(|f| f.understood.clone());
+                                let deadline = m.expires_at();
+                                (m.body, understood, deadline)
+                            }),
+                        None => None,
+                    }
+                }
+            };
+            let Some((message, Some(understood), deadline)) = target else {
+                continue;
+            };
+            let MessageContent::Text { body } = &message.content else {
+                continue;
+            };
+            let key = ItemKey::review_item(message.id);
+            if reviewed.contains(&message.id) || store.get(&key).await?.is_some() {
+                continue;
+            }
+            reviewed.push(message.id);
+            let item = ReviewItem {
+                text: scrub(body, &known),
+                guess: understood.guess,
+                confidence: (understood.confidence * 100.0).round().clamp(0.0, 100.0) as u8,
+                trigger,
+                day: message.at.date_naive(),
+            };
+            let record = Record::new(key, &item, retention::REVIEW_ITEM, Anchor::With(deadline))?
+                .owned_by(contact);
+            writes.push(Write::Create(record));
+        }
+        Ok(writes)
+    }
+
     /// The decision as one transaction: the replies as pending messages, the message with its
     /// plan, and every changed item with its retention. Returns the reply records as written.
     async fn writes(
@@ -320,6 +403,8 @@ impl Turn {
             mode: self.mode_on_arrival,
             topic: topic.clone(),
             response_seconds: None,
+            understood: self.understood.clone(),
+            sent_to_review: !self.reviews.is_empty(),
         });
         // Only the first reply answers the wait.
         let mut response_seconds = if replies.is_empty() {
@@ -344,6 +429,8 @@ impl Turn {
                 mode: ConversationMode::Bot,
                 topic: topic.clone(),
                 response_seconds: response_seconds.take(),
+                understood: None,
+                sent_to_review: false,
             };
             let reply = Message::outbound(
                 id,
@@ -391,6 +478,8 @@ impl Turn {
             );
             writes.push(follower.into_write()?);
         }
+
+        writes.extend(self.review_items(contact, ports).await?);
 
         let class_changed = self.profile.retention() != contact_class;
         // The profile is the anchor of its contact's data: it counts from the last contact.
@@ -590,7 +679,8 @@ async fn settle_burst(contact: &Pseudonym, first: &Message, ports: &Ports) -> Re
 }
 
 /// The undecided text messages of the contact that followed `first`, each within the burst
-/// window of the one before, oldest first. Message ids carry their time, so two prefix
+/// window of the one before, oldest first (within one second in id order: WhatsApp's
+/// timestamps have no finer resolution). Message ids carry their time, so two prefix
 /// queries (about 33 seconds each) find them without reading the contact's history.
 async fn burst_after(
     contact: &Pseudonym,
@@ -609,8 +699,13 @@ async fn burst_after(
             candidates.push(Stored::<Message>::read(record)?);
         }
     }
-    candidates.retain(|m| m.body.id > first.id && m.body.direction == Direction::Inbound);
-    candidates.sort_by_key(|m| m.body.id);
+    // WhatsApp dates messages in whole seconds, and ids of one second sort by a hash: every
+    // undecided message of the contact from `first`'s second on is a candidate (the FIFO
+    // queue hands `first` over only after everything that arrived before it was decided).
+    candidates.retain(|m| {
+        m.body.id != first.id && m.body.at >= first.at && m.body.direction == Direction::Inbound
+    });
+    candidates.sort_by_key(|m| (m.body.at, m.body.id));
     let mut burst = Vec::new();
     let mut last_at = first.at;
     for message in candidates {

@@ -22,10 +22,12 @@ use servicekanal_shared::domain::messages::{
 use servicekanal_shared::domain::{
     Actor, AuthAttempts, Awaiting, Channel, Contact, Conversation, ConversationMode,
     ConversationState, DeliveryStatus, Direction, Effect, EndReason, Handling, Message,
-    MessageContent, MessageFacts, MessageType, SurveySession,
+    MessageContent, MessageFacts, MessageType, ReviewItem, ReviewTrigger, SurveySession,
+    Understood,
 };
 use servicekanal_shared::lisa::dialogue::{Action, Input, Lisa, State};
 use servicekanal_shared::policy::retention::{self, Anchor, ContactClasses};
+use servicekanal_shared::policy::scrub::{KnownNames, scrub};
 use servicekanal_shared::ports::clock::SharedClock;
 use servicekanal_shared::ports::directory::{CustomerDirectory, DirectoryError};
 use servicekanal_shared::ports::queue::{self, ItemOutcome, Queue, QueueError};

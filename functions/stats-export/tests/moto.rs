@@ -62,6 +62,8 @@ async fn history(h: &Harness) -> usize {
             mode: ConversationMode::Bot,
             topic: Some("tariffs".into()),
             response_seconds: Some(1),
+            understood: None,
+            sent_to_review: false,
         }),
         pricing: Some(Pricing {
             category: Some("service".into()),

@@ -100,6 +100,11 @@ impl ItemKey {
         Self::new(format!("WAMID#{}", hash.0), "SEEN")
     }
 
+    /// A message sent to review: one partition, read by the reviewer's list.
+    pub fn review_item(message: Ulid) -> Self {
+        Self::new(REVIEW_PARTITION, message.to_string())
+    }
+
     pub fn survey_answer(id: Ulid) -> Self {
         Self::new(format!("SURVEY#{id}"), "ANSWER")
     }
@@ -140,6 +145,8 @@ pub const MESSAGE_PREFIX: &str = "MSG#";
 pub const PROFILE_SORT_KEY: &str = "PROFILE";
 /// Partition prefix of the identity links.
 pub const IDENTITY_LINK_PREFIX: &str = "ID#";
+/// The review list: one partition of messages Lisa misunderstood (few, and gone in 7 days).
+pub const REVIEW_PARTITION: &str = "REVIEW";
 /// The sales list: one partition of small pointers, read with one query (callbacks are few).
 pub const OPEN_CALLBACKS_PARTITION: &str = "CBOPEN";
 

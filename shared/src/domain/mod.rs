@@ -209,6 +209,13 @@ pub struct Conversation {
     /// Who the contact turned out to be (the statistics group by it).
     #[serde(default)]
     pub contact_kind: ContactKind,
+    /// The last customer message Lisa read as free text: what a "did not help" or a handover
+    /// after her answer sends to review.
+    #[serde(default)]
+    pub last_understood: Option<Ulid>,
+    /// Lisa gave a prepared answer in this conversation.
+    #[serde(default)]
+    pub answered_by_bot: bool,
 }
 
 /// What Lisa waits for in a conversation.
@@ -268,6 +275,8 @@ impl Conversation {
             pending_customer_number: None,
             waiting_since: None,
             contact_kind: ContactKind::Unknown,
+            last_understood: None,
+            answered_by_bot: false,
         }
     }
 
@@ -558,6 +567,83 @@ pub struct MessageFacts {
     pub topic: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_seconds: Option<i64>,
+    /// How Lisa understood a customer's free text (none for buttons, agent mode, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub understood: Option<Understood>,
+    /// The message was sent to review (a person looks at what Lisa made of it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sent_to_review: bool,
+}
+
+/// How Lisa understood a free-text message: what she did, her best guess and its probability.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Understood {
+    pub how: Understanding,
+    pub guess: String,
+    pub confidence: f32,
+}
+
+impl Eq for Understood {}
+
+/// What Lisa did with a free-text message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Understanding {
+    /// Sure enough: answered the topic.
+    Directly,
+    /// Asked which of two topics is meant.
+    BetweenTwo,
+    /// Asked to rephrase (`unknown`).
+    Rephrase,
+}
+
+impl Understanding {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Understanding::Directly => "directly",
+            Understanding::BetweenTwo => "between-two",
+            Understanding::Rephrase => "rephrase",
+        }
+    }
+}
+
+/// Why a message needs a person's look (review items, see `ReviewItem`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReviewTrigger {
+    /// Lisa did not understand it.
+    Unsure,
+    /// Lisa asked between two topics.
+    BetweenTwo,
+    /// The customer said her answer did not help.
+    NotHelpful,
+    /// The customer was handed over after Lisa had answered.
+    HandoverAfterAnswer,
+}
+
+impl ReviewTrigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReviewTrigger::Unsure => "unsure",
+            ReviewTrigger::BetweenTwo => "between-two",
+            ReviewTrigger::NotHelpful => "not-helpful",
+            ReviewTrigger::HandoverAfterAnswer => "handover-after-answer",
+        }
+    }
+}
+
+/// A customer message for a person to look at: its text with personal data replaced by
+/// placeholders (`policy::scrub`), and what Lisa made of it. Lives no longer than the message
+/// (`bot-7d`); labelling it makes an anonymised training example and deletes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewItem {
+    pub text: String,
+    pub guess: String,
+    /// Lisa's probability for her guess, in per cent.
+    pub confidence: u8,
+    pub trigger: ReviewTrigger,
+    /// The day the message was written (what a labelled example keeps of it).
+    pub day: chrono::NaiveDate,
 }
 
 /// The plan bot-reply committed for one inbound message. A retry finds it and only finishes

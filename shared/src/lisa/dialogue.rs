@@ -5,6 +5,7 @@ use super::catalogue::{Catalogue, Topic};
 use super::model::{TopicModel, Understanding};
 use crate::channels::whatsapp::{ListRow, ListSection, OutboundContent, ReplyButton, limits};
 use crate::domain::{AuthAttempts, Awaiting, Contact, ContactKind, Conversation, EndReason};
+use crate::domain::{ReviewTrigger, Understanding as How, Understood};
 use crate::ports::directory::{
     CustomerDirectory, CustomerRef, DirectoryError, normalize_customer_number,
 };
@@ -171,6 +172,11 @@ pub enum Action {
     Close(EndReason),
     /// The contact asked for erasure of all their data.
     Erase,
+    /// How Lisa understood the message's free text (for the statistics and the review).
+    Understood(Understood),
+    /// A person should look at a message: this one (`Unsure`, `BetweenTwo`) or the one Lisa
+    /// understood before (`NotHelpful`, `HandoverAfterAnswer`).
+    Review(ReviewTrigger),
 }
 
 /// The state one reply may change.
@@ -338,12 +344,16 @@ impl Lisa {
         conversation.mode = crate::domain::ConversationMode::Agent;
         conversation.state = crate::domain::ConversationState::WaitingForAgent;
         conversation.handed_over = true;
-        vec![
+        let mut actions = vec![
             text(self.texts.handover.clone()),
             Action::Handover {
                 topic: topic.to_owned(),
             },
-        ]
+        ];
+        if conversation.answered_by_bot {
+            actions.push(Action::Review(ReviewTrigger::HandoverAfterAnswer));
+        }
+        actions
     }
 
     /// Lisa's answer to one customer message.
@@ -405,7 +415,10 @@ impl Lisa {
             }
             (Awaiting::Helpful, Input::Choice(id)) if id == ids::HELPFUL_NO => {
                 state.conversation.awaiting = Awaiting::AgentOffer;
-                return Ok(vec![self.offer_agent(None)]);
+                return Ok(vec![
+                    self.offer_agent(None),
+                    Action::Review(ReviewTrigger::NotHelpful),
+                ]);
             }
             (Awaiting::AgentOffer, Input::Choice(id)) if id == ids::AGENT_YES => {
                 state.conversation.awaiting = Awaiting::Nothing;
@@ -426,15 +439,38 @@ impl Lisa {
             }
             _ => {}
         }
+        let mut judged = Vec::new();
         let topic = match &input {
-            Input::Text(message) => match self.model.understand(message) {
-                Understanding::Topic(topic) => topic,
-                Understanding::Unsure => "unknown".to_owned(),
-                Understanding::EitherOf(first, second) => {
-                    state.conversation.awaiting = Awaiting::Nothing;
-                    return Ok(vec![self.clarify(&first, &second)]);
+            Input::Text(message) => {
+                let prediction = self.model.predict(message);
+                let understanding = self.model.header().thresholds.apply(&prediction);
+                let understood = |how| {
+                    Action::Understood(Understood {
+                        how,
+                        guess: prediction.topic.clone(),
+                        confidence: prediction.probability,
+                    })
+                };
+                match understanding {
+                    Understanding::Topic(topic) => {
+                        judged.push(understood(How::Directly));
+                        topic
+                    }
+                    Understanding::Unsure => {
+                        judged.push(understood(How::Rephrase));
+                        judged.push(Action::Review(ReviewTrigger::Unsure));
+                        "unknown".to_owned()
+                    }
+                    Understanding::EitherOf(first, second) => {
+                        state.conversation.awaiting = Awaiting::Nothing;
+                        return Ok(vec![
+                            self.clarify(&first, &second),
+                            understood(How::BetweenTwo),
+                            Action::Review(ReviewTrigger::BetweenTwo),
+                        ]);
+                    }
                 }
-            },
+            }
             Input::Choice(id) => id
                 .strip_prefix(ids::TOPIC_PREFIX)
                 .filter(|t| self.catalogue.get(t).is_some())
@@ -451,9 +487,13 @@ impl Lisa {
                 state.conversation.pending_topic = Some(topic);
             }
             state.conversation.awaiting = Awaiting::Kind;
-            return Ok(self.ask_kind(state.contact, awaiting != Awaiting::Kind));
+            let mut actions = self.ask_kind(state.contact, awaiting != Awaiting::Kind);
+            actions.extend(judged);
+            return Ok(actions);
         }
-        Ok(self.on_topic(&mut state, &topic, now))
+        let mut actions = self.on_topic(&mut state, &topic, now);
+        actions.extend(judged);
+        Ok(actions)
     }
 
     fn on_topic(&self, state: &mut State<'_>, topic_id: &str, now: DateTime<Utc>) -> Vec<Action> {
@@ -515,6 +555,7 @@ impl Lisa {
             _ => {
                 state.conversation.awaiting = Awaiting::Helpful;
                 state.conversation.pending_topic = Some(topic_id.to_owned());
+                state.conversation.answered_by_bot = true;
                 vec![
                     self.answer(topic),
                     buttons(

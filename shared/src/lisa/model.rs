@@ -252,6 +252,10 @@ impl TopicModel {
 
 impl Thresholds {
     pub fn apply(&self, prediction: &Prediction) -> Understanding {
+        // Sure that it is nothing she knows is still not understanding it.
+        if prediction.topic == "unknown" {
+            return Understanding::Unsure;
+        }
         if prediction.probability >= self.answer {
             return Understanding::Topic(prediction.topic.clone());
         }
@@ -411,6 +415,13 @@ mod tests {
             thresholds.apply(&prediction(0.4, 0.2, "devices")),
             Understanding::Unsure
         );
+        let nothing_known = Prediction {
+            topic: "unknown".into(),
+            probability: 0.99,
+            runner_up: "bill".into(),
+            runner_up_probability: 0.01,
+        };
+        assert_eq!(thresholds.apply(&nothing_known), Understanding::Unsure);
     }
 
     #[test]

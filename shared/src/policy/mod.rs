@@ -5,3 +5,4 @@
 pub mod mask;
 pub mod privacy;
 pub mod retention;
+pub mod scrub;

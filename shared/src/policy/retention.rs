@@ -257,6 +257,8 @@ pub const AUTH_ATTEMPTS: RetentionClass = RetentionClass::Bot7d;
 /// A survey in progress is a conversation with the bot; its answer is survey data.
 pub const SURVEY_SESSION: RetentionClass = RetentionClass::Bot7d;
 pub const SURVEY_ANSWER: RetentionClass = RetentionClass::Survey13m;
+/// A message sent to review lives no longer than the message: bot data.
+pub const REVIEW_ITEM: RetentionClass = RetentionClass::Bot7d;
 /// What the voice assistant takes.
 pub const CALLBACK_REQUEST: RetentionClass = RetentionClass::Callback3m;
 

@@ -332,6 +332,11 @@ fn message_event(message: &Message) -> MessageEventRow {
         response_seconds: facts.and_then(|f| f.response_seconds),
         pricing_category: message.pricing.as_ref().and_then(|p| p.category.clone()),
         pricing_type: message.pricing.as_ref().and_then(|p| p.kind.clone()),
+        understood: facts
+            .and_then(|f| f.understood.as_ref())
+            .map(|u| u.how.as_str().to_owned()),
+        sent_to_review: (message.direction == crate::domain::Direction::Inbound)
+            .then(|| facts.is_some_and(|f| f.sent_to_review)),
     }
 }
 

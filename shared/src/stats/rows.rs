@@ -30,6 +30,11 @@ pub struct MessageEventRow {
     pub pricing_category: Option<String>,
     /// Outbound only: `regular`, `free_customer_service`, `free_entry_point`, ...
     pub pricing_type: Option<String>,
+    /// Customer free text to Lisa only: `directly` (answered), `between-two` (she asked which
+    /// of two topics), `rephrase` (she asked to rephrase).
+    pub understood: Option<String>,
+    /// Customer messages only: whether handling it sent a message to Lisa's review.
+    pub sent_to_review: Option<bool>,
 }
 
 #[derive(Clone, Debug, PartialEq, ParquetRecordWriter)]

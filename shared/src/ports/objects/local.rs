@@ -72,4 +72,12 @@ impl ObjectStore for LocalDirectory {
         keys.sort();
         Ok(keys)
     }
+
+    async fn delete(&self, key: &str) -> Result<(), ObjectError> {
+        check_key(key)?;
+        match std::fs::remove_file(self.root.join(key)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(backend(e)),
+            _ => Ok(()),
+        }
+    }
 }

@@ -1,5 +1,6 @@
-//! The `ObjectStore` port: S3 in AWS, a local directory for the local stack. Only what the
-//! statistics need: put an object (overwriting), read it back, list a prefix.
+//! The `ObjectStore` port: S3 in AWS, a local directory for the local stack. What the
+//! statistics and Lisa's labelled examples need: put an object (overwriting), read it back,
+//! list a prefix, delete one.
 
 pub mod local;
 pub mod s3;
@@ -37,4 +38,7 @@ pub trait ObjectStore: Send + Sync {
 
     /// Every key under `prefix`, sorted.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, ObjectError>;
+
+    /// Removes an object; nothing happens if there is none.
+    async fn delete(&self, key: &str) -> Result<(), ObjectError>;
 }

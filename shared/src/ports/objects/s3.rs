@@ -87,4 +87,16 @@ impl ObjectStore for S3Bucket {
         keys.sort();
         Ok(keys)
     }
+
+    async fn delete(&self, key: &str) -> Result<(), ObjectError> {
+        check_key(key)?;
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
 }

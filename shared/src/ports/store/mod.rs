@@ -12,7 +12,7 @@ mod item;
 use crate::domain::keys::{ItemKey, Pseudonym};
 use crate::domain::{
     AuthAttempts, CallbackRequest, Contact, Conversation, DeliveryMarker, IdentityLink, Message,
-    OpenCallback, SurveyAnswer, SurveySession,
+    OpenCallback, ReviewItem, SurveyAnswer, SurveySession,
 };
 use crate::policy::retention::{Anchor, RetentionClass};
 use async_trait::async_trait;
@@ -67,6 +67,7 @@ record_kinds! {
     OpenCallback => "open-callback",
     SurveySession => "survey-session",
     IdentityLink => "identity-link",
+    ReviewItem => "review-item",
 }
 
 impl RecordKind {
