@@ -117,10 +117,11 @@ def expect_bot_containment(rows, db):
 def expect_reply_time(rows, db):
     by_actor = {r["actor"]: r for r in rows}
     assert set(by_actor) == {"agent", "bot"}, rows
-    # The agent answered Erika once, 120 s after she asked for a person.
+    # The agent answered Erika once, 122 s after she asked for a person (two minutes, and the
+    # 2 s Lisa waited for a follow-up message before she handed over: the burst window).
     assert by_actor["agent"]["replies"] == 1
-    assert by_actor["agent"]["p50_seconds"] == 120 and by_actor["agent"]["p95_seconds"] == 120
-    # Lisa answers within the second the message is handled.
+    assert by_actor["agent"]["p50_seconds"] == 122 and by_actor["agent"]["p95_seconds"] == 122
+    # Lisa answers within the burst window (2 s) after the message.
     assert by_actor["bot"]["replies"] >= 8, by_actor["bot"]
     assert by_actor["bot"]["p95_seconds"] < 5, by_actor["bot"]
 
