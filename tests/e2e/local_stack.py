@@ -7,6 +7,9 @@ marking the callback done, and a user who shows WhatsApp only a username (no num
 answers by user id, and the page shows the stored identifiers masked only. Then a prospect
 whose message lies between two topics gets a clarifying question with both as reply buttons,
 and a customer who types one concern in three quick messages gets one answer to all three.
+Last, Lisa review: a customer's message Lisa cannot place, with her name and number in it,
+appears in the review panel scrubbed of both; labelled with a topic it goes, and so does a
+second one discarded.
 
 Usage: local_stack.py BASE_URL [--screenshot PATH]. Run by scripts/test against a
 `servicekanal dev` it started; exits non-zero on the first thing a user would not see.
@@ -146,6 +149,37 @@ class Page:
             # Taken by the page: the box is empty again for the next one.
             self.wait.until(lambda d: box.get_attribute("value") == "")
         return time.monotonic() - started
+
+    def review(self):
+        """The review panel as {id: (text, meta line, chosen topic)}, read in one go."""
+        rows = self.driver.execute_script(
+            "return [...document.querySelectorAll('#review .review-item')].map(r => [r.dataset.id,"
+            "r.querySelector('.review-text').textContent, r.querySelector('.review-meta').textContent,"
+            "r.querySelector('.review-topic').value]);"
+        )
+        return {item: (text, meta, topic) for item, text, meta, topic in rows}
+
+    def wait_review(self, check, what):
+        """Waits until check(review) holds; returns the review it held for."""
+        seen = {}
+
+        def holds(_):
+            seen.clear()
+            seen.update(self.review())
+            return check(seen)
+
+        try:
+            self.wait.until(holds)
+        except Exception:
+            shown = "\n".join(f"  {item}: {text} [{meta}]" for item, (text, meta, _) in seen.items())
+            notice = self.driver.find_element(By.ID, "review-notice").text
+            raise AssertionError(f"the review panel never showed {what}; it shows:\n{shown}\n{notice}")
+        return dict(seen)
+
+    def review_button(self, item, title):
+        """The button titled `title` of review item `item`."""
+        return self.driver.find_element(
+            By.XPATH, f'//li[@class="review-item"][@data-id="{item}"]//button[normalize-space()="{title}"]')
 
     def records(self):
         # Read in one go: the panel re-renders every two seconds.
@@ -338,9 +372,46 @@ def main():
             "Bitte schick mir deine Kundennummer (sie steht oben auf deiner Rechnung).",
         ], f"one answer (two bot bubbles) to the three messages, got {len(to_burst)}:\n{shown}"
 
+        # Lisa review: a customer writes something Lisa cannot place, with her name and number
+        # in it. It waits in the review panel without either, preselected with Lisa's guess;
+        # labelled "unknown" it goes (an anonymous example stays), and so does a second one
+        # that is discarded.
+        page.fresh_chat("K3006007")
+        page.say("Hallo", "Hallo Lena Beispiel! Ich bin Lisa")
+        page.tap("kind-customer", "Wie kann ich dir helfen?")
+        before = set(page.review())
+        page.say("Hallo, hier ist Lena Beispiel, meine Nummer ist 0170 7654321. Wie wird das Wetter morgen?",
+                 "Das habe ich leider nicht verstanden")
+        review = page.wait_review(lambda r: set(r) - before, "the weather message")
+        new = [item for item in review if item not in before]
+        assert len(new) == 1, f"one item for one message: {[review[i] for i in new]}"
+        weather = new[0]
+        text, meta, chosen = review[weather]
+        assert "Wetter" in text, text
+        for personal in ("Lena", "Beispiel", "0170", "7654321"):
+            assert personal not in text, (personal, text)
+        assert meta.startswith(f"Lisa: {chosen} (") and " %) · Lisa war unsicher · " in meta, (chosen, meta)
+        Select(page.driver.find_element(
+            By.CSS_SELECTOR, f'#review .review-item[data-id="{weather}"] .review-topic')).select_by_value("unknown")
+        page.review_button(weather, "Übernehmen").click()
+        page.wait_review(lambda r: weather not in r, "the weather message gone after Übernehmen")
+        assert not driver.find_element(By.ID, "review-notice").is_displayed(), \
+            driver.find_element(By.ID, "review-notice").text
+
+        before = set(page.review())
+        page.say("Welche Farbe hat der Himmel über Paris?", "Ich verstehe dich leider immer noch nicht")
+        review = page.wait_review(lambda r: any("Himmel" in text for text, _, _ in r.values()), "the sky message")
+        sky = next(item for item, (text, _, _) in review.items() if "Himmel" in text)
+        assert sky not in before, sky
+        page.review_button(sky, "Verwerfen").click()
+        page.wait_review(lambda r: sky not in r, "the sky message gone after Verwerfen")
+        assert not driver.find_element(By.ID, "review-notice").is_displayed(), \
+            driver.find_element(By.ID, "review-notice").text
+
         print(f"local stack e2e: ok ({len(records)} records left after 8 days; statistics rows "
               + ", ".join(f"{name} {rows}" for name, (rows, _) in stats.items())
-              + f"; a clarifying question; a burst of 3 typed in {took:.1f} s answered once)")
+              + f"; a clarifying question; a burst of 3 typed in {took:.1f} s answered once; "
+              "a review item labelled, one discarded)")
     finally:
         driver.quit()
 
