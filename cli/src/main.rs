@@ -182,6 +182,10 @@ enum Command {
         /// not get worse than with the model at --out.
         #[arg(long)]
         examples: Option<PathBuf>,
+        /// The same from the stack's bucket in AWS: every example under its
+        /// `training/labelled/` prefix (credentials and region from the environment).
+        #[arg(long, conflicts_with = "examples")]
+        examples_bucket: Option<String>,
         /// Fitting settings (defaults: the shipped model's; see `TrainSettings`).
         #[arg(long)]
         epochs: Option<usize>,
@@ -433,6 +437,7 @@ fn main() -> Result<()> {
             test,
             out,
             examples,
+            examples_bucket,
             epochs,
             learning_rate,
             l2,
@@ -453,10 +458,22 @@ fn main() -> Result<()> {
             if let Some(dir) = &examples {
                 training.push_str(&topics::read_examples(dir)?);
             }
+            if let Some(bucket) = &examples_bucket {
+                training.push_str(&block_on(async {
+                    let aws =
+                        aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                    let objects = servicekanal_shared::ports::objects::s3::S3Bucket::new(
+                        aws_sdk_s3::Client::new(&aws),
+                        bucket.clone(),
+                    );
+                    servicekanal_cli::review::examples(&objects).await
+                })?);
+            }
+            let examples = examples.is_some() || examples_bucket.is_some();
             let test = read(&test)?;
             let trained = topics::train_topics(&training, &test, &settings)?;
             print!("{}", trained.report);
-            if examples.is_some() {
+            if examples {
                 let current = std::fs::read(&out)
                     .ok()
                     .and_then(|bytes| TopicModel::from_bytes(&bytes).ok());
