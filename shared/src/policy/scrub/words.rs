@@ -10,6 +10,28 @@ fn word_set(words: &[&str]) -> HashSet<String> {
     words.iter().map(|word| canon(word)).collect()
 }
 
+const MONTHS: [&str; 12] = [
+    "januar",
+    "februar",
+    "märz",
+    "april",
+    "mai",
+    "juni",
+    "juli",
+    "august",
+    "september",
+    "oktober",
+    "november",
+    "dezember",
+];
+
+/// `words` and the month names.
+fn with_months(words: &[&str]) -> HashSet<String> {
+    let mut set = word_set(words);
+    set.extend(word_set(&MONTHS));
+    set
+}
+
 /// Words that are never part of a name: articles, pronouns, prepositions, particles. A known
 /// name's part in this list ("von", "de") is not replaced on its own.
 pub(super) static FUNCTION_WORDS: LazyLock<HashSet<String>> = LazyLock::new(|| {
@@ -31,7 +53,7 @@ pub(super) static FUNCTION_WORDS: LazyLock<HashSet<String>> = LazyLock::new(|| {
 /// or the service.
 pub(super) static NOT_NAMES: LazyLock<HashSet<String>> = LazyLock::new(|| {
     let mut set = FUNCTION_WORDS.clone();
-    set.extend(word_set(&[
+    set.extend(with_months(&[
         // verbs and auxiliaries
         "bekomme",
         "bitte",
@@ -264,18 +286,6 @@ pub(super) static NOT_NAMES: LazyLock<HashSet<String>> = LazyLock::new(|| {
         "anfang",
         "ende",
         "jahr",
-        "januar",
-        "februar",
-        "märz",
-        "april",
-        "mai",
-        "juni",
-        "juli",
-        "august",
-        "september",
-        "oktober",
-        "november",
-        "dezember",
         "montag",
         "dienstag",
         "mittwoch",
@@ -500,7 +510,7 @@ pub(super) static SECRET_KEYWORDS: LazyLock<HashSet<String>> = LazyLock::new(|| 
 
 /// Words before a four-digit number that make it a year ("seit 2019", "im Mai 2024").
 pub(super) static YEAR_BEFORE: LazyLock<HashSet<String>> = LazyLock::new(|| {
-    word_set(&[
+    with_months(&[
         "ab",
         "anfang",
         "bis",
@@ -521,18 +531,6 @@ pub(super) static YEAR_BEFORE: LazyLock<HashSet<String>> = LazyLock::new(|| {
         "von",
         "vor",
         "winter",
-        "januar",
-        "februar",
-        "märz",
-        "april",
-        "mai",
-        "juni",
-        "juli",
-        "august",
-        "september",
-        "oktober",
-        "november",
-        "dezember",
         "jan",
         "feb",
         "mär",
