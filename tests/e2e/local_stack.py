@@ -23,10 +23,26 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+def click(driver, selector, attempts=10):
+    """Clicks the element `selector` names; the page rebuilds its lists every 2 s, so an element
+    found a moment ago may be replaced before the click: find it again."""
+    for attempt in range(attempts):
+        try:
+            WebDriverWait(driver, 15).until(
+                EC.element_to_be_clickable((By.CSS_SELECTOR, selector))
+            ).click()
+            return
+        except StaleElementReferenceException:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2)
 
 
 def browser():
@@ -232,7 +248,7 @@ def main():
 
         # The agent desk: the handover arrives with its summary; the agent replies.
         page.wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#desk-inbox li.conversation")))
-        driver.find_element(By.CSS_SELECTOR, "#desk-inbox li.conversation").click()
+        click(driver, "#desk-inbox li.conversation")
         page.wait.until(lambda d: "K1002003" in d.find_element(By.ID, "desk-inbox").text)
         thread = driver.find_element(By.ID, "desk-thread").text
         assert "[password removed]" in thread and "Sommer2026!" not in thread, thread
@@ -278,7 +294,7 @@ def main():
         assert ("survey-answer", "survey-13m") in records, "survey answers keep 13 months"
 
         # Sales calls back: done deletes the request at once.
-        driver.find_element(By.CSS_SELECTOR, "#callbacks .callback-done").click()
+        click(driver, "#callbacks .callback-done")
         page.wait.until(lambda d: ("callback-request", "callback-3m") not in page.records())
         assert not driver.find_elements(By.CSS_SELECTOR, "#callbacks tr[data-reference]")
         records = page.records()

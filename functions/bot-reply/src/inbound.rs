@@ -702,15 +702,18 @@ async fn burst_after(
     // WhatsApp dates messages in whole seconds, and ids of one second sort by a hash: every
     // undecided message of the contact from `first`'s second on is a candidate (the FIFO
     // queue hands `first` over only after everything that arrived before it was decided).
+    // What was decided already came before `first` (decisions follow the queue's order).
     candidates.retain(|m| {
-        m.body.id != first.id && m.body.at >= first.at && m.body.direction == Direction::Inbound
+        m.body.id != first.id
+            && m.body.at >= first.at
+            && m.body.direction == Direction::Inbound
+            && m.body.handling.is_none()
     });
     candidates.sort_by_key(|m| (m.body.at, m.body.id));
     let mut burst = Vec::new();
     let mut last_at = first.at;
     for message in candidates {
         let follows = message.body.at - last_at <= window
-            && message.body.handling.is_none()
             && matches!(input_of(&message.body), Some(Input::Text(_)));
         if !follows {
             break;
