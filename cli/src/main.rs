@@ -53,37 +53,25 @@ async fn review(
     stack: StackArgs,
     bucket: Option<String>,
 ) -> Result<()> {
-    use servicekanal_cli::review::{Reviewer, render};
-    let reviewer = match &stack.table {
-        Some(table) => {
-            let bucket = bucket.context("--bucket names the stack's bucket (with --table)")?;
-            let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            Reviewer::Aws {
-                store: std::sync::Arc::new(servicekanal_shared::runtime::table_store(&aws, table)),
-                objects: std::sync::Arc::new(
-                    servicekanal_shared::ports::objects::s3::S3Bucket::new(
-                        aws_sdk_s3::Client::new(&aws),
-                        bucket,
-                    ),
-                ),
-            }
-        }
-        None => Reviewer::Local(ControlApi::new(stack.local.trim_end_matches('/'))),
+    use servicekanal_cli::review::render;
+    let backend = match (&stack.table, &bucket) {
+        (Some(table), Some(bucket)) => Backend::aws_with_bucket(table, bucket).await?,
+        _ => stack.backend(None).await?,
     };
     match action.unwrap_or(ReviewAction::List) {
-        ReviewAction::List => print!("{}", render(&reviewer.list().await?)),
+        ReviewAction::List => print!("{}", render(&backend.review_list().await?)),
         ReviewAction::Label { id, topic } => {
-            let example = reviewer.label(&id, &topic).await?;
+            let example = backend.review_label(&id, &topic).await?;
             println!("labelled {id} as {topic}: {example}");
         }
         ReviewAction::Discard { id } => {
-            reviewer.discard(&id).await?;
+            backend.review_discard(&id).await?;
             println!("discarded {id}");
         }
         ReviewAction::Purge { contains } => {
             println!(
                 "purged {} labelled examples",
-                reviewer.purge(&contains).await?
+                backend.review_purge(&contains).await?
             );
         }
     }

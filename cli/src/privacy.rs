@@ -187,6 +187,7 @@ impl Backend {
             Backend::Aws {
                 store,
                 pseudonymizer,
+                ..
             } => Ok(Ops {
                 store: store.as_ref(),
                 pseudonymizer: pseudonymizer

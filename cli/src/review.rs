@@ -3,8 +3,10 @@
 //! longer than the message). A reviewer labels one with the right topic, which stores an
 //! anonymised training example (the scrubbed text, the topic, the day; nothing that leads back
 //! to the person) under `training/labelled/` in the object store and deletes the item at once,
-//! or discards it. `train-topics --examples` trains on the examples.
+//! or discards it. `train-topics --examples` trains on the examples. The commands' operations
+//! join the CLI's one [`Backend`].
 
+use crate::backend::Backend;
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -155,15 +157,6 @@ mod tests {
     }
 }
 
-/// Where `servicekanal review` acts: a running local stack, or the table and bucket in AWS.
-pub enum Reviewer {
-    Local(crate::control::ControlApi),
-    Aws {
-        store: std::sync::Arc<dyn Store>,
-        objects: std::sync::Arc<dyn ObjectStore>,
-    },
-}
-
 #[derive(Serialize, Deserialize)]
 pub struct LabelRequest {
     pub id: String,
@@ -190,17 +183,24 @@ pub struct Purged {
     pub purged: usize,
 }
 
-impl Reviewer {
-    pub async fn list(&self) -> Result<Vec<ReviewView>> {
+/// The bucket of the backend in AWS (labelling and purging write there).
+fn bucket(objects: &Option<std::sync::Arc<dyn ObjectStore>>) -> Result<&dyn ObjectStore> {
+    objects
+        .as_deref()
+        .context("--table needs --bucket (the stack's bucket) to keep labelled examples")
+}
+
+impl Backend {
+    pub async fn review_list(&self) -> Result<Vec<ReviewView>> {
         match self {
-            Reviewer::Local(api) => api.get("/local/review").await,
-            Reviewer::Aws { store, .. } => list(store.as_ref()).await,
+            Backend::Local(api) => api.get("/local/review").await,
+            Backend::Aws { store, .. } => list(store.as_ref()).await,
         }
     }
 
-    pub async fn label(&self, id: &str, topic: &str) -> Result<String> {
+    pub async fn review_label(&self, id: &str, topic: &str) -> Result<String> {
         match self {
-            Reviewer::Local(api) => {
+            Backend::Local(api) => {
                 let request = LabelRequest {
                     id: id.to_owned(),
                     topic: topic.to_owned(),
@@ -208,33 +208,33 @@ impl Reviewer {
                 let labelled: Labelled = api.post("/local/review/label", &request).await?;
                 Ok(labelled.example)
             }
-            Reviewer::Aws { store, objects } => {
-                label(store.as_ref(), objects.as_ref(), id, topic).await
+            Backend::Aws { store, objects, .. } => {
+                label(store.as_ref(), bucket(objects)?, id, topic).await
             }
         }
     }
 
-    pub async fn discard(&self, id: &str) -> Result<()> {
+    pub async fn review_discard(&self, id: &str) -> Result<()> {
         match self {
-            Reviewer::Local(api) => {
+            Backend::Local(api) => {
                 let request = IdRequest { id: id.to_owned() };
                 let _: serde_json::Value = api.post("/local/review/discard", &request).await?;
                 Ok(())
             }
-            Reviewer::Aws { store, .. } => discard(store.as_ref(), id).await,
+            Backend::Aws { store, .. } => discard(store.as_ref(), id).await,
         }
     }
 
-    pub async fn purge(&self, contains: &str) -> Result<usize> {
+    pub async fn review_purge(&self, contains: &str) -> Result<usize> {
         match self {
-            Reviewer::Local(api) => {
+            Backend::Local(api) => {
                 let request = PurgeRequest {
                     contains: contains.to_owned(),
                 };
                 let purged: Purged = api.post("/local/review/purge", &request).await?;
                 Ok(purged.purged)
             }
-            Reviewer::Aws { objects, .. } => purge(objects.as_ref(), contains).await,
+            Backend::Aws { objects, .. } => purge(bucket(objects)?, contains).await,
         }
     }
 }
