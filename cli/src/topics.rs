@@ -3,9 +3,8 @@
 
 use servicekanal_shared::lisa::catalogue::{Catalogue, TOPIC_IDS};
 use servicekanal_shared::lisa::evaluate::{self, LabelledSetError, Report, read_labelled};
-use servicekanal_shared::lisa::model::{Prediction, TopicModel};
+use servicekanal_shared::lisa::model::TopicModel;
 use servicekanal_shared::lisa::train::{self, Corpus, TrainSettings};
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// What training produced: the model, and a report for people (and docs/lisa.md).
@@ -32,7 +31,12 @@ pub fn train_topics(
         .iter()
         .map(|(t, _)| corpus.topics[*t].as_str())
         .collect();
-    let cv = cross_validation_table(&truths, &out_of_fold);
+    let cv = evaluate::per_topic(
+        truths
+            .iter()
+            .copied()
+            .zip(out_of_fold.iter().map(|p| p.topic.as_str())),
+    );
     let test_table = test.per_topic();
     let mut report = String::new();
     let percent = |(right, total): (usize, usize)| 100.0 * right as f64 / total.max(1) as f64;
@@ -78,19 +82,6 @@ pub fn train_topics(
         report,
         test,
     })
-}
-
-fn cross_validation_table(
-    truths: &[&str],
-    predictions: &[Prediction],
-) -> BTreeMap<String, (usize, usize)> {
-    let mut table: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    for (truth, prediction) in truths.iter().zip(predictions) {
-        let entry = table.entry((*truth).to_owned()).or_default();
-        entry.1 += 1;
-        entry.0 += usize::from(*truth == prediction.topic);
-    }
-    table
 }
 
 /// Every labelled example under `dir` (files ending in `.tsv`, in name order), as one set.

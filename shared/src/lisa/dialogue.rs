@@ -5,7 +5,7 @@ use super::catalogue::{Catalogue, Topic};
 use super::model::{TopicModel, Understanding};
 use crate::channels::whatsapp::{ListRow, ListSection, OutboundContent, ReplyButton, limits};
 use crate::domain::{AuthAttempts, Awaiting, Contact, ContactKind, Conversation, EndReason};
-use crate::domain::{ReviewTrigger, Understanding as How, Understood};
+use crate::domain::{ReviewTrigger, Understood};
 use crate::ports::directory::{
     CustomerDirectory, CustomerRef, DirectoryError, normalize_customer_number,
 };
@@ -444,30 +444,23 @@ impl Lisa {
             Input::Text(message) => {
                 let prediction = self.model.predict(message);
                 let understanding = self.model.header().thresholds.apply(&prediction);
-                let understood = |how| {
-                    Action::Understood(Understood {
-                        how,
-                        guess: prediction.topic.clone(),
-                        confidence: prediction.probability,
-                    })
-                };
+                judged.push(Action::Understood(Understood {
+                    how: understanding.how(),
+                    guess: prediction.topic,
+                    confidence: prediction.probability,
+                }));
                 match understanding {
-                    Understanding::Topic(topic) => {
-                        judged.push(understood(How::Directly));
-                        topic
-                    }
+                    Understanding::Topic(topic) => topic,
                     Understanding::Unsure => {
-                        judged.push(understood(How::Rephrase));
                         judged.push(Action::Review(ReviewTrigger::Unsure));
                         "unknown".to_owned()
                     }
                     Understanding::EitherOf(first, second) => {
                         state.conversation.awaiting = Awaiting::Nothing;
-                        return Ok(vec![
-                            self.clarify(&first, &second),
-                            understood(How::BetweenTwo),
-                            Action::Review(ReviewTrigger::BetweenTwo),
-                        ]);
+                        judged.push(Action::Review(ReviewTrigger::BetweenTwo));
+                        let mut actions = vec![self.clarify(&first, &second)];
+                        actions.extend(judged);
+                        return Ok(actions);
                     }
                 }
             }

@@ -67,6 +67,19 @@ pub fn read_labelled(
     Ok(set)
 }
 
+/// Per expected topic: (right, total) of (expected, got) pairs.
+pub fn per_topic<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> BTreeMap<&'a str, (usize, usize)> {
+    let mut table: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for (expected, got) in pairs {
+        let entry = table.entry(expected).or_default();
+        entry.1 += 1;
+        entry.0 += usize::from(expected == got);
+    }
+    table
+}
+
 /// The outcome of one labelled message.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Judged {
@@ -99,13 +112,11 @@ impl Report {
 
     /// Per topic: (right, total).
     pub fn per_topic(&self) -> BTreeMap<&str, (usize, usize)> {
-        let mut table: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
-        for j in &self.judged {
-            let entry = table.entry(j.expected.as_str()).or_default();
-            entry.1 += 1;
-            entry.0 += usize::from(j.expected == j.got);
-        }
-        table
+        per_topic(
+            self.judged
+                .iter()
+                .map(|j| (j.expected.as_str(), j.got.as_str())),
+        )
     }
 
     /// (expected, got) -> how often, most frequent first.

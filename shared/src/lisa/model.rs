@@ -155,42 +155,14 @@ impl TopicModel {
         &self.header.topics
     }
 
-    /// The message's features that the model knows, as (feature, weight) with unit length.
-    fn vector(&self, message: &str) -> Vec<(u32, f32)> {
-        let padded = padded(message);
-        let mut active = Vec::with_capacity(padded.len() * 4);
-        for_each_feature(&padded, |feature| {
-            if let Some(&i) = self.index.get(feature) {
-                active.push((i, 1.0f32));
-            }
-        });
-        unit_counts(&mut active);
-        active
-    }
-
     /// The probability of every topic (in `topics()` order).
     pub fn probabilities(&self, message: &str) -> Vec<f32> {
-        let topics = self.header.topics.len();
-        let mut scores = self.bias.clone();
-        for (feature, value) in self.vector(message) {
-            let row = &self.weights[feature as usize * topics..(feature as usize + 1) * topics];
-            for (score, weight) in scores.iter_mut().zip(row) {
-                *score += value * weight;
-            }
-        }
-        softmax(&mut scores);
-        scores
+        let vector = vector(message, |feature| self.index.get(feature).copied());
+        probabilities(&self.weights, &self.bias, &vector)
     }
 
     pub fn predict(&self, message: &str) -> Prediction {
-        let probabilities = self.probabilities(message);
-        let (best, second) = top_two(&probabilities);
-        Prediction {
-            topic: self.header.topics[best].clone(),
-            probability: probabilities[best],
-            runner_up: self.header.topics[second].clone(),
-            runner_up_probability: probabilities[second],
-        }
+        prediction(&self.header.topics, &self.probabilities(message))
     }
 
     /// What Lisa makes of the message by the model's thresholds.
@@ -250,6 +222,17 @@ impl TopicModel {
     }
 }
 
+impl Understanding {
+    /// What Lisa did with the message, as the statistics and the review record it.
+    pub fn how(&self) -> crate::domain::Understanding {
+        match self {
+            Understanding::Topic(_) => crate::domain::Understanding::Directly,
+            Understanding::EitherOf(..) => crate::domain::Understanding::BetweenTwo,
+            Understanding::Unsure => crate::domain::Understanding::Rephrase,
+        }
+    }
+}
+
 impl Thresholds {
     pub fn apply(&self, prediction: &Prediction) -> Understanding {
         // Sure that it is nothing she knows is still not understanding it.
@@ -267,6 +250,46 @@ impl Thresholds {
             return Understanding::EitherOf(prediction.topic.clone(), prediction.runner_up.clone());
         }
         Understanding::Unsure
+    }
+}
+
+/// The message's features that `index` knows, as (feature, value) with unit length: what the
+/// model and its trainer read.
+pub(crate) fn vector(message: &str, index: impl Fn(&str) -> Option<u32>) -> Vec<(u32, f32)> {
+    let padded = padded(message);
+    let mut active = Vec::with_capacity(padded.len() * 4);
+    for_each_feature(&padded, |feature| {
+        if let Some(i) = index(feature) {
+            active.push((i, 1.0f32));
+        }
+    });
+    unit_counts(&mut active);
+    active
+}
+
+/// Every topic's probability for a vector: `features × topics` weights (row-major), a bias
+/// per topic, softmax.
+pub(crate) fn probabilities(weights: &[f32], bias: &[f32], vector: &[(u32, f32)]) -> Vec<f32> {
+    let topics = bias.len();
+    let mut scores = bias.to_vec();
+    for &(feature, value) in vector {
+        let row = &weights[feature as usize * topics..(feature as usize + 1) * topics];
+        for (score, weight) in scores.iter_mut().zip(row) {
+            *score += value * weight;
+        }
+    }
+    softmax(&mut scores);
+    scores
+}
+
+/// The best and second topic of `probabilities`.
+pub(crate) fn prediction(topics: &[String], probabilities: &[f32]) -> Prediction {
+    let (best, second) = top_two(probabilities);
+    Prediction {
+        topic: topics[best].clone(),
+        probability: probabilities[best],
+        runner_up: topics[second].clone(),
+        runner_up_probability: probabilities[second],
     }
 }
 

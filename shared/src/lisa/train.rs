@@ -7,8 +7,8 @@
 
 use super::evaluate::{LabelledSetError, read_labelled};
 use super::model::{
-    ModelHeader, Prediction, Thresholds, TopicModel, for_each_feature, padded, softmax, top_two,
-    unit_counts,
+    ModelHeader, Prediction, Thresholds, TopicModel, for_each_feature, padded, prediction,
+    probabilities, vector,
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -90,43 +90,19 @@ struct Fitted {
     index: HashMap<String, u32>,
     weights: Vec<f32>,
     bias: Vec<f32>,
-    topics: usize,
 }
 
 impl Fitted {
     fn vector(&self, message: &str) -> Vec<(u32, f32)> {
-        let padded = padded(message);
-        let mut active = Vec::new();
-        for_each_feature(&padded, |f| {
-            if let Some(&i) = self.index.get(f) {
-                active.push((i, 1.0));
-            }
-        });
-        unit_counts(&mut active);
-        active
+        vector(message, |f| self.index.get(f).copied())
     }
 
     fn scores(&self, vector: &[(u32, f32)]) -> Vec<f32> {
-        let mut scores = self.bias.clone();
-        for &(f, x) in vector {
-            let row = &self.weights[f as usize * self.topics..(f as usize + 1) * self.topics];
-            for (s, w) in scores.iter_mut().zip(row) {
-                *s += x * w;
-            }
-        }
-        softmax(&mut scores);
-        scores
+        probabilities(&self.weights, &self.bias, vector)
     }
 
     fn predict(&self, topics: &[String], message: &str) -> Prediction {
-        let p = self.scores(&self.vector(message));
-        let (best, second) = top_two(&p);
-        Prediction {
-            topic: topics[best].clone(),
-            probability: p[best],
-            runner_up: topics[second].clone(),
-            runner_up_probability: p[second],
-        }
+        prediction(topics, &self.scores(&self.vector(message)))
     }
 }
 
@@ -158,7 +134,6 @@ fn fit(topics: usize, examples: &[&(usize, String)], settings: &TrainSettings) -
         bias: vec![0.0; topics],
         features,
         index,
-        topics,
     };
     let vectors: Vec<(usize, Vec<(u32, f32)>)> = examples
         .iter()
