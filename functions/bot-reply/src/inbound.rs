@@ -51,10 +51,15 @@ pub(crate) async fn on_inbound(notice: &InboundNotice, ports: &Ports) -> Result<
             }
             None => {}
         }
-        if attempt == 1 && input_of(&inbound.body).is_some_and(|i| matches!(i, Input::Text(_))) {
-            settle_burst(&contact, &inbound.body, ports).await?;
-        }
-        match decide(&contact, inbound, ports).await {
+        // The burst as it settled (read once more only when a decision is retaken).
+        let settled = if attempt == 1
+            && input_of(&inbound.body).is_some_and(|i| matches!(i, Input::Text(_)))
+        {
+            settle_burst(&contact, &inbound.body, ports).await?
+        } else {
+            None
+        };
+        match decide(&contact, inbound, settled, ports).await {
             Ok(Some(decided)) => return finish(&contact, decided, ports).await,
             Ok(None) => return Ok(Outcome::Gone),
             Err(BotError::Store(
@@ -74,11 +79,12 @@ pub(crate) struct Decided {
     replies: Option<Vec<Record>>,
 }
 
-/// Lets Lisa decide on one inbound message and commits the decision with the changed state.
-/// `None` if the contact is gone.
+/// Lets Lisa decide on one inbound message and commits the decision with the changed state;
+/// `settled` is its burst as just read, if it was. `None` if the contact is gone.
 pub(crate) async fn decide(
     contact: &Pseudonym,
     inbound: Stored<Message>,
+    settled: Option<Vec<Stored<Message>>>,
     ports: &Ports,
 ) -> Result<Option<Decided>, BotError> {
     let store = ports.store.as_ref();
@@ -97,7 +103,10 @@ pub(crate) async fn decide(
     }
     let mut turn = Turn::load(contact, inbound, profile, ports).await?;
     if turn.takes_a_burst(ports) {
-        let followers = burst_after(contact, &turn.arrived, ports).await?;
+        let followers = match settled {
+            Some(followers) => followers,
+            None => burst_after(contact, &turn.arrived, ports).await?,
+        };
         turn.absorb(followers);
     }
     let replies = turn.respond(ports).await?;
@@ -657,22 +666,24 @@ pub(crate) async fn mark_done(mut message: Stored<Message>, ports: &Ports) -> Re
 }
 
 /// Waits until no follower of `first` can still arrive: `burst_window` after the newest
-/// message of its burst (at most a few windows, however fast someone types).
-async fn settle_burst(contact: &Pseudonym, first: &Message, ports: &Ports) -> Result<(), BotError> {
+/// message of its burst (at most a few windows, however fast someone types). Returns the
+/// burst as read after the wait; `None` when bursts are off.
+async fn settle_burst(
+    contact: &Pseudonym,
+    first: &Message,
+    ports: &Ports,
+) -> Result<Option<Vec<Stored<Message>>>, BotError> {
     let window = ports.config.burst_window;
     if window <= Duration::zero() {
-        return Ok(());
+        return Ok(None);
     }
     let give_up = first.at + window * 5;
     loop {
-        let newest = burst_after(contact, first, ports)
-            .await?
-            .last()
-            .map_or(first.at, |m| m.body.at);
-        let settled = (newest + window).min(give_up);
-        let wait = ports.clock.pass_until(settled);
+        let burst = burst_after(contact, first, ports).await?;
+        let newest = burst.last().map_or(first.at, |m| m.body.at);
+        let wait = ports.clock.pass_until((newest + window).min(give_up));
         if wait.is_zero() {
-            return Ok(());
+            return Ok(Some(burst));
         }
         tokio::time::sleep(wait).await;
     }
