@@ -18,6 +18,20 @@ pub const TIMER_QUEUE_URL: &str = "TIMER_QUEUE_URL";
 pub const SURVEY_QUEUE_URL: &str = "SURVEY_QUEUE_URL";
 pub const SALES_QUEUE_URL: &str = "SALES_QUEUE_URL";
 pub const STATS_BUCKET: &str = "STATS_BUCKET";
+/// Which agent desk handovers reach: `connect` (Amazon Connect chat) or `queue` (the handover
+/// queue, for a desk of one's own; the local stack's desk).
+pub const AGENT_DESK: &str = "AGENT_DESK";
+/// The Amazon Connect instance's id (the last part of its ARN).
+pub const CONNECT_INSTANCE_ID: &str = "CONNECT_INSTANCE_ID";
+/// The contact flow a handover chat starts in (it queues the chat for the agents).
+pub const HANDOVER_CONTACT_FLOW_ID: &str = "HANDOVER_CONTACT_FLOW_ID";
+/// The stack's SNS topic Connect streams a chat's messages and events to.
+pub const CHAT_STREAMING_TOPIC_ARN: &str = "CHAT_STREAMING_TOPIC_ARN";
+/// The customer's name the agent sees: `masked` (default) or `profile` (the WhatsApp profile name).
+pub const CHAT_CUSTOMER_NAME: &str = "CHAT_CUSTOMER_NAME";
+/// An agent's chat message that starts with this is a contract-change note, not relayed
+/// (default `/notiz `).
+pub const AGENT_NOTE_PREFIX: &str = "AGENT_NOTE_PREFIX";
 
 /// Reads one variable; `None` if unset.
 type Lookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
