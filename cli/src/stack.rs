@@ -22,6 +22,8 @@ use servicekanal_shared::lisa::dialogue::{Lisa, LisaConfig, Texts};
 use servicekanal_shared::policy::mask;
 use servicekanal_shared::policy::mask::Secret;
 use servicekanal_shared::ports::clock::SharedClock;
+use servicekanal_shared::ports::contact_records::RecordedRedactions;
+use servicekanal_shared::ports::desk::{AgentDesk, QueueDesk};
 use servicekanal_shared::ports::directory::DemoDirectory;
 use servicekanal_shared::ports::objects::local::LocalDirectory;
 use servicekanal_shared::ports::queue::Queue;
@@ -113,6 +115,12 @@ pub struct LocalStack {
     /// Where the export stands in the change feed (kept across restarts, like the stream
     /// position of the event source mapping); the lock keeps one export at a time.
     stats_position: tokio::sync::Mutex<PathBuf>,
+    /// connect-records, on the change feed like stats-export: Connect's records of callback
+    /// requests and handover chats redacted when our items go. Locally, Connect is a recording
+    /// of which contacts would have been redacted.
+    pub connect_records: connect_records::Ports,
+    pub connect_redactions: Arc<RecordedRedactions>,
+    connect_records_position: tokio::sync::Mutex<PathBuf>,
     /// Conversation-closed events, as the survey consumed them.
     closed_log: Mutex<Vec<servicekanal_shared::domain::messages::ConversationClosed>>,
     /// Outbox entries WhatsApp's `sent` status was simulated for (see [`LocalStack::run`]).
@@ -185,11 +193,15 @@ impl LocalStack {
                 max_body_bytes: whatsapp_webhook::DEFAULT_MAX_BODY_BYTES,
             },
         };
+        let connect_redactions = Arc::new(RecordedRedactions::default());
+        let local_desk: Arc<dyn AgentDesk> = Arc::new(QueueDesk::new(queues.handover.clone()));
         let bot = bot_reply::Ports {
             store: store.clone(),
             whatsapp,
             directory: Arc::new(DemoDirectory::demo()),
-            desk_queue: queues.handover.clone(),
+            // The local desk is the handover queue (the page's agent desk reads it).
+            desk: local_desk.clone(),
+            desk_fallback: local_desk,
             closed_queue: queues.closed.clone(),
             timer_queue: queues.timers.clone(),
             survey_queue: queues.survey_answers.clone(),
@@ -243,6 +255,13 @@ impl LocalStack {
             stats,
             examples: Arc::new(LocalDirectory::new(data_dir.join("lisa"))),
             stats_position: tokio::sync::Mutex::new(data_dir.join("stats-position")),
+            connect_records: connect_records::Ports {
+                records: connect_redactions.clone(),
+            },
+            connect_redactions,
+            connect_records_position: tokio::sync::Mutex::new(
+                data_dir.join("connect-records-position"),
+            ),
             closed_log: Mutex::new(Vec::new()),
             statuses_reported: Mutex::new(0),
             simulate_statuses: true,
@@ -491,39 +510,86 @@ impl LocalStack {
         Ok(serde_json::Value::Object(tables))
     }
 
-    /// Runs stats-export over the change feed's new records, in batches of up to
-    /// [`STATS_BATCH`], as the event source mapping does with the stream.
+    /// Runs the change feed's consumers over its new records, as the stream's event source
+    /// mappings do: stats-export (batches of up to [`STATS_BATCH`]) and connect-records
+    /// (Connect's contact records redacted when our items for them go).
     pub async fn export_stats(&self) -> Result<Vec<stats_export::Exported>> {
-        let position_file = self.stats_position.lock().await;
+        let batches = std::sync::Mutex::new(Vec::new());
+        self.follow_changes(&self.stats_position, |records| {
+            let (stats, batches) = (&self.stats, &batches);
+            async move {
+                let exported = stats_export::export(&records, stats).await?;
+                let step = (exported.records, exported.poison.is_some());
+                batches
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(exported);
+                Ok(step)
+            }
+        })
+        .await
+        .context("statistics export")?;
+        self.follow_changes(&self.connect_records_position, |records| {
+            let ports = &self.connect_records;
+            async move {
+                let mut event = aws_lambda_events::event::dynamodb::Event::default();
+                event.records = records;
+                let done = connect_records::redact(&event, ports).await;
+                let handled = match &done.failed_at {
+                    Some(at) => event
+                        .records
+                        .iter()
+                        .position(|r| r.change.sequence_number.as_deref() == Some(at))
+                        .unwrap_or(0),
+                    None => event.records.len(),
+                };
+                Ok((handled, done.failed_at.is_some()))
+            }
+        })
+        .await
+        .context("Connect contact records")?;
+        Ok(batches.into_inner().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Feeds the change feed's records after the position saved in `position_file` to
+    /// `step`, which says how many it handled and whether it stopped at a failure. The position
+    /// moves past what was handled; a failure on the first record stops the loop with an error
+    /// (the stream would retry it, then hand it to the on-failure queue).
+    async fn follow_changes<F, Fut>(
+        &self,
+        position_file: &tokio::sync::Mutex<PathBuf>,
+        mut step: F,
+    ) -> Result<()>
+    where
+        F: FnMut(Vec<aws_lambda_events::event::dynamodb::EventRecord>) -> Fut,
+        Fut: std::future::Future<Output = Result<(usize, bool)>>,
+    {
+        let position_file = position_file.lock().await;
         let mut position: u64 = std::fs::read_to_string(&*position_file)
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(0);
-        let mut batches = Vec::new();
         loop {
             let mut feed = self.store.change_feed(Some(position));
             let records = feed.poll(STATS_BATCH).await?;
             if records.is_empty() {
-                return Ok(batches);
+                return Ok(());
             }
-            let exported = stats_export::export(&records, &self.stats).await?;
-            let done = &records[..exported.records];
-            if let Some(last) = done.last() {
+            let numbers: Vec<Option<String>> = records
+                .iter()
+                .map(|r| r.change.sequence_number.clone())
+                .collect();
+            let (handled, failed) = step(records).await?;
+            if let Some(last) = handled.checked_sub(1).and_then(|i| numbers.get(i)) {
                 position = last
-                    .change
-                    .sequence_number
                     .as_deref()
                     .and_then(|s| s.parse().ok())
                     .context("the change feed numbers its records")?;
                 std::fs::write(&*position_file, position.to_string())
-                    .context("saving the statistics position")?;
+                    .context("saving the change feed position")?;
             }
-            let stuck = exported.poison.is_some() && exported.records == 0;
-            batches.push(exported);
-            if stuck {
-                // A record no retry can read: stop here, as the stream would after its
-                // retries, and say so.
-                anyhow::bail!("a change record cannot be anonymised; see the error log");
+            if failed && handled == 0 {
+                anyhow::bail!("a change record cannot be handled; see the error log");
             }
         }
     }

@@ -11,7 +11,7 @@ use servicekanal_shared::channels::whatsapp::{
 };
 use servicekanal_shared::domain::keys::{ItemKey, MESSAGE_PREFIX};
 use servicekanal_shared::domain::messages::{
-    AgentAct, AgentAction, ConversationRef, DeskEvent, RejectReason,
+    AgentAct, AgentAction, ConversationRef, DeskEvent, Handover, RejectReason,
 };
 use servicekanal_shared::domain::{
     Actor, Contact, Conversation, ConversationMode, ConversationState, DeliveryStatus, Direction,
@@ -122,7 +122,7 @@ impl Chat {
         assert_eq!(handed, [self.lisa.handover.as_str()]);
         let events = self.stack.desk_events().await.unwrap();
         assert_eq!(events.len(), 1, "{events:?}");
-        let DeskEvent::Handover { conversation, .. } = &events[0] else {
+        let DeskEvent::Handover(Handover { conversation, .. }) = &events[0] else {
             panic!("expected a handover, got {events:?}");
         };
         (conversation.clone(), events[0].clone())
@@ -267,14 +267,14 @@ async fn failed_then_successful_authentication_hands_over_and_the_agent_takes_it
     // The desk gets the handover: topic, customer reference, the last messages.
     let events = chat.stack.desk_events().await.unwrap();
     let [
-        DeskEvent::Handover {
+        DeskEvent::Handover(Handover {
             conversation,
             topic,
             customer_ref,
             profile_name,
             summary,
             ..
-        },
+        }),
     ] = events.as_slice()
     else {
         panic!("expected one handover, got {events:?}");
@@ -384,7 +384,7 @@ async fn three_failures_lock_the_contact_and_offer_the_hotline() {
     // A day later the right password works.
     chat.clock.advance(Duration::hours(24));
     let (_, event) = chat.hand_over().await;
-    assert!(matches!(event, DeskEvent::Handover { .. }));
+    assert!(matches!(event, DeskEvent::Handover(Handover { .. })));
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@
 use chrono::Duration;
 use servicekanal_cli::stack::Call;
 use servicekanal_shared::domain::keys::ItemKey;
-use servicekanal_shared::domain::messages::{AgentAct, AgentAction, DeskEvent};
+use servicekanal_shared::domain::messages::{AgentAct, AgentAction, DeskEvent, Handover};
 use servicekanal_shared::domain::survey::ids as survey_ids;
 use servicekanal_shared::lisa::dialogue::ids;
 use servicekanal_shared::policy::privacy;
@@ -277,7 +277,7 @@ async fn thirteen_months_slide_with_every_contact_and_then_everything_goes() {
     phone.say("K1002003").await;
     phone.say("Sommer2026!").await;
     let events = phone.stack.desk_events().await.unwrap();
-    let Some(DeskEvent::Handover { conversation, .. }) = events.first() else {
+    let Some(DeskEvent::Handover(Handover { conversation, .. })) = events.first() else {
         panic!("handed over: {events:?}");
     };
     let note_id = Ulid::from_datetime(phone.stack.now().into());

@@ -47,9 +47,12 @@ fn deployed(resource: &str) -> BTreeSet<String> {
 
 fn env_of(names: &BTreeSet<String>) -> Env<'_> {
     Env::from_lookup(move |name| {
-        names
-            .contains(name)
-            .then(|| format!("{name}-from-template"))
+        names.contains(name).then(|| match name {
+            // Parameters with allowed values: the template's defaults.
+            "AGENT_DESK" => "connect".to_owned(),
+            "CHAT_CUSTOMER_NAME" => "masked".to_owned(),
+            _ => format!("{name}-from-template"),
+        })
     })
 }
 
@@ -67,7 +70,15 @@ fn every_function_finds_its_settings_in_the_template() {
         "GRAPH_API_VERSION is set"
     );
 
+    match env.desk {
+        bot_reply::DeskSettings::Connect {
+            contact_flow_id, ..
+        } => assert_eq!(contact_flow_id, "HANDOVER_CONTACT_FLOW_ID-from-template"),
+        other => panic!("the template's default desk is Connect chat, got {other:?}"),
+    }
+
     survey::Environment::read(&env_of(&deployed("SurveyFunction"))).unwrap();
+    connect_records::Environment::read(&env_of(&deployed("ConnectRecordsFunction"))).unwrap();
     voice_intake::Environment::read(&env_of(&deployed("VoiceIntakeFunction"))).unwrap();
     stats_export::Environment::read(&env_of(&deployed("StatsExportFunction"))).unwrap();
     retention_sweeper::Environment::read(&env_of(&deployed("RetentionSweeperFunction"))).unwrap();

@@ -6,7 +6,7 @@
 
 use servicekanal_cli::privacy::Ops;
 use servicekanal_shared::domain::Recipient;
-use servicekanal_shared::domain::messages::{AgentAct, AgentAction, DeskEvent};
+use servicekanal_shared::domain::messages::{AgentAct, AgentAction, DeskEvent, Handover};
 use servicekanal_shared::domain::survey::ids as survey_ids;
 use servicekanal_shared::lisa::dialogue::{Texts, ids};
 use servicekanal_shared::policy::privacy::PersonRef;
@@ -62,11 +62,11 @@ async fn a_customer_without_a_phone_number_can_do_everything_and_be_erased_by_us
     // The agent desk gets her, authenticated; the agent answers and closes.
     let events = lena.stack.desk_events().await.unwrap();
     let [
-        DeskEvent::Handover {
+        DeskEvent::Handover(Handover {
             conversation,
             customer_ref,
             ..
-        },
+        }),
     ] = events.as_slice()
     else {
         panic!("expected one handover, got {events:?}");

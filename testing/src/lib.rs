@@ -1,7 +1,9 @@
 //! Helpers for the tests of every crate (a dev-dependency only, never in a Lambda): the SDK
 //! config for moto's server and fresh tables, queues and buckets in it, the store harness that
 //! runs a case on both adapters (`for_each_adapter!`), a store that fails on purpose, test
-//! records, and a log capture to check that no personal data reaches the logs.
+//! records, a stand-in for Amazon Connect's APIs, and a log capture to check that no personal data reaches the logs.
+
+pub mod connect;
 
 use aws_config::BehaviorVersion;
 use std::sync::{Arc, Mutex};

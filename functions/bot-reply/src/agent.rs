@@ -106,6 +106,21 @@ pub(crate) async fn on_agent_action(
                 Err(e) => Err(e.into()),
             }
         }
+        AgentAct::Typing => {
+            let Some(wamid) = conversation.last_customer_wamid.as_deref() else {
+                return Ok(Outcome::Ignored);
+            };
+            if conversation.state == ConversationState::Closed
+                || !service_window_open(profile.last_contact_at, now)
+            {
+                return Ok(Outcome::Ignored);
+            }
+            // A courtesy: a failure is logged, never retried.
+            if let Err(e) = ports.whatsapp.mark_read(wamid, true).await {
+                tracing::warn!(error = %e, "showing the agent's typing failed");
+            }
+            Ok(Outcome::TypingShown)
+        }
         AgentAct::Close => {
             if conversation.state != ConversationState::Closed {
                 conversation.close(EndReason::AgentClosed, now);

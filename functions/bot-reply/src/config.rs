@@ -13,6 +13,8 @@ pub struct BotConfig {
     /// ("Hallo" / "ich hab ne frage" / "zu meiner rechnung") and get one answer; a message's
     /// answer waits at most this long for a follower. Zero: every message on its own.
     pub burst_window: Duration,
+    /// An agent's chat message starting with this is a contract-change note, not relayed.
+    pub note_prefix: String,
 }
 
 impl Default for BotConfig {
@@ -21,6 +23,7 @@ impl Default for BotConfig {
             inactivity: Duration::minutes(30),
             summary_lines: 10,
             burst_window: Duration::seconds(2),
+            note_prefix: "/notiz ".into(),
         }
     }
 }
@@ -36,6 +39,7 @@ pub enum ConfigError {
 impl BotConfig {
     pub const INACTIVITY_VAR: &'static str = "INACTIVITY_MINUTES";
     pub const BURST_WINDOW_VAR: &'static str = "BURST_WINDOW_MS";
+    pub const NOTE_PREFIX_VAR: &'static str = servicekanal_shared::runtime::env::AGENT_NOTE_PREFIX;
 
     /// Reads `INACTIVITY_MINUTES` (default 30) and `BURST_WINDOW_MS` (default 2000) through
     /// `lookup`.
@@ -64,6 +68,9 @@ impl BotConfig {
                     value,
                 })?;
             config.burst_window = Duration::milliseconds(millis);
+        }
+        if let Some(prefix) = lookup(Self::NOTE_PREFIX_VAR).filter(|p| !p.trim().is_empty()) {
+            config.note_prefix = prefix;
         }
         Ok(config)
     }

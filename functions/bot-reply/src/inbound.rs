@@ -208,6 +208,9 @@ impl Turn {
         profile.body.current_conversation = Some(conversation.body.id);
         let previous_understood = conversation.body.last_understood;
         conversation.body.customer_wrote(arrived.at, now);
+        if arrived.wamid.is_some() {
+            conversation.body.last_customer_wamid = arrived.wamid.clone();
+        }
         let classes = ContactClasses::as_stored(
             profile.retention(),
             conversation.exists().then(|| conversation.retention()),
@@ -585,7 +588,7 @@ pub(crate) async fn finish(
     for effect in &handling.effects {
         match effect {
             Effect::Handover { topic } => {
-                let event = DeskEvent::Handover {
+                let handover = Handover {
                     conversation: conversation.clone(),
                     topic: topic.clone(),
                     customer_ref: profile.customer_ref.clone(),
@@ -594,10 +597,8 @@ pub(crate) async fn finish(
                     summary: summary(contact, conversation.conversation, ports).await?,
                     at: now,
                 };
-                ports
-                    .desk_queue
-                    .send(event.to_queue_message(&format!("handover-{}", inbound.id)))
-                    .await?;
+                let request = format!("handover-{}", inbound.id);
+                hand_over(&handover, &request, &profile, ports).await?;
             }
             Effect::ForwardToDesk => {
                 let event = DeskEvent::CustomerMessage {
@@ -606,10 +607,13 @@ pub(crate) async fn finish(
                     text: inbound.content.preview(),
                     at: inbound.at,
                 };
-                ports
-                    .desk_queue
-                    .send(event.to_queue_message(&format!("message-{}", inbound.id)))
-                    .await?;
+                tell_desk(
+                    &conversation,
+                    &event,
+                    &format!("message-{}", inbound.id),
+                    ports,
+                )
+                .await?;
             }
             Effect::ForwardToSurvey => {
                 let reply = SurveyReply {

@@ -29,6 +29,9 @@ use servicekanal_shared::lisa::dialogue::{Action, Input, Lisa, State};
 use servicekanal_shared::policy::retention::{self, Anchor, ContactClasses};
 use servicekanal_shared::policy::scrub::{KnownNames, scrub};
 use servicekanal_shared::ports::clock::SharedClock;
+use servicekanal_shared::ports::desk::connect::CustomerName;
+use servicekanal_shared::ports::desk::streaming::StreamingError;
+use servicekanal_shared::ports::desk::{AgentDesk, DeskChat, DeskError, Handover};
 use servicekanal_shared::ports::directory::{CustomerDirectory, DirectoryError};
 use servicekanal_shared::ports::queue::{self, ItemOutcome, Queue, QueueError};
 use servicekanal_shared::ports::store::{Record, Store, StoreError, Stored, Write, all_pages};
@@ -38,13 +41,17 @@ use std::sync::Arc;
 use ulid::Ulid;
 
 mod agent;
+mod chat;
 mod config;
+mod desk;
 mod inbound;
 mod send;
 mod timers;
 
 use agent::*;
+pub use chat::handle_chat_stream;
 pub use config::{BotConfig, ConfigError};
+use desk::*;
 use inbound::*;
 use send::*;
 use timers::*;
@@ -60,6 +67,44 @@ pub struct Environment {
     pub closed_queue_url: String,
     pub timer_queue_url: String,
     pub survey_queue_url: String,
+    pub desk: DeskSettings,
+}
+
+/// Which agent desk handovers reach (`AGENT_DESK`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeskSettings {
+    /// The handover queue only (a desk of one's own; the local stack's desk).
+    Queue,
+    /// Amazon Connect chat; the handover queue keeps what Connect could not take.
+    Connect {
+        instance_id: String,
+        contact_flow_id: String,
+        streaming_topic_arn: String,
+        customer_name: CustomerName,
+    },
+}
+
+impl DeskSettings {
+    pub fn read(env: &Env) -> Result<Self, StartupError> {
+        let invalid = |name: &str, value: String| StartupError::Invalid {
+            name: name.to_owned(),
+            value,
+        };
+        match env.optional(env::AGENT_DESK).as_deref().map(str::trim) {
+            None | Some("") | Some("queue") => Ok(Self::Queue),
+            Some("connect") => {
+                let customer_name = env.optional(env::CHAT_CUSTOMER_NAME).unwrap_or_default();
+                Ok(Self::Connect {
+                    instance_id: env.required(env::CONNECT_INSTANCE_ID)?,
+                    contact_flow_id: env.required(env::HANDOVER_CONTACT_FLOW_ID)?,
+                    streaming_topic_arn: env.required(env::CHAT_STREAMING_TOPIC_ARN)?,
+                    customer_name: CustomerName::parse(&customer_name)
+                        .ok_or_else(|| invalid(env::CHAT_CUSTOMER_NAME, customer_name))?,
+                })
+            }
+            Some(other) => Err(invalid(env::AGENT_DESK, other.to_owned())),
+        }
+    }
 }
 
 impl Environment {
@@ -73,6 +118,7 @@ impl Environment {
             closed_queue_url: env.required(env::CLOSED_QUEUE_URL)?,
             timer_queue_url: env.required(env::TIMER_QUEUE_URL)?,
             survey_queue_url: env.required(env::SURVEY_QUEUE_URL)?,
+            desk: DeskSettings::read(env)?,
         })
     }
 }
@@ -82,8 +128,11 @@ pub struct Ports {
     pub store: Arc<dyn Store>,
     pub whatsapp: Arc<dyn WhatsApp>,
     pub directory: Arc<dyn CustomerDirectory>,
-    /// The agent desk's inbox (handover FIFO queue).
-    pub desk_queue: Arc<dyn Queue>,
+    /// Where handovers go and what the agents are told (Connect chat, or the handover queue).
+    pub desk: Arc<dyn AgentDesk>,
+    /// Where a handover waits when `desk` cannot take it (the handover queue, watched by an
+    /// alarm); the same as `desk` for the queue desk.
+    pub desk_fallback: Arc<dyn AgentDesk>,
     /// Conversation-closed events (FIFO; the survey listens).
     pub closed_queue: Arc<dyn Queue>,
     /// Inactivity timers (standard queue, delayed messages), consumed by this function.
@@ -108,12 +157,16 @@ pub enum BotError {
     Directory(#[from] DirectoryError),
     #[error("sending failed: {0}")]
     WhatsApp(#[from] WhatsAppError),
+    #[error(transparent)]
+    Desk(#[from] DeskError),
+    #[error("not a chat streaming item: {0}")]
+    Streaming(#[from] StreamingError),
 }
 
 impl BotError {
     /// A malformed message never gets better: dropped (and logged) instead of retried.
     fn retry_helps(&self) -> bool {
-        !matches!(self, BotError::Malformed(_))
+        !matches!(self, BotError::Malformed(_) | BotError::Streaming(_))
     }
 }
 
@@ -138,6 +191,10 @@ pub enum Outcome {
     AgentReplied,
     AgentReplyRejected(RejectReason),
     NoteStored,
+    /// The agent's typing shows on WhatsApp.
+    TypingShown,
+    /// Nothing for WhatsApp in it (an agent joined, a read receipt, our own echo).
+    Ignored,
     ClosedByAgent,
     ClosedForInactivity,
     TimerRescheduled,
@@ -165,6 +222,27 @@ pub async fn handle(event: SqsEvent, ports: &Ports) -> SqsBatchResponse {
         }
     })
     .await
+}
+
+/// Any event bot-reply takes: an SQS batch from its queues, or the chat streaming topic's
+/// SNS event. Answers what the event source expects (SQS: the batch item failures).
+pub async fn handle_event(
+    event: serde_json::Value,
+    ports: &Ports,
+) -> Result<serde_json::Value, BotError> {
+    let source = event
+        .pointer("/Records/0/EventSource")
+        .and_then(serde_json::Value::as_str);
+    if source == Some("aws:sns") {
+        let event =
+            serde_json::from_value(event).map_err(|e| BotError::Malformed(e.to_string()))?;
+        handle_chat_stream(event, ports).await?;
+        return Ok(serde_json::Value::Null);
+    }
+    let event: SqsEvent =
+        serde_json::from_value(event).map_err(|e| BotError::Malformed(e.to_string()))?;
+    let response = handle(event, ports).await;
+    serde_json::to_value(response).map_err(|e| BotError::Malformed(e.to_string()))
 }
 
 /// One queue message.

@@ -1,11 +1,12 @@
 //! Lambda entry point: builds the ports once per cold start and serves the handler.
 
-use aws_lambda_events::event::sqs::SqsEvent;
-use bot_reply::{BotConfig, Environment, Ports, handle};
+use bot_reply::{BotConfig, DeskSettings, Environment, Ports, handle_event};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use servicekanal_shared::lisa::catalogue::Catalogue;
 use servicekanal_shared::lisa::dialogue::{Lisa, LisaConfig, Texts};
-use servicekanal_shared::ports::clock::SystemClock;
+use servicekanal_shared::ports::clock::{SharedClock, SystemClock};
+use servicekanal_shared::ports::desk::connect::{ConnectDesk, ConnectDeskConfig, DeskTexts};
+use servicekanal_shared::ports::desk::{AgentDesk, QueueDesk};
 use servicekanal_shared::ports::directory::DynamoDirectory;
 use servicekanal_shared::ports::queue::sqs::SqsQueue;
 use servicekanal_shared::runtime::{Env, lambda_basics, table_store};
@@ -18,6 +19,29 @@ async fn main() -> Result<(), Error> {
     let basics = lambda_basics(&env.secrets_arn).await?;
     let sqs = aws_sdk_sqs::Client::new(&basics.aws);
     let queue = |url: String| Arc::new(SqsQueue::new(sqs.clone(), url));
+    let clock: SharedClock = Arc::new(SystemClock);
+    let handover_queue: Arc<dyn AgentDesk> =
+        Arc::new(QueueDesk::new(queue(env.handover_queue_url)));
+    let desk: Arc<dyn AgentDesk> = match env.desk {
+        DeskSettings::Queue => handover_queue.clone(),
+        DeskSettings::Connect {
+            instance_id,
+            contact_flow_id,
+            streaming_topic_arn,
+            customer_name,
+        } => Arc::new(ConnectDesk::new(
+            aws_sdk_connect::Client::new(&basics.aws),
+            aws_sdk_connectparticipant::Client::new(&basics.aws),
+            ConnectDeskConfig {
+                instance_id,
+                contact_flow_id,
+                streaming_topic_arn,
+                customer_name,
+                texts: DeskTexts::embedded(),
+            },
+            clock.clone(),
+        )),
+    };
     let ports = Ports {
         store: Arc::new(table_store(&basics.aws, env.table_name)),
         whatsapp: Arc::new(basics.graph_api(&env.whatsapp)?),
@@ -25,11 +49,12 @@ async fn main() -> Result<(), Error> {
             aws_sdk_dynamodb::Client::new(&basics.aws),
             env.customers_table_name,
         )),
-        desk_queue: queue(env.handover_queue_url),
+        desk,
+        desk_fallback: handover_queue,
         closed_queue: queue(env.closed_queue_url),
         timer_queue: queue(env.timer_queue_url),
         survey_queue: queue(env.survey_queue_url),
-        clock: Arc::new(SystemClock),
+        clock,
         pseudonymizer: basics.pseudonymizer,
         lisa: Arc::new(Lisa::new(
             Catalogue::embedded(),
@@ -39,8 +64,13 @@ async fn main() -> Result<(), Error> {
         config: BotConfig::from_lookup(process.lookup())?,
     };
     let ports = &ports;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, Error>(handle(event.payload, ports).await)
-    }))
+    // SQS batches from the three queues, and the chat streaming topic's SNS events.
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            handle_event(event.payload, ports)
+                .await
+                .map_err(Error::from)
+        },
+    ))
     .await
 }

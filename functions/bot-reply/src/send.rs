@@ -111,9 +111,7 @@ pub(crate) async fn reject(
         action_id: action.action_id,
         reason,
     };
-    ports
-        .desk_queue
-        .send(event.to_queue_message(&format!("rejected-{}", action.action_id)))
-        .await?;
+    let dedup = format!("rejected-{}", action.action_id);
+    tell_desk(&action.conversation, &event, &dedup, ports).await?;
     Ok(Outcome::AgentReplyRejected(reason))
 }

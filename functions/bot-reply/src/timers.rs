@@ -56,5 +56,12 @@ pub(crate) async fn announce_closed(
         at,
     };
     ports.closed_queue.send(closed.to_queue_message()).await?;
-    Ok(())
+    // A handed-over conversation's chat at the desk ends with it.
+    let event = DeskEvent::Closed {
+        conversation: conversation.clone(),
+        reason,
+        at,
+    };
+    let dedup = format!("closed-{}", conversation.conversation);
+    tell_desk(conversation, &event, &dedup, ports).await
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use servicekanal_shared::channels::whatsapp::OutboundContent;
 use servicekanal_shared::channels::whatsapp::outbox::RecordingOutbox;
 use servicekanal_shared::domain::keys::{ItemKey, Pseudonym, Pseudonymizer};
-use servicekanal_shared::domain::messages::{BotWork, DeskEvent, InboundNotice};
+use servicekanal_shared::domain::messages::{BotWork, DeskEvent, Handover, InboundNotice};
 use servicekanal_shared::domain::{
     Actor, Contact, ContactKind, DeliveryStatus, Direction, Message, MessageContent, MessageType,
 };
@@ -15,6 +15,7 @@ use servicekanal_shared::lisa::catalogue::Catalogue;
 use servicekanal_shared::lisa::dialogue::{Lisa, LisaConfig, Texts};
 use servicekanal_shared::policy::retention::RetentionClass;
 use servicekanal_shared::ports::clock::{Clock, ManualClock};
+use servicekanal_shared::ports::desk::{AgentDesk, QueueDesk};
 use servicekanal_shared::ports::directory::DynamoDirectory;
 use servicekanal_shared::ports::queue::sqs::SqsQueue;
 use servicekanal_shared::ports::queue::{OutgoingMessage, Queue};
@@ -49,11 +50,16 @@ impl Harness {
         let outbox = Arc::new(RecordingOutbox::new(Arc::new(clock.clone())));
         let pseudonymizer = Pseudonymizer::new(vec![7u8; 32]).unwrap();
         let contact = pseudonymizer.contact(CUSTOMER).unwrap();
+        let desk: Arc<dyn AgentDesk> = Arc::new(QueueDesk::new(Arc::new(SqsQueue::new(
+            sqs.clone(),
+            handover.clone(),
+        ))));
         let ports = Ports {
             store: Arc::new(DynamoStore::new(dynamo, table, Arc::new(clock.clone()))),
             whatsapp: outbox.clone(),
             directory: Arc::new(DynamoDirectory::new(customers_client, customers)),
-            desk_queue: Arc::new(SqsQueue::new(sqs.clone(), handover.clone())),
+            desk: desk.clone(),
+            desk_fallback: desk,
             closed_queue: Arc::new(SqsQueue::new(sqs.clone(), closed)),
             timer_queue: Arc::new(SqsQueue::new(sqs.clone(), timers)),
             survey_queue: Arc::new(SqsQueue::new(sqs.clone(), surveys)),
@@ -217,11 +223,11 @@ async fn authentication_against_the_customer_table_hands_over_through_sqs() {
     let desk = h.handover.receive(10).await.unwrap();
     assert_eq!(desk.len(), 1);
     let event: DeskEvent = serde_json::from_str(desk[0].body.as_deref().unwrap()).unwrap();
-    let DeskEvent::Handover {
+    let DeskEvent::Handover(Handover {
         topic,
         customer_ref,
         ..
-    } = event
+    }) = event
     else {
         panic!("expected a handover, got {event:?}");
     };

@@ -11,6 +11,7 @@
 //! | delivery de-duplication | `WAMID#<hash>` | `SEEN` |
 //! | survey answer | `SURVEY#<ulid>` | `ANSWER` |
 //! | callback request | `CB#<connect contact id>` | `REQUEST` |
+//! | agent desk chat of a handover (Connect) | `CHAT#<connect contact id>` | `CHAT` |
 //! | open callback (sales list) | `CBOPEN` | `<window start>#<connect contact id>` |
 
 use chrono::{DateTime, Utc};
@@ -110,7 +111,21 @@ impl ItemKey {
     }
 
     pub fn callback_request(connect_contact_id: &str) -> Self {
-        Self::new(format!("CB#{connect_contact_id}"), "REQUEST")
+        Self::new(format!("{CALLBACK_PREFIX}{connect_contact_id}"), "REQUEST")
+    }
+
+    /// The desk's chat of a handed-over conversation, found by the chat's contact id.
+    pub fn desk_chat(connect_contact_id: &str) -> Self {
+        Self::new(format!("{DESK_CHAT_PREFIX}{connect_contact_id}"), "CHAT")
+    }
+
+    /// The Amazon Connect contact an item stands for (a callback request's call, a
+    /// handover's chat): Connect's own record of it is redacted when the item goes.
+    pub fn connect_contact_id(&self) -> Option<&str> {
+        self.pk
+            .strip_prefix(CALLBACK_PREFIX)
+            .or_else(|| self.pk.strip_prefix(DESK_CHAT_PREFIX))
+            .filter(|id| !id.is_empty())
     }
 
     pub fn open_callback(window_start: DateTime<Utc>, connect_contact_id: &str) -> Self {
@@ -147,6 +162,8 @@ pub const PROFILE_SORT_KEY: &str = "PROFILE";
 pub const IDENTITY_LINK_PREFIX: &str = "ID#";
 /// The review list: one partition of messages Lisa misunderstood (few, and gone in 7 days).
 pub const REVIEW_PARTITION: &str = "REVIEW";
+pub const CALLBACK_PREFIX: &str = "CB#";
+pub const DESK_CHAT_PREFIX: &str = "CHAT#";
 /// The sales list: one partition of small pointers, read with one query (callbacks are few).
 pub const OPEN_CALLBACKS_PARTITION: &str = "CBOPEN";
 

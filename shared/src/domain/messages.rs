@@ -92,6 +92,8 @@ pub enum AgentAct {
     Note {
         text: String,
     },
+    /// The agent is typing: the customer sees WhatsApp's typing indicator.
+    Typing,
     Close,
 }
 
@@ -124,22 +126,28 @@ pub enum RejectReason {
     NotDeliverable,
 }
 
+/// A conversation handed to the agents, with what they need to take over.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handover {
+    pub conversation: ConversationRef,
+    pub topic: String,
+    /// The customer number, once the customer authenticated.
+    pub customer_ref: Option<String>,
+    /// The WhatsApp profile name (shown only where the operator chose so).
+    pub profile_name: Option<String>,
+    pub contact_kind: ContactKind,
+    /// The conversation's last messages, oldest first: what Lisa already did.
+    pub summary: Vec<SummaryLine>,
+    pub at: DateTime<Utc>,
+}
+
 /// What the agent desk receives (handover FIFO queue, one group per contact). Holds personal
 /// data of `service-13m` conversations: the queue keeps messages 4 days, its DLQ 14 days,
 /// both within 13 months.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum DeskEvent {
-    Handover {
-        conversation: ConversationRef,
-        topic: String,
-        customer_ref: Option<String>,
-        profile_name: Option<String>,
-        contact_kind: ContactKind,
-        /// The conversation's last messages, oldest first.
-        summary: Vec<SummaryLine>,
-        at: DateTime<Utc>,
-    },
+    Handover(Handover),
     CustomerMessage {
         conversation: ConversationRef,
         message: Ulid,
@@ -161,7 +169,7 @@ pub enum DeskEvent {
 impl DeskEvent {
     fn conversation(&self) -> &ConversationRef {
         match self {
-            DeskEvent::Handover { conversation, .. }
+            DeskEvent::Handover(Handover { conversation, .. })
             | DeskEvent::CustomerMessage { conversation, .. }
             | DeskEvent::ActionRejected { conversation, .. }
             | DeskEvent::Closed { conversation, .. } => conversation,

@@ -216,6 +216,13 @@ pub struct Conversation {
     /// Lisa gave a prepared answer in this conversation.
     #[serde(default)]
     pub answered_by_bot: bool,
+    /// The agent desk's chat of this conversation after a handover (Amazon Connect's contact
+    /// id; item `CHAT#<id>`). `None`: no handover, or the desk keeps no chat (queue desk).
+    #[serde(default)]
+    pub desk_chat: Option<String>,
+    /// WhatsApp's id of the customer's last message: an agent's typing shows on it.
+    #[serde(default)]
+    pub last_customer_wamid: Option<String>,
 }
 
 /// What Lisa waits for in a conversation.
@@ -277,6 +284,8 @@ impl Conversation {
             contact_kind: ContactKind::Unknown,
             last_understood: None,
             answered_by_bot: false,
+            desk_chat: None,
+            last_customer_wamid: None,
         }
     }
 

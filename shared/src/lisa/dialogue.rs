@@ -54,6 +54,7 @@ pub struct Texts {
     pub auth_failed: String,
     pub auth_locked: String,
     pub handover: String,
+    pub desk_unavailable: String,
     pub rephrase: String,
     pub offer_agent_after_unknown: String,
     pub clarify: String,
@@ -212,6 +213,11 @@ fn buttons(body: String, choices: [(&str, &str); 2]) -> Action {
 }
 
 impl Lisa {
+    /// Lisa's texts, for what bot-reply says outside a dialogue step.
+    pub fn texts(&self) -> &Texts {
+        &self.texts
+    }
+
     pub fn new(catalogue: Catalogue, texts: Texts, config: LisaConfig) -> Self {
         Self {
             model: TopicModel::embedded(),

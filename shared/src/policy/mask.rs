@@ -76,6 +76,15 @@ impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Secret<T> {
     }
 }
 
+/// Writes the secret itself: only for storing it (`#[serde(serialize_with = "mask::stored")]`),
+/// so that serialising a `Secret` anywhere else (a log line, a queue body) does not compile.
+pub fn stored<T: serde::Serialize, S: serde::Serializer>(
+    secret: &Secret<T>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    secret.0.serialize(s)
+}
+
 impl<T> fmt::Debug for Secret<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("<redacted>")

@@ -2,6 +2,8 @@
 //! (embedded store, in-process queues, a directory for S3, ...), held to one contract suite.
 
 pub mod clock;
+pub mod contact_records;
+pub mod desk;
 pub mod directory;
 #[cfg(feature = "stats")]
 pub mod objects;

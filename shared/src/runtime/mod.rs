@@ -18,6 +18,8 @@ use aws_config::{BehaviorVersion, SdkConfig};
 pub enum StartupError {
     #[error("environment variable {0} is not set")]
     MissingEnv(String),
+    #[error("environment variable {name} has a value it cannot take: {value:?}")]
+    Invalid { name: String, value: String },
     #[error(transparent)]
     Secrets(#[from] SecretsError),
     #[error(transparent)]

@@ -15,6 +15,7 @@ use crate::domain::{
     OpenCallback, ReviewItem, SurveyAnswer, SurveySession,
 };
 use crate::policy::retention::{Anchor, RetentionClass};
+use crate::ports::desk::DeskChat;
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::EventRecord;
 use chrono::{DateTime, Utc};
@@ -68,6 +69,7 @@ record_kinds! {
     SurveySession => "survey-session",
     IdentityLink => "identity-link",
     ReviewItem => "review-item",
+    DeskChat => "desk-chat",
 }
 
 impl RecordKind {

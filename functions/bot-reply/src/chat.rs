@@ -1,0 +1,83 @@
+//! Amazon Connect's chat streaming (SNS): what an agent does in the chat reaches the customer.
+//! An agent's message becomes a reply on WhatsApp (or a contract-change note, with the note
+//! prefix), their typing WhatsApp's typing indicator, their leaving or the chat's end closes
+//! the conversation. SNS delivers at least once: the reply's id derives from Connect's message
+//! id, so a redelivery finds it stored and sends nothing again.
+
+use super::*;
+use aws_lambda_events::event::sns::SnsEvent;
+use servicekanal_shared::ports::desk::streaming::{self, ChatActivity, ParticipantRole};
+
+/// The Lambda handler for the chat streaming topic. An error makes Lambda retry the event
+/// (asynchronous invocation; then its dead-letter queue); an item that cannot be read is logged
+/// and skipped, as no retry would read it.
+pub async fn handle_chat_stream(event: SnsEvent, ports: &Ports) -> Result<Vec<Outcome>, BotError> {
+    let mut outcomes = Vec::new();
+    for record in &event.records {
+        match on_chat_item(&record.sns.message, ports).await {
+            Ok(outcome) => {
+                tracing::info!(outcome = ?outcome, "chat item done");
+                outcomes.push(outcome);
+            }
+            Err(e) if !e.retry_helps() => {
+                tracing::error!(error = %e, sns_message_id = %record.sns.message_id, "chat item dropped");
+                outcomes.push(Outcome::Ignored);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(outcomes)
+}
+
+/// One streamed chat item (the SNS message's body).
+pub async fn on_chat_item(message: &str, ports: &Ports) -> Result<Outcome, BotError> {
+    let item = streaming::parse(message)?;
+    let act = match (&item.activity, item.role) {
+        (ChatActivity::Message { text }, ParticipantRole::Agent) => {
+            match strip_prefix_ignoring_case(text, &ports.config.note_prefix) {
+                Some(note) => AgentAct::Note {
+                    text: note.trim().to_owned(),
+                },
+                None => AgentAct::Reply { text: text.clone() },
+            }
+        }
+        (ChatActivity::Typing, ParticipantRole::Agent) => AgentAct::Typing,
+        (ChatActivity::Left, ParticipantRole::Agent) | (ChatActivity::Ended, _) => AgentAct::Close,
+        // Our own customer and system messages come back too; an agent joining needs nothing.
+        _ => return Ok(Outcome::Ignored),
+    };
+    let chat_key = ItemKey::desk_chat(&item.initial_contact_id);
+    let Some(chat) = ports.store.load::<DeskChat>(&chat_key).await? else {
+        // Not a chat of ours, or its conversation is gone.
+        return Ok(Outcome::Gone);
+    };
+    let action = AgentAction {
+        action_id: messages::message_id_for(&item.id, item.at),
+        conversation: chat.body.conversation,
+        agent: item.display_name.unwrap_or_else(|| "agent".into()),
+        act,
+    };
+    on_agent_action(&action, ports).await
+}
+
+fn strip_prefix_ignoring_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let trimmed = text.trim_start();
+    let head = trimmed.get(..prefix.len())?;
+    (!prefix.is_empty() && head.eq_ignore_ascii_case(prefix)).then(|| &trimmed[prefix.len()..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_note_prefix_is_matched_without_regard_to_case() {
+        assert_eq!(
+            strip_prefix_ignoring_case("/Notiz Tarif gewechselt", "/notiz "),
+            Some("Tarif gewechselt")
+        );
+        assert_eq!(strip_prefix_ignoring_case("Hallo", "/notiz "), None);
+        assert_eq!(strip_prefix_ignoring_case("/no", "/notiz "), None);
+        assert_eq!(strip_prefix_ignoring_case("/notiz x", ""), None);
+    }
+}

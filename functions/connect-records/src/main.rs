@@ -1,0 +1,25 @@
+//! Lambda entry point: builds the Connect client once per cold start and serves the handler.
+
+use aws_lambda_events::event::dynamodb::Event;
+use connect_records::{Environment, Ports, handle};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use servicekanal_shared::ports::contact_records::ConnectContactRecords;
+use servicekanal_shared::runtime::{Env, lambda_aws};
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let env = Environment::read(&Env::process())?;
+    let aws = lambda_aws().await;
+    let ports = Ports {
+        records: Arc::new(ConnectContactRecords::new(
+            aws_sdk_connect::Client::new(&aws),
+            env.connect_instance_id,
+        )),
+    };
+    let ports = &ports;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
+        Ok::<_, Error>(handle(event.payload, ports).await)
+    }))
+    .await
+}

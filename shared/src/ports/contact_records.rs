@@ -1,0 +1,134 @@
+//! The `ContactRecords` port: Amazon Connect's own records of our contacts. Connect keeps a
+//! contact record for 24 months with the customer's number as `CUSTOMER_ENDPOINT`, longer
+//! than we promise; when our item for a Connect contact goes (a callback request done, past its
+//! deadline or erased; a handover chat's item past the conversation's deadline or erased), the
+//! contact's customer endpoint is redacted in Connect too (`DeleteContactData`).
+//!
+//! The connect-records function reads the table's change stream and calls this for every
+//! change [`to_redact`] names; the local stack has no Connect and records the calls.
+
+use crate::domain::{CallbackRequest, CallbackStatus};
+use crate::ports::store::{Record, RecordKind, StoreError};
+use async_trait::async_trait;
+use aws_lambda_events::event::dynamodb::EventRecord;
+use std::sync::Mutex;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContactRecordsError {
+    /// Throttled, a server error, or a contact still in progress: try again later.
+    #[error("Connect could not redact the contact now: {0}")]
+    Unavailable(String),
+    /// Refused for good (permissions, configuration).
+    #[error("Connect refused to redact the contact: {0}")]
+    Refused(String),
+}
+
+#[async_trait]
+pub trait ContactRecords: Send + Sync {
+    /// Removes the customer's endpoint from the record of the contact. A contact redacted
+    /// before, or no longer known to Connect, is no error.
+    async fn redact(&self, contact_id: &str) -> Result<(), ContactRecordsError>;
+}
+
+/// The Connect contact whose record is to be redacted because of this change, if any: an
+/// item standing for a Connect contact was removed (by the sweeper, TTL or erasure), or a
+/// callback request became done.
+pub fn to_redact(change: &EventRecord) -> Result<Option<String>, StoreError> {
+    let image = |item: &serde_dynamo::Item| -> Result<Option<Record>, StoreError> {
+        if item.is_empty() {
+            Ok(None)
+        } else {
+            Record::from_item(item).map(Some)
+        }
+    };
+    let old = image(&change.change.old_image)?;
+    let new = image(&change.change.new_image)?;
+    let stands_for_contact = |r: &Record| {
+        matches!(r.kind, RecordKind::CallbackRequest | RecordKind::DeskChat)
+            .then(|| r.key.connect_contact_id().map(str::to_owned))
+            .flatten()
+    };
+    Ok(match (change.event_name.as_str(), old, new) {
+        ("REMOVE", Some(old), _) => stands_for_contact(&old),
+        ("MODIFY", Some(old), Some(new)) if new.kind == RecordKind::CallbackRequest => {
+            let before: CallbackRequest = old.body()?;
+            let after: CallbackRequest = new.body()?;
+            (before.status != CallbackStatus::Done && after.status == CallbackStatus::Done)
+                .then(|| stands_for_contact(&new))
+                .flatten()
+        }
+        _ => None,
+    })
+}
+
+/// The local stack's Connect: remembers which contacts would have been redacted.
+#[derive(Default)]
+pub struct RecordedRedactions {
+    redacted: Mutex<Vec<String>>,
+}
+
+impl RecordedRedactions {
+    pub fn redacted(&self) -> Vec<String> {
+        self.redacted.lock().expect("not poisoned").clone()
+    }
+}
+
+#[async_trait]
+impl ContactRecords for RecordedRedactions {
+    async fn redact(&self, contact_id: &str) -> Result<(), ContactRecordsError> {
+        let mut redacted = self.redacted.lock().expect("not poisoned");
+        if !redacted.iter().any(|id| id == contact_id) {
+            redacted.push(contact_id.to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// Amazon Connect's `DeleteContactData` on the instance.
+#[cfg(feature = "connect")]
+pub struct ConnectContactRecords {
+    client: aws_sdk_connect::Client,
+    instance_id: String,
+}
+
+#[cfg(feature = "connect")]
+impl ConnectContactRecords {
+    pub fn new(client: aws_sdk_connect::Client, instance_id: impl Into<String>) -> Self {
+        Self {
+            client,
+            instance_id: instance_id.into(),
+        }
+    }
+}
+
+#[cfg(feature = "connect")]
+#[async_trait]
+impl ContactRecords for ConnectContactRecords {
+    async fn redact(&self, contact_id: &str) -> Result<(), ContactRecordsError> {
+        use aws_sdk_connect::error::ProvideErrorMetadata;
+        use aws_sdk_connect::types::ContactField;
+        let result = self
+            .client
+            .delete_contact_data()
+            .instance_id(&self.instance_id)
+            .contact_id(contact_id)
+            .contact_fields(ContactField::CustomerEndpoint)
+            .send()
+            .await;
+        let Err(error) = result else {
+            return Ok(());
+        };
+        let status = error.raw_response().map(|r| r.status().as_u16());
+        let code = error.code().unwrap_or_default().to_owned();
+        let detail = format!("{code}: {}", error.message().unwrap_or_default());
+        match (status, code.as_str()) {
+            // Gone from Connect (older than its 24 months, or never stored): nothing to redact.
+            (_, "ResourceNotFoundException") => Ok(()),
+            // A contact still in progress cannot be redacted yet.
+            (Some(429 | 500..=599), _) | (None, _) | (_, "InvalidRequestException") => {
+                Err(ContactRecordsError::Unavailable(detail))
+            }
+            _ => Err(ContactRecordsError::Refused(detail)),
+        }
+    }
+}
