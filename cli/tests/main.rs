@@ -1,5 +1,6 @@
 //! The crate's integration tests, one binary (see `autotests = false` in Cargo.toml).
 
+mod agent_desk;
 mod classify;
 mod common;
 mod conversations;

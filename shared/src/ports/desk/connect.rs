@@ -392,7 +392,10 @@ impl AgentDesk for ConnectDesk {
         event: &DeskEvent,
         dedup: &str,
     ) -> Result<(), DeskError> {
-        let Some(tokens) = chat.and_then(|c| c.tokens.as_mut()) else {
+        let Some(chat) = chat else {
+            return Err(DeskError::ChatEnded);
+        };
+        let Some(tokens) = chat.tokens.as_mut() else {
             return Err(DeskError::ChatEnded);
         };
         let texts = &self.config.texts;
@@ -417,7 +420,10 @@ impl AgentDesk for ConnectDesk {
                         Err(e) => return Err(e),
                     }
                 }
-                self.leave(tokens).await
+                self.leave(tokens).await?;
+                // The chat is over: its tokens are of no use and are not kept.
+                chat.tokens = None;
+                Ok(())
             }
         }
     }
