@@ -129,11 +129,10 @@ impl Harness {
                             summary_seen = true
                         }
                         // A closing notice comes before the disconnect.
-                        "/participant/message" if from_system => {
-                            if !text.contains("beendet") {
-                                seen.push(Seen::Refused)
-                            }
+                        "/participant/message" if from_system && !text.contains("beendet") => {
+                            seen.push(Seen::Refused)
                         }
+                        "/participant/message" if from_system => {}
                         "/participant/message" => seen.push(Seen::Customer(text)),
                         "/participant/disconnect" => seen.push(Seen::Ended),
                         _ => {}
