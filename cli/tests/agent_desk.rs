@@ -12,14 +12,11 @@ use servicekanal_shared::domain::{
 };
 use servicekanal_shared::lisa::dialogue::ids;
 use servicekanal_shared::ports::clock::Clock;
-use servicekanal_shared::ports::desk::connect::{
-    ConnectDesk, ConnectDeskConfig, CustomerName, DeskTexts,
-};
+use servicekanal_shared::ports::desk::connect::DeskTexts;
 use servicekanal_shared::ports::desk::{AgentDesk, DeskChat};
 use servicekanal_shared::ports::store::Store;
 use servicekanal_testing::connect::{
-    CHAT_CONTACT_ID, ConnectStandIn, FLOW_ID, INSTANCE_ID, SYSTEM_PARTICIPANT_TOKEN, TOPIC_ARN,
-    connect_error,
+    CHAT_CONTACT_ID, ConnectStandIn, FLOW_ID, SYSTEM_PARTICIPANT_TOKEN, TOPIC_ARN, connect_error,
 };
 use std::sync::Arc;
 use ulid::Ulid;
@@ -63,19 +60,7 @@ impl Scene {
             Kind::Queue => None,
             Kind::Connect => {
                 let stand_in = ConnectStandIn::start().await;
-                let (connect, participant) = stand_in.clients();
-                let desk: Arc<dyn AgentDesk> = Arc::new(ConnectDesk::new(
-                    connect,
-                    participant,
-                    ConnectDeskConfig {
-                        instance_id: INSTANCE_ID.into(),
-                        contact_flow_id: FLOW_ID.into(),
-                        streaming_topic_arn: TOPIC_ARN.into(),
-                        customer_name: CustomerName::Masked,
-                        texts: DeskTexts::embedded(),
-                    },
-                    chat.stack.clock.clone(),
-                ));
+                let desk: Arc<dyn AgentDesk> = Arc::new(stand_in.desk(chat.stack.clock.clone()));
                 chat.stack.bot.desk = desk;
                 Some(stand_in)
             }
@@ -137,15 +122,8 @@ impl Scene {
         };
         let texts = DeskTexts::embedded();
         let mut seen = Vec::new();
-        let mut client_tokens = Vec::new();
-        for call in connect.calls().await {
-            // Connect takes a repeated client token as the same request.
-            if let Some(token) = call.body["ClientToken"].as_str() {
-                if client_tokens.iter().any(|t| t == token) {
-                    continue;
-                }
-                client_tokens.push(token.to_owned());
-            }
+        for call in connect.effective_calls().await {
+            let from_system = ConnectStandIn::by_system(&call);
             match call.path.as_str() {
                 "/contact/chat" => seen.push(Seen::Handover {
                     topic: call.body["Attributes"]["topic"].as_str().unwrap().into(),
@@ -153,10 +131,6 @@ impl Scene {
                 }),
                 "/participant/message" => {
                     let text = call.body["Content"].as_str().unwrap().to_owned();
-                    let from_system = call
-                        .bearer
-                        .as_deref()
-                        .is_some_and(|b| b.ends_with(SYSTEM_PARTICIPANT_TOKEN));
                     match seen.last_mut() {
                         // The system participant's first message: what Lisa did.
                         Some(Seen::Handover { history, .. })

@@ -9,16 +9,11 @@ use servicekanal_shared::domain::messages::{
 };
 use servicekanal_shared::domain::{Actor, ContactKind, EndReason};
 use servicekanal_shared::ports::clock::ManualClock;
-use servicekanal_shared::ports::desk::connect::{
-    ConnectDesk, ConnectDeskConfig, CustomerName, DeskTexts,
-};
 use servicekanal_shared::ports::desk::{AgentDesk, DeskChat, QueueDesk};
 use servicekanal_shared::ports::queue::Queue;
 use servicekanal_shared::ports::queue::memory::InProcessQueue;
 use servicekanal_shared::ports::queue::sqs::SqsQueue;
-use servicekanal_testing::connect::{
-    ConnectStandIn, FLOW_ID, INSTANCE_ID, SYSTEM_PARTICIPANT_TOKEN, TOPIC_ARN,
-};
+use servicekanal_testing::connect::ConnectStandIn;
 use servicekanal_testing::{moto_config, moto_queue};
 use std::sync::Arc;
 use ulid::Ulid;
@@ -47,19 +42,7 @@ impl Harness {
         let (sqs, url) = moto_queue(&config, "handover", true).await;
         let sqs: Arc<dyn Queue> = Arc::new(SqsQueue::new(sqs, url));
         let stand_in = ConnectStandIn::start().await;
-        let (connect, participant) = stand_in.clients();
-        let connect_desk = ConnectDesk::new(
-            connect,
-            participant,
-            ConnectDeskConfig {
-                instance_id: INSTANCE_ID.into(),
-                contact_flow_id: FLOW_ID.into(),
-                streaming_topic_arn: TOPIC_ARN.into(),
-                customer_name: CustomerName::Masked,
-                texts: DeskTexts::embedded(),
-            },
-            Arc::new(clock.clone()),
-        );
+        let connect_desk = stand_in.desk(Arc::new(clock.clone()));
         vec![
             (
                 "queue desk, in-process queue",
@@ -106,20 +89,9 @@ impl Harness {
             }
             Harness::Connect(stand_in) => {
                 let mut seen = Vec::new();
-                let mut tokens: Vec<String> = Vec::new();
                 let mut summary_seen = false;
-                for call in stand_in.calls().await {
-                    // Connect takes a repeated client token as the same request.
-                    if let Some(token) = call.body["ClientToken"].as_str() {
-                        if tokens.iter().any(|t| t == token) {
-                            continue;
-                        }
-                        tokens.push(token.to_owned());
-                    }
-                    let from_system = call
-                        .bearer
-                        .as_deref()
-                        .is_some_and(|b| b.ends_with(SYSTEM_PARTICIPANT_TOKEN));
+                for call in stand_in.effective_calls().await {
+                    let from_system = ConnectStandIn::by_system(&call);
                     let text = call.body["Content"].as_str().unwrap_or_default().to_owned();
                     match call.path.as_str() {
                         "/contact/chat" => seen.push(Seen::Handover(

@@ -184,6 +184,52 @@ impl ConnectStandIn {
         )
     }
 
+    /// The Connect chat desk on this stand-in (masked customer names, the shipped texts).
+    pub fn desk(
+        &self,
+        clock: servicekanal_shared::ports::clock::SharedClock,
+    ) -> servicekanal_shared::ports::desk::connect::ConnectDesk {
+        use servicekanal_shared::ports::desk::connect::{
+            ConnectDesk, ConnectDeskConfig, CustomerName, DeskTexts,
+        };
+        let (connect, participant) = self.clients();
+        ConnectDesk::new(
+            connect,
+            participant,
+            ConnectDeskConfig {
+                instance_id: INSTANCE_ID.into(),
+                contact_flow_id: FLOW_ID.into(),
+                streaming_topic_arn: TOPIC_ARN.into(),
+                customer_name: CustomerName::Masked,
+                texts: DeskTexts::embedded(),
+            },
+            clock,
+        )
+    }
+
+    /// The requests as Connect acts on them: a repeated client token is the same request
+    /// (Connect answers it again and does nothing new), so repeats are left out.
+    pub async fn effective_calls(&self) -> Vec<Call> {
+        let mut tokens: Vec<String> = Vec::new();
+        let mut calls = self.calls().await;
+        calls.retain(|call| match call.body["ClientToken"].as_str() {
+            Some(token) if tokens.iter().any(|t| t == token) => false,
+            Some(token) => {
+                tokens.push(token.to_owned());
+                true
+            }
+            None => true,
+        });
+        calls
+    }
+
+    /// Whether a participant-API call was made with the system participant's connection.
+    pub fn by_system(call: &Call) -> bool {
+        call.bearer
+            .as_deref()
+            .is_some_and(|b| b == connection_token_of(SYSTEM_PARTICIPANT_TOKEN))
+    }
+
     /// Every request so far, oldest first.
     pub async fn calls(&self) -> Vec<Call> {
         self.server

@@ -76,20 +76,22 @@ impl DeskTexts {
     }
 
     fn rejected(&self, reason: RejectReason) -> String {
-        let key = serde_json::to_value(reason)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
+        let key = wire_name(reason);
         self.rejected.get(&key).cloned().unwrap_or(key)
     }
 
     fn closed(&self, reason: EndReason) -> String {
-        let key = serde_json::to_value(reason)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
+        let key = wire_name(reason);
         self.closed.get(&key).cloned().unwrap_or(key)
     }
+}
+
+/// An enum's name as the records and queue bodies write it (`outside-service-window`).
+fn wire_name<T: serde::Serialize>(value: T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 fn truncate(mut text: String) -> String {
@@ -310,13 +312,7 @@ impl AgentDesk for ConnectDesk {
                 ),
             )
             .attributes("topic", &handover.topic)
-            .attributes(
-                "contactKind",
-                serde_json::to_value(handover.contact_kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
-            )
+            .attributes("contactKind", wire_name(handover.contact_kind))
             // Connect keeps a client token's answer for 7 days: a retried handover finds
             // the chat it started.
             .client_token(request);
