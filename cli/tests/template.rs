@@ -93,3 +93,72 @@ fn a_variable_missing_from_the_template_stops_the_cold_start_by_name() {
         other => panic!("expected MissingEnv, got {other:?}"),
     }
 }
+
+/// The functions of the template: resource name, `CodeUri` and the `Binary` cargo-lambda
+/// builds into its `bootstrap`.
+fn template_functions() -> Vec<(String, String, String)> {
+    let lines: Vec<&str> = TEMPLATE.lines().collect();
+    let mut functions = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim() != "Type: AWS::Serverless::Function" {
+            continue;
+        }
+        let name = lines[i - 1].trim().trim_end_matches(':').to_owned();
+        let block: Vec<&str> = lines[i + 1..]
+            .iter()
+            .take_while(|l| l.trim().is_empty() || l.starts_with("    "))
+            .copied()
+            .collect();
+        let value = |key: &str| {
+            block
+                .iter()
+                .find_map(|l| l.trim().strip_prefix(key))
+                .map(|v| v.trim().to_owned())
+                .unwrap_or_else(|| panic!("{name} has no {key}"))
+        };
+        functions.push((name.clone(), value("CodeUri:"), value("Binary:")));
+    }
+    functions
+}
+
+#[test]
+fn every_function_of_the_template_is_a_binary_of_the_workspace_and_every_lambda_is_deployed() {
+    let output = std::process::Command::new(env!("CARGO"))
+        .args(["metadata", "--no-deps", "--format-version", "1", "--offline"])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .output()
+        .expect("cargo metadata runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    // Binaries of the workspace's function crates (functions/<name>), by name.
+    let mut lambda_binaries = BTreeSet::new();
+    let mut all_binaries = BTreeSet::new();
+    for package in metadata["packages"].as_array().unwrap() {
+        let manifest = package["manifest_path"].as_str().unwrap();
+        for target in package["targets"].as_array().unwrap() {
+            if target["kind"].as_array().unwrap().iter().any(|k| k == "bin") {
+                let name = target["name"].as_str().unwrap().to_owned();
+                if manifest.contains("/functions/") {
+                    lambda_binaries.insert(name.clone());
+                }
+                all_binaries.insert(name);
+            }
+        }
+    }
+    let functions = template_functions();
+    assert!(functions.len() >= 7, "{functions:?}");
+    let mut deployed = BTreeSet::new();
+    for (name, code_uri, binary) in &functions {
+        // cargo-lambda builds from the workspace root, where Cargo.toml names every member.
+        assert_eq!(code_uri, ".", "{name}: CodeUri must be the workspace root");
+        assert!(
+            all_binaries.contains(binary),
+            "{name} builds binary {binary:?}, which no workspace member has"
+        );
+        deployed.insert(binary.clone());
+    }
+    assert_eq!(
+        deployed, lambda_binaries,
+        "every Lambda crate under functions/ is deployed by the template, and only those"
+    );
+}
