@@ -30,6 +30,38 @@ const PARTITION_DELETES_IN_FLIGHT: usize = 16;
 /// `list_due` stops after this many index queries and hands back a token, so one call stays
 /// bounded however wide the window.
 const MAX_QUERIES_PER_PAGE: usize = 96;
+/// Expiry-index buckets read at once: a sweep's 48 hours of lookback are 192 small queries,
+/// which in a row cost 192 round trips.
+const DUE_QUERY_CONCURRENCY: usize = 16;
+
+/// The bucket after `(hour, shard)` in the order pages walk them.
+fn following_bucket((hour, shard): (i64, u8)) -> (i64, u8) {
+    if shard + 1 < EXPIRY_SHARDS {
+        (hour, shard + 1)
+    } else {
+        (hour + 3600, 0)
+    }
+}
+
+/// The expiry index's key of an item found in it: where a query goes on after it.
+fn index_key(found: &Item) -> Item {
+    let mut key = HashMap::new();
+    for name in [attr::PK, attr::SK, attr::EXPIRY_BUCKET, attr::EXPIRES_AT] {
+        if let Some(value) = found.get(name) {
+            key.insert(name.to_owned(), value.clone());
+        }
+    }
+    Item::from(key)
+}
+
+fn due_item(found: Item) -> Result<DueItem, StoreError> {
+    Ok(DueItem {
+        key: item::key_of(&found)?,
+        retention: item::retention(&found)?,
+        expires_at: DateTime::from_timestamp(item::number(&found, attr::EXPIRES_AT)?, 0)
+            .ok_or(StoreError::Decode("bad deadline".into()))?,
+    })
+}
 
 pub(crate) fn backend<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
     e: SdkError<E, R>,
@@ -154,6 +186,43 @@ impl ConditionalPut {
 }
 
 impl DynamoStore {
+    /// One expiry-index bucket's due items in `[since, until]`, at most `limit`, after
+    /// `start`; and the key to go on from when the bucket holds more.
+    async fn due_in_bucket(
+        &self,
+        hour: i64,
+        shard: u8,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+        start: Option<Item>,
+    ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
+        let hour = DateTime::from_timestamp(hour, 0).ok_or(StoreError::InvalidPageToken)?;
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(EXPIRY_INDEX)
+            .key_condition_expression("#b = :b AND #exp BETWEEN :since AND :until")
+            .expression_attribute_names("#b", attr::EXPIRY_BUCKET)
+            .expression_attribute_names("#exp", attr::EXPIRES_AT)
+            .expression_attribute_values(":b", s(&expiry_bucket(hour, shard)))
+            .expression_attribute_values(":since", n(since.timestamp()))
+            .expression_attribute_values(":until", n(until.timestamp()))
+            .limit(limit as i32)
+            .set_exclusive_start_key(start.map(Into::into))
+            .send()
+            .await
+            .map_err(backend)?;
+        let found = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(Item::from)
+            .collect();
+        Ok((found, out.last_evaluated_key.map(Item::from)))
+    }
+
     /// One conditional write, as `create` and `update` do it; returns the stored record.
     async fn put(&self, write: Write) -> Result<Record, StoreError> {
         let conditional = ConditionalPut::of(&write, &self.now_value());
@@ -578,50 +647,87 @@ impl Store for DynamoStore {
         };
         let mut items = Vec::new();
         let mut queries = 0;
+        // The hour buckets are independent: up to DUE_QUERY_CONCURRENCY are read at once, and
+        // their answers taken in bucket order (a bucket with more than a page left is
+        // continued on its own, and the buckets read after it are read again then).
         while cursor.hour <= until.timestamp() {
-            if items.len() == limit || queries == MAX_QUERIES_PER_PAGE {
+            if items.len() == limit || queries >= MAX_QUERIES_PER_PAGE {
                 return Ok(Page {
                     items,
                     next: Some(encode_token(&cursor)?),
                 });
             }
-            let hour =
-                DateTime::from_timestamp(cursor.hour, 0).ok_or(StoreError::InvalidPageToken)?;
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(EXPIRY_INDEX)
-                .key_condition_expression("#b = :b AND #exp BETWEEN :since AND :until")
-                .expression_attribute_names("#b", attr::EXPIRY_BUCKET)
-                .expression_attribute_names("#exp", attr::EXPIRES_AT)
-                .expression_attribute_values(":b", s(&expiry_bucket(hour, cursor.shard)))
-                .expression_attribute_values(":since", n(since.timestamp()))
-                .expression_attribute_values(":until", n(until.timestamp()))
-                .limit((limit - items.len()) as i32)
-                .set_exclusive_start_key(cursor.last.take().map(Into::into))
-                .send()
-                .await
-                .map_err(backend)?;
-            queries += 1;
-            for found in out.items.unwrap_or_default() {
-                let found = Item::from(found);
-                items.push(DueItem {
-                    key: item::key_of(&found)?,
-                    retention: item::retention(&found)?,
-                    expires_at: DateTime::from_timestamp(
-                        item::number(&found, attr::EXPIRES_AT)?,
-                        0,
-                    )
-                    .ok_or(StoreError::Decode("bad deadline".into()))?,
-                });
+            let width = if cursor.last.is_some() {
+                1
+            } else {
+                DUE_QUERY_CONCURRENCY.min(MAX_QUERIES_PER_PAGE - queries)
+            };
+            let mut buckets = Vec::with_capacity(width);
+            let mut next = (cursor.hour, cursor.shard);
+            while buckets.len() < width && next.0 <= until.timestamp() {
+                buckets.push(next);
+                next = following_bucket(next);
             }
-            match out.last_evaluated_key {
-                Some(last) => cursor.last = Some(Item::from(last)),
-                None if cursor.shard + 1 < EXPIRY_SHARDS => cursor.shard += 1,
-                None => {
-                    cursor.shard = 0;
-                    cursor.hour += 3600;
+            let room = limit - items.len();
+            let mut start = cursor.last.take();
+            let requests: Vec<(i64, u8, Option<Item>)> = buckets
+                .iter()
+                .map(|&(hour, shard)| (hour, shard, start.take()))
+                .collect();
+            let answers: Vec<_> = futures::stream::iter(requests)
+                .map(|(hour, shard, start)| {
+                    self.due_in_bucket(hour, shard, since, until, room, start)
+                })
+                .buffered(width)
+                .collect()
+                .await;
+            for (&(hour, shard), answer) in buckets.iter().zip(answers) {
+                let (found, more) = answer?;
+                queries += 1;
+                let room = limit - items.len();
+                if found.len() > room {
+                    // The page fills inside this bucket: go on after its last item taken.
+                    let resume = index_key(&found[room - 1]);
+                    items.extend(
+                        found
+                            .into_iter()
+                            .take(room)
+                            .map(due_item)
+                            .collect::<Result<Vec<_>, _>>()?,
+                    );
+                    cursor = DueCursor {
+                        hour,
+                        shard,
+                        last: Some(resume),
+                    };
+                    break;
+                }
+                items.extend(
+                    found
+                        .into_iter()
+                        .map(due_item)
+                        .collect::<Result<Vec<_>, _>>()?,
+                );
+                match more {
+                    Some(last) => {
+                        cursor = DueCursor {
+                            hour,
+                            shard,
+                            last: Some(last),
+                        };
+                        break;
+                    }
+                    None => {
+                        let (hour, shard) = following_bucket((hour, shard));
+                        cursor = DueCursor {
+                            hour,
+                            shard,
+                            last: None,
+                        };
+                    }
+                }
+                if items.len() == limit {
+                    break;
                 }
             }
         }
