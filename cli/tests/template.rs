@@ -124,11 +124,21 @@ fn template_functions() -> Vec<(String, String, String)> {
 #[test]
 fn every_function_of_the_template_is_a_binary_of_the_workspace_and_every_lambda_is_deployed() {
     let output = std::process::Command::new(env!("CARGO"))
-        .args(["metadata", "--no-deps", "--format-version", "1", "--offline"])
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+        ])
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .output()
         .expect("cargo metadata runs");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     // Binaries of the workspace's function crates (functions/<name>), by name.
     let mut lambda_binaries = BTreeSet::new();
@@ -136,7 +146,12 @@ fn every_function_of_the_template_is_a_binary_of_the_workspace_and_every_lambda_
     for package in metadata["packages"].as_array().unwrap() {
         let manifest = package["manifest_path"].as_str().unwrap();
         for target in package["targets"].as_array().unwrap() {
-            if target["kind"].as_array().unwrap().iter().any(|k| k == "bin") {
+            if target["kind"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|k| k == "bin")
+            {
                 let name = target["name"].as_str().unwrap().to_owned();
                 if manifest.contains("/functions/") {
                     lambda_binaries.insert(name.clone());
