@@ -7,7 +7,6 @@
 
 pub mod lex;
 
-use aws_lambda_events::event::connect::ConnectEvent;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -326,17 +325,61 @@ pub fn prompt_for(field: Field, ports: &Ports) -> String {
     }
 }
 
-fn parameter(event: &ConnectEvent, name: &str) -> Option<String> {
-    event
-        .details
-        .parameters
-        .get(name)
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
+/// What voice-intake reads of a Connect invocation. Read leniently, unlike
+/// `aws_lambda_events`' `ConnectEvent`: Connect's own minimal events carry `null` endpoints,
+/// and a field that is null, missing or of another type must make that one field missing (the
+/// flow then hears which), never the whole event unreadable (a Lambda error takes the flow's
+/// error branch with no prompt).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ConnectInvocation {
+    #[serde(rename = "Details", default, deserialize_with = "lenient")]
+    details: ConnectDetails,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+struct ConnectDetails {
+    #[serde(rename = "ContactData", default, deserialize_with = "lenient")]
+    contact_data: ContactData,
+    #[serde(rename = "Parameters", default, deserialize_with = "lenient")]
+    parameters: HashMap<String, serde_json::Value>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+struct ContactData {
+    #[serde(rename = "ContactId", default, deserialize_with = "lenient")]
+    contact_id: Option<String>,
+    #[serde(rename = "CustomerEndpoint", default, deserialize_with = "lenient")]
+    customer_endpoint: Endpoint,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+struct Endpoint {
+    #[serde(rename = "Address", default, deserialize_with = "lenient")]
+    address: Option<String>,
+}
+
+/// A field that does not read as `T` (null, another type) is `T::default()`.
+fn lenient<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned + Default,
+{
+    let value = serde_json::Value::deserialize(deserializer)?;
+    Ok(serde_json::from_value(value).unwrap_or_default())
+}
+
+fn parameter(event: &ConnectInvocation, name: &str) -> Option<String> {
+    let value = event.details.parameters.get(name)?;
+    let text = match value {
+        serde_json::Value::String(s) => s.trim().to_owned(),
+        serde_json::Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    (!text.is_empty()).then_some(text)
 }
 
 /// The Connect contact flow's call: a flat string map back, within Connect's 8 seconds.
-pub async fn on_connect(event: &ConnectEvent, ports: &Ports) -> HashMap<String, String> {
+pub async fn on_connect(event: &ConnectInvocation, ports: &Ports) -> HashMap<String, String> {
     let contact = &event.details.contact_data;
     let input = CallbackInput {
         contact_id: contact.contact_id.clone().unwrap_or_default(),
@@ -575,7 +618,7 @@ pub async fn handle(
     ports: &Ports,
 ) -> Result<serde_json::Value, VoiceError> {
     if event.get("Details").is_some() {
-        let event: ConnectEvent = serde_json::from_value(event)
+        let event: ConnectInvocation = serde_json::from_value(event)
             .map_err(|e| VoiceError::UnknownEvent(format!("Connect event: {e}")))?;
         return Ok(json(&on_connect(&event, ports).await));
     }

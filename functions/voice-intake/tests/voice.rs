@@ -130,6 +130,39 @@ async fn a_different_callback_number_is_taken_from_the_spoken_parameter() {
 }
 
 #[tokio::test]
+async fn a_connect_event_with_null_endpoints_is_still_answered_with_connects_flat_map() {
+    // A minimal event as AWS's own tooling makes them: no caller number, no system endpoint.
+    let h = harness();
+    let answer = h.send("connect-null-endpoints").await;
+    assert_eq!(answer["status"], "ok", "{answer}");
+    assert!(answer["reference"].as_str().is_some_and(|r| !r.is_empty()));
+    assert!(
+        answer.as_object().unwrap().values().all(|v| v.is_string()),
+        "{answer}"
+    );
+
+    // Without a number to call back on, the flow is asked for one; a parameter of another
+    // type reads as missing rather than making the event unreadable.
+    let mut event: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../events/voice-intake/connect-null-endpoints.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    event["Details"]["ContactData"]["ContactId"] = "0e1f2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b".into();
+    event["Details"]["Parameters"]["callback_number"] = serde_json::Value::Null;
+    let answer = voice_intake::handle(event.clone(), &h.ports).await.unwrap();
+    assert_eq!(answer["status"], "invalid", "{answer}");
+    assert_eq!(answer["field"], "phone", "{answer}");
+    event["Details"]["Parameters"]["name"] = serde_json::json!(["Max"]);
+    event["Details"]["ContactData"] = serde_json::Value::Null;
+    let answer = voice_intake::handle(event, &h.ports).await.unwrap();
+    assert_eq!(answer["status"], "invalid", "{answer}");
+}
+
+#[tokio::test]
 async fn invalid_input_names_the_field_and_stores_nothing() {
     let h = harness();
     for (event, field, prompt) in [
