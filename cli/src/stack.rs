@@ -202,6 +202,7 @@ impl LocalStack {
             // The local desk is the handover queue (the page's agent desk reads it).
             desk: local_desk.clone(),
             desk_fallback: local_desk,
+            agent_actions_queue: queues.agent_actions.clone(),
             closed_queue: queues.closed.clone(),
             timer_queue: queues.timers.clone(),
             survey_queue: queues.survey_answers.clone(),

@@ -212,7 +212,9 @@ impl Scene {
             None => self.act(Ulid::new(), AgentAct::Close).await,
             Some(_) => {
                 self.stream("chat-agent-left.json", json!({})).await;
-                // Connect ends the chat after the agent left.
+                // An agent leaving alone may be a transfer: the conversation stays open ...
+                assert_ne!(self.conversation().await.state, ConversationState::Closed);
+                // ... until Connect ends the chat.
                 self.stream("chat-ended.json", json!({})).await;
             }
         }
@@ -486,6 +488,63 @@ async fn a_chat_connect_cannot_start_leaves_the_customer_told_and_the_handover_q
 }
 
 #[tokio::test]
+async fn a_chat_that_starts_but_cannot_be_followed_is_stopped_and_the_handover_queued() {
+    let mut scene = Scene::new(Kind::Connect).await;
+    scene
+        .connect
+        .as_ref()
+        .unwrap()
+        .mount_first(
+            ("POST", "/contact/start-streaming"),
+            connect_error(400, "InvalidRequestException", "topic not allowed"),
+            1,
+        )
+        .await;
+    scene.chat.say("Hallo").await;
+    scene.chat.tap(ids::KIND_CUSTOMER).await;
+    scene
+        .chat
+        .say("Ich möchte mit einem Mitarbeiter sprechen")
+        .await;
+    scene.chat.say("K1002003").await;
+    let told = scene.chat.say("Sommer2026!").await;
+    assert_eq!(
+        told.last().map(String::as_str),
+        Some(scene.chat.lisa.desk_unavailable.as_str())
+    );
+    let connect = scene.connect.as_ref().unwrap();
+    let stopped = connect.calls_to("/contact/stop").await;
+    assert_eq!(stopped.len(), 1, "the half-started chat is ended");
+    assert_eq!(stopped[0].body["ContactId"], CHAT_CONTACT_ID);
+    let waiting = scene.chat.stack.desk_events().await.unwrap();
+    assert!(
+        matches!(waiting.as_slice(), [DeskEvent::Handover(_)]),
+        "{waiting:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_long_customer_message_reaches_the_agent_whole_in_pieces_connect_takes() {
+    let mut scene = Scene::new(Kind::Connect).await;
+    scene.hand_over().await;
+    let long = "Mein Anschluss ist seit Montag gestört, ".repeat(60);
+    scene.chat.say(&long).await;
+    let pieces: Vec<String> = scene
+        .connect
+        .as_ref()
+        .unwrap()
+        .effective_calls()
+        .await
+        .into_iter()
+        .filter(|c| c.path == "/participant/message" && !ConnectStandIn::by_system(c))
+        .map(|c| c.body["Content"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(pieces.len() > 1, "{} pieces", pieces.len());
+    assert!(pieces.iter().all(|p| p.chars().count() <= 1024));
+    assert_eq!(pieces.concat().trim_end(), long.trim_end());
+}
+
+#[tokio::test]
 async fn an_expired_connection_is_made_anew_and_the_message_still_reaches_the_agent() {
     let mut scene = Scene::new(Kind::Connect).await;
     scene.hand_over().await;
@@ -568,4 +627,26 @@ async fn joining_agents_and_our_own_echoes_change_nothing_and_no_token_reaches_t
     ] {
         assert!(!logs.contains(secret), "{secret:?} leaked into the logs");
     }
+}
+
+#[tokio::test]
+async fn an_access_request_during_a_chat_shows_the_chat_but_not_its_credentials() {
+    let mut scene = Scene::new(Kind::Connect).await;
+    scene.hand_over().await;
+    let person = scene.chat.stack.person(ERIKA).await.unwrap();
+    let export = servicekanal_shared::policy::privacy::export(
+        scene.chat.stack.store.as_ref(),
+        &person,
+        "phone number",
+        scene.chat.clock.now(),
+    )
+    .await
+    .unwrap();
+    let text = serde_json::to_string(&export).unwrap();
+    assert!(text.contains(CHAT_CONTACT_ID), "the chat is listed");
+    assert!(
+        !text.contains(servicekanal_testing::connect::CUSTOMER_PARTICIPANT_TOKEN)
+            && !text.contains(SYSTEM_PARTICIPANT_TOKEN),
+        "no chat credentials in the export"
+    );
 }

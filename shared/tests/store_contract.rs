@@ -528,7 +528,11 @@ async fn list_due_pages_through_a_crowded_hour(h: &mut Harness) {
     }
     for limit in [1, 3, 4, 10] {
         let due = all_due(h, start - Duration::hours(3), start, limit).await;
-        assert_eq!(due.len(), 25, "page size {limit}: each due item exactly once");
+        assert_eq!(
+            due.len(),
+            25,
+            "page size {limit}: each due item exactly once"
+        );
         assert_eq!(
             due.into_iter().map(|d| d.key).collect::<HashSet<_>>(),
             expected,

@@ -127,6 +127,18 @@ impl ConnectStandIn {
             .mount(&server)
             .await;
         Mock::given(method("POST"))
+            .and(path("/contact/attributes"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+            .with_priority(10)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/contact/stop"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+            .with_priority(10)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
             .and(path("/participant/disconnect"))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
             .with_priority(10)

@@ -1,8 +1,11 @@
 //! Amazon Connect's chat streaming (SNS): what an agent does in the chat reaches the customer.
 //! An agent's message becomes a reply on WhatsApp (or a contract-change note, with the note
-//! prefix), their typing WhatsApp's typing indicator, their leaving or the chat's end closes
-//! the conversation. SNS delivers at least once: the reply's id derives from Connect's message
-//! id, so a redelivery finds it stored and sends nothing again.
+//! prefix), their typing WhatsApp's typing indicator, the chat's end closes the conversation
+//! (an agent leaving alone does not: a transfer to a colleague looks the same). SNS invokes
+//! concurrently and at least once: each item becomes an agent action on the agent-actions
+//! FIFO queue (one group per contact, deduplicated by the action's id, which derives from
+//! Connect's message id), so actions run one at a time, in order, and a redelivery finds the
+//! reply stored and sends nothing again.
 
 use super::*;
 use aws_lambda_events::event::sns::SnsEvent;
@@ -42,28 +45,44 @@ pub async fn on_chat_item(message: &str, ports: &Ports) -> Result<Outcome, BotEr
             }
         }
         (ChatActivity::Typing, ParticipantRole::Agent) => AgentAct::Typing,
-        (ChatActivity::Left, ParticipantRole::Agent) | (ChatActivity::Ended, _) => AgentAct::Close,
-        // Our own customer and system messages come back too; an agent joining needs nothing.
+        (ChatActivity::Ended, _) => AgentAct::Close,
+        // Our own customer and system messages come back too; an agent joining or leaving (a
+        // transfer) needs nothing.
         _ => return Ok(Outcome::Ignored),
     };
     let chat_key = ItemKey::desk_chat(&item.initial_contact_id);
     let Some(chat) = ports.store.load::<DeskChat>(&chat_key).await? else {
-        // Not a chat of ours, or its conversation is gone.
-        return Ok(Outcome::Gone);
+        return Err(BotError::UnknownChat);
     };
-    let action = AgentAction {
+    let action = BotWork::AgentAction(AgentAction {
         action_id: messages::message_id_for(&item.id, item.at),
         conversation: chat.body.conversation,
         agent: item.display_name.unwrap_or_else(|| "agent".into()),
         act,
-    };
-    on_agent_action(&action, ports).await
+    });
+    ports
+        .agent_actions_queue
+        .send(action.to_queue_message(ports.clock.now()))
+        .await?;
+    Ok(Outcome::Queued)
 }
 
+/// The note after `prefix` (ASCII case ignored, surrounding blanks and a colon after the
+/// prefix word allowed: "/Notiz: ...", "/notiz\n..."); `None` when the text is not a note.
 fn strip_prefix_ignoring_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let word = prefix.trim();
     let trimmed = text.trim_start();
-    let head = trimmed.get(..prefix.len())?;
-    (!prefix.is_empty() && head.eq_ignore_ascii_case(prefix)).then(|| &trimmed[prefix.len()..])
+    let head = trimmed.get(..word.len())?;
+    if word.is_empty() || !head.eq_ignore_ascii_case(word) {
+        return None;
+    }
+    let rest = &trimmed[word.len()..];
+    match rest.chars().next() {
+        None => Some(rest),
+        Some(c) if c.is_whitespace() || c == ':' => Some(rest.trim_start_matches(':')),
+        // "/notizen ..." is another word.
+        Some(_) => None,
+    }
 }
 
 #[cfg(test)]
@@ -74,7 +93,19 @@ mod tests {
     fn the_note_prefix_is_matched_without_regard_to_case() {
         assert_eq!(
             strip_prefix_ignoring_case("/Notiz Tarif gewechselt", "/notiz "),
-            Some("Tarif gewechselt")
+            Some(" Tarif gewechselt")
+        );
+        assert_eq!(
+            strip_prefix_ignoring_case("/notiz: Tarif", "/notiz ").map(str::trim),
+            Some("Tarif")
+        );
+        assert_eq!(
+            strip_prefix_ignoring_case("/NOTIZ\nTarif", "/notiz ").map(str::trim),
+            Some("Tarif")
+        );
+        assert_eq!(
+            strip_prefix_ignoring_case("/notizen sind gut", "/notiz "),
+            None
         );
         assert_eq!(strip_prefix_ignoring_case("Hallo", "/notiz "), None);
         assert_eq!(strip_prefix_ignoring_case("/no", "/notiz "), None);

@@ -96,23 +96,52 @@ pub(crate) async fn tell_desk(
     };
     let before = chat.body.clone();
     let told = ports.desk.tell(Some(&mut chat.body), event, dedup).await;
+    if matches!(told, Err(DeskError::ChatEnded)) {
+        // Over at the desk: its tokens are of no use any more.
+        chat.body.tokens = None;
+    }
     if chat.body != before {
-        // Renewed tokens, or none after the end: kept even when telling failed.
-        match chat.save(store).await {
-            Ok(_) | Err(StoreError::VersionConflict { .. } | StoreError::NotFound(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
+        save_chat(chat, ports).await?;
     }
     match told {
         Ok(()) => Ok(()),
-        // The chat is over at the desk while the customer still writes: the message waits
-        // in the fallback queue rather than being lost.
-        Err(DeskError::ChatEnded) if matches!(event, DeskEvent::CustomerMessage { .. }) => {
+        // The chat is over at the desk, or refuses this message for good, while the customer
+        // still writes: the message waits in the fallback queue rather than being lost or
+        // blocking the contact's later messages.
+        Err(DeskError::ChatEnded | DeskError::Refused(_))
+            if matches!(event, DeskEvent::CustomerMessage { .. }) =>
+        {
             Ok(ports.desk_fallback.tell(None, event, dedup).await?)
         }
         Err(DeskError::ChatEnded) => Ok(()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Saves the chat's new tokens (renewed, or none after the end); a concurrent change is
+/// read again, and tokens once gone stay gone.
+async fn save_chat(mut chat: Stored<DeskChat>, ports: &Ports) -> Result<(), BotError> {
+    let store = ports.store.as_ref();
+    let key = chat.key().clone();
+    for _ in 0..5 {
+        let tokens = chat.body.tokens.clone();
+        match chat.save(store).await {
+            Ok(_) | Err(StoreError::NotFound(_)) => return Ok(()),
+            Err(StoreError::VersionConflict { .. }) => {
+                let Some(current) = store.load::<DeskChat>(&key).await? else {
+                    return Ok(());
+                };
+                chat = current;
+                if chat.body.tokens.is_some() {
+                    chat.body.tokens = tokens;
+                } else {
+                    return Ok(());
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Backend("the desk chat kept changing".into()).into())
 }
 
 /// Sends the customer the "nobody available" message (stored first, so a retry sends it once).

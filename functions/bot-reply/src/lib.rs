@@ -64,6 +64,7 @@ pub struct Environment {
     pub customers_table_name: String,
     pub whatsapp: WhatsAppSettings,
     pub handover_queue_url: String,
+    pub agent_actions_queue_url: String,
     pub closed_queue_url: String,
     pub timer_queue_url: String,
     pub survey_queue_url: String,
@@ -115,6 +116,7 @@ impl Environment {
             customers_table_name: env.required(env::CUSTOMERS_TABLE_NAME)?,
             whatsapp: WhatsAppSettings::read(env)?,
             handover_queue_url: env.required(env::HANDOVER_QUEUE_URL)?,
+            agent_actions_queue_url: env.required(env::AGENT_ACTIONS_QUEUE_URL)?,
             closed_queue_url: env.required(env::CLOSED_QUEUE_URL)?,
             timer_queue_url: env.required(env::TIMER_QUEUE_URL)?,
             survey_queue_url: env.required(env::SURVEY_QUEUE_URL)?,
@@ -133,6 +135,9 @@ pub struct Ports {
     /// Where a handover waits when `desk` cannot take it (the handover queue, watched by an
     /// alarm); the same as `desk` for the queue desk.
     pub desk_fallback: Arc<dyn AgentDesk>,
+    /// The agent-actions FIFO queue: Connect's streamed agent actions go through it, so they
+    /// are carried out one at a time and in order per contact (SNS invokes concurrently).
+    pub agent_actions_queue: Arc<dyn Queue>,
     /// Conversation-closed events (FIFO; the survey listens).
     pub closed_queue: Arc<dyn Queue>,
     /// Inactivity timers (standard queue, delayed messages), consumed by this function.
@@ -161,6 +166,10 @@ pub enum BotError {
     Desk(#[from] DeskError),
     #[error("not a chat streaming item: {0}")]
     Streaming(#[from] StreamingError),
+    /// A streamed item of a chat not (yet) stored: the handover may still be committing, so
+    /// the event is retried (then its dead-letter queue).
+    #[error("no stored chat for a streamed item")]
+    UnknownChat,
 }
 
 impl BotError {
@@ -195,6 +204,8 @@ pub enum Outcome {
     TypingShown,
     /// Nothing for WhatsApp in it (an agent joined, a read receipt, our own echo).
     Ignored,
+    /// A streamed agent action, queued for its turn (agent-actions FIFO queue).
+    Queued,
     ClosedByAgent,
     ClosedForInactivity,
     TimerRescheduled,

@@ -51,6 +51,7 @@ async fn main() -> Result<(), Error> {
         )),
         desk,
         desk_fallback: handover_queue,
+        agent_actions_queue: queue(env.agent_actions_queue_url),
         closed_queue: queue(env.closed_queue_url),
         timer_queue: queue(env.timer_queue_url),
         survey_queue: queue(env.survey_queue_url),

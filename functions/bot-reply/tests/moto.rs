@@ -44,6 +44,7 @@ impl Harness {
         let (sqs, inbound) = moto_queue(&config, "inbound", true).await;
         let (_, handover) = moto_queue(&config, "handover", true).await;
         let (_, closed) = moto_queue(&config, "closed", true).await;
+        let (_, agent_actions) = moto_queue(&config, "agent-actions", true).await;
         let (_, timers) = moto_queue(&config, "timers", false).await;
         let (_, surveys) = moto_queue(&config, "survey-answers", true).await;
         let clock = ManualClock::new(DateTime::from_timestamp(1_795_255_200, 0).unwrap());
@@ -60,6 +61,7 @@ impl Harness {
             directory: Arc::new(DynamoDirectory::new(customers_client, customers)),
             desk: desk.clone(),
             desk_fallback: desk,
+            agent_actions_queue: Arc::new(SqsQueue::new(sqs.clone(), agent_actions)),
             closed_queue: Arc::new(SqsQueue::new(sqs.clone(), closed)),
             timer_queue: Arc::new(SqsQueue::new(sqs.clone(), timers)),
             survey_queue: Arc::new(SqsQueue::new(sqs.clone(), surveys)),

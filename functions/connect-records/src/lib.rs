@@ -59,11 +59,11 @@ pub async fn redact(event: &Event, ports: &Ports) -> Redacted {
         };
         match ports.records.redact(&contact).await {
             Ok(()) => {
-                tracing::info!(connect_contact_id = %contact, "Connect contact redacted");
-                done.contacts.push(contact);
+                tracing::info!(connect_contact_id = %contact.id, "Connect contact redacted");
+                done.contacts.push(contact.id);
             }
             Err(e) => {
-                tracing::warn!(error = %e, connect_contact_id = %contact, "redaction failed; the stream retries it");
+                tracing::warn!(error = %e, connect_contact_id = %contact.id, "redaction failed; the stream retries it");
                 done.failed_at = Some(record.change.sequence_number.clone().unwrap_or_default());
                 break;
             }

@@ -5,13 +5,28 @@ use aws_lambda_events::event::dynamodb::Event;
 use connect_records::{Ports, handle, redact};
 use serde_json::json;
 use servicekanal_shared::ports::contact_records::{
-    ConnectContactRecords, ContactRecords, ContactRecordsError, RecordedRedactions,
+    ConnectContact, ConnectContactRecords, ContactKindInConnect, ContactRecords,
+    ContactRecordsError, RecordedRedactions,
 };
 use servicekanal_testing::connect::{ConnectStandIn, INSTANCE_ID, connect_error};
 use std::sync::Arc;
 
 const VOICE_CONTACT: &str = "7d3e9b1a-4c2f-4e8d-b6a5-0f1e2d3c4b5a";
 const CHAT_CONTACT: &str = "2f6c3c0e-5a3b-4d1e-9c61-7b2f0a9d4e11";
+
+fn call(id: &str) -> ConnectContact {
+    ConnectContact {
+        id: id.into(),
+        kind: ContactKindInConnect::Call,
+    }
+}
+
+fn chat(id: &str) -> ConnectContact {
+    ConnectContact {
+        id: id.into(),
+        kind: ContactKindInConnect::Chat,
+    }
+}
 
 fn sample(path: &str) -> Event {
     let text = std::fs::read_to_string(format!(
@@ -78,7 +93,9 @@ async fn delete_contact_data_asks_connect_to_remove_the_customer_endpoint() {
     let connect = ConnectStandIn::start().await;
     let (client, _) = connect.clients();
     let records = ConnectContactRecords::new(client, INSTANCE_ID);
-    records.redact(VOICE_CONTACT).await.unwrap();
+    records.redact(&call(VOICE_CONTACT)).await.unwrap();
+    // A call carries no attributes of ours.
+    assert!(connect.calls_to("/contact/attributes").await.is_empty());
     let calls = connect
         .calls_to(&format!("/contact/delete/{INSTANCE_ID}/{VOICE_CONTACT}"))
         .await;
@@ -103,7 +120,7 @@ async fn a_contact_connect_no_longer_knows_is_done_and_throttling_is_retried() {
             1,
         )
         .await;
-    records.redact(VOICE_CONTACT).await.unwrap();
+    records.redact(&call(VOICE_CONTACT)).await.unwrap();
 
     connect
         .mount_first(
@@ -112,7 +129,7 @@ async fn a_contact_connect_no_longer_knows_is_done_and_throttling_is_retried() {
             2,
         )
         .await;
-    records.redact(VOICE_CONTACT).await.unwrap();
+    records.redact(&call(VOICE_CONTACT)).await.unwrap();
     // 1 (not found) + 2 throttled + 1 that went through.
     assert_eq!(connect.calls_to(&route).await.len(), 4);
 }
@@ -141,6 +158,14 @@ async fn a_contact_still_in_progress_fails_the_batch_from_its_record_and_a_retry
     );
     let retried = redact(&event, &ports).await;
     assert_eq!(retried.contacts, [CHAT_CONTACT]);
+    // A chat's attributes naming the customer are blanked too.
+    let blanked = connect.calls_to("/contact/attributes").await;
+    assert_eq!(blanked.len(), 1);
+    assert_eq!(blanked[0].body["InitialContactId"], CHAT_CONTACT);
+    assert_eq!(
+        blanked[0].body["Attributes"],
+        json!({ "customerRef": "", "conversation": "" })
+    );
 
     let refused = ConnectContactRecords::new(connect.clients().0, INSTANCE_ID);
     connect
@@ -151,7 +176,7 @@ async fn a_contact_still_in_progress_fails_the_batch_from_its_record_and_a_retry
         )
         .await;
     assert!(matches!(
-        refused.redact(CHAT_CONTACT).await,
+        refused.redact(&chat(CHAT_CONTACT)).await,
         Err(ContactRecordsError::Refused(_))
     ));
 }

@@ -23,17 +23,37 @@ pub enum ContactRecordsError {
     Refused(String),
 }
 
+/// A contact of ours in Amazon Connect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectContact {
+    pub id: String,
+    pub kind: ContactKindInConnect,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContactKindInConnect {
+    /// A call that left a callback request: its customer endpoint is the caller's number.
+    Call,
+    /// A handover chat: it carries our contact attributes (the customer number, the
+    /// conversation's reference), which `DeleteContactData` does not reach.
+    Chat,
+}
+
+/// The contact attributes a handover chat is started with that name the customer; blanked
+/// when the chat's record is redacted.
+pub const CHAT_PERSONAL_ATTRIBUTES: [&str; 2] = ["customerRef", "conversation"];
+
 #[async_trait]
 pub trait ContactRecords: Send + Sync {
-    /// Removes the customer's endpoint from the record of the contact. A contact redacted
-    /// before, or no longer known to Connect, is no error.
-    async fn redact(&self, contact_id: &str) -> Result<(), ContactRecordsError>;
+    /// Removes the customer's endpoint from the record of the contact, and a chat's personal
+    /// attributes. A contact redacted before, or no longer known to Connect, is no error.
+    async fn redact(&self, contact: &ConnectContact) -> Result<(), ContactRecordsError>;
 }
 
 /// The Connect contact whose record is to be redacted because of this change, if any: an
 /// item standing for a Connect contact was removed (by the sweeper, TTL or erasure), or a
 /// callback request became done.
-pub fn to_redact(change: &EventRecord) -> Result<Option<String>, StoreError> {
+pub fn to_redact(change: &EventRecord) -> Result<Option<ConnectContact>, StoreError> {
     let image = |item: &serde_dynamo::Item| -> Result<Option<Record>, StoreError> {
         if item.is_empty() {
             Ok(None)
@@ -44,9 +64,15 @@ pub fn to_redact(change: &EventRecord) -> Result<Option<String>, StoreError> {
     let old = image(&change.change.old_image)?;
     let new = image(&change.change.new_image)?;
     let stands_for_contact = |r: &Record| {
-        matches!(r.kind, RecordKind::CallbackRequest | RecordKind::DeskChat)
-            .then(|| r.key.connect_contact_id().map(str::to_owned))
-            .flatten()
+        let kind = match r.kind {
+            RecordKind::CallbackRequest => ContactKindInConnect::Call,
+            RecordKind::DeskChat => ContactKindInConnect::Chat,
+            _ => return None,
+        };
+        r.key.connect_contact_id().map(|id| ConnectContact {
+            id: id.to_owned(),
+            kind,
+        })
     };
     Ok(match (change.event_name.as_str(), old, new) {
         ("REMOVE", Some(old), _) => stands_for_contact(&old),
@@ -75,10 +101,10 @@ impl RecordedRedactions {
 
 #[async_trait]
 impl ContactRecords for RecordedRedactions {
-    async fn redact(&self, contact_id: &str) -> Result<(), ContactRecordsError> {
+    async fn redact(&self, contact: &ConnectContact) -> Result<(), ContactRecordsError> {
         let mut redacted = self.redacted.lock().expect("not poisoned");
-        if !redacted.iter().any(|id| id == contact_id) {
-            redacted.push(contact_id.to_owned());
+        if !redacted.contains(&contact.id) {
+            redacted.push(contact.id.clone());
         }
         Ok(())
     }
@@ -104,31 +130,53 @@ impl ConnectContactRecords {
 #[cfg(feature = "connect")]
 #[async_trait]
 impl ContactRecords for ConnectContactRecords {
-    async fn redact(&self, contact_id: &str) -> Result<(), ContactRecordsError> {
-        use aws_sdk_connect::error::ProvideErrorMetadata;
+    async fn redact(&self, contact: &ConnectContact) -> Result<(), ContactRecordsError> {
         use aws_sdk_connect::types::ContactField;
-        let result = self
+        let deleted = self
             .client
             .delete_contact_data()
             .instance_id(&self.instance_id)
-            .contact_id(contact_id)
+            .contact_id(&contact.id)
             .contact_fields(ContactField::CustomerEndpoint)
             .send()
             .await;
-        let Err(error) = result else {
-            return Ok(());
-        };
-        let status = error.raw_response().map(|r| r.status().as_u16());
-        let code = error.code().unwrap_or_default().to_owned();
-        let detail = format!("{code}: {}", error.message().unwrap_or_default());
-        match (status, code.as_str()) {
-            // Gone from Connect (older than its 24 months, or never stored): nothing to redact.
-            (_, "ResourceNotFoundException") => Ok(()),
-            // A contact still in progress cannot be redacted yet.
-            (Some(429 | 500..=599), _) | (None, _) | (_, "InvalidRequestException") => {
-                Err(ContactRecordsError::Unavailable(detail))
-            }
-            _ => Err(ContactRecordsError::Refused(detail)),
+        if let Err(error) = deleted {
+            records_error(error)?;
         }
+        if contact.kind == ContactKindInConnect::Chat {
+            let mut blank = self
+                .client
+                .update_contact_attributes()
+                .instance_id(&self.instance_id)
+                .initial_contact_id(&contact.id);
+            for name in CHAT_PERSONAL_ATTRIBUTES {
+                blank = blank.attributes(name, "");
+            }
+            if let Err(error) = blank.send().await {
+                records_error(error)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a failed Connect call means for the redaction: done (the contact is gone), later, or
+/// never.
+#[cfg(feature = "connect")]
+fn records_error<E: aws_sdk_connect::error::ProvideErrorMetadata + std::error::Error>(
+    error: aws_sdk_connect::error::SdkError<E, aws_sdk_connect::config::http::HttpResponse>,
+) -> Result<(), ContactRecordsError> {
+    use aws_sdk_connect::error::ProvideErrorMetadata;
+    let status = error.raw_response().map(|r| r.status().as_u16());
+    let code = error.code().unwrap_or_default().to_owned();
+    let detail = format!("{code}: {}", error.message().unwrap_or_default());
+    match (status, code.as_str()) {
+        // Gone from Connect (older than its 24 months, or never stored): nothing to redact.
+        (_, "ResourceNotFoundException") => Ok(()),
+        // A contact still in progress cannot be redacted yet.
+        (Some(429 | 500..=599), _) | (None, _) | (_, "InvalidRequestException") => {
+            Err(ContactRecordsError::Unavailable(detail))
+        }
+        _ => Err(ContactRecordsError::Refused(detail)),
     }
 }

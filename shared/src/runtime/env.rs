@@ -13,6 +13,8 @@ pub const CUSTOMERS_TABLE_NAME: &str = "CUSTOMERS_TABLE_NAME";
 pub const WHATSAPP_PHONE_NUMBER_ID: &str = "WHATSAPP_PHONE_NUMBER_ID";
 pub const INBOUND_QUEUE_URL: &str = "INBOUND_QUEUE_URL";
 pub const HANDOVER_QUEUE_URL: &str = "HANDOVER_QUEUE_URL";
+/// The agent-actions FIFO queue (bot-reply puts Connect's streamed agent actions on it, in order per contact).
+pub const AGENT_ACTIONS_QUEUE_URL: &str = "AGENT_ACTIONS_QUEUE_URL";
 pub const CLOSED_QUEUE_URL: &str = "CLOSED_QUEUE_URL";
 pub const TIMER_QUEUE_URL: &str = "TIMER_QUEUE_URL";
 pub const SURVEY_QUEUE_URL: &str = "SURVEY_QUEUE_URL";

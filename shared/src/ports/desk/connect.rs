@@ -27,8 +27,9 @@ use std::collections::HashMap;
 /// The agent-facing texts (`shared/data/desk.toml`).
 pub const EMBEDDED_TEXTS: &str = include_str!("../../../data/desk.toml");
 
-/// Connect takes at most this much text in one chat message.
-const MAX_MESSAGE_CHARS: usize = 16_000;
+/// Connect's participant API takes at most this many characters of `text/plain` in one
+/// message (`SendMessage`); longer texts go as several messages.
+const MAX_MESSAGE_CHARS: usize = 1024;
 /// A connection this close to its expiry is renewed before use.
 const RENEW_AHEAD: Duration = Duration::minutes(1);
 
@@ -72,7 +73,7 @@ impl DeskTexts {
             text.push_str(": ");
             text.push_str(&line.text);
         }
-        truncate(text)
+        text
     }
 
     fn rejected(&self, reason: RejectReason) -> String {
@@ -94,11 +95,26 @@ fn wire_name<T: serde::Serialize>(value: T) -> String {
         .unwrap_or_default()
 }
 
-fn truncate(mut text: String) -> String {
-    if let Some((cut, _)) = text.char_indices().nth(MAX_MESSAGE_CHARS) {
-        text.truncate(cut);
+/// `text` in pieces Connect takes, cut at line ends or spaces where one is near.
+fn chunks(text: &str) -> Vec<&str> {
+    let mut pieces = Vec::new();
+    let mut rest = text;
+    while rest.chars().count() > MAX_MESSAGE_CHARS {
+        let hard = rest
+            .char_indices()
+            .nth(MAX_MESSAGE_CHARS)
+            .map_or(rest.len(), |(i, _)| i);
+        let near = |at: Option<usize>| at.filter(|&i| i > hard / 2).map(|i| i + 1);
+        let cut = near(rest[..hard].rfind('\n'))
+            .or_else(|| near(rest[..hard].rfind(' ')))
+            .unwrap_or(hard);
+        pieces.push(&rest[..cut]);
+        rest = &rest[cut..];
     }
-    text
+    if !rest.is_empty() || pieces.is_empty() {
+        pieces.push(rest);
+    }
+    pieces
 }
 
 /// Which name of the customer the agent sees.
@@ -220,8 +236,85 @@ impl ConnectDesk {
         })
     }
 
-    /// Sends a text as `participant`, renewing its connection when it expired.
+    /// What follows `StartChatContact`: streaming to the topic, the system participant, both
+    /// connections, and the summary of what Lisa did.
+    async fn set_up_chat(
+        &self,
+        handover: &Handover,
+        request: &str,
+        contact_id: &str,
+        customer_token: String,
+    ) -> Result<ChatTokens, DeskError> {
+        let config = &self.config;
+        self.connect
+            .start_contact_streaming()
+            .instance_id(&config.instance_id)
+            .contact_id(contact_id)
+            .chat_streaming_configuration(
+                ChatStreamingConfiguration::builder()
+                    .streaming_endpoint_arn(&config.streaming_topic_arn)
+                    .build()
+                    .map_err(|e| DeskError::Refused(e.to_string()))?,
+            )
+            .client_token(format!("{request}-stream"))
+            .send()
+            .await
+            .map_err(|e| desk_error(e).into_error())?;
+
+        let system = self
+            .connect
+            .create_participant()
+            .instance_id(&config.instance_id)
+            .contact_id(contact_id)
+            .participant_details(
+                ParticipantDetailsToAdd::builder()
+                    .participant_role(ParticipantRole::CustomBot)
+                    .display_name(&config.texts.system_name)
+                    .build(),
+            )
+            .client_token(format!("{request}-system"))
+            .send()
+            .await
+            .map_err(|e| desk_error(e).into_error())?;
+        let system_token = system
+            .participant_credentials()
+            .and_then(|c| c.participant_token())
+            .ok_or_else(|| DeskError::Refused("CreateParticipant returned no token".into()))?
+            .to_owned();
+
+        let mut tokens = ChatTokens {
+            customer: self.participant(customer_token).await?,
+            system: self.participant(system_token).await?,
+        };
+        self.say(
+            &mut tokens.system,
+            &config.texts.summary(handover),
+            &format!("{request}-summary"),
+        )
+        .await?;
+        Ok(tokens)
+    }
+
+    /// Sends a text as `participant` (in several messages when long), renewing its
+    /// connection when it expired. Each piece has its own client token, derived from
+    /// `client_token`, so a retry sends none of them twice.
     async fn say(
+        &self,
+        participant: &mut Participant,
+        text: &str,
+        client_token: &str,
+    ) -> Result<(), DeskError> {
+        for (n, piece) in chunks(text).into_iter().enumerate() {
+            let token = match n {
+                0 => client_token.to_owned(),
+                n => format!("{client_token}-{n}"),
+            };
+            self.say_once(participant, piece, &token).await?;
+        }
+        Ok(())
+    }
+
+    async fn say_once(
         &self,
         participant: &mut Participant,
         text: &str,
@@ -236,7 +329,7 @@ impl ConnectDesk {
                 .send_message()
                 .connection_token(participant.connection_token.expose())
                 .content_type("text/plain")
-                .content(truncate(text.to_owned()))
+                .content(text)
                 .client_token(client_token)
                 .send()
                 .await;
@@ -329,57 +422,31 @@ impl AgentDesk for ConnectDesk {
             .ok_or_else(|| DeskError::Refused("StartChatContact returned no token".into()))?
             .to_owned();
 
-        self.connect
-            .start_contact_streaming()
-            .instance_id(&config.instance_id)
-            .contact_id(&contact_id)
-            .chat_streaming_configuration(
-                ChatStreamingConfiguration::builder()
-                    .streaming_endpoint_arn(&config.streaming_topic_arn)
-                    .build()
-                    .map_err(|e| DeskError::Refused(e.to_string()))?,
-            )
-            .client_token(format!("{request}-stream"))
-            .send()
+        match self
+            .set_up_chat(handover, request, &contact_id, customer_token)
             .await
-            .map_err(|e| desk_error(e).into_error())?;
-
-        let system = self
-            .connect
-            .create_participant()
-            .instance_id(&config.instance_id)
-            .contact_id(&contact_id)
-            .participant_details(
-                ParticipantDetailsToAdd::builder()
-                    .participant_role(ParticipantRole::CustomBot)
-                    .display_name(&config.texts.system_name)
-                    .build(),
-            )
-            .client_token(format!("{request}-system"))
-            .send()
-            .await
-            .map_err(|e| desk_error(e).into_error())?;
-        let system_token = system
-            .participant_credentials()
-            .and_then(|c| c.participant_token())
-            .ok_or_else(|| DeskError::Refused("CreateParticipant returned no token".into()))?
-            .to_owned();
-
-        let mut tokens = ChatTokens {
-            customer: self.participant(customer_token).await?,
-            system: self.participant(system_token).await?,
-        };
-        self.say(
-            &mut tokens.system,
-            &config.texts.summary(handover),
-            &format!("{request}-summary"),
-        )
-        .await?;
-        Ok(Some(DeskChat {
-            contact_id,
-            conversation: conversation.clone(),
-            tokens: Some(tokens),
-        }))
+        {
+            Ok(tokens) => Ok(Some(DeskChat {
+                contact_id,
+                conversation: conversation.clone(),
+                tokens: Some(tokens),
+            })),
+            Err(e) => {
+                // A chat the agents could take but we could not follow: end it, so the
+                // handover waits only where the caller puts it next (the fallback queue).
+                if let Err(stop) = self
+                    .connect
+                    .stop_contact()
+                    .instance_id(&config.instance_id)
+                    .contact_id(&contact_id)
+                    .send()
+                    .await
+                {
+                    tracing::warn!(error = %stop, "a half-started chat could not be stopped");
+                }
+                Err(e)
+            }
+        }
     }
 
     async fn tell(
@@ -457,5 +524,29 @@ fn desk_error<E: ProvideErrorMetadata + std::error::Error>(
             }))
         }
         _ => Refusal::Other(DeskError::Refused(format!("{code}: {message}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_texts_go_in_pieces_connect_takes_and_nothing_is_lost() {
+        let line = "Kunde: Meine Rechnung für November ist höher als sonst, warum?\n";
+        let text = line.repeat(60);
+        let pieces = chunks(&text);
+        assert!(pieces.len() > 1);
+        assert!(
+            pieces
+                .iter()
+                .all(|p| p.chars().count() <= MAX_MESSAGE_CHARS)
+        );
+        assert_eq!(pieces.concat(), text);
+        // Cut at a line end, not inside a word.
+        assert!(pieces[0].ends_with('\n'));
+        let unbroken = "ä".repeat(3000);
+        assert_eq!(chunks(&unbroken).concat(), unbroken);
+        assert_eq!(chunks("kurz"), ["kurz"]);
     }
 }

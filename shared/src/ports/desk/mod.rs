@@ -26,9 +26,9 @@ use std::sync::Arc;
 pub use crate::domain::messages::{DeskEvent, Handover};
 
 /// A desk's chat for one handed-over conversation (item `CHAT#<contact id>`, owned by the
-/// contact, under the conversation's retention class). The contact id stays as long as the
-/// conversation's data, so Connect's record of the chat can be redacted when that goes; the
-/// tokens go when the chat ends.
+/// contact, with the conversation's class and deadline as they were at the handover). When it
+/// goes (that deadline, or erasure), Connect's record of the chat is redacted (connect-records);
+/// the tokens go earlier, when the chat ends.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeskChat {
     /// The desk's id of the chat (Amazon Connect: the initial contact id).

@@ -681,9 +681,10 @@ impl Store for DynamoStore {
                 .buffered(width)
                 .collect()
                 .await;
+            // Every query sent counts against the page's budget, used or not.
+            queries += answers.len();
             for (&(hour, shard), answer) in buckets.iter().zip(answers) {
                 let (found, more) = answer?;
-                queries += 1;
                 let room = limit - items.len();
                 if found.len() > room {
                     // The page fills inside this bucket: go on after its last item taken.
