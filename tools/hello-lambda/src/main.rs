@@ -1,5 +1,6 @@
 //! The smallest `lambda_runtime` function, built with the workspace's release profile: the
 //! floor the cold-start benchmark compares every function with (`scripts/bench-coldstart`).
+//! Not deployed.
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
