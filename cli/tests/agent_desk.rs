@@ -72,15 +72,20 @@ impl Scene {
         }
     }
 
-    /// Erika, a customer, asks for an agent and authenticates; Lisa hands her over.
-    async fn hand_over(&mut self) {
+    /// Erika, a customer, asks for an agent and authenticates; returns Lisa's last answer.
+    async fn ask_for_an_agent(&mut self) -> Vec<String> {
         self.chat.say("Hallo").await;
         self.chat.tap(ids::KIND_CUSTOMER).await;
         self.chat
             .say("Ich möchte mit einem Mitarbeiter sprechen")
             .await;
         self.chat.say("K1002003").await;
-        let handed = self.chat.say("Sommer2026!").await;
+        self.chat.say("Sommer2026!").await
+    }
+
+    /// Erika asks for an agent; Lisa hands her over.
+    async fn hand_over(&mut self) {
+        let handed = self.ask_for_an_agent().await;
         assert_eq!(handed, [self.chat.lisa.handover.as_str()]);
         let (_, profile) = self.chat.profile().await.unwrap();
         self.conversation = Some(ConversationRef {
@@ -447,14 +452,7 @@ async fn a_chat_connect_cannot_start_leaves_the_customer_told_and_the_handover_q
             10,
         )
         .await;
-    scene.chat.say("Hallo").await;
-    scene.chat.tap(ids::KIND_CUSTOMER).await;
-    scene
-        .chat
-        .say("Ich möchte mit einem Mitarbeiter sprechen")
-        .await;
-    scene.chat.say("K1002003").await;
-    let told = scene.chat.say("Sommer2026!").await;
+    let told = scene.ask_for_an_agent().await;
     assert_eq!(
         told,
         [
@@ -500,14 +498,7 @@ async fn a_chat_that_starts_but_cannot_be_followed_is_stopped_and_the_handover_q
             1,
         )
         .await;
-    scene.chat.say("Hallo").await;
-    scene.chat.tap(ids::KIND_CUSTOMER).await;
-    scene
-        .chat
-        .say("Ich möchte mit einem Mitarbeiter sprechen")
-        .await;
-    scene.chat.say("K1002003").await;
-    let told = scene.chat.say("Sommer2026!").await;
+    let told = scene.ask_for_an_agent().await;
     assert_eq!(
         told.last().map(String::as_str),
         Some(scene.chat.lisa.desk_unavailable.as_str())
