@@ -536,6 +536,18 @@ async fn a_long_customer_message_reaches_the_agent_whole_in_pieces_connect_takes
 }
 
 #[tokio::test]
+async fn an_agents_attachment_is_not_relayed_and_the_agent_is_told() {
+    let mut scene = Scene::new(Kind::Connect).await;
+    scene.hand_over().await;
+    scene.stream("chat-agent-attachment.json", json!({})).await;
+    assert!(scene.chat.news().is_empty());
+    assert_eq!(
+        scene.agent_sees().await.last(),
+        Some(&Seen::Refused("attachment-not-relayed".into()))
+    );
+}
+
+#[tokio::test]
 async fn an_expired_connection_is_made_anew_and_the_message_still_reaches_the_agent() {
     let mut scene = Scene::new(Kind::Connect).await;
     scene.hand_over().await;

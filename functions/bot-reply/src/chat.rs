@@ -46,17 +46,34 @@ pub async fn on_chat_item(message: &str, ports: &Ports) -> Result<Outcome, BotEr
         }
         (ChatActivity::Typing, ParticipantRole::Agent) => AgentAct::Typing,
         (ChatActivity::Ended, _) => AgentAct::Close,
+        (ChatActivity::Attachment, ParticipantRole::Agent) => {
+            // Not relayed: the agent is told, rather than believing the file arrived.
+            let chat = stored_chat(&item.initial_contact_id, ports).await?;
+            let action_id = messages::message_id_for(&item.id, item.at);
+            let event = DeskEvent::ActionRejected {
+                conversation: chat.conversation.clone(),
+                action_id,
+                reason: RejectReason::AttachmentNotRelayed,
+            };
+            tell_desk(
+                &chat.conversation,
+                &event,
+                &format!("rejected-{action_id}"),
+                ports,
+            )
+            .await?;
+            return Ok(Outcome::AgentReplyRejected(
+                RejectReason::AttachmentNotRelayed,
+            ));
+        }
         // Our own customer and system messages come back too; an agent joining or leaving (a
         // transfer) needs nothing.
         _ => return Ok(Outcome::Ignored),
     };
-    let chat_key = ItemKey::desk_chat(&item.initial_contact_id);
-    let Some(chat) = ports.store.load::<DeskChat>(&chat_key).await? else {
-        return Err(BotError::UnknownChat);
-    };
+    let chat = stored_chat(&item.initial_contact_id, ports).await?;
     let action = BotWork::AgentAction(AgentAction {
         action_id: messages::message_id_for(&item.id, item.at),
-        conversation: chat.body.conversation,
+        conversation: chat.conversation,
         agent: item.display_name.unwrap_or_else(|| "agent".into()),
         act,
     });
@@ -65,6 +82,19 @@ pub async fn on_chat_item(message: &str, ports: &Ports) -> Result<Outcome, BotEr
         .send(action.to_queue_message(ports.clock.now()))
         .await?;
     Ok(Outcome::Queued)
+}
+
+/// The stored chat a streamed item belongs to; not (yet) stored is retried: the handover may
+/// still be committing.
+async fn stored_chat(contact_id: &str, ports: &Ports) -> Result<DeskChat, BotError> {
+    match ports
+        .store
+        .load::<DeskChat>(&ItemKey::desk_chat(contact_id))
+        .await?
+    {
+        Some(chat) => Ok(chat.body),
+        None => Err(BotError::UnknownChat),
+    }
 }
 
 /// The note after `prefix` (ASCII case ignored, surrounding blanks and a colon after the

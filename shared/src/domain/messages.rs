@@ -124,6 +124,8 @@ pub enum RejectReason {
     ConversationGone,
     /// WhatsApp refused the message for good.
     NotDeliverable,
+    /// A file from the desk: Servicekanal relays text only.
+    AttachmentNotRelayed,
 }
 
 /// A conversation handed to the agents, with what they need to take over.

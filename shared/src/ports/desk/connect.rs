@@ -549,4 +549,29 @@ mod tests {
         assert_eq!(chunks(&unbroken).concat(), unbroken);
         assert_eq!(chunks("kurz"), ["kurz"]);
     }
+
+    #[test]
+    fn every_refusal_and_every_ending_has_a_text_for_the_agent() {
+        let texts = DeskTexts::embedded();
+        for reason in [
+            RejectReason::OutsideServiceWindow,
+            RejectReason::ConversationClosed,
+            RejectReason::ConversationGone,
+            RejectReason::NotDeliverable,
+            RejectReason::AttachmentNotRelayed,
+        ] {
+            assert!(
+                texts.rejected(reason).starts_with("Nicht zugestellt"),
+                "{reason:?}"
+            );
+        }
+        for reason in [
+            EndReason::Goodbye,
+            EndReason::AgentClosed,
+            EndReason::Inactivity,
+            EndReason::Erased,
+        ] {
+            assert!(texts.closed.contains_key(&wire_name(reason)), "{reason:?}");
+        }
+    }
 }

@@ -25,6 +25,8 @@ pub enum ChatActivity {
     Message {
         text: String,
     },
+    /// A file the participant sent into the chat.
+    Attachment,
     Typing,
     Joined,
     Left,
@@ -84,6 +86,7 @@ pub fn parse(message: &str) -> Result<ChatItem, StreamingError> {
         "MESSAGE" if content_type.starts_with("text/") => ChatActivity::Message {
             text: raw.content.unwrap_or_default(),
         },
+        "ATTACHMENT" => ChatActivity::Attachment,
         "EVENT" => match content_type.strip_prefix(EVENT_PREFIX) {
             Some("typing") => ChatActivity::Typing,
             Some("participant.joined") => ChatActivity::Joined,
