@@ -536,15 +536,7 @@ impl LocalStack {
                 let mut event = aws_lambda_events::event::dynamodb::Event::default();
                 event.records = records;
                 let done = connect_records::redact(&event, ports).await;
-                let handled = match &done.failed_at {
-                    Some(at) => event
-                        .records
-                        .iter()
-                        .position(|r| r.change.sequence_number.as_deref() == Some(at))
-                        .unwrap_or(0),
-                    None => event.records.len(),
-                };
-                Ok((handled, done.failed_at.is_some()))
+                Ok((done.handled, done.failed_at.is_some()))
             }
         })
         .await

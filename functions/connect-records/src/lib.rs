@@ -36,6 +36,8 @@ pub struct Redacted {
     pub contacts: Vec<String>,
     /// Records that named nothing to redact (other changes, unreadable records: logged).
     pub skipped: usize,
+    /// Records handled, in stream order: everything before `failed_at`.
+    pub handled: usize,
     /// Where a retry starts: the sequence number of the record that failed.
     pub failed_at: Option<String>,
 }
@@ -69,6 +71,7 @@ pub async fn redact(event: &Event, ports: &Ports) -> Redacted {
             }
         }
     }
+    done.handled = done.contacts.len() + done.skipped;
     done
 }
 

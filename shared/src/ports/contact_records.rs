@@ -166,17 +166,16 @@ impl ContactRecords for ConnectContactRecords {
 fn records_error<E: aws_sdk_connect::error::ProvideErrorMetadata + std::error::Error>(
     error: aws_sdk_connect::error::SdkError<E, aws_sdk_connect::config::http::HttpResponse>,
 ) -> Result<(), ContactRecordsError> {
-    use aws_sdk_connect::error::ProvideErrorMetadata;
-    let status = error.raw_response().map(|r| r.status().as_u16());
-    let code = error.code().unwrap_or_default().to_owned();
-    let detail = format!("{code}: {}", error.message().unwrap_or_default());
-    match (status, code.as_str()) {
+    use crate::ports::connect_api::{ConnectFailure, classify};
+    match classify(error) {
         // Gone from Connect (older than its 24 months, or never stored): nothing to redact.
-        (_, "ResourceNotFoundException") => Ok(()),
+        ConnectFailure::NotFound => Ok(()),
+        ConnectFailure::Later(detail) => Err(ContactRecordsError::Unavailable(detail)),
         // A contact still in progress cannot be redacted yet.
-        (Some(429 | 500..=599), _) | (None, _) | (_, "InvalidRequestException") => {
+        ConnectFailure::Refused { code, detail } if code == "InvalidRequestException" => {
             Err(ContactRecordsError::Unavailable(detail))
         }
-        _ => Err(ContactRecordsError::Refused(detail)),
+        ConnectFailure::Refused { detail, .. } => Err(ContactRecordsError::Refused(detail)),
+        ConnectFailure::Denied => Err(ContactRecordsError::Refused("access denied".into())),
     }
 }

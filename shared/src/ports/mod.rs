@@ -2,6 +2,8 @@
 //! (embedded store, in-process queues, a directory for S3, ...), held to one contract suite.
 
 pub mod clock;
+#[cfg(feature = "connect")]
+pub(crate) mod connect_api;
 pub mod contact_records;
 pub mod desk;
 pub mod directory;

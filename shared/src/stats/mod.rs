@@ -15,6 +15,7 @@ mod rows;
 
 pub use rows::{CallbackRow, ConversationRow, DeletionRow, MessageEventRow, SurveyResponseRow};
 
+use crate::domain::wire_name;
 use crate::domain::{
     CallbackRequest, CallbackStatus, Conversation, ConversationState, DeliveryStatus, Direction,
     Message, SurveyAnswer, SurveySession,
@@ -27,7 +28,6 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::record::RecordWriter;
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -193,7 +193,9 @@ impl Rows {
                     && before.is_none_or(|b| b.state != ConversationState::Closed);
                 if closes {
                     let ended = conversation.ended_at.unwrap_or(at);
-                    let reason = conversation.end_reason.map_or("closed".to_owned(), label);
+                    let reason = conversation
+                        .end_reason
+                        .map_or("closed".to_owned(), wire_name);
                     self.conversations
                         .push(conversation_row(&conversation, ended, reason));
                 }
@@ -204,7 +206,7 @@ impl Rows {
                 if answer.complete && before.is_none_or(|b| !b.complete) {
                     self.survey_responses.push(SurveyResponseRow {
                         answered_at: minute(answer.answered_at),
-                        channel: label(answer.channel),
+                        channel: wire_name(answer.channel),
                         score: answer.score.map(i32::from),
                         solved: answer.solved,
                         has_comment: answer.comment.is_some_and(|c| !c.trim().is_empty()),
@@ -297,14 +299,6 @@ fn image(item: &serde_dynamo::Item) -> Result<Option<Record>, StatsError> {
     Ok(Some(Record::from_item(item)?))
 }
 
-/// An enum's wire name (`agent-closed`, `whatsapp`, ...), the same the records carry.
-fn label<T: Serialize>(value: T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => "unknown".to_owned(),
-    }
-}
-
 /// UTC, cut to the minute.
 fn minute(at: DateTime<Utc>) -> NaiveDateTime {
     at.duration_trunc(TimeDelta::minutes(1))
@@ -323,11 +317,11 @@ fn message_event(message: &Message) -> MessageEventRow {
     let facts = message.facts.as_ref();
     MessageEventRow {
         event_time: minute(message.at),
-        channel: label(crate::domain::Channel::Whatsapp),
-        direction: label(message.direction),
-        actor: label(message.actor),
-        message_type: label(message.message_type),
-        conversation_mode: facts.map(|f| label(f.mode)),
+        channel: wire_name(crate::domain::Channel::Whatsapp),
+        direction: wire_name(message.direction),
+        actor: wire_name(message.actor),
+        message_type: wire_name(message.message_type),
+        conversation_mode: facts.map(|f| wire_name(f.mode)),
         topic: facts.and_then(|f| f.topic.clone()),
         response_seconds: facts.and_then(|f| f.response_seconds),
         pricing_category: message.pricing.as_ref().and_then(|p| p.category.clone()),
@@ -360,14 +354,14 @@ fn conversation_row(
         started_at: minute(conversation.started_at),
         ended_at: minute(ended),
         duration_seconds: (ended - conversation.started_at).num_seconds().max(0),
-        channel: label(conversation.channel),
+        channel: wire_name(conversation.channel),
         customer_messages: conversation.customer_messages.into(),
         bot_messages: conversation.bot_messages.into(),
         agent_messages: conversation.agent_messages.into(),
         dialogs: conversation.dialogs.into(),
         handed_over: conversation.handed_over,
         authenticated: conversation.authenticated,
-        contact_kind: label(conversation.contact_kind),
+        contact_kind: wire_name(conversation.contact_kind),
         end_reason,
     }
 }
@@ -376,7 +370,7 @@ fn callback_row(request: &CallbackRequest, outcome: &str, at: DateTime<Utc>) -> 
     let hours = (at - request.requested_at).num_seconds().max(0) as f64 / 3600.0;
     CallbackRow {
         requested_at: minute(request.requested_at),
-        channel: label(crate::domain::Channel::Voice),
+        channel: wire_name(crate::domain::Channel::Voice),
         topic: request.topic.clone(),
         outcome: outcome.to_owned(),
         // A tenth of an hour is precise enough and no finer than the minute-cut times.

@@ -10,9 +10,10 @@
 
 use super::{AgentDesk, ChatTokens, DeskChat, DeskError, DeskEvent, Handover, Participant};
 use crate::domain::messages::RejectReason;
-use crate::domain::{Actor, EndReason};
+use crate::domain::{Actor, EndReason, wire_name};
 use crate::policy::mask::Secret;
 use crate::ports::clock::SharedClock;
+use crate::ports::connect_api::{ConnectFailure, classify};
 use async_trait::async_trait;
 use aws_sdk_connect::config::http::HttpResponse;
 use aws_sdk_connect::error::{ProvideErrorMetadata, SdkError};
@@ -85,14 +86,6 @@ impl DeskTexts {
         let key = wire_name(reason);
         self.closed.get(&key).cloned().unwrap_or(key)
     }
-}
-
-/// An enum's name as the records and queue bodies write it (`outside-service-window`).
-fn wire_name<T: serde::Serialize>(value: T) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 /// `text` in pieces Connect takes, cut at line ends or spaces where one is near.
@@ -492,9 +485,9 @@ impl AgentDesk for ConnectDesk {
     }
 }
 
-/// How a Connect call failed.
+/// A failed Connect call as the desk sees it: a refused token is told apart (renew the
+/// connection, or the chat is over).
 enum Refusal {
-    /// 403: a token that no longer works (expired connection, or the chat is over).
     Denied,
     Other(DeskError),
 }
@@ -511,19 +504,11 @@ impl Refusal {
 fn desk_error<E: ProvideErrorMetadata + std::error::Error>(
     error: SdkError<E, HttpResponse>,
 ) -> Refusal {
-    let status = error.raw_response().map(|r| r.status().as_u16());
-    let code = error.code().unwrap_or("").to_owned();
-    let message = error.message().unwrap_or("").to_owned();
-    match (status, code.as_str()) {
-        (Some(403), _) | (_, "AccessDeniedException") => Refusal::Denied,
-        (Some(429), _) | (Some(500..=599), _) | (None, _) => {
-            Refusal::Other(DeskError::Unavailable(if code.is_empty() {
-                error.to_string()
-            } else {
-                format!("{code}: {message}")
-            }))
-        }
-        _ => Refusal::Other(DeskError::Refused(format!("{code}: {message}"))),
+    match classify(error) {
+        ConnectFailure::Denied => Refusal::Denied,
+        ConnectFailure::Later(detail) => Refusal::Other(DeskError::Unavailable(detail)),
+        ConnectFailure::NotFound => Refusal::Other(DeskError::Refused("not found".into())),
+        ConnectFailure::Refused { detail, .. } => Refusal::Other(DeskError::Refused(detail)),
     }
 }
 
