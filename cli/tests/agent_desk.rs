@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use servicekanal_shared::domain::keys::ItemKey;
 use servicekanal_shared::domain::messages::{AgentAct, AgentAction, ConversationRef, DeskEvent};
 use servicekanal_shared::domain::{
-    Conversation, ConversationState, EndReason, Message, MessageContent,
+    Conversation, ConversationState, EndReason, Message, MessageContent, wire_name,
 };
 use servicekanal_shared::lisa::dialogue::ids;
 use servicekanal_shared::ports::clock::Clock;
@@ -114,13 +114,7 @@ impl Scene {
                             .join("\n"),
                     },
                     DeskEvent::CustomerMessage { text, .. } => Seen::Customer(text),
-                    DeskEvent::ActionRejected { reason, .. } => Seen::Refused(
-                        serde_json::to_value(reason)
-                            .unwrap()
-                            .as_str()
-                            .unwrap()
-                            .into(),
-                    ),
+                    DeskEvent::ActionRejected { reason, .. } => Seen::Refused(wire_name(reason)),
                     DeskEvent::Closed { .. } => Seen::Ended,
                 })
                 .collect();
