@@ -9,66 +9,77 @@ use servicekanal_shared::ports::desk::connect::{ConnectDesk, ConnectDeskConfig, 
 use servicekanal_shared::ports::desk::{AgentDesk, QueueDesk};
 use servicekanal_shared::ports::directory::DynamoDirectory;
 use servicekanal_shared::ports::queue::sqs::SqsQueue;
-use servicekanal_shared::runtime::{Env, lambda_basics, table_store};
+use servicekanal_shared::runtime::{Deferred, Env, LambdaBasics, lambda_aws, table_store};
 use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let process = Env::process();
     let env = Environment::read(&process)?;
-    let basics = lambda_basics(&env.secrets_arn).await?;
-    let sqs = aws_sdk_sqs::Client::new(&basics.aws);
-    let queue = |url: String| Arc::new(SqsQueue::new(sqs.clone(), url));
-    let clock: SharedClock = Arc::new(SystemClock);
-    let handover_queue: Arc<dyn AgentDesk> =
-        Arc::new(QueueDesk::new(queue(env.handover_queue_url)));
-    let desk: Arc<dyn AgentDesk> = match env.desk {
-        DeskSettings::Queue => handover_queue.clone(),
-        DeskSettings::Connect {
-            instance_id,
-            contact_flow_id,
-            streaming_topic_arn,
-            customer_name,
-        } => Arc::new(ConnectDesk::new(
-            aws_sdk_connect::Client::new(&basics.aws),
-            aws_sdk_connectparticipant::Client::new(&basics.aws),
-            ConnectDeskConfig {
-                instance_id,
-                contact_flow_id,
-                streaming_topic_arn,
-                customer_name,
-                texts: DeskTexts::embedded(),
-            },
-            clock.clone(),
-        )),
-    };
-    let ports = Ports {
-        store: Arc::new(table_store(&basics.aws, env.table_name)),
-        whatsapp: Arc::new(basics.graph_api(&env.whatsapp)?),
-        directory: Arc::new(DynamoDirectory::new(
-            aws_sdk_dynamodb::Client::new(&basics.aws),
-            env.customers_table_name,
-        )),
-        desk,
-        desk_fallback: handover_queue,
-        agent_actions_queue: queue(env.agent_actions_queue_url),
-        closed_queue: queue(env.closed_queue_url),
-        timer_queue: queue(env.timer_queue_url),
-        survey_queue: queue(env.survey_queue_url),
-        clock,
-        pseudonymizer: basics.pseudonymizer,
-        lisa: Arc::new(Lisa::new(
-            Catalogue::embedded(),
-            Texts::embedded(),
-            LisaConfig::from_lookup(process.lookup()),
-        )),
-        config: BotConfig::from_lookup(process.lookup())?,
-    };
+    let lisa_config = LisaConfig::from_lookup(process.lookup());
+    let config = BotConfig::from_lookup(process.lookup())?;
+    let aws = lambda_aws(&process)?;
+    // The access token and the pseudonym key arrive (and Lisa's model is decoded) while the
+    // first batch does.
+    let ports = Deferred::start(move || {
+        let (aws, env) = (aws.clone(), env.clone());
+        let (lisa_config, config) = (lisa_config.clone(), config.clone());
+        async move {
+            let basics = LambdaBasics::load(aws, &env.secrets_arn).await?;
+            let sqs = aws_sdk_sqs::Client::new(&basics.aws);
+            let queue = |url: String| Arc::new(SqsQueue::new(sqs.clone(), url));
+            let clock: SharedClock = Arc::new(SystemClock);
+            let handover_queue: Arc<dyn AgentDesk> =
+                Arc::new(QueueDesk::new(queue(env.handover_queue_url)));
+            let desk: Arc<dyn AgentDesk> = match env.desk {
+                DeskSettings::Queue => handover_queue.clone(),
+                DeskSettings::Connect {
+                    instance_id,
+                    contact_flow_id,
+                    streaming_topic_arn,
+                    customer_name,
+                } => Arc::new(ConnectDesk::new(
+                    aws_sdk_connect::Client::new(&basics.aws),
+                    aws_sdk_connectparticipant::Client::new(&basics.aws),
+                    ConnectDeskConfig {
+                        instance_id,
+                        contact_flow_id,
+                        streaming_topic_arn,
+                        customer_name,
+                        texts: DeskTexts::embedded(),
+                    },
+                    clock.clone(),
+                )),
+            };
+            Ok(Ports {
+                store: Arc::new(table_store(&basics.aws, env.table_name)),
+                whatsapp: Arc::new(basics.graph_api(&env.whatsapp)?),
+                directory: Arc::new(DynamoDirectory::new(
+                    aws_sdk_dynamodb::Client::new(&basics.aws),
+                    env.customers_table_name,
+                )),
+                desk,
+                desk_fallback: handover_queue,
+                agent_actions_queue: queue(env.agent_actions_queue_url),
+                closed_queue: queue(env.closed_queue_url),
+                timer_queue: queue(env.timer_queue_url),
+                survey_queue: queue(env.survey_queue_url),
+                clock,
+                pseudonymizer: basics.pseudonymizer,
+                lisa: Arc::new(Lisa::new(
+                    Catalogue::embedded(),
+                    Texts::embedded(),
+                    lisa_config,
+                )),
+                config,
+            })
+        }
+    });
     let ports = &ports;
     // SQS batches from the three queues, and the chat streaming topic's SNS events.
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
-            handle_event(event.payload, ports)
+            handle_event(event.payload, ports.get().await?)
                 .await
                 .map_err(Error::from)
         },

@@ -4,23 +4,30 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use retention_sweeper::{Environment, Ports, SweepConfig, handle};
 use servicekanal_shared::ports::clock::SystemClock;
-use servicekanal_shared::runtime::{Env, lambda_aws, table_store};
+use servicekanal_shared::runtime::{Deferred, Env, lambda_aws, table_store};
 use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let process = Env::process();
     let env = Environment::read(&process)?;
-    let aws = lambda_aws().await;
-    let ports = Ports {
-        store: Arc::new(table_store(&aws, env.table_name)),
-        clock: Arc::new(SystemClock),
-        config: SweepConfig::from_lookup(process.lookup())?,
-    };
+    let config = SweepConfig::from_lookup(process.lookup())?;
+    let aws = lambda_aws(&process)?;
+    // The client's TLS set-up runs while the schedule's event is on its way.
+    let ports = Deferred::start(move || {
+        let (aws, table, config) = (aws.clone(), env.table_name.clone(), config.clone());
+        async move {
+            Ok(Ports {
+                store: Arc::new(table_store(&aws, table)),
+                clock: Arc::new(SystemClock),
+                config,
+            })
+        }
+    });
     let ports = &ports;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<EventBridgeEvent>| async move {
-            Ok::<_, Error>(handle(event, ports).await?)
+            Ok::<_, Error>(handle(event, ports.get().await?).await?)
         },
     ))
     .await

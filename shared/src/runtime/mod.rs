@@ -1,9 +1,14 @@
-//! What every function's `main` does before serving: logging, the AWS configuration, the
-//! service secret named by `SECRETS_ARN`, and the pseudonymizer keyed from it.
+//! What every function's `main` does before serving: logging, the AWS configuration from the
+//! environment Lambda provides, and (deferred to the first event) the service secret named by
+//! `SECRETS_ARN` and the pseudonymizer keyed from it.
 
+pub mod aws;
+pub mod deferred;
 pub mod env;
 pub mod telemetry;
 
+pub use aws::lambda_aws;
+pub use deferred::Deferred;
 pub use env::Env;
 
 use crate::channels::whatsapp::WhatsAppError;
@@ -12,7 +17,7 @@ use crate::domain::keys::{PseudonymError, Pseudonymizer};
 use crate::ports::clock::SystemClock;
 use crate::ports::secrets::{Secrets, SecretsError, SecretsManagerSecrets, ServiceSecrets};
 use crate::ports::store::dynamodb::DynamoStore;
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::SdkConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -26,6 +31,8 @@ pub enum StartupError {
     Pseudonym(#[from] PseudonymError),
     #[error(transparent)]
     WhatsApp(#[from] WhatsAppError),
+    #[error("the ports' construction did not finish: {0}")]
+    Interrupted(String),
 }
 
 /// The single table named `table`, read on the system clock.
@@ -49,32 +56,26 @@ pub fn pseudonymizer_of(secrets: &ServiceSecrets) -> Result<Pseudonymizer, Pseud
     Pseudonymizer::new(secrets.pseudonym_key.expose().as_bytes().to_vec())
 }
 
-/// Built once per cold start, outside the handler.
+/// What the functions that hold the service secret build their ports from (in a [`Deferred`],
+/// so the secret's round trip is not part of the cold start's init).
 pub struct LambdaBasics {
     pub aws: SdkConfig,
     pub secrets: ServiceSecrets,
     pub pseudonymizer: Pseudonymizer,
 }
 
-/// Logging and the AWS configuration, for functions that need no secrets.
-pub async fn lambda_aws() -> SdkConfig {
-    crate::runtime::telemetry::init();
-    aws_config::load_defaults(BehaviorVersion::latest()).await
-}
-
-/// Logging, the AWS configuration, the service secret `secrets_arn` and the pseudonymizer.
-pub async fn lambda_basics(secrets_arn: &str) -> Result<LambdaBasics, StartupError> {
-    let aws = lambda_aws().await;
-    let secrets = service_secrets(&aws, secrets_arn).await?;
-    let pseudonymizer = pseudonymizer_of(&secrets)?;
-    Ok(LambdaBasics {
-        aws,
-        secrets,
-        pseudonymizer,
-    })
-}
-
 impl LambdaBasics {
+    /// The service secret `secrets_arn` and the pseudonymizer keyed from it.
+    pub async fn load(aws: SdkConfig, secrets_arn: &str) -> Result<Self, StartupError> {
+        let secrets = service_secrets(&aws, secrets_arn).await?;
+        let pseudonymizer = pseudonymizer_of(&secrets)?;
+        Ok(Self {
+            aws,
+            secrets,
+            pseudonymizer,
+        })
+    }
+
     /// The Graph API client for the business number, with the service's access token.
     pub fn graph_api(&self, settings: &WhatsAppSettings) -> Result<GraphApi, StartupError> {
         let mut config = GraphApiConfig::new(

@@ -1,0 +1,157 @@
+//! The AWS configuration of a Lambda function, from what Lambda puts in its environment: the
+//! region, the execution role's credentials and (locally) endpoint overrides. Lambda provides
+//! nothing else, so the SDK's default chain (profile files, SSO, STS web identity, IMDS,
+//! container credentials) would only cost cold-start time and binary size. Every SDK client
+//! built from it shares one HTTPS client: the trusted roots are parsed and the TLS set-up is
+//! made once, not once per client.
+
+use super::{Env, StartupError};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
+
+pub const AWS_REGION: &str = "AWS_REGION";
+pub const AWS_ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
+pub const AWS_SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
+pub const AWS_SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
+
+/// Logging, and the AWS configuration from the process environment.
+pub fn lambda_aws(env: &Env) -> Result<SdkConfig, StartupError> {
+    super::telemetry::init();
+    sdk_config(env, EnvEndpoints::process())
+}
+
+/// The configuration from `env`; endpoint overrides from `endpoints`.
+pub fn sdk_config(env: &Env, endpoints: EnvEndpoints) -> Result<SdkConfig, StartupError> {
+    // Lambda sets the role's credentials once per execution environment; they stay valid for
+    // its lifetime, so a fixed provider is what the default chain would have found.
+    let credentials = Credentials::new(
+        env.required(AWS_ACCESS_KEY_ID)?,
+        env.required(AWS_SECRET_ACCESS_KEY)?,
+        env.optional(AWS_SESSION_TOKEN).filter(|t| !t.is_empty()),
+        None,
+        "LambdaEnvironment",
+    );
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+        .build_https();
+    Ok(SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(env.required(AWS_REGION)?))
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .http_client(https)
+        .service_config(endpoints)
+        .build())
+}
+
+/// `AWS_ENDPOINT_URL_<SERVICE>` and `AWS_ENDPOINT_URL`, as the SDK documents them (moto in
+/// the benchmarks; unset in AWS).
+#[derive(Clone, Debug, Default)]
+pub struct EnvEndpoints {
+    variables: Vec<(String, String)>,
+}
+
+impl EnvEndpoints {
+    pub fn process() -> Self {
+        Self::from_pairs(std::env::vars())
+    }
+
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+        Self {
+            variables: pairs
+                .into_iter()
+                .filter(|(name, value)| name.starts_with("AWS_ENDPOINT_URL") && !value.is_empty())
+                .collect(),
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<String> {
+        self.variables
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, value)| value.clone())
+    }
+}
+
+impl LoadServiceConfig for EnvEndpoints {
+    fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
+        let service = key.service_id().to_ascii_uppercase().replace(' ', "_");
+        self.get(&format!("{}_{service}", key.env()))
+            .or_else(|| self.get(key.env()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lambda_env(name: &str) -> Option<String> {
+        match name {
+            AWS_REGION => Some("eu-central-1".into()),
+            AWS_ACCESS_KEY_ID => Some("ASIAEXAMPLE".into()),
+            AWS_SECRET_ACCESS_KEY => Some("secret".into()),
+            AWS_SESSION_TOKEN => Some("token".into()),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn region_and_the_roles_credentials_come_from_the_environment() {
+        use aws_credential_types::provider::ProvideCredentials;
+        let config = sdk_config(&Env::from_lookup(lambda_env), EnvEndpoints::default()).unwrap();
+        assert_eq!(config.region().unwrap().as_ref(), "eu-central-1");
+        let credentials = config
+            .credentials_provider()
+            .unwrap()
+            .provide_credentials()
+            .await
+            .unwrap();
+        assert_eq!(credentials.access_key_id(), "ASIAEXAMPLE");
+        assert_eq!(credentials.session_token(), Some("token"));
+        assert!(config.http_client().is_some(), "one client for all");
+    }
+
+    #[test]
+    fn a_missing_region_or_key_is_named() {
+        let without_region =
+            Env::from_lookup(|name| (name != AWS_REGION).then(|| lambda_env(name)).flatten());
+        assert!(matches!(
+            sdk_config(&without_region, EnvEndpoints::default()),
+            Err(StartupError::MissingEnv(name)) if name == AWS_REGION
+        ));
+    }
+
+    #[test]
+    fn a_service_endpoint_wins_over_the_global_one() {
+        let endpoints = EnvEndpoints::from_pairs([
+            (
+                "AWS_ENDPOINT_URL".to_owned(),
+                "http://127.0.0.1:5000".to_owned(),
+            ),
+            (
+                "AWS_ENDPOINT_URL_CONNECT".to_owned(),
+                "http://127.0.0.1:6000".to_owned(),
+            ),
+            ("HOME".to_owned(), "/root".to_owned()),
+        ]);
+        let key = |service| {
+            ServiceConfigKey::builder()
+                .service_id(service)
+                .env("AWS_ENDPOINT_URL")
+                .profile("endpoint_url")
+                .build()
+                .unwrap()
+        };
+        assert_eq!(
+            endpoints.load_config(key("Connect")).as_deref(),
+            Some("http://127.0.0.1:6000")
+        );
+        assert_eq!(
+            endpoints.load_config(key("DynamoDB")).as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
+        assert_eq!(EnvEndpoints::default().load_config(key("SQS")), None);
+    }
+}
