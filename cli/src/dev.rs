@@ -34,21 +34,44 @@ const PAGE: &str = include_str!("../web/index.html");
 /// Where the clock's offset is kept, so a restart does not turn back time.
 const OFFSET_FILE: &str = "clock-offset-seconds";
 
+/// How many queue consumers run at once: Lambda's concurrent invocations of the consumers.
+/// A bot turn may wait for a burst window, so one consumer would hold up every contact.
+pub const CONSUMERS: usize = 8;
+
 pub struct DevServer {
     pub stack: LocalStack,
     pub clock: OffsetClock,
     data_dir: PathBuf,
+    /// Wakes a consumer: a webhook POST was queued. Many POSTs while the consumers are busy
+    /// leave one wake-up, and the consumer drains all of them in batches.
+    consumers: tokio::sync::Notify,
 }
 
 impl DevServer {
     /// Opens the stack on `data_dir` with the clock offset kept there, with the recording
     /// outbox, or a developer's real test number when the environment names one (see
     /// [`RealNumber`]).
+    /// Lisa's and the timers' settings are read from the environment as in AWS
+    /// (`BURST_WINDOW_MS`, `INACTIVITY_MINUTES`).
     pub fn open(data_dir: &Path) -> Result<Arc<Self>> {
-        Self::open_with(data_dir, RealNumber::from_lookup(|k| std::env::var(k).ok()))
+        let env = |k: &str| std::env::var(k).ok();
+        Self::open_with(
+            data_dir,
+            RealNumber::from_lookup(env),
+            bot_reply::BotConfig::from_lookup(env)?,
+        )
     }
 
-    fn open_with(data_dir: &Path, real: Option<RealNumber>) -> Result<Arc<Self>> {
+    /// As [`DevServer::open`] with bot-reply's settings given (the load generator's).
+    pub fn open_configured(data_dir: &Path, bot_config: bot_reply::BotConfig) -> Result<Arc<Self>> {
+        Self::open_with(data_dir, None, bot_config)
+    }
+
+    fn open_with(
+        data_dir: &Path,
+        real: Option<RealNumber>,
+        bot_config: bot_reply::BotConfig,
+    ) -> Result<Arc<Self>> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
         let offset = std::fs::read_to_string(data_dir.join(OFFSET_FILE))
@@ -80,10 +103,13 @@ impl DevServer {
                 stack
             }
         };
+        let mut stack = stack;
+        stack.bot.config = bot_config;
         Ok(Arc::new(Self {
             stack,
             clock,
             data_dir: data_dir.to_owned(),
+            consumers: tokio::sync::Notify::new(),
         }))
     }
 
@@ -122,6 +148,15 @@ impl DevServer {
     /// Serves until Ctrl-C; the retention sweeper runs every minute meanwhile, as its
     /// schedule would (real time moves deadlines past too, not only the clock buttons).
     pub async fn serve(self: Arc<Self>, listener: tokio::net::TcpListener) -> Result<()> {
+        for _ in 0..CONSUMERS {
+            let consuming = self.clone();
+            tokio::spawn(async move {
+                loop {
+                    consuming.consumers.notified().await;
+                    consuming.stack.run().await;
+                }
+            });
+        }
         let sweeping = self.clone();
         tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -189,8 +224,8 @@ fn bad_request(message: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, message.into())
 }
 
-/// The webhook, byte for byte the Lambda handler; the consumers run right after, as the
-/// event source mapping would start them.
+/// The webhook, byte for byte the Lambda handler; a consumer is woken, as the event source
+/// mapping would start one.
 async fn webhook(State(app): App, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let Ok(bytes) = to_bytes(body, whatsapp_webhook::DEFAULT_MAX_BODY_BYTES + 1).await else {
@@ -199,8 +234,7 @@ async fn webhook(State(app): App, request: Request) -> Response {
     let request = lambda_http::Request::from_parts(parts, lambda_http::Body::from(bytes.to_vec()));
     let response = app.stack.webhook(request).await;
     if response.status().is_success() {
-        let app = app.clone();
-        tokio::spawn(async move { app.stack.run().await });
+        app.consumers.notify_one();
     }
     let (parts, body) = response.into_parts();
     Response::from_parts(parts, Body::from(body.to_vec()))

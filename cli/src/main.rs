@@ -89,6 +89,26 @@ enum Command {
         #[arg(long, default_value = ".servicekanal", env = "SERVICEKANAL_DATA_DIR")]
         data_dir: PathBuf,
     },
+    /// Load test of the local stack: many simulated contacts post signed webhook messages
+    /// over HTTP; prints accepted messages/s, webhook and reply latencies, and whether every
+    /// message was stored once and answered once (exit status 1 if not).
+    Load {
+        #[arg(long, default_value_t = 200)]
+        contacts: usize,
+        /// Messages each contact sends, one after the other.
+        #[arg(long, default_value_t = 10)]
+        messages: usize,
+        /// Share of messages delivered twice, as WhatsApp retries.
+        #[arg(long, default_value_t = 0.1)]
+        duplicates: f64,
+        /// Lisa's burst window in milliseconds (AWS default 2000; each waiting turn holds a
+        /// consumer).
+        #[arg(long, default_value_t = 0)]
+        burst_window_ms: i64,
+        /// The stack's data folder (default: a temporary one, removed afterwards).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// Sales' callback requests: list the open ones, mark one done (deleted) or on hold.
     Callbacks {
         #[command(subcommand)]
@@ -372,6 +392,34 @@ fn main() -> Result<()> {
     servicekanal_shared::runtime::telemetry::init();
     match Cli::parse().command {
         Command::Dev { port, data_dir } => dev(port, &data_dir)?,
+        Command::Load {
+            contacts,
+            messages,
+            duplicates,
+            burst_window_ms,
+            data_dir,
+        } => {
+            let options = servicekanal_cli::load::LoadOptions {
+                contacts,
+                messages_per_contact: messages,
+                duplicate_share: duplicates,
+                burst_window: chrono::Duration::milliseconds(burst_window_ms),
+                data_dir,
+                ..Default::default()
+            };
+            let report =
+                tokio::runtime::Runtime::new()?.block_on(servicekanal_cli::load::run(options))?;
+            print!("{}", report.markdown());
+            for anomaly in report.anomalies.iter().take(20) {
+                eprintln!("{anomaly}");
+            }
+            anyhow::ensure!(
+                report.anomalies.is_empty() && report.empty_statistics_files == 0,
+                "{} anomalies, {} empty statistics files",
+                report.anomalies.len(),
+                report.empty_statistics_files
+            );
+        }
         Command::Callbacks { action, stack } => block_on(callbacks(action, stack))?,
         Command::Retention => print!("{}", retention_table()),
         Command::Erase { person, target } => block_on(erase(person, target))?,

@@ -5,6 +5,7 @@ mod classify;
 mod common;
 mod conversations;
 mod dev_server;
+mod load;
 mod privacy;
 mod review;
 mod statistics;

@@ -134,3 +134,48 @@ async fn readable_items_list_everything_until_its_deadline() {
         "past its deadline, the bot item is gone from view"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_commit_in_groups_each_on_its_own_condition() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(support::start_time());
+    let store = Arc::new(EmbeddedStore::open(dir.path(), Arc::new(clock.clone())).unwrap());
+    // 40 creates of one key race 60 creates of their own keys: one of the 40 wins, and the
+    // losers' failures roll back nothing of the others in their group.
+    let same = profile("491799999999", &clock, RetentionClass::Service13m);
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let (store, record) = (
+            store.clone(),
+            if i % 5 < 2 {
+                same.clone()
+            } else {
+                profile(
+                    &format!("4917000{i:05}"),
+                    &clock,
+                    RetentionClass::Service13m,
+                )
+            },
+        );
+        tasks.push(tokio::spawn(async move { store.create(&record).await }));
+    }
+    let mut created = 0;
+    let mut refused = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => created += 1,
+            Err(servicekanal_shared::ports::store::StoreError::AlreadyExists(key)) => {
+                assert_eq!(key, same.key);
+                refused += 1;
+            }
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert_eq!((created, refused), (61, 39));
+    let mut feed = store.change_feed(None);
+    assert_eq!(feed.poll(1000).await.unwrap().len(), 61, "one change each");
+    drop((feed, store));
+    // Durable: all of them are there after a restart.
+    let reopened = EmbeddedStore::open(dir.path(), Arc::new(clock.clone())).unwrap();
+    assert_eq!(reopened.readable_items().unwrap().len(), 61);
+}

@@ -1,6 +1,7 @@
 //! The crate's integration tests, one binary (see `autotests = false` in Cargo.toml).
 
 mod customer_directory;
+mod delivery;
 mod desk_contract;
 mod embedded_store;
 mod graph_api;

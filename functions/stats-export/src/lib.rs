@@ -90,10 +90,16 @@ pub async fn export(records: &[EventRecord], ports: &Ports) -> Result<Exported, 
         return Ok(exported);
     }
     let day = first.change.approximate_creation_date_time.date_naive();
-    for (table, bytes) in stats::parquet_files(&rows)? {
+    for (table, file) in stats::parquet_files(&rows)? {
         let key = stats::object_key(table, day, first_sequence);
-        ports.objects.put(&key, bytes).await?;
-        exported.objects.push(key);
+        match file {
+            Some(bytes) => {
+                ports.objects.put(&key, bytes).await?;
+                exported.objects.push(key);
+            }
+            // A retry of a longer batch with the same first record may have written it.
+            None => ports.objects.delete(&key).await?,
+        }
     }
     exported.rows = rows.counts();
     tracing::info!(

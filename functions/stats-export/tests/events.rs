@@ -57,3 +57,29 @@ async fn ttl_removals_are_counted_as_ttl_deletions() {
     assert_eq!(rows[&Table::Deletions], 1, "{rows:?}");
     assert_eq!(rows[&Table::MessageEvents], 0);
 }
+
+#[tokio::test]
+async fn no_empty_files_and_a_shorter_retry_leaves_nothing_of_the_longer_batch() {
+    use servicekanal_shared::ports::objects::ObjectStore;
+    let dir = tempfile::tempdir().unwrap();
+    let ports = Ports {
+        objects: Arc::new(LocalDirectory::new(dir.path())),
+    };
+    let event = sample("whatsapp-conversation.json");
+    let whole = export(&event.records, &ports).await.unwrap();
+    // Message events and the closed conversation; nothing for the other three tables.
+    assert_eq!(whole.objects.len(), 2, "{:?}", whole.objects);
+    for key in ports.objects.list("").await.unwrap() {
+        let bytes = ports.objects.get(&key).await.unwrap().unwrap();
+        let rows = servicekanal_shared::stats::read_rows(bytes).unwrap();
+        assert!(!rows.is_empty(), "{key} is empty");
+    }
+    // Bisected: the first record alone (a customer message, no closed conversation yet).
+    let first_only = export(&event.records[..1], &ports).await.unwrap();
+    assert_eq!(first_only.rows[&Table::Conversations], 0);
+    let left = ports.objects.list("").await.unwrap();
+    assert_eq!(
+        left, first_only.objects,
+        "the longer batch's objects are replaced or gone"
+    );
+}

@@ -171,7 +171,15 @@ async fn stream_records_from_dynamodb_become_parquet_rows_in_s3_once() {
     let response = handle(event(records.clone()), &ports).await.unwrap();
     assert!(response.batch_item_failures.is_empty());
     let objects = ports.objects.list("").await.unwrap();
-    assert_eq!(objects.len(), Table::ALL.len(), "{objects:?}");
+    let tables_with_rows = Table::ALL
+        .iter()
+        .filter(|table| objects.iter().any(|k| k.starts_with(&format!("{table}/"))))
+        .count();
+    assert_eq!(
+        objects.len(),
+        tables_with_rows,
+        "one object per table: {objects:?}"
+    );
     let first = records[0].change.sequence_number.clone().unwrap();
     let day = records[0]
         .change
@@ -294,6 +302,7 @@ async fn a_record_that_cannot_be_read_is_reported_and_the_rows_before_it_are_kep
     );
     assert_eq!(
         ports.objects.list("").await.unwrap().len(),
-        Table::ALL.len()
+        1,
+        "the first record's message event, no empty files"
     );
 }

@@ -319,10 +319,6 @@ pub async fn mark_sent(
     wamid: &str,
     at: DateTime<Utc>,
 ) -> Result<Record, StoreError> {
-    let mut message: Message = record.body()?;
-    message.wamid = Some(wamid.to_owned());
-    message.delivery = DeliveryStatus::Accepted;
-    record.set_body(&message)?;
     // The marker first: a status can only arrive once WhatsApp has the message.
     match store
         .create(&outbound_marker(pseudonymizer, wamid, &record, at)?)
@@ -331,7 +327,28 @@ pub async fn mark_sent(
         Ok(()) | Err(StoreError::AlreadyExists(_)) => {}
         Err(e) => return Err(e),
     }
-    store.update(&record).await
+    // WhatsApp's first status may be applied before this update: then it is kept, and the
+    // WhatsApp id added to it.
+    for _ in 0..5 {
+        let mut message: Message = record.body()?;
+        message.wamid = Some(wamid.to_owned());
+        if message.delivery == DeliveryStatus::Pending {
+            message.delivery = DeliveryStatus::Accepted;
+        }
+        record.set_body(&message)?;
+        match store.update(&record).await {
+            Err(StoreError::VersionConflict { .. }) => {
+                record = store
+                    .get(&record.key)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(record.key.clone()))?;
+            }
+            updated => return updated,
+        }
+    }
+    Err(StoreError::Backend(
+        "marking a message sent kept conflicting".into(),
+    ))
 }
 
 /// What became of a status update.
@@ -368,6 +385,8 @@ pub async fn apply_status(
             return Ok(StatusOutcome::Stale);
         }
         message.delivery = status;
+        // Before the sender noted it (see `mark_sent`), the marker is what ties them.
+        message.wamid.get_or_insert_with(|| wamid.to_owned());
         message.error_code = error_code.or(message.error_code);
         if message.pricing.is_none() {
             message.pricing = pricing.cloned();

@@ -408,15 +408,29 @@ pub fn read_rows(bytes: Vec<u8>) -> Result<Vec<serde_json::Value>, StatsError> {
         .collect()
 }
 
-/// Every table's Parquet file for one batch, written even when empty: a retried or bisected
-/// batch then replaces all of its earlier objects, never leaving one behind.
-pub fn parquet_files(rows: &Rows) -> Result<Vec<(Table, Vec<u8>)>, StatsError> {
+/// A table's Parquet file of a batch; `None` when the table has no rows in it.
+pub type TableFile = (Table, Option<Vec<u8>>);
+
+/// Every table's Parquet file for one batch; `None` for a table without rows, whose object of
+/// the batch is deleted instead: a retried or bisected batch then replaces all of its earlier
+/// objects, never leaving one behind, and no empty file is written.
+pub fn parquet_files(rows: &Rows) -> Result<Vec<TableFile>, StatsError> {
+    fn file<'a, R>(rows: &'a [R]) -> Result<Option<Vec<u8>>, StatsError>
+    where
+        &'a [R]: RecordWriter<R>,
+    {
+        if rows.is_empty() {
+            Ok(None)
+        } else {
+            to_parquet(rows).map(Some)
+        }
+    }
     Ok(vec![
-        (Table::MessageEvents, to_parquet(&rows.message_events)?),
-        (Table::Conversations, to_parquet(&rows.conversations)?),
-        (Table::SurveyResponses, to_parquet(&rows.survey_responses)?),
-        (Table::Callbacks, to_parquet(&rows.callbacks)?),
-        (Table::Deletions, to_parquet(&rows.deletions())?),
+        (Table::MessageEvents, file(&rows.message_events)?),
+        (Table::Conversations, file(&rows.conversations)?),
+        (Table::SurveyResponses, file(&rows.survey_responses)?),
+        (Table::Callbacks, file(&rows.callbacks)?),
+        (Table::Deletions, file(&rows.deletions())?),
     ])
 }
 

@@ -54,7 +54,13 @@ impl RecordingOutbox {
 
     /// Messages marked as read, with whether the typing indicator was shown.
     pub fn read_marks(&self) -> Vec<(String, bool)> {
-        self.read.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.read_marks_from(0)
+    }
+
+    /// The read marks after the first `start` (a watcher's cheap look at what is new).
+    pub fn read_marks_from(&self, start: usize) -> Vec<(String, bool)> {
+        let read = self.read.lock().unwrap_or_else(|e| e.into_inner());
+        read.get(start..).unwrap_or_default().to_vec()
     }
 }
 
