@@ -74,6 +74,10 @@ pub struct LoadReport {
     pub answered_once: usize,
     /// Messages stored more than once or never answered, replies sent twice.
     pub anomalies: Vec<String>,
+    /// Writes to the store (its change records), for the cost estimate.
+    pub store_writes: usize,
+    /// Lisa's replies sent (each gets WhatsApp's statuses on the webhook in AWS).
+    pub replies: usize,
     pub statistics_files: usize,
     pub empty_statistics_files: usize,
     pub message_event_rows: usize,
@@ -116,9 +120,9 @@ impl LoadReport {
         let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
         format!(
             "| messages (+ duplicate deliveries) | accepted POSTs/s | webhook p50 / p99 / max | \
-             answered/s | reply p50 / p99 | stored once | answered once | statistics files (empty) |\n\
-             |---|---|---|---|---|---|---|---|\n\
-             | {} (+{}) | {:.0} | {} / {} / {} | {:.0} | {} / {} | {} | {} | {} ({}) |\n",
+             answered/s | reply p50 / p99 | stored once | answered once | replies / store writes per message | statistics files (empty) |\n\
+             |---|---|---|---|---|---|---|---|---|\n\
+             | {} (+{}) | {:.0} | {} / {} / {} | {:.0} | {} / {} | {} | {} | {:.2} / {:.1} | {} ({}) |\n",
             self.messages,
             self.duplicate_deliveries,
             self.accepted_per_second(),
@@ -130,6 +134,8 @@ impl LoadReport {
             ms(self.reply_latency.p99),
             self.stored_once,
             self.answered_once,
+            self.replies as f64 / self.messages.max(1) as f64,
+            self.store_writes as f64 / self.messages.max(1) as f64,
             self.statistics_files,
             self.empty_statistics_files,
         )
@@ -336,6 +342,15 @@ async fn drive(options: &LoadOptions, data_dir: &std::path::Path) -> Result<Load
             _ => anomalies.push(format!("{wamid} not answered")),
         }
     }
+    let mut store_writes = 0;
+    let mut feed = server.stack.store.change_feed(None);
+    loop {
+        let batch = servicekanal_shared::ports::store::ChangeFeed::poll(&mut feed, 1000).await?;
+        if batch.is_empty() {
+            break;
+        }
+        store_writes += batch.len();
+    }
     server.stack.export_stats().await?;
     let objects = &server.stack.stats.objects;
     let (mut statistics_files, mut empty_statistics_files, mut message_event_rows) = (0, 0, 0);
@@ -361,6 +376,8 @@ async fn drive(options: &LoadOptions, data_dir: &std::path::Path) -> Result<Load
         stored_once,
         answered_once,
         anomalies,
+        store_writes,
+        replies: sent.len(),
         statistics_files,
         empty_statistics_files,
         message_event_rows,
