@@ -177,3 +177,19 @@ fn every_function_of_the_template_is_a_binary_of_the_workspace_and_every_lambda_
         "every Lambda crate under functions/ is deployed by the template, and only those"
     );
 }
+
+#[test]
+fn the_secrets_template_fills_every_field_ops_set_with_the_refused_placeholder() {
+    use servicekanal_shared::ports::secrets::{FIELDS, PLACEHOLDER};
+    let line = TEMPLATE
+        .lines()
+        .find(|l| l.trim_start().starts_with("SecretStringTemplate:"))
+        .expect("the service secret's template");
+    let json = line.split_once(':').unwrap().1.trim().trim_matches('\'');
+    let fields: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json).unwrap();
+    // The pseudonym key is generated; the other three are set by ops.
+    for field in FIELDS.iter().filter(|f| **f != "pseudonym_key") {
+        assert_eq!(fields[*field], PLACEHOLDER, "{field}");
+    }
+    assert!(TEMPLATE.contains("GenerateStringKey: pseudonym_key"));
+}

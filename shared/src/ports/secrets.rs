@@ -14,6 +14,11 @@ pub const FIELDS: [&str; 4] = [
     "pseudonym_key",
 ];
 
+/// What the template puts into the secret's fields until ops set them (template.yaml's
+/// `SecretStringTemplate`): refused like an empty field, so a stack whose secret was never
+/// filled in accepts no webhook signed with a publicly known value.
+pub const PLACEHOLDER: &str = "set-me";
+
 #[derive(Clone, Debug, Deserialize)]
 pub struct ServiceSecrets {
     /// Signs the webhook POSTs (`X-Hub-Signature-256`).
@@ -30,6 +35,8 @@ pub struct ServiceSecrets {
 pub enum SecretsError {
     #[error("secret field {0} is missing or empty")]
     Missing(&'static str),
+    #[error("secret field {0} still has the template's placeholder: set it (docs/operations.md)")]
+    Placeholder(&'static str),
     #[error("the secret is not a JSON object with the expected fields: {0}")]
     Malformed(String),
     #[error("secrets backend failed: {0}")]
@@ -51,6 +58,9 @@ fn check(secrets: ServiceSecrets) -> Result<ServiceSecrets, SecretsError> {
     for (field, value) in FIELDS.into_iter().zip(values) {
         if value.expose().trim().is_empty() {
             return Err(SecretsError::Missing(field));
+        }
+        if value.expose().trim() == PLACEHOLDER {
+            return Err(SecretsError::Placeholder(field));
         }
     }
     Ok(secrets)
@@ -118,5 +128,15 @@ mod tests {
             err.to_string(),
             "secret field access_token is missing or empty"
         );
+    }
+
+    #[test]
+    fn the_templates_placeholder_is_refused() {
+        let err = parse(
+            r#"{"app_secret": "set-me", "verify_token": "v", "access_token": "t",
+                "pseudonym_key": "k"}"#,
+        )
+        .unwrap_err();
+        assert!(matches!(err, SecretsError::Placeholder("app_secret")));
     }
 }
