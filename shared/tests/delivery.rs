@@ -7,7 +7,7 @@ use servicekanal_shared::domain::messages::{StatusOutcome, apply_status, mark_se
 use servicekanal_shared::domain::{Actor, DeliveryStatus, Message};
 use servicekanal_shared::policy::retention::RetentionClass;
 use servicekanal_shared::ports::clock::Clock;
-use servicekanal_shared::ports::store::{Record, Store};
+use servicekanal_shared::ports::store::Record;
 use servicekanal_testing::{FaultyStore, harness};
 use ulid::Ulid;
 

@@ -60,7 +60,6 @@ async fn ttl_removals_are_counted_as_ttl_deletions() {
 
 #[tokio::test]
 async fn no_empty_files_and_a_shorter_retry_leaves_nothing_of_the_longer_batch() {
-    use servicekanal_shared::ports::objects::ObjectStore;
     let dir = tempfile::tempdir().unwrap();
     let ports = Ports {
         objects: Arc::new(LocalDirectory::new(dir.path())),
