@@ -1,0 +1,406 @@
+//! One bot turn: a customer's text message, already stored and queued by the webhook, handled
+//! by `bot_reply::handle` as the inbound FIFO queue delivers it (an SQS event of one record):
+//! Lisa reads the stored message, decides, commits her decision, sends her replies through
+//! the recording outbox, marks them sent and queues the inactivity timer. On the embedded
+//! store and in-process queues, Lisa with the embedded catalogue and texts, the burst window
+//! at zero (the turn does not wait for followers). Every iteration is the first message of a
+//! contact never seen before, so every turn is a real one. Before the benchmark it prints
+//! what one turn sent and the store calls it made; after it, the CPU time per turn of the
+//! handler threads and of the store's writer thread (the rest of the wall time is waiting for
+//! fsync). Figures: docs/performance.md.
+//!
+//!   cargo bench -p bot-reply --bench turn
+//!
+//! Not timed: the webhook storing and queueing the message (`whatsapp_webhook::handle`, as in
+//! the local stack), receiving it from the queue, acknowledging it.
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use bot_reply::{BotConfig, Ports, handle};
+use chrono::Duration as TimeDelta;
+use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
+use lambda_http::Body;
+use servicekanal_shared::channels::whatsapp::outbox::RecordingOutbox;
+use servicekanal_shared::channels::whatsapp::payload::{
+    SIGNATURE_HEADER, Sender, UserMessage, WebhookPayload, sign,
+};
+use servicekanal_shared::domain::keys::ItemKey;
+use servicekanal_shared::lisa::catalogue::Catalogue;
+use servicekanal_shared::lisa::dialogue::{Lisa, LisaConfig, Texts};
+use servicekanal_shared::policy::mask::Secret;
+use servicekanal_shared::ports::clock::{ManualClock, SharedClock};
+use servicekanal_shared::ports::desk::{AgentDesk, QueueDesk};
+use servicekanal_shared::ports::directory::DemoDirectory;
+use servicekanal_shared::ports::queue::Queue;
+use servicekanal_shared::ports::queue::memory::InProcessQueue;
+use servicekanal_shared::ports::store::Store;
+use servicekanal_testing::FaultyStore;
+use servicekanal_testing::harness::{self, Harness};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const APP_SECRET: &str = "servicekanal-local-app-secret";
+const PHONE_NUMBER_ID: &str = "100000000000001";
+/// The sample customer's first message (`events/whatsapp-webhook/post-text.json`).
+const TEXT: &str = "Hallo, meine Rechnung ist viel zu hoch!";
+/// Turns prepared (untimed) and timed per round; between rounds the queues are drained.
+const ROUND: u64 = 64;
+
+/// The in-process queues bot-reply and the webhook use, named as in template.yaml.
+struct Queues {
+    inbound: Arc<InProcessQueue>,
+    agent_actions: Arc<InProcessQueue>,
+    timers: Arc<InProcessQueue>,
+    handover: Arc<InProcessQueue>,
+    closed: Arc<InProcessQueue>,
+    survey_answers: Arc<InProcessQueue>,
+}
+
+impl Queues {
+    fn new(clock: &SharedClock) -> Self {
+        let queue = |name: &str| Arc::new(InProcessQueue::new(name, clock.clone()));
+        Self {
+            inbound: queue("servicekanal-inbound.fifo"),
+            agent_actions: queue("servicekanal-agent-actions.fifo"),
+            timers: queue("servicekanal-timers"),
+            handover: queue("servicekanal-handover.fifo"),
+            closed: queue("servicekanal-conversation-closed.fifo"),
+            survey_answers: queue("servicekanal-survey-answers.fifo"),
+        }
+    }
+
+    /// Empties every queue but the inbound one (what the turns left: timers once due,
+    /// handovers, closed conversations).
+    async fn drain_effects(&self) {
+        for queue in [
+            &self.agent_actions,
+            &self.timers,
+            &self.handover,
+            &self.closed,
+            &self.survey_answers,
+        ] {
+            drain(queue).await;
+        }
+    }
+}
+
+/// CPU time the process's threads have used so far (on-CPU nanoseconds from
+/// /proc/self/task/*/schedstat, user and system): the embedded store's writer thread (redb's
+/// group commits: page writes, fsync) apart from all the others (the handler, tokio, reads).
+/// Waiting for the disk is not CPU time.
+#[derive(Clone, Copy, Default)]
+struct Cpu {
+    handler: Duration,
+    store_writer: Duration,
+}
+
+impl Cpu {
+    fn now() -> Self {
+        let mut cpu = Cpu::default();
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return cpu;
+        };
+        for task in tasks.flatten() {
+            let path = task.path();
+            let on_cpu = std::fs::read_to_string(path.join("schedstat"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+                .map_or(Duration::ZERO, Duration::from_nanos);
+            let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+            if comm.trim() == "store-writer" {
+                cpu.store_writer += on_cpu;
+            } else {
+                cpu.handler += on_cpu;
+            }
+        }
+        cpu
+    }
+
+    fn since(self, earlier: Cpu) -> Cpu {
+        Cpu {
+            handler: self.handler.saturating_sub(earlier.handler),
+            store_writer: self.store_writer.saturating_sub(earlier.store_writer),
+        }
+    }
+}
+
+/// CPU time and iterations of a benchmark's timed parts (warm-up included).
+#[derive(Default)]
+struct CpuMeter(Mutex<(Cpu, u64)>);
+
+impl CpuMeter {
+    fn add(&self, used: Cpu, iterations: u64) {
+        let mut total = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        total.0.handler += used.handler;
+        total.0.store_writer += used.store_writer;
+        total.1 += iterations;
+    }
+
+    fn report(&self, name: &str) {
+        let (cpu, iterations) = *self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if iterations > 0 {
+            let per = |d: Duration| d.as_secs_f64() * 1e6 / iterations as f64;
+            eprintln!(
+                "{name}: CPU per iteration: {:.1} µs handler threads, {:.1} µs store writer \
+                 ({iterations} iterations)",
+                per(cpu.handler),
+                per(cpu.store_writer)
+            );
+        }
+    }
+}
+
+/// What a store call was about: the key's kind (`C#/MSG#`, `WAMID#/SEEN`, ...).
+fn kind_of(key: &ItemKey) -> String {
+    let cut = |s: &str| match s.find('#') {
+        Some(i) => s[..=i].to_owned(),
+        None => s.to_owned(),
+    };
+    format!("{}/{}", cut(&key.pk), cut(&key.sk))
+}
+
+/// A pass-through `FaultyStore` (it fails nothing) that notes every store call in order.
+/// `FaultyStore` asks once per `write_all` with an empty key, then once per item.
+fn noting(inner: Arc<dyn Store>) -> (Arc<dyn Store>, Arc<Mutex<Vec<String>>>) {
+    let calls: Arc<Mutex<Vec<String>>> = Arc::default();
+    let noted = calls.clone();
+    let store = FaultyStore::new(inner, move |operation, key| {
+        let mut noted = noted.lock().unwrap_or_else(|e| e.into_inner());
+        if operation == "write_all" && !key.pk.is_empty() {
+            if let Some(last) = noted.last_mut() {
+                last.push_str(&format!(" {}", kind_of(key)));
+            }
+        } else if key.pk.is_empty() {
+            noted.push(format!("{operation}:"));
+        } else {
+            noted.push(format!("{operation} {}", kind_of(key)));
+        }
+        false
+    });
+    (Arc::new(store), calls)
+}
+
+/// The calls noted since the last summary, and how many of them were writes (each a commit
+/// of the embedded store's writer; a create that finds its item is rolled back).
+fn summarise(calls: &Mutex<Vec<String>>) -> String {
+    let calls = std::mem::take(&mut *calls.lock().unwrap_or_else(|e| e.into_inner()));
+    let writes = calls
+        .iter()
+        .filter(|c| {
+            ["create", "update", "write_all", "delete", "set_deadline"]
+                .iter()
+                .any(|w| c.starts_with(w))
+        })
+        .count();
+    format!(
+        "{} calls, {writes} writes: {}",
+        calls.len(),
+        calls.join(", ")
+    )
+}
+
+/// Takes every visible message off the queue and acknowledges it; returns them.
+async fn drain(queue: &InProcessQueue) -> Vec<SqsMessage> {
+    let mut drained = Vec::new();
+    loop {
+        let messages = queue.receive(1000).await.expect("in-process receive");
+        if messages.is_empty() {
+            return drained;
+        }
+        for message in &messages {
+            let handle = message.receipt_handle.as_deref().expect("a receipt handle");
+            queue.acknowledge(handle).await.expect("in-process ack");
+        }
+        drained.extend(messages);
+    }
+}
+
+/// The local stack's wiring (cli/src/stack.rs) with the burst window at zero.
+struct Setup {
+    clock: ManualClock,
+    queues: Queues,
+    outbox: Arc<RecordingOutbox>,
+    webhook: whatsapp_webhook::Ports,
+    lisa: Arc<Lisa>,
+}
+
+impl Setup {
+    fn new(h: &Harness) -> Self {
+        let clock: SharedClock = Arc::new(h.clock.clone());
+        let queues = Queues::new(&clock);
+        let webhook = whatsapp_webhook::Ports {
+            store: h.store.clone(),
+            inbound_queue: queues.inbound.clone(),
+            clock: clock.clone(),
+            pseudonymizer: servicekanal_testing::test_pseudonymizer(),
+            config: whatsapp_webhook::WebhookConfig {
+                app_secret: Secret(APP_SECRET.into()),
+                verify_token: Secret("servicekanal-local-verify-token".into()),
+                max_body_bytes: whatsapp_webhook::DEFAULT_MAX_BODY_BYTES,
+            },
+        };
+        Self {
+            clock: h.clock.clone(),
+            outbox: Arc::new(RecordingOutbox::new(clock)),
+            queues,
+            webhook,
+            lisa: Arc::new(Lisa::new(
+                Catalogue::embedded(),
+                Texts::embedded(),
+                LisaConfig::default(),
+            )),
+        }
+    }
+
+    fn bot_ports(&self, store: Arc<dyn Store>) -> Ports {
+        let desk: Arc<dyn AgentDesk> = Arc::new(QueueDesk::new(self.queues.handover.clone()));
+        Ports {
+            store,
+            whatsapp: self.outbox.clone(),
+            directory: Arc::new(DemoDirectory::demo()),
+            desk: desk.clone(),
+            desk_fallback: desk,
+            agent_actions_queue: self.queues.agent_actions.clone(),
+            closed_queue: self.queues.closed.clone(),
+            timer_queue: self.queues.timers.clone(),
+            survey_queue: self.queues.survey_answers.clone(),
+            clock: Arc::new(self.clock.clone()),
+            pseudonymizer: servicekanal_testing::test_pseudonymizer(),
+            lisa: self.lisa.clone(),
+            config: BotConfig {
+                burst_window: TimeDelta::zero(),
+                ..BotConfig::default()
+            },
+        }
+    }
+
+    /// `count` new contacts write their first message a second apart: each is POSTed to the
+    /// webhook, signed, and comes back off the inbound queue as an SQS event of one record.
+    async fn first_messages(&self, count: u64) -> Vec<SqsEvent> {
+        for _ in 0..count {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let at = self.clock.advance(TimeDelta::seconds(1));
+            let payload = WebhookPayload::inbound(
+                PHONE_NUMBER_ID,
+                &Sender::phone(
+                    &format!("49151{:08}", n % 100_000_000),
+                    Some("Erika Mustermann"),
+                ),
+                &format!("wamid.bench.{n:020}"),
+                at,
+                &UserMessage::Text { body: TEXT.into() },
+            );
+            let body = serde_json::to_vec(&payload).expect("a payload serialises");
+            let request = lambda_http::http::Request::builder()
+                .method("POST")
+                .uri(whatsapp_webhook::WEBHOOK_PATH)
+                .header("content-type", "application/json")
+                .header(SIGNATURE_HEADER, sign(APP_SECRET.as_bytes(), &body))
+                .body(Body::from(body))
+                .expect("a request");
+            let response = whatsapp_webhook::handle(request, &self.webhook).await;
+            assert_eq!(response.status(), 200, "the webhook took the message");
+        }
+        let records = self.queues.inbound.receive(1000).await.unwrap();
+        assert_eq!(records.len() as u64, count, "one notice per message");
+        records
+            .into_iter()
+            .map(|record| {
+                let mut event = SqsEvent::default();
+                event.records = vec![record];
+                event
+            })
+            .collect()
+    }
+}
+
+/// A unique number per message: its WhatsApp id and its sender's number.
+static NEXT: AtomicU64 = AtomicU64::new(1);
+
+/// Times `iterations` turns, each the first message of a new contact.
+async fn turns(iterations: u64, setup: &Setup, ports: &Ports, meter: &CpuMeter) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iterations;
+    while left > 0 {
+        let round = left.min(ROUND);
+        left -= round;
+        let events = setup.first_messages(round).await;
+        let handles: Vec<String> = events
+            .iter()
+            .map(|e| e.records[0].receipt_handle.clone().unwrap())
+            .collect();
+        let sent_before = setup.outbox.sent().len();
+        let cpu = Cpu::now();
+        let start = Instant::now();
+        for event in events {
+            let response = handle(event, ports).await;
+            assert!(
+                response.batch_item_failures.is_empty(),
+                "the turn failed: {response:?}"
+            );
+        }
+        total += start.elapsed();
+        meter.add(Cpu::now().since(cpu), round);
+        let replies = setup.outbox.sent().len() - sent_before;
+        assert!(replies as u64 >= round, "every turn sent a reply");
+        for handle in handles {
+            setup.queues.inbound.acknowledge(&handle).await.unwrap();
+        }
+        // Time passes: the FIFO queues' five-minute de-duplication window forgets the ids;
+        // inactivity timers come due and are thrown away.
+        setup.clock.advance(TimeDelta::minutes(6));
+        setup.queues.drain_effects().await;
+    }
+    total
+}
+
+/// Prints what one turn sent and the store calls it made, in order.
+async fn print_one_turn(h: &Harness, setup: &Setup) {
+    let (store, calls) = noting(h.store.clone());
+    let ports = setup.bot_ports(store);
+    let event = setup.first_messages(1).await.remove(0);
+    let handle_id = event.records[0].receipt_handle.clone().unwrap();
+    let sent_before = setup.outbox.sent().len();
+    let response = handle(event, &ports).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    setup.queues.inbound.acknowledge(&handle_id).await.unwrap();
+    for entry in &setup.outbox.sent()[sent_before..] {
+        let content = serde_json::to_string(&entry.content).unwrap();
+        eprintln!(
+            "one turn sent: {}",
+            content.chars().take(160).collect::<String>()
+        );
+    }
+    eprintln!("store calls, one turn: {}", summarise(&calls));
+    let effects: Vec<String> = drain(&setup.queues.timers)
+        .await
+        .into_iter()
+        .chain(drain(&setup.queues.handover).await)
+        .filter_map(|m| m.body)
+        .map(|b| b.chars().take(60).collect())
+        .collect();
+    eprintln!("visible effects queued: {effects:?} (the inactivity timer is delayed)");
+}
+
+fn bench_turn(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let h = runtime.block_on(harness::embedded());
+    let setup = Setup::new(&h);
+    runtime.block_on(print_one_turn(&h, &setup));
+    let ports = setup.bot_ports(h.store.clone());
+
+    let mut group = c.benchmark_group("bot turn");
+    // Each iteration also stores a message through the webhook (untimed): fewer, flat samples.
+    group.sample_size(30).sampling_mode(SamplingMode::Flat);
+    let (setup, ports) = (&setup, &ports);
+    let meter = &CpuMeter::default();
+    group.bench_function("first message of a new contact", |b| {
+        b.to_async(&runtime)
+            .iter_custom(|iterations| async move { turns(iterations, setup, ports, meter).await })
+    });
+    meter.report("first message of a new contact");
+    group.finish();
+}
+
+criterion_group!(benches, bench_turn);
+criterion_main!(benches);

@@ -1,0 +1,404 @@
+//! One webhook request through `whatsapp_webhook::handle` (verify, parse, de-duplicate, store,
+//! enqueue) on the embedded store and the in-process FIFO queue: a text message with a new
+//! WhatsApp id from a known contact, the same from a contact never seen before, a redelivery
+//! of a message already queued (WhatsApp delivers at least once), and a POST whose signature
+//! does not match (what a flood of forged requests costs). For scale, one embedded-store
+//! create alone (one durable commit of the store's writer). Before the benchmarks it prints the
+//! store calls each kind of request makes; after each, the CPU time per request of the handler
+//! threads and of the store's writer thread (the rest of the wall time is waiting for fsync).
+//! Figures: docs/performance.md.
+//!
+//!   cargo bench -p whatsapp-webhook --bench request
+//!
+//! Requests are the Lambda function URL events of `events/whatsapp-webhook/` (signed with the
+//! local app secret), built outside the timed part; each response's status is asserted.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use lambda_http::Request;
+use servicekanal_shared::channels::whatsapp::payload::{SIGNATURE_HEADER, sign};
+use servicekanal_shared::domain::keys::ItemKey;
+use servicekanal_shared::policy::mask::Secret;
+use servicekanal_shared::ports::clock::{Clock, ManualClock};
+use servicekanal_shared::ports::queue::Queue;
+use servicekanal_shared::ports::queue::memory::InProcessQueue;
+use servicekanal_shared::ports::store::Store;
+use servicekanal_testing::harness::{self, Harness};
+use servicekanal_testing::{FaultyStore, records};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use whatsapp_webhook::{DEFAULT_MAX_BODY_BYTES, Ports, WebhookConfig, handle};
+
+/// The local stack's app secret, which the sample events are signed with.
+const APP_SECRET: &str = "servicekanal-local-app-secret";
+const POST_TEXT: &str = include_str!("../../../events/whatsapp-webhook/post-text.json");
+const POST_WRONG_SIGNATURE: &str =
+    include_str!("../../../events/whatsapp-webhook/post-wrong-signature.json");
+/// What `post-text.json`'s body carries, replaced per request.
+const SAMPLE_WAMID: &str = "wamid.HBgNNDkxNzYxMjM0NTY3OBUCABIYFDNBMDQ000001AA==";
+const SAMPLE_TIMESTAMP: &str = "\"1795255201\"";
+const SAMPLE_SENDER: &str = "4917612345678";
+/// Requests built (untimed) and handled per round; between rounds the queue is drained.
+const ROUND: u64 = 256;
+
+/// A `post-text.json` request: the same text from `sender`, with WhatsApp id `wamid` and
+/// time `at` (epoch seconds), signed as WhatsApp signs it.
+fn text_request(wamid: &str, sender: &str, at: i64) -> Request {
+    let mut event: serde_json::Value = serde_json::from_str(POST_TEXT).expect("a JSON sample");
+    let sample = event["body"].as_str().expect("a body").to_owned();
+    for needle in [SAMPLE_WAMID, SAMPLE_TIMESTAMP] {
+        assert_eq!(
+            sample.matches(needle).count(),
+            1,
+            "{needle} once in the body"
+        );
+    }
+    let body = sample
+        .replace(SAMPLE_WAMID, wamid)
+        .replace(SAMPLE_TIMESTAMP, &format!("\"{at}\""))
+        .replace(SAMPLE_SENDER, sender);
+    event["headers"][SIGNATURE_HEADER] = sign(APP_SECRET.as_bytes(), body.as_bytes()).into();
+    event["body"] = body.into();
+    lambda_http::request::from_str(&event.to_string()).expect("a function URL event")
+}
+
+fn wrong_signature_request() -> Request {
+    lambda_http::request::from_str(POST_WRONG_SIGNATURE).expect("a function URL event")
+}
+
+fn ports(clock: &ManualClock, store: Arc<dyn Store>, queue: Arc<InProcessQueue>) -> Ports {
+    Ports {
+        store,
+        inbound_queue: queue,
+        clock: Arc::new(clock.clone()),
+        pseudonymizer: servicekanal_testing::test_pseudonymizer(),
+        config: WebhookConfig {
+            app_secret: Secret(APP_SECRET.into()),
+            verify_token: Secret("servicekanal-local-verify-token".into()),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        },
+    }
+}
+
+/// CPU time the process's threads have used so far (on-CPU nanoseconds from
+/// /proc/self/task/*/schedstat, user and system): the embedded store's writer thread (redb's
+/// group commits: page writes, fsync) apart from all the others (the handler, tokio, reads).
+/// Waiting for the disk is not CPU time.
+#[derive(Clone, Copy, Default)]
+struct Cpu {
+    handler: Duration,
+    store_writer: Duration,
+}
+
+impl Cpu {
+    fn now() -> Self {
+        let mut cpu = Cpu::default();
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return cpu;
+        };
+        for task in tasks.flatten() {
+            let path = task.path();
+            let on_cpu = std::fs::read_to_string(path.join("schedstat"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+                .map_or(Duration::ZERO, Duration::from_nanos);
+            let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+            if comm.trim() == "store-writer" {
+                cpu.store_writer += on_cpu;
+            } else {
+                cpu.handler += on_cpu;
+            }
+        }
+        cpu
+    }
+
+    fn since(self, earlier: Cpu) -> Cpu {
+        Cpu {
+            handler: self.handler.saturating_sub(earlier.handler),
+            store_writer: self.store_writer.saturating_sub(earlier.store_writer),
+        }
+    }
+}
+
+/// CPU time and iterations of a benchmark's timed parts (warm-up included).
+#[derive(Default)]
+struct CpuMeter(Mutex<(Cpu, u64)>);
+
+impl CpuMeter {
+    fn add(&self, used: Cpu, iterations: u64) {
+        let mut total = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        total.0.handler += used.handler;
+        total.0.store_writer += used.store_writer;
+        total.1 += iterations;
+    }
+
+    fn report(&self, name: &str) {
+        let (cpu, iterations) = *self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if iterations > 0 {
+            let per = |d: Duration| d.as_secs_f64() * 1e6 / iterations as f64;
+            eprintln!(
+                "{name}: CPU per iteration: {:.1} µs handler threads, {:.1} µs store writer \
+                 ({iterations} iterations)",
+                per(cpu.handler),
+                per(cpu.store_writer)
+            );
+        }
+    }
+}
+
+/// What a store call was about: the key's kind (`C#/MSG#`, `WAMID#/SEEN`, ...).
+fn kind_of(key: &ItemKey) -> String {
+    let cut = |s: &str| match s.find('#') {
+        Some(i) => s[..=i].to_owned(),
+        None => s.to_owned(),
+    };
+    format!("{}/{}", cut(&key.pk), cut(&key.sk))
+}
+
+/// A pass-through `FaultyStore` (it fails nothing) that notes every store call in order.
+/// `FaultyStore` asks once per `write_all` with an empty key, then once per item.
+fn noting(inner: Arc<dyn Store>) -> (Arc<dyn Store>, Arc<Mutex<Vec<String>>>) {
+    let calls: Arc<Mutex<Vec<String>>> = Arc::default();
+    let noted = calls.clone();
+    let store = FaultyStore::new(inner, move |operation, key| {
+        let mut noted = noted.lock().unwrap_or_else(|e| e.into_inner());
+        if operation == "write_all" && !key.pk.is_empty() {
+            if let Some(last) = noted.last_mut() {
+                last.push_str(&format!(" {}", kind_of(key)));
+            }
+        } else if key.pk.is_empty() {
+            noted.push(format!("{operation}:"));
+        } else {
+            noted.push(format!("{operation} {}", kind_of(key)));
+        }
+        false
+    });
+    (Arc::new(store), calls)
+}
+
+/// The calls noted since the last summary, and how many of them were writes (each a commit
+/// of the embedded store's writer; a create that finds its item is rolled back).
+fn summarise(calls: &Mutex<Vec<String>>) -> String {
+    let calls = std::mem::take(&mut *calls.lock().unwrap_or_else(|e| e.into_inner()));
+    let writes = calls
+        .iter()
+        .filter(|c| {
+            ["create", "update", "write_all", "delete", "set_deadline"]
+                .iter()
+                .any(|w| c.starts_with(w))
+        })
+        .count();
+    format!(
+        "{} calls, {writes} writes: {}",
+        calls.len(),
+        calls.join(", ")
+    )
+}
+
+/// Takes every visible message off the queue (untimed); returns how many there were.
+async fn drain(queue: &InProcessQueue) -> u64 {
+    let mut drained = 0;
+    loop {
+        let messages = queue.receive(1000).await.expect("in-process receive");
+        if messages.is_empty() {
+            return drained;
+        }
+        for message in &messages {
+            let handle = message.receipt_handle.as_deref().expect("a receipt handle");
+            queue.acknowledge(handle).await.expect("in-process ack");
+        }
+        drained += messages.len() as u64;
+    }
+}
+
+/// Who sends the new messages.
+#[derive(Clone, Copy)]
+enum Sender {
+    /// The sample's customer, stored before the benchmark: her profile's last contact moves.
+    Known,
+    /// A number never seen before, per message: profile and identity link are created.
+    New,
+}
+
+/// A unique number per request, shared by every case (WhatsApp ids and new senders).
+static NEXT: AtomicU64 = AtomicU64::new(1);
+
+/// Times `iterations` new messages (ids and times unique, a second apart) from `sender`.
+async fn new_messages(
+    iterations: u64,
+    sender: Sender,
+    clock: &ManualClock,
+    queue: &InProcessQueue,
+    ports: &Ports,
+    meter: &CpuMeter,
+) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iterations;
+    while left > 0 {
+        let round = left.min(ROUND);
+        left -= round;
+        let requests: Vec<Request> = (0..round)
+            .map(|_| {
+                let n = NEXT.fetch_add(1, Ordering::Relaxed);
+                let at = clock.advance(chrono::Duration::seconds(1)).timestamp();
+                let from = match sender {
+                    Sender::Known => SAMPLE_SENDER.to_owned(),
+                    Sender::New => format!("49151{:08}", n % 100_000_000),
+                };
+                text_request(&format!("wamid.bench.{n:020}"), &from, at)
+            })
+            .collect();
+        let cpu = Cpu::now();
+        let start = Instant::now();
+        for request in requests {
+            let response = handle(request, ports).await;
+            assert_eq!(response.status(), 200, "a new message is taken");
+        }
+        total += start.elapsed();
+        meter.add(Cpu::now().since(cpu), round);
+        assert_eq!(drain(queue).await, round, "every new message queued once");
+        // Five minutes pass: the FIFO queue's de-duplication window forgets the ids, as SQS
+        // does (the in-process queue walks every id it remembers on each send).
+        clock.advance(chrono::Duration::minutes(6));
+    }
+    total
+}
+
+/// Times `iterations` redeliveries of `wamid` (stored and queued before).
+async fn redeliveries(
+    iterations: u64,
+    wamid: &str,
+    at: i64,
+    ports: &Ports,
+    meter: &CpuMeter,
+) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iterations;
+    while left > 0 {
+        let round = left.min(ROUND);
+        left -= round;
+        let requests: Vec<Request> = (0..round)
+            .map(|_| text_request(wamid, SAMPLE_SENDER, at))
+            .collect();
+        let cpu = Cpu::now();
+        let start = Instant::now();
+        for request in requests {
+            let response = handle(request, ports).await;
+            assert_eq!(response.status(), 200, "a redelivery is acknowledged");
+        }
+        total += start.elapsed();
+        meter.add(Cpu::now().since(cpu), round);
+    }
+    total
+}
+
+async fn forgeries(iterations: u64, ports: &Ports, meter: &CpuMeter) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iterations;
+    while left > 0 {
+        let round = left.min(ROUND);
+        left -= round;
+        let requests: Vec<Request> = (0..round).map(|_| wrong_signature_request()).collect();
+        let cpu = Cpu::now();
+        let start = Instant::now();
+        for request in requests {
+            let response = handle(request, ports).await;
+            assert_eq!(response.status(), 401, "a forged request is refused");
+        }
+        total += start.elapsed();
+        meter.add(Cpu::now().since(cpu), round);
+    }
+    total
+}
+
+/// Prints the store calls one request of each kind makes, in order.
+async fn print_store_calls(h: &Harness) {
+    let (store, calls) = noting(h.store.clone());
+    let queue = Arc::new(InProcessQueue::new(
+        "servicekanal-inbound.fifo",
+        Arc::new(h.clock.clone()),
+    ));
+    let ports = ports(&h.clock, store, queue.clone());
+    let at = h.clock.now().timestamp();
+    let cases = [
+        ("new message, new contact", "wamid.calls.1"),
+        ("new message, known contact", "wamid.calls.2"),
+        ("duplicate delivery", "wamid.calls.2"),
+    ];
+    for (i, (name, wamid)) in cases.into_iter().enumerate() {
+        let response = handle(text_request(wamid, "4915199999991", at + i as i64), &ports).await;
+        assert_eq!(response.status(), 200);
+        eprintln!("store calls, {name}: {}", summarise(&calls));
+    }
+    drain(&queue).await;
+}
+
+fn bench_request(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let h = runtime.block_on(harness::embedded());
+    runtime.block_on(print_store_calls(&h));
+    let queue = Arc::new(InProcessQueue::new(
+        "servicekanal-inbound.fifo",
+        Arc::new(h.clock.clone()),
+    ));
+    let ports = ports(&h.clock, h.store.clone(), queue.clone());
+
+    // The known customer and the message whose redeliveries are timed.
+    let first_at = h.clock.now().timestamp();
+    let first = "wamid.bench.first";
+    runtime.block_on(async {
+        let response = handle(text_request(first, SAMPLE_SENDER, first_at), &ports).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(drain(&queue).await, 1);
+    });
+
+    let mut group = c.benchmark_group("webhook request");
+    let (clock, queue, ports) = (&h.clock, queue.as_ref(), &ports);
+    for (name, sender) in [
+        ("new message, known contact", Sender::Known),
+        ("new message, new contact", Sender::New),
+    ] {
+        let meter = &CpuMeter::default();
+        group.bench_function(name, |b| {
+            b.to_async(&runtime).iter_custom(|iterations| async move {
+                new_messages(iterations, sender, clock, queue, ports, meter).await
+            })
+        });
+        meter.report(name);
+    }
+    let meter = &CpuMeter::default();
+    group.bench_function("duplicate delivery", |b| {
+        b.to_async(&runtime).iter_custom(|iterations| async move {
+            redeliveries(iterations, first, first_at, ports, meter).await
+        })
+    });
+    meter.report("duplicate delivery");
+    let meter = &CpuMeter::default();
+    group.bench_function("rejected: bad signature", |b| {
+        b.to_async(&runtime)
+            .iter_custom(|iterations| async move { forgeries(iterations, ports, meter).await })
+    });
+    meter.report("rejected: bad signature");
+    // For scale: what one durable write transaction of the embedded store costs here.
+    let store = h.store.as_ref();
+    let meter = &CpuMeter::default();
+    group.bench_function("reference: one embedded-store create", |b| {
+        b.to_async(&runtime).iter_custom(|iterations| async move {
+            let mut total = Duration::ZERO;
+            let cpu = Cpu::now();
+            for _ in 0..iterations {
+                let record = records::survey_answer(clock.now());
+                let start = Instant::now();
+                store.create(&record).await.expect("created");
+                total += start.elapsed();
+            }
+            meter.add(Cpu::now().since(cpu), iterations);
+            total
+        })
+    });
+    meter.report("reference: one embedded-store create");
+    group.finish();
+}
+
+criterion_group!(benches, bench_request);
+criterion_main!(benches);
