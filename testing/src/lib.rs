@@ -3,6 +3,7 @@
 //! runs a case on both adapters (`for_each_adapter!`), a store that fails on purpose, test
 //! records, a stand-in for Amazon Connect's APIs, and a log capture to check that no personal data reaches the logs.
 
+pub mod bench;
 pub mod connect;
 
 use aws_config::BehaviorVersion;
