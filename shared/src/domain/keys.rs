@@ -237,7 +237,7 @@ pub enum PseudonymError {
     BadUserId,
 }
 
-/// Derives pseudonyms with a secret key (from Secrets Manager, or the environment locally).
+/// Derives pseudonyms with a secret key (from Secrets Manager; the local stack has a fixed one).
 #[derive(Clone)]
 pub struct Pseudonymizer {
     key: Vec<u8>,
