@@ -2,7 +2,8 @@
 //! one batch of 1,000 DynamoDB stream records (the event source mapping's batch size in
 //! template.yaml), written to an in-memory object store (the function's own work; S3's PUTs
 //! are not in it) and to a local directory (the local stack's bucket). For scale, reading the
-//! batch into rows alone, without Parquet. Figures: docs/performance.md.
+//! batch into rows alone, without Parquet, and of that the stream images read into records.
+//! Figures: docs/performance.md.
 //!
 //!   cargo bench -p stats-export --bench export
 //!
@@ -16,6 +17,7 @@ use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use servicekanal_shared::ports::objects::local::LocalDirectory;
 use servicekanal_shared::ports::objects::{ObjectError, ObjectStore, check_key};
+use servicekanal_shared::ports::store::Record;
 use servicekanal_shared::stats::{Rows, Table};
 use stats_export::{Ports, export};
 use std::collections::BTreeMap;
@@ -138,6 +140,19 @@ fn bench_export(c: &mut Criterion) {
                 rows.add(record).expect("a readable record");
             }
             black_box(rows)
+        })
+    });
+    // Of that: turning the stream images into records (both images of every record), before
+    // any body is decoded.
+    group.bench_function("1000 records, images read only (Record::from_item)", |b| {
+        b.iter(|| {
+            for record in records {
+                for image in [&record.change.old_image, &record.change.new_image] {
+                    if !image.is_empty() {
+                        black_box(Record::from_item(image).expect("a readable image"));
+                    }
+                }
+            }
         })
     });
     group.finish();

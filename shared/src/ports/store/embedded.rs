@@ -130,6 +130,10 @@ fn commit_group(db: &Database, mut group: Vec<Job>) -> Vec<Answer> {
         if let Some((at, error)) = failed {
             drop(txn); // rolled back
             answers.push((group.remove(at).answer, Err(error)));
+            if group.is_empty() {
+                // Nothing left to commit: a refused write costs no fsync.
+                return answers;
+            }
             continue;
         }
         let committed = txn.commit().map_err(|e| e.to_string());
