@@ -79,7 +79,7 @@ impl DevServer {
             .and_then(|s| s.trim().parse::<i64>().ok())
             .unwrap_or(0);
         let clock = OffsetClock::new(Duration::seconds(offset));
-        let stack = match real {
+        let mut stack = match real {
             None => LocalStack::open(data_dir, Arc::new(clock.clone()))?,
             Some(real) => {
                 let outbox = Arc::new(RecordingOutbox::new(Arc::new(clock.clone())));
@@ -103,7 +103,6 @@ impl DevServer {
                 stack
             }
         };
-        let mut stack = stack;
         stack.bot.config = bot_config;
         Ok(Arc::new(Self {
             stack,

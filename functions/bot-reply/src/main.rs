@@ -9,7 +9,8 @@ use servicekanal_shared::ports::desk::connect::{ConnectDesk, ConnectDeskConfig, 
 use servicekanal_shared::ports::desk::{AgentDesk, QueueDesk};
 use servicekanal_shared::ports::directory::DynamoDirectory;
 use servicekanal_shared::ports::queue::sqs::SqsQueue;
-use servicekanal_shared::runtime::{Deferred, Env, LambdaBasics, lambda_aws, table_store};
+use servicekanal_shared::ports::store::dynamodb::DynamoStore;
+use servicekanal_shared::runtime::{Deferred, Env, LambdaBasics, lambda_aws};
 use std::sync::Arc;
 
 #[tokio::main]
@@ -26,7 +27,9 @@ async fn main() -> Result<(), Error> {
         let (lisa_config, config) = (lisa_config.clone(), config.clone());
         async move {
             let basics = LambdaBasics::load(aws, &env.secrets_arn).await?;
+            // One client per service: each builds its TLS set-up (the trusted roots) once.
             let sqs = aws_sdk_sqs::Client::new(&basics.aws);
+            let dynamodb = aws_sdk_dynamodb::Client::new(&basics.aws);
             let queue = |url: String| Arc::new(SqsQueue::new(sqs.clone(), url));
             let clock: SharedClock = Arc::new(SystemClock);
             let handover_queue: Arc<dyn AgentDesk> =
@@ -52,12 +55,13 @@ async fn main() -> Result<(), Error> {
                 )),
             };
             Ok(Ports {
-                store: Arc::new(table_store(&basics.aws, env.table_name)),
-                whatsapp: Arc::new(basics.graph_api(&env.whatsapp)?),
-                directory: Arc::new(DynamoDirectory::new(
-                    aws_sdk_dynamodb::Client::new(&basics.aws),
-                    env.customers_table_name,
+                store: Arc::new(DynamoStore::new(
+                    dynamodb.clone(),
+                    env.table_name,
+                    clock.clone(),
                 )),
+                whatsapp: Arc::new(basics.graph_api(&env.whatsapp)?),
+                directory: Arc::new(DynamoDirectory::new(dynamodb, env.customers_table_name)),
                 desk,
                 desk_fallback: handover_queue,
                 agent_actions_queue: queue(env.agent_actions_queue_url),

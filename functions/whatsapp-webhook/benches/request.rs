@@ -91,6 +91,31 @@ enum Sender {
 /// A unique number per request, shared by every case (WhatsApp ids and new senders).
 static NEXT: AtomicU64 = AtomicU64::new(1);
 
+/// `iterations` in rounds of at most `ROUND` requests.
+fn rounds(iterations: u64) -> impl Iterator<Item = u64> {
+    (0..iterations.div_ceil(ROUND)).map(move |i| (iterations - i * ROUND).min(ROUND))
+}
+
+/// Handles one round of requests built beforehand, timed; each must be answered `status`.
+async fn timed_round(
+    requests: Vec<Request>,
+    ports: &Ports,
+    meter: &CpuMeter,
+    status: u16,
+    what: &str,
+) -> Duration {
+    let round = requests.len() as u64;
+    let cpu = Cpu::now();
+    let start = Instant::now();
+    for request in requests {
+        let response = handle(request, ports).await;
+        assert_eq!(response.status(), status, "{what}");
+    }
+    let elapsed = start.elapsed();
+    meter.add(Cpu::now().since(cpu), round);
+    elapsed
+}
+
 /// Times `iterations` new messages (ids and times unique, a second apart) from `sender`.
 async fn new_messages(
     iterations: u64,
@@ -101,10 +126,7 @@ async fn new_messages(
     meter: &CpuMeter,
 ) -> Duration {
     let mut total = Duration::ZERO;
-    let mut left = iterations;
-    while left > 0 {
-        let round = left.min(ROUND);
-        left -= round;
+    for round in rounds(iterations) {
         let requests: Vec<Request> = (0..round)
             .map(|_| {
                 let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -116,14 +138,7 @@ async fn new_messages(
                 text_request(&format!("wamid.bench.{n:020}"), &from, at)
             })
             .collect();
-        let cpu = Cpu::now();
-        let start = Instant::now();
-        for request in requests {
-            let response = handle(request, ports).await;
-            assert_eq!(response.status(), 200, "a new message is taken");
-        }
-        total += start.elapsed();
-        meter.add(Cpu::now().since(cpu), round);
+        total += timed_round(requests, ports, meter, 200, "a new message is taken").await;
         assert_eq!(
             drain(queue).await.len() as u64,
             round,
@@ -145,40 +160,20 @@ async fn redeliveries(
     meter: &CpuMeter,
 ) -> Duration {
     let mut total = Duration::ZERO;
-    let mut left = iterations;
-    while left > 0 {
-        let round = left.min(ROUND);
-        left -= round;
-        let requests: Vec<Request> = (0..round)
+    for round in rounds(iterations) {
+        let requests = (0..round)
             .map(|_| text_request(wamid, SAMPLE_SENDER, at))
             .collect();
-        let cpu = Cpu::now();
-        let start = Instant::now();
-        for request in requests {
-            let response = handle(request, ports).await;
-            assert_eq!(response.status(), 200, "a redelivery is acknowledged");
-        }
-        total += start.elapsed();
-        meter.add(Cpu::now().since(cpu), round);
+        total += timed_round(requests, ports, meter, 200, "a redelivery is acknowledged").await;
     }
     total
 }
 
 async fn forgeries(iterations: u64, ports: &Ports, meter: &CpuMeter) -> Duration {
     let mut total = Duration::ZERO;
-    let mut left = iterations;
-    while left > 0 {
-        let round = left.min(ROUND);
-        left -= round;
-        let requests: Vec<Request> = (0..round).map(|_| wrong_signature_request()).collect();
-        let cpu = Cpu::now();
-        let start = Instant::now();
-        for request in requests {
-            let response = handle(request, ports).await;
-            assert_eq!(response.status(), 401, "a forged request is refused");
-        }
-        total += start.elapsed();
-        meter.add(Cpu::now().since(cpu), round);
+    for round in rounds(iterations) {
+        let requests = (0..round).map(|_| wrong_signature_request()).collect();
+        total += timed_round(requests, ports, meter, 401, "a forged request is refused").await;
     }
     total
 }
