@@ -2,6 +2,7 @@
 //! function's own handler; `/local/...` is the JSON control API of the page at `/` and of the
 //! end-to-end test (documented in docs/local-stack.md).
 
+use crate::faults::{FaultCounts, FaultPlan, Faults};
 use crate::privacy::{Ops, OpsError, Target, person_ref};
 use crate::review;
 use crate::stack::LocalStack;
@@ -16,7 +17,7 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Duration, Months, Utc};
 use serde::{Deserialize, Serialize};
 use servicekanal_shared::channels::whatsapp::graph::{GraphApi, GraphApiConfig};
-use servicekanal_shared::channels::whatsapp::outbox::{Mirrored, RecordingOutbox};
+use servicekanal_shared::channels::whatsapp::outbox::Mirrored;
 use servicekanal_shared::channels::whatsapp::payload::{Sender, UserMessage};
 use servicekanal_shared::domain::identity::Identifier;
 use servicekanal_shared::domain::keys::canonical_user_id;
@@ -54,23 +55,35 @@ impl DevServer {
     /// Lisa's and the timers' settings are read from the environment as in AWS
     /// (`BURST_WINDOW_MS`, `INACTIVITY_MINUTES`).
     pub fn open(data_dir: &Path) -> Result<Arc<Self>> {
+        Self::open_faulty(data_dir, Faults::none())
+    }
+
+    /// As [`DevServer::open`], every port behind the fault switch `faults`
+    /// (`servicekanal dev --faults ...`).
+    pub fn open_faulty(data_dir: &Path, faults: Arc<Faults>) -> Result<Arc<Self>> {
         let env = |k: &str| std::env::var(k).ok();
         Self::open_with(
             data_dir,
             RealNumber::from_lookup(env),
             bot_reply::BotConfig::from_lookup(env)?,
+            faults,
         )
     }
 
-    /// As [`DevServer::open`] with bot-reply's settings given (the load generator's).
-    pub fn open_configured(data_dir: &Path, bot_config: bot_reply::BotConfig) -> Result<Arc<Self>> {
-        Self::open_with(data_dir, None, bot_config)
+    /// As [`DevServer::open_faulty`] with bot-reply's settings given (the load generator's).
+    pub fn open_configured(
+        data_dir: &Path,
+        bot_config: bot_reply::BotConfig,
+        faults: Arc<Faults>,
+    ) -> Result<Arc<Self>> {
+        Self::open_with(data_dir, None, bot_config, faults)
     }
 
     fn open_with(
         data_dir: &Path,
         real: Option<RealNumber>,
         bot_config: bot_reply::BotConfig,
+        faults: Arc<Faults>,
     ) -> Result<Arc<Self>> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
@@ -80,9 +93,9 @@ impl DevServer {
             .unwrap_or(0);
         let clock = OffsetClock::new(Duration::seconds(offset));
         let mut stack = match real {
-            None => LocalStack::open(data_dir, Arc::new(clock.clone()))?,
+            None => LocalStack::open_faulty(data_dir, Arc::new(clock.clone()), faults)?,
             Some(real) => {
-                let outbox = Arc::new(RecordingOutbox::new(Arc::new(clock.clone())));
+                let outbox = LocalStack::outbox(data_dir, Arc::new(clock.clone()))?;
                 let mut config =
                     GraphApiConfig::new(real.phone_number_id, Secret(real.access_token));
                 if let Some(version) = &real.api_version {
@@ -94,8 +107,13 @@ impl DevServer {
                     primary: Arc::new(graph),
                     outbox: outbox.clone(),
                 });
-                let mut stack =
-                    LocalStack::open_with(data_dir, Arc::new(clock.clone()), outbox, mirrored)?;
+                let mut stack = LocalStack::open_with(
+                    data_dir,
+                    Arc::new(clock.clone()),
+                    outbox,
+                    mirrored,
+                    faults,
+                )?;
                 stack.webhook.config.app_secret = Secret(real.app_secret);
                 stack.simulate_statuses = false;
                 stack.webhook.config.verify_token = Secret(real.verify_token);
@@ -131,6 +149,8 @@ impl DevServer {
             .route("/local/callbacks/done", post(callback_done))
             .route("/local/callbacks/hold", post(callback_hold))
             .route("/local/clock", get(clock).post(advance_clock))
+            .route("/local/faults", get(faults).post(set_faults))
+            .route("/local/audit", post(audit))
             .route("/local/stats", get(statistics))
             .route("/local/sweep", post(sweep))
             .route("/local/privacy/erase", post(erase))
@@ -141,12 +161,24 @@ impl DevServer {
             .route("/local/review/label", post(review_label))
             .route("/local/review/discard", post(review_discard))
             .route("/local/review/purge", post(review_purge))
+            .layer(axum::middleware::from_fn(loopback_names_only))
             .with_state(self.clone())
     }
 
     /// Serves until Ctrl-C; the retention sweeper runs every minute meanwhile, as its
     /// schedule would (real time moves deadlines past too, not only the clock buttons).
     pub async fn serve(self: Arc<Self>, listener: tokio::net::TcpListener) -> Result<()> {
+        self.start_background();
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// The consumers, their retry tick and the sweeper's schedule.
+    fn start_background(self: &Arc<Self>) {
         for _ in 0..CONSUMERS {
             let consuming = self.clone();
             tokio::spawn(async move {
@@ -156,6 +188,18 @@ impl DevServer {
                 }
             });
         }
+        // What is left after a restart, a failed item, a lapsed visibility timeout, a due
+        // timer: looked at every second, as Lambda's pollers keep polling.
+        let retrying = self.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                every.tick().await;
+                if retrying.stack.queued() > 0 {
+                    retrying.consumers.notify_one();
+                }
+            }
+        });
         let sweeping = self.clone();
         tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -166,12 +210,6 @@ impl DevServer {
                 }
             }
         });
-        axum::serve(listener, self.router())
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
-        Ok(())
     }
 }
 
@@ -221,6 +259,38 @@ impl From<anyhow::Error> for ApiError {
 
 fn bad_request(message: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, message.into())
+}
+
+/// The page and the control API answer only requests addressed to this machine by a loopback
+/// name (`127.0.0.1`, `localhost`, `[::1]`): a tunnel to the port (a developer's real test
+/// number) then publishes `/webhook` only, and a web page cannot reach the control API by
+/// DNS rebinding. `/webhook` takes any `Host`: WhatsApp signs what it posts.
+async fn loopback_names_only(request: Request, next: axum::middleware::Next) -> Response {
+    let path = request.uri().path();
+    let guarded = path == "/" || path.starts_with("/local/");
+    if guarded && !addressed_to_loopback(request.headers()) {
+        return ApiError(
+            StatusCode::FORBIDDEN,
+            "the page and the control API answer on 127.0.0.1 and localhost only".into(),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// Whether the `Host` header names this machine's loopback interface.
+pub fn addressed_to_loopback(headers: &axum::http::HeaderMap) -> bool {
+    let Some(host) = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+    else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    name.eq_ignore_ascii_case("localhost") || name == "127.0.0.1" || name == "::1"
 }
 
 /// The webhook, byte for byte the Lambda handler; a consumer is woken, as the event source
@@ -550,6 +620,56 @@ async fn clock(State(app): App) -> Json<ClockView> {
 struct Advance {
     /// `30m`, `1h`, `1d`, `8d`, `4mo`, `14mo`.
     advance: String,
+}
+
+/// The fault switch: its plan, what it injected so far, and how many messages are queued.
+#[derive(Serialize)]
+struct FaultsView {
+    plan: FaultPlan,
+    counts: FaultCounts,
+    queued: usize,
+}
+
+async fn faults(State(app): App) -> Json<FaultsView> {
+    Json(FaultsView {
+        plan: app.stack.faults.plan(),
+        counts: app.stack.faults.counts(),
+        queued: app.stack.queued(),
+    })
+}
+
+#[derive(Deserialize)]
+struct SetFaults {
+    /// As `--faults`: `store=0.05,queue=0.05,graph=0.1,objects=0.1,seed=7`; empty: off.
+    plan: String,
+}
+
+async fn set_faults(
+    State(app): App,
+    Json(request): Json<SetFaults>,
+) -> Result<Json<FaultsView>, ApiError> {
+    let plan: FaultPlan = request
+        .plan
+        .parse()
+        .map_err(|e: crate::faults::FaultPlanError| bad_request(e.to_string()))?;
+    tracing::info!(?plan, "fault switch set");
+    app.stack.faults.set(plan);
+    Ok(faults(State(app)).await)
+}
+
+#[derive(Deserialize)]
+struct AuditRequest {
+    /// WhatsApp message ids the caller had acknowledged by the webhook.
+    wamids: Vec<String>,
+}
+
+/// Whether each of these messages is stored once and answered once, each reply sent once and
+/// each statistics row written once (the crash and fault tests' check; see `load::audit`).
+async fn audit(
+    State(app): App,
+    Json(request): Json<AuditRequest>,
+) -> Result<Json<crate::load::Audit>, ApiError> {
+    Ok(Json(crate::load::audit(&app.stack, &request.wamids).await?))
 }
 
 /// Parses a step like `90m`, `1h`, `8d`, `4mo`; months count on the calendar from `now`.

@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod control;
 pub mod dev;
+pub mod faults;
 pub mod load;
 pub mod privacy;
 pub mod review;

@@ -6,18 +6,25 @@
 //! docs/performance.md.
 
 use crate::dev::DevServer;
+use crate::faults::{FaultCounts, FaultPlan, Faults};
+use crate::stack::LocalStack;
 use crate::stack::{LOCAL_APP_SECRET, LOCAL_PHONE_NUMBER_ID};
 use anyhow::{Context, Result, ensure};
+use serde::Serialize;
 use servicekanal_shared::channels::whatsapp::payload::{
     SIGNATURE_HEADER, Sender, UserMessage, WebhookPayload, sign,
 };
 use servicekanal_shared::domain::{Direction, Message};
 use servicekanal_shared::ports::clock::Clock;
-use servicekanal_shared::ports::store::RecordKind;
+use servicekanal_shared::ports::store::{ChangeFeed, RecordKind};
+use servicekanal_shared::stats::{Rows, Table};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// How often one message is delivered before the load generator gives up on the webhook.
+const MAX_DELIVERIES: usize = 100;
 
 /// What customers write: questions Lisa answers herself (no handover, no sign-in).
 const TEXTS: [&str; 5] = [
@@ -42,6 +49,13 @@ pub struct LoadOptions {
     /// How long Lisa waits for a follow-up text (`BURST_WINDOW_MS`; AWS default 2 s). Each
     /// waiting turn holds a consumer, so a load run measures the stack with 0 by default.
     pub burst_window: chrono::Duration,
+    /// The fault switch's plan (none by default).
+    pub faults: FaultPlan,
+    /// The queues' visibility timeout: short, so that a message whose deletion failed comes
+    /// back within the run (180 s in AWS), yet longer than the slowest turn: a message
+    /// delivered again while its first turn still runs may have a reply sent twice, which
+    /// AWS's 180 s against bot-reply's 30 s timeout rules out.
+    pub visibility: Duration,
 }
 
 impl Default for LoadOptions {
@@ -53,6 +67,8 @@ impl Default for LoadOptions {
             drain_timeout: Duration::from_secs(120),
             data_dir: None,
             burst_window: chrono::Duration::zero(),
+            faults: FaultPlan::default(),
+            visibility: Duration::from_secs(10),
         }
     }
 }
@@ -63,16 +79,31 @@ pub struct LoadReport {
     pub duplicate_deliveries: usize,
     /// Every POST the webhook answered with 200 (duplicates included).
     pub accepted_posts: usize,
+    /// POSTs answered with an error and sent again, as WhatsApp retries (faults only).
+    pub webhook_retries: usize,
     /// From the first POST to the last POST's answer.
     pub posting: Duration,
     /// From the first POST until the last message was answered.
     pub until_all_answered: Duration,
     pub webhook_latency: Percentiles,
     pub reply_latency: Percentiles,
+    /// What the store, the outbox and the statistics hold afterwards.
+    pub audit: Audit,
+    /// What the fault switch injected (nothing unless `faults` planned it).
+    pub faults: FaultCounts,
+}
+
+/// What the stack holds after a run: each posted message stored once and answered once, each
+/// reply sent once, each statistics row written once.
+#[derive(Debug, Default, Serialize, serde::Deserialize)]
+pub struct Audit {
     pub stored_once: usize,
     /// Messages decided with replies, every reply sent once.
     pub answered_once: usize,
-    /// Messages stored more than once or never answered, replies sent twice.
+    /// Replies WhatsApp took without the bot learning so (it sent them again): allowed up to
+    /// the fault switch's `graph.accepted_then_lost` (or one per crash at `whatsapp.send`).
+    pub replies_sent_unrecorded: usize,
+    /// Messages stored more than once or never answered, statistics rows missing or doubled.
     pub anomalies: Vec<String>,
     /// Writes to the store (its change records), for the cost estimate.
     pub store_writes: usize,
@@ -80,7 +111,17 @@ pub struct LoadReport {
     pub replies: usize,
     pub statistics_files: usize,
     pub empty_statistics_files: usize,
-    pub message_event_rows: usize,
+    /// Rows per statistics table, as the Parquet files hold them (deletions: items counted).
+    pub statistics_rows: std::collections::BTreeMap<String, usize>,
+}
+
+impl Audit {
+    pub fn message_event_rows(&self) -> usize {
+        self.statistics_rows
+            .get(Table::MessageEvents.name())
+            .copied()
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -132,14 +173,159 @@ impl LoadReport {
             self.answered_per_second(),
             ms(self.reply_latency.p50),
             ms(self.reply_latency.p99),
-            self.stored_once,
-            self.answered_once,
-            self.replies as f64 / self.messages.max(1) as f64,
-            self.store_writes as f64 / self.messages.max(1) as f64,
-            self.statistics_files,
-            self.empty_statistics_files,
+            self.audit.stored_once,
+            self.audit.answered_once,
+            self.audit.replies as f64 / self.messages.max(1) as f64,
+            self.audit.store_writes as f64 / self.messages.max(1) as f64,
+            self.audit.statistics_files,
+            self.audit.empty_statistics_files,
+        ) + &self.faults_markdown()
+    }
+}
+
+impl LoadReport {
+    /// Whether the run kept every promise: nothing lost, nothing doubled beyond the documented
+    /// window, no empty statistics file.
+    pub fn holds(&self) -> bool {
+        self.audit.anomalies.is_empty()
+            && self.audit.empty_statistics_files == 0
+            && self.audit.replies_sent_unrecorded as u64 <= self.faults.replies_at_risk()
+    }
+
+    fn faults_markdown(&self) -> String {
+        if self.faults.total() == 0 {
+            return String::new();
+        }
+        let injected: Vec<String> = self
+            .faults
+            .injected
+            .iter()
+            .map(|(kind, n)| format!("{kind} {n}"))
+            .collect();
+        format!(
+            "\nInjected faults: {} ({}); webhook POSTs retried: {}; replies WhatsApp took \
+             twice (the documented window): {} of {} at risk.\n",
+            self.faults.total(),
+            injected.join(", "),
+            self.webhook_retries,
+            self.audit.replies_sent_unrecorded,
+            self.faults.replies_at_risk(),
         )
     }
+}
+
+/// What the stack holds of the `posted` WhatsApp message ids (see [`Audit`]). Exports the
+/// statistics first (retried while the fault switch fails uploads).
+pub async fn audit(stack: &LocalStack, posted: &[String]) -> Result<Audit> {
+    let mut audit = Audit::default();
+    // What the store holds of them: each message once, each decided with its replies; and
+    // each reply sent once (one outbox entry per stored outbound message).
+    let mut stored: HashMap<String, usize> = HashMap::new();
+    let mut answered: HashMap<String, bool> = HashMap::new();
+    let mut stored_replies = std::collections::HashSet::new();
+    for record in stack.store.readable_items()? {
+        if record.kind != RecordKind::Message {
+            continue;
+        }
+        let message: Message = record.body()?;
+        match (message.direction, message.wamid) {
+            (Direction::Inbound, Some(wamid)) => {
+                *stored.entry(wamid.clone()).or_default() += 1;
+                let handled = message
+                    .handling
+                    .is_some_and(|h| h.done && !h.replies.is_empty());
+                answered.insert(wamid, handled);
+            }
+            (Direction::Outbound, Some(wamid)) => {
+                stored_replies.insert(wamid);
+            }
+            _ => {}
+        }
+    }
+    let sent = stack.outbox.sent();
+    audit.replies = sent.len();
+    audit.replies_sent_unrecorded = sent
+        .iter()
+        .filter(|entry| !stored_replies.contains(&entry.wamid))
+        .count();
+    for wamid in posted {
+        match stored.get(wamid).copied().unwrap_or(0) {
+            1 => audit.stored_once += 1,
+            n => audit.anomalies.push(format!("{wamid} stored {n} times")),
+        }
+        match answered.get(wamid) {
+            Some(true) => audit.answered_once += 1,
+            _ => audit.anomalies.push(format!("{wamid} not answered")),
+        }
+    }
+
+    // Every statistics row once: the rows the change feed makes up to where the export
+    // stands, against the files written up to there (held still while they are read).
+    let (position, files) = stack.statistics_snapshot(100).await?;
+    let mut expected = Rows::default();
+    let mut feed = stack.store.change_feed(None);
+    loop {
+        let batch = ChangeFeed::poll(&mut feed, 1000).await?;
+        if batch.is_empty() {
+            break;
+        }
+        audit.store_writes += batch.len();
+        for record in &batch {
+            let sequence = record.change.sequence_number.as_deref();
+            if sequence.and_then(|s| s.parse::<u64>().ok()) <= Some(position) {
+                // Records that are not ours are skipped by the export too.
+                let _ = expected.add(record);
+            }
+        }
+    }
+    for (key, bytes) in files {
+        audit.statistics_files += 1;
+        let rows = servicekanal_shared::stats::read_rows(bytes)
+            .with_context(|| format!("statistics file {key} is unreadable"))?;
+        if rows.is_empty() {
+            audit.empty_statistics_files += 1;
+        }
+        let table = key.split('/').next().unwrap_or_default().to_owned();
+        let count = if table == Table::Deletions.name() {
+            rows.iter()
+                .filter_map(|r| r.get("items").and_then(serde_json::Value::as_u64))
+                .sum::<u64>() as usize
+        } else {
+            rows.len()
+        };
+        *audit.statistics_rows.entry(table).or_default() += count;
+    }
+    let mut want = expected.counts();
+    want.insert(
+        Table::Deletions,
+        expected.deletions().iter().map(|d| d.items as usize).sum(),
+    );
+    for (table, rows) in want {
+        let written = audit
+            .statistics_rows
+            .get(table.name())
+            .copied()
+            .unwrap_or_default();
+        if written != rows {
+            audit.anomalies.push(format!(
+                "statistics table {table}: {written} rows written, the change feed makes {rows}"
+            ));
+        }
+    }
+    Ok(audit)
+}
+
+/// A webhook POST's body with one user message, and its signature with the local app secret.
+pub fn signed_message(
+    sender: &Sender,
+    wamid: &str,
+    message: &UserMessage,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(Vec<u8>, String)> {
+    let payload = WebhookPayload::inbound(LOCAL_PHONE_NUMBER_ID, sender, wamid, at, message);
+    let body = serde_json::to_vec(&payload)?;
+    let signature = sign(LOCAL_APP_SECRET.as_bytes(), &body);
+    Ok((body, signature))
 }
 
 /// When each message was posted and when it was first marked read (Lisa's turn for it sends
@@ -169,7 +355,9 @@ async fn drive(options: &LoadOptions, data_dir: &std::path::Path) -> Result<Load
             burst_window: options.burst_window,
             ..bot_reply::BotConfig::default()
         },
+        Faults::new(options.faults.clone()),
     )?;
+    server.stack.set_queue_visibility(options.visibility);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
     let url = format!("http://{}/webhook", listener.local_addr()?);
     tokio::spawn(server.clone().serve(listener));
@@ -205,21 +393,14 @@ async fn drive(options: &LoadOptions, data_dir: &std::path::Path) -> Result<Load
         clients.push(tokio::spawn(async move {
             let sender = Sender::phone(&format!("4915{:09}", contact), Some("Last Test"));
             let mut latencies = Vec::new();
-            let mut duplicates = 0;
+            let (mut duplicates, mut retries) = (0, 0);
             for i in 0..messages {
                 let wamid = format!("wamid.load.{contact}.{i}");
                 let message = UserMessage::Text {
                     body: TEXTS[(contact + i) % TEXTS.len()].to_owned(),
                 };
-                let payload = WebhookPayload::inbound(
-                    LOCAL_PHONE_NUMBER_ID,
-                    &sender,
-                    &wamid,
-                    server.clock.now(),
-                    &message,
-                );
-                let body = serde_json::to_vec(&payload)?;
-                let signature = sign(LOCAL_APP_SECRET.as_bytes(), &body);
+                let (body, signature) =
+                    signed_message(&sender, &wamid, &message, server.clock.now())?;
                 // Spread the duplicates evenly over contacts and messages.
                 let twice = ((contact * messages + i) as f64 * duplicate_share).fract()
                     + duplicate_share
@@ -231,45 +412,64 @@ async fn drive(options: &LoadOptions, data_dir: &std::path::Path) -> Result<Load
                     .posted
                     .insert(wamid.clone(), Instant::now());
                 for _ in 0..deliveries {
-                    let sent = Instant::now();
-                    let response = http
-                        .post(&url)
-                        .header("content-type", "application/json")
-                        .header(SIGNATURE_HEADER, &signature)
-                        .body(body.clone())
-                        .send()
-                        .await?;
-                    latencies.push(sent.elapsed());
-                    ensure!(
-                        response.status().is_success(),
-                        "the webhook answered {}",
-                        response.status()
-                    );
+                    // An error answer is delivered again, as WhatsApp retries (faults only).
+                    let mut attempts = 0;
+                    loop {
+                        let sent = Instant::now();
+                        let response = http
+                            .post(&url)
+                            .header("content-type", "application/json")
+                            .header(SIGNATURE_HEADER, &signature)
+                            .body(body.clone())
+                            .send()
+                            .await?;
+                        latencies.push(sent.elapsed());
+                        if response.status().is_success() {
+                            break;
+                        }
+                        attempts += 1;
+                        retries += 1;
+                        ensure!(
+                            attempts < MAX_DELIVERIES,
+                            "the webhook answered {} {MAX_DELIVERIES} times",
+                            response.status()
+                        );
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
                 }
                 duplicates += deliveries - 1;
             }
-            anyhow::Ok((latencies, duplicates))
+            anyhow::Ok((latencies, duplicates, retries))
         }));
     }
     let mut webhook_latencies = Vec::new();
-    let mut duplicate_deliveries = 0;
+    let (mut duplicate_deliveries, mut webhook_retries) = (0, 0);
     for client in clients {
-        let (latencies, duplicates) = client.await??;
+        let (latencies, duplicates, retries) = client.await??;
         webhook_latencies.extend(latencies);
         duplicate_deliveries += duplicates;
+        webhook_retries += retries;
     }
     let posting = started.elapsed();
     let messages = options.contacts * options.messages_per_contact;
 
-    // Every message answered, or the drain timeout.
+    // Every message answered (its read mark) and none left queued, or the drain timeout. A
+    // failed read mark (the fault switch) never shows: then the inbound queue staying empty
+    // for a second, with no new read marks, ends the wait; the audit checks the answers.
     let deadline = Instant::now() + options.drain_timeout;
+    let (mut last_seen, mut quiet_since) = ((usize::MAX, usize::MAX), Instant::now());
     loop {
         let answered = timeline
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .answered
             .len();
-        if answered >= messages || Instant::now() > deadline {
+        let queued = server.stack.queues.inbound.depth();
+        if (answered, queued) != last_seen {
+            (last_seen, quiet_since) = ((answered, queued), Instant::now());
+        }
+        let quiet = queued == 0 && quiet_since.elapsed() > Duration::from_secs(1);
+        if (answered >= messages && queued == 0) || quiet || Instant::now() > deadline {
             break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -290,96 +490,18 @@ async fn drive(options: &LoadOptions, data_dir: &std::path::Path) -> Result<Load
         .filter_map(|(wamid, at)| Some(at.duration_since(*timeline.posted.get(wamid)?)))
         .collect();
 
-    // What the store holds of them: each message once, each decided with its replies; and
-    // each reply sent once (one outbox entry per stored outbound message).
-    let mut stored: HashMap<String, usize> = HashMap::new();
-    let mut answered: HashMap<String, bool> = HashMap::new();
-    let mut stored_replies = std::collections::HashSet::new();
-    for record in server.stack.store.readable_items()? {
-        if record.kind != RecordKind::Message {
-            continue;
-        }
-        let message: Message = record.body()?;
-        match (message.direction, message.wamid) {
-            (Direction::Inbound, Some(wamid)) => {
-                *stored.entry(wamid.clone()).or_default() += 1;
-                let handled = message
-                    .handling
-                    .is_some_and(|h| h.done && !h.replies.is_empty());
-                answered.insert(wamid, handled);
-            }
-            (Direction::Outbound, Some(wamid)) => {
-                stored_replies.insert(wamid);
-            }
-            _ => {}
-        }
-    }
-    let mut anomalies = Vec::new();
-    let sent = server.stack.outbox.sent();
-    for entry in &sent {
-        if !stored_replies.contains(&entry.wamid) {
-            let twin = sent.iter().any(|other| {
-                other.wamid != entry.wamid && other.to == entry.to && other.content == entry.content
-            });
-            anomalies.push(format!(
-                "a reply sent but not recorded as sent{}",
-                if twin {
-                    " (its text went to the contact twice)"
-                } else {
-                    ""
-                }
-            ));
-        }
-    }
-    let (mut stored_once, mut answered_once) = (0, 0);
-    for wamid in timeline.posted.keys() {
-        match stored.get(wamid).copied().unwrap_or(0) {
-            1 => stored_once += 1,
-            n => anomalies.push(format!("{wamid} stored {n} times")),
-        }
-        match answered.get(wamid) {
-            Some(true) => answered_once += 1,
-            _ => anomalies.push(format!("{wamid} not answered")),
-        }
-    }
-    let mut store_writes = 0;
-    let mut feed = server.stack.store.change_feed(None);
-    loop {
-        let batch = servicekanal_shared::ports::store::ChangeFeed::poll(&mut feed, 1000).await?;
-        if batch.is_empty() {
-            break;
-        }
-        store_writes += batch.len();
-    }
-    server.stack.export_stats().await?;
-    let objects = &server.stack.stats.objects;
-    let (mut statistics_files, mut empty_statistics_files, mut message_event_rows) = (0, 0, 0);
-    for key in objects.list("").await? {
-        statistics_files += 1;
-        let bytes = objects.get(&key).await?.context("object vanished")?;
-        let rows = servicekanal_shared::stats::read_rows(bytes)?.len();
-        if rows == 0 {
-            empty_statistics_files += 1;
-        }
-        if key.starts_with("message_events/") {
-            message_event_rows += rows;
-        }
-    }
+    let posted: Vec<String> = timeline.posted.keys().cloned().collect();
+    let audit = audit(&server.stack, &posted).await?;
     Ok(LoadReport {
         messages,
         duplicate_deliveries,
         accepted_posts: webhook_latencies.len(),
+        webhook_retries,
         posting,
         until_all_answered,
         webhook_latency: Percentiles::of(webhook_latencies),
         reply_latency: Percentiles::of(reply_latencies),
-        stored_once,
-        answered_once,
-        anomalies,
-        store_writes,
-        replies: sent.len(),
-        statistics_files,
-        empty_statistics_files,
-        message_event_rows,
+        audit,
+        faults: server.stack.faults.counts(),
     })
 }

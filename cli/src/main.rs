@@ -88,6 +88,11 @@ enum Command {
         /// Where the embedded store keeps its data.
         #[arg(long, default_value = ".servicekanal", env = "SERVICEKANAL_DATA_DIR")]
         data_dir: PathBuf,
+        /// The fault switch: failure rates per port and a seed, e.g.
+        /// `store=0.05,queue=0.05,graph=0.1,objects=0.1,seed=7`; `crash=whatsapp.send:3` stops
+        /// the process at that step (docs/reliability.md). Off by default.
+        #[arg(long, default_value = "", env = "SERVICEKANAL_FAULTS")]
+        faults: servicekanal_cli::faults::FaultPlan,
     },
     /// Load test of the local stack: many simulated contacts post signed webhook messages
     /// over HTTP; prints accepted messages/s, webhook and reply latencies, and whether every
@@ -108,6 +113,13 @@ enum Command {
         /// The stack's data folder (default: a temporary one, removed afterwards).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// The fault switch, as for `dev` (e.g. `store=0.05,queue=0.05,graph=0.1,objects=0.1`).
+        #[arg(long, default_value = "")]
+        faults: servicekanal_cli::faults::FaultPlan,
+        /// The queues' visibility timeout in seconds (180 in AWS; short, so a failed deletion's
+        /// message comes back within the run).
+        #[arg(long, default_value_t = 10)]
+        visibility_seconds: u64,
     },
     /// Sales' callback requests: list the open ones, mark one done (deleted) or on hold.
     Callbacks {
@@ -391,13 +403,19 @@ fn catalogue(path: Option<PathBuf>) -> Result<Catalogue> {
 fn main() -> Result<()> {
     servicekanal_shared::runtime::telemetry::init();
     match Cli::parse().command {
-        Command::Dev { port, data_dir } => dev(port, &data_dir)?,
+        Command::Dev {
+            port,
+            data_dir,
+            faults,
+        } => dev(port, &data_dir, faults)?,
         Command::Load {
             contacts,
             messages,
             duplicates,
             burst_window_ms,
             data_dir,
+            faults,
+            visibility_seconds,
         } => {
             let options = servicekanal_cli::load::LoadOptions {
                 contacts,
@@ -405,19 +423,23 @@ fn main() -> Result<()> {
                 duplicate_share: duplicates,
                 burst_window: chrono::Duration::milliseconds(burst_window_ms),
                 data_dir,
+                faults,
+                visibility: std::time::Duration::from_secs(visibility_seconds),
                 ..Default::default()
             };
             let report =
                 tokio::runtime::Runtime::new()?.block_on(servicekanal_cli::load::run(options))?;
             print!("{}", report.markdown());
-            for anomaly in report.anomalies.iter().take(20) {
+            for anomaly in report.audit.anomalies.iter().take(20) {
                 eprintln!("{anomaly}");
             }
             anyhow::ensure!(
-                report.anomalies.is_empty() && report.empty_statistics_files == 0,
-                "{} anomalies, {} empty statistics files",
-                report.anomalies.len(),
-                report.empty_statistics_files
+                report.holds(),
+                "{} anomalies, {} empty statistics files, {} replies sent twice of {} at risk",
+                report.audit.anomalies.len(),
+                report.audit.empty_statistics_files,
+                report.audit.replies_sent_unrecorded,
+                report.faults.replies_at_risk()
             );
         }
         Command::Callbacks { action, stack } => block_on(callbacks(action, stack))?,
@@ -549,10 +571,20 @@ fn retention_table() -> String {
     out
 }
 
-fn dev(port: u16, data_dir: &std::path::Path) -> Result<()> {
+fn dev(
+    port: u16,
+    data_dir: &std::path::Path,
+    faults: servicekanal_cli::faults::FaultPlan,
+) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let server = servicekanal_cli::dev::DevServer::open(data_dir)?;
+        if faults != servicekanal_cli::faults::FaultPlan::default() {
+            tracing::warn!(?faults, "the fault switch is on");
+        }
+        let server = servicekanal_cli::dev::DevServer::open_faulty(
+            data_dir,
+            servicekanal_cli::faults::Faults::new(faults),
+        )?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .with_context(|| format!("port {port} is taken; try --port"))?;

@@ -3,6 +3,7 @@
 //! Queue messages reach the handlers as the same `aws_lambda_events` SQS events Lambda
 //! delivers, and failed items come back like an SQS retry.
 
+use crate::faults::{Faults, FaultyObjects, FaultyQueue, FaultyWhatsApp, StoreSwitch};
 use anyhow::{Context, Result, bail};
 use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::{DateTime, Utc};
@@ -29,6 +30,7 @@ use servicekanal_shared::ports::objects::local::LocalDirectory;
 use servicekanal_shared::ports::queue::Queue;
 use servicekanal_shared::ports::queue::memory::InProcessQueue;
 use servicekanal_shared::ports::store::embedded::EmbeddedStore;
+use servicekanal_shared::ports::store::faulty::FaultyStore;
 use servicekanal_shared::ports::store::{ChangeFeed, Store};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -43,6 +45,11 @@ pub const LOCAL_PSEUDONYM_KEY: &str = "servicekanal-local-pseudonym-key-not-for-
 pub const LOCAL_PHONE_NUMBER_ID: &str = "100000000000001";
 /// Records per statistics batch (the event source mapping's batch size in template.yaml).
 pub const STATS_BATCH: usize = 1000;
+/// The queues' `VisibilityTimeout` in template.yaml: a message received and neither
+/// acknowledged nor released is delivered again after this long.
+pub const QUEUE_VISIBILITY: std::time::Duration = std::time::Duration::from_secs(180);
+/// Where the recording outbox keeps what was "sent" (see [`RecordingOutbox::journalled`]).
+pub const OUTBOX_FILE: &str = "outbox.jsonl";
 
 /// The in-process queues, named like their SQS counterparts in template.yaml.
 pub struct Queues {
@@ -98,7 +105,10 @@ pub struct PhoneLine {
 
 pub struct LocalStack {
     pub clock: SharedClock,
+    /// The store itself; the functions reach it through the fault switch.
     pub store: Arc<EmbeddedStore>,
+    /// The fault switch between the functions and every port (off unless planned).
+    pub faults: Arc<Faults>,
     pub outbox: Arc<RecordingOutbox>,
     pub queues: Queues,
     pub webhook: whatsapp_webhook::Ports,
@@ -156,8 +166,22 @@ pub struct RunReport {
 impl LocalStack {
     /// Opens the stack on `data_dir` (created if missing) with the recording outbox.
     pub fn open(data_dir: &Path, clock: SharedClock) -> Result<Self> {
-        let outbox = Arc::new(RecordingOutbox::new(clock.clone()));
-        Self::open_with(data_dir, clock, outbox.clone(), outbox)
+        Self::open_faulty(data_dir, clock, Faults::none())
+    }
+
+    /// As [`LocalStack::open`], every port behind the fault switch `faults`.
+    pub fn open_faulty(data_dir: &Path, clock: SharedClock, faults: Arc<Faults>) -> Result<Self> {
+        let outbox = Self::outbox(data_dir, clock.clone())?;
+        Self::open_with(data_dir, clock, outbox.clone(), outbox, faults)
+    }
+
+    /// The recording outbox kept in `data_dir` (what WhatsApp delivered stays delivered).
+    pub fn outbox(data_dir: &Path, clock: SharedClock) -> Result<Arc<RecordingOutbox>> {
+        std::fs::create_dir_all(data_dir)?;
+        Ok(Arc::new(
+            RecordingOutbox::journalled(clock, &data_dir.join(OUTBOX_FILE))
+                .context("opening the local outbox")?,
+        ))
     }
 
     /// As [`LocalStack::open`], sending through `whatsapp` (the Graph API, or a test double)
@@ -167,24 +191,48 @@ impl LocalStack {
         clock: SharedClock,
         outbox: Arc<RecordingOutbox>,
         whatsapp: Arc<dyn WhatsApp>,
+        faults: Arc<Faults>,
     ) -> Result<Self> {
         let store = Arc::new(
             EmbeddedStore::open(data_dir, clock.clone()).context("opening the embedded store")?,
         );
-        let queue = |name: &str| Arc::new(InProcessQueue::new(name, clock.clone()));
-        let queues = Queues {
-            inbound: queue("servicekanal-inbound.fifo"),
-            agent_actions: queue("servicekanal-agent-actions.fifo"),
-            timers: queue("servicekanal-timers"),
-            handover: queue("servicekanal-handover.fifo"),
-            closed: queue("servicekanal-conversation-closed.fifo"),
-            sales_callbacks: queue("servicekanal-sales-callbacks.fifo"),
-            survey_answers: queue("servicekanal-survey-answers.fifo"),
+        // The queues keep their messages in the store: a crash loses none.
+        let queue = |name: &str| -> Result<Arc<InProcessQueue>> {
+            Ok(Arc::new(
+                InProcessQueue::durable(name, clock.clone(), store.clone())
+                    .with_context(|| format!("opening queue {name}"))?
+                    .with_visibility(QUEUE_VISIBILITY),
+            ))
         };
+        let queues = Queues {
+            inbound: queue("servicekanal-inbound.fifo")?,
+            agent_actions: queue("servicekanal-agent-actions.fifo")?,
+            timers: queue("servicekanal-timers")?,
+            handover: queue("servicekanal-handover.fifo")?,
+            closed: queue("servicekanal-conversation-closed.fifo")?,
+            sales_callbacks: queue("servicekanal-sales-callbacks.fifo")?,
+            survey_answers: queue("servicekanal-survey-answers.fifo")?,
+        };
+        // What the functions reach: every port behind the fault switch.
+        let raw_store = store;
+        let store: Arc<dyn Store> = Arc::new(FaultyStore::with_faults(
+            raw_store.clone(),
+            StoreSwitch(faults.clone()),
+        ));
+        let faulty = |queue: &Arc<InProcessQueue>| -> Arc<dyn Queue> {
+            Arc::new(FaultyQueue {
+                inner: queue.clone(),
+                faults: faults.clone(),
+            })
+        };
+        let whatsapp: Arc<dyn WhatsApp> = Arc::new(FaultyWhatsApp {
+            inner: whatsapp,
+            faults: faults.clone(),
+        });
         let pseudonymizer = Pseudonymizer::new(LOCAL_PSEUDONYM_KEY.as_bytes().to_vec())?;
         let webhook = whatsapp_webhook::Ports {
             store: store.clone(),
-            inbound_queue: queues.inbound.clone(),
+            inbound_queue: faulty(&queues.inbound),
             clock: clock.clone(),
             pseudonymizer: pseudonymizer.clone(),
             config: whatsapp_webhook::WebhookConfig {
@@ -194,7 +242,7 @@ impl LocalStack {
             },
         };
         let connect_redactions = Arc::new(RecordedRedactions::default());
-        let local_desk: Arc<dyn AgentDesk> = Arc::new(QueueDesk::new(queues.handover.clone()));
+        let local_desk: Arc<dyn AgentDesk> = Arc::new(QueueDesk::new(faulty(&queues.handover)));
         let bot = bot_reply::Ports {
             store: store.clone(),
             whatsapp,
@@ -202,10 +250,10 @@ impl LocalStack {
             // The local desk is the handover queue (the page's agent desk reads it).
             desk: local_desk.clone(),
             desk_fallback: local_desk,
-            agent_actions_queue: queues.agent_actions.clone(),
-            closed_queue: queues.closed.clone(),
-            timer_queue: queues.timers.clone(),
-            survey_queue: queues.survey_answers.clone(),
+            agent_actions_queue: faulty(&queues.agent_actions),
+            closed_queue: faulty(&queues.closed),
+            timer_queue: faulty(&queues.timers),
+            survey_queue: faulty(&queues.survey_answers),
             clock: clock.clone(),
             pseudonymizer,
             lisa: Arc::new(Lisa::new(
@@ -217,7 +265,7 @@ impl LocalStack {
         };
         let voice = voice_intake::Ports {
             store: store.clone(),
-            sales_queue: queues.sales_callbacks.clone(),
+            sales_queue: faulty(&queues.sales_callbacks),
             clock: clock.clone(),
             catalogue: servicekanal_shared::domain::callback::CallbackCatalogue::embedded(),
             pseudonymizer: bot.pseudonymizer.clone(),
@@ -231,7 +279,10 @@ impl LocalStack {
             config: survey::SurveyConfig::default(),
         };
         let stats = stats_export::Ports {
-            objects: Arc::new(LocalDirectory::new(data_dir.join("stats"))),
+            objects: Arc::new(FaultyObjects {
+                inner: Arc::new(LocalDirectory::new(data_dir.join("stats"))),
+                faults: faults.clone(),
+            }),
         };
         let sweeper = retention_sweeper::Ports {
             store: store.clone(),
@@ -246,7 +297,8 @@ impl LocalStack {
         Ok(Self {
             sweeper,
             clock,
-            store,
+            store: raw_store,
+            faults,
             outbox,
             queues,
             webhook,
@@ -396,6 +448,11 @@ impl LocalStack {
                 (&self.queues.closed, Consumer::SurveyOnClose),
                 (&self.queues.survey_answers, Consumer::Survey),
             ] {
+                // The consumers' side of the queue behind the fault switch too.
+                let queue = FaultyQueue {
+                    inner: queue.clone(),
+                    faults: self.faults.clone(),
+                };
                 let Ok(records) = queue.receive(10).await else {
                     continue;
                 };
@@ -445,6 +502,36 @@ impl LocalStack {
                 return report;
             }
         }
+    }
+
+    /// Every queue's visibility timeout ([`QUEUE_VISIBILITY`] unless changed): the load
+    /// generator shortens it so a failed deletion's message comes back within its run.
+    pub fn set_queue_visibility(&self, visibility: std::time::Duration) {
+        for queue in [
+            &self.queues.inbound,
+            &self.queues.agent_actions,
+            &self.queues.timers,
+            &self.queues.handover,
+            &self.queues.closed,
+            &self.queues.sales_callbacks,
+            &self.queues.survey_answers,
+        ] {
+            queue.set_visibility(visibility);
+        }
+    }
+
+    /// Messages waiting in the consumers' queues (visible, delayed or in flight).
+    pub fn queued(&self) -> usize {
+        [
+            &self.queues.inbound,
+            &self.queues.agent_actions,
+            &self.queues.timers,
+            &self.queues.closed,
+            &self.queues.survey_answers,
+        ]
+        .iter()
+        .map(|q| q.depth())
+        .sum()
     }
 
     /// WhatsApp reports every message it took with a `sent` status and its pricing; the local
@@ -515,8 +602,28 @@ impl LocalStack {
     /// mappings do: stats-export (batches of up to [`STATS_BATCH`]) and connect-records
     /// (Connect's contact records redacted when our items for them go).
     pub async fn export_stats(&self) -> Result<Vec<stats_export::Exported>> {
+        let batches = {
+            let position = self.stats_position.lock().await;
+            self.export_stats_at(&position).await?
+        };
+        self.follow_changes(&self.connect_records_position, |records| {
+            let ports = &self.connect_records;
+            async move {
+                let mut event = aws_lambda_events::event::dynamodb::Event::default();
+                event.records = records;
+                let done = connect_records::redact(&event, ports).await;
+                Ok((done.handled, done.failed_at.is_some()))
+            }
+        })
+        .await
+        .context("Connect contact records")?;
+        Ok(batches)
+    }
+
+    /// stats-export over the change feed's new records; the caller holds the position's lock.
+    async fn export_stats_at(&self, position: &Path) -> Result<Vec<stats_export::Exported>> {
         let batches = std::sync::Mutex::new(Vec::new());
-        self.follow_changes(&self.stats_position, |records| {
+        self.follow_changes_at(position, |records| {
             let (stats, batches) = (&self.stats, &batches);
             async move {
                 let exported = stats_export::export(&records, stats).await?;
@@ -530,18 +637,34 @@ impl LocalStack {
         })
         .await
         .context("statistics export")?;
-        self.follow_changes(&self.connect_records_position, |records| {
-            let ports = &self.connect_records;
-            async move {
-                let mut event = aws_lambda_events::event::dynamodb::Event::default();
-                event.records = records;
-                let done = connect_records::redact(&event, ports).await;
-                Ok((done.handled, done.failed_at.is_some()))
-            }
-        })
-        .await
-        .context("Connect contact records")?;
         Ok(batches.into_inner().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The statistics exported up to now, held still: the change feed position the export
+    /// reached and every file with its bytes, read while no export runs (an export failing
+    /// now and then, as with the fault switch, is tried again up to `tries` times).
+    pub async fn statistics_snapshot(&self, tries: usize) -> Result<(u64, Vec<(String, Vec<u8>)>)> {
+        let position_file = self.stats_position.lock().await;
+        let mut failures = 0;
+        while let Err(e) = self.export_stats_at(&position_file).await {
+            failures += 1;
+            anyhow::ensure!(
+                failures < tries,
+                "the statistics export keeps failing: {e:#}"
+            );
+        }
+        let position = read_position(&position_file);
+        let mut files = Vec::new();
+        for key in self.stats.objects.list("").await? {
+            let bytes = self
+                .stats
+                .objects
+                .get(&key)
+                .await?
+                .context("object vanished")?;
+            files.push((key, bytes));
+        }
+        Ok((position, files))
     }
 
     /// Feeds the change feed's records after the position saved in `position_file` to
@@ -551,17 +674,23 @@ impl LocalStack {
     async fn follow_changes<F, Fut>(
         &self,
         position_file: &tokio::sync::Mutex<PathBuf>,
-        mut step: F,
+        step: F,
     ) -> Result<()>
     where
         F: FnMut(Vec<aws_lambda_events::event::dynamodb::EventRecord>) -> Fut,
         Fut: std::future::Future<Output = Result<(usize, bool)>>,
     {
         let position_file = position_file.lock().await;
-        let mut position: u64 = std::fs::read_to_string(&*position_file)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0);
+        self.follow_changes_at(&position_file, step).await
+    }
+
+    /// [`LocalStack::follow_changes`] with the position's lock held by the caller.
+    async fn follow_changes_at<F, Fut>(&self, position_file: &Path, mut step: F) -> Result<()>
+    where
+        F: FnMut(Vec<aws_lambda_events::event::dynamodb::EventRecord>) -> Fut,
+        Fut: std::future::Future<Output = Result<(usize, bool)>>,
+    {
+        let mut position = read_position(position_file);
         loop {
             let mut feed = self.store.change_feed(Some(position));
             let records = feed.poll(STATS_BATCH).await?;
@@ -578,7 +707,7 @@ impl LocalStack {
                     .as_deref()
                     .and_then(|s| s.parse().ok())
                     .context("the change feed numbers its records")?;
-                std::fs::write(&*position_file, position.to_string())
+                std::fs::write(position_file, position.to_string())
                     .context("saving the change feed position")?;
             }
             if failed && handled == 0 {
@@ -717,6 +846,14 @@ impl LocalStack {
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
+}
+
+/// A change feed position saved in `file` (0 before the first).
+fn read_position(file: &Path) -> u64 {
+    std::fs::read_to_string(file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 async fn drain<T: serde::de::DeserializeOwned>(queue: &InProcessQueue) -> Result<Vec<T>> {

@@ -296,3 +296,117 @@ async fn ops_export_hold_release_and_erase_a_person_with_the_cli() {
     let after: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(after["items"], 0);
 }
+
+/// The fault switch through the control API: a plan it cannot read is refused with the
+/// reason and changes nothing; a plan it reads is on at once, and its faults are counted.
+#[tokio::test]
+async fn the_fault_switch_is_set_and_read_through_the_control_api() {
+    let (base, _dir) = start().await;
+    let off = get(&base, "/local/faults").await;
+    assert_eq!(off["plan"]["graph"], 0.0);
+    assert_eq!(off["counts"]["injected"], json!({}));
+
+    let (status, refused) = post(&base, "/local/faults", json!({"plan": "graph=2"})).await;
+    assert_eq!(status, 400);
+    assert!(
+        refused["error"].as_str().unwrap().contains("graph=\"2\""),
+        "{refused}"
+    );
+    assert_eq!(get(&base, "/local/faults").await["plan"], off["plan"]);
+
+    // Every Graph API call fails: Lisa's answer cannot go out, the message stays queued.
+    let (status, on) = post(&base, "/local/faults", json!({"plan": "graph=1,seed=3"})).await;
+    assert_eq!(status, 200);
+    assert_eq!(on["plan"]["graph"], 1.0);
+    let (status, _) = post(
+        &base,
+        "/local/messages",
+        json!({"wa_id": "4915790000002", "name": "Tom Fehler",
+               "message": {"kind": "text", "body": "Hallo"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "the webhook took the message");
+    let counted = get(&base, "/local/faults").await;
+    let injected: u64 = counted["counts"]["injected"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(kind, _)| kind.starts_with("graph."))
+        .map(|(_, n)| n.as_u64().unwrap())
+        .sum();
+    assert!(injected >= 1, "{counted}");
+    assert_eq!(counted["queued"], 1, "{counted}");
+    let phone = get(&base, "/local/phone?wa_id=4915790000002").await;
+    assert_eq!(phone.as_array().unwrap().len(), 1, "no answer yet: {phone}");
+
+    // Switched off, the retry tick delivers the answer within seconds.
+    post(&base, "/local/faults", json!({"plan": ""})).await;
+    let mut answered = false;
+    for _ in 0..50 {
+        let phone = get(&base, "/local/phone?wa_id=4915790000002").await;
+        if phone.as_array().unwrap().len() == 2 {
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        answered,
+        "the queued message was answered once the switch was off"
+    );
+}
+
+/// A tunnel to the port, or a web page that rebinds its own name to 127.0.0.1, reaches the
+/// server under another name: the control API and the page refuse it, the webhook (signed by
+/// WhatsApp) still answers.
+#[tokio::test]
+async fn the_control_api_answers_loopback_names_only() {
+    let (base, _dir) = start().await;
+    let http = reqwest::Client::new();
+    for host in [
+        "servicekanal.example.ngrok.app",
+        "attacker.example:8080",
+        "127.0.0.2",
+    ] {
+        for path in ["/", "/local/records", "/local/clock"] {
+            let answer = http
+                .get(format!("{base}{path}"))
+                .header("host", host)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), 403, "{host}{path}");
+        }
+        let erase = http
+            .post(format!("{base}/local/privacy/erase"))
+            .header("host", host)
+            .json(&json!({"phone": "+4915790000001"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(erase.status(), 403, "{host}");
+        let verify = http
+            .get(format!(
+                "{base}/webhook?hub.mode=subscribe&hub.verify_token=servicekanal-local-verify-token&hub.challenge=42"
+            ))
+            .header("host", host)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(verify.status(), 200, "{host}: the webhook stays reachable");
+    }
+    let port = base.rsplit(':').next().unwrap();
+    for host in [
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        format!("[::1]:{port}"),
+    ] {
+        let answer = http
+            .get(format!("{base}/local/clock"))
+            .header("host", &host)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200, "{host}");
+    }
+}

@@ -4,6 +4,7 @@ mod agent_desk;
 mod classify;
 mod common;
 mod conversations;
+mod crash;
 mod dev_server;
 mod load;
 mod privacy;

@@ -7,6 +7,7 @@ use servicekanal_shared::ports::queue::sqs::SqsQueue;
 use servicekanal_shared::ports::queue::{
     OutgoingMessage, Queue, QueueError, dedup_id_of, group_of,
 };
+use servicekanal_shared::ports::store::embedded::EmbeddedStore;
 use servicekanal_testing::{moto_config, moto_queue};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,10 +16,16 @@ struct Harness {
     fifo: Arc<dyn Queue>,
     standard: Arc<dyn Queue>,
     clock: ManualClock,
+    /// The durable queues' data folder, kept while the harness lives.
+    _data: Option<tempfile::TempDir>,
+}
+
+fn start_clock() -> ManualClock {
+    ManualClock::new(DateTime::from_timestamp(1_795_255_200, 0).unwrap())
 }
 
 async fn in_process() -> Harness {
-    let clock = ManualClock::new(DateTime::from_timestamp(1_795_255_200, 0).unwrap());
+    let clock = start_clock();
     Harness {
         fifo: Arc::new(InProcessQueue::new("inbound.fifo", Arc::new(clock.clone()))),
         standard: Arc::new(InProcessQueue::new(
@@ -26,6 +33,31 @@ async fn in_process() -> Harness {
             Arc::new(clock.clone()),
         )),
         clock,
+        _data: None,
+    }
+}
+
+/// The local stack's queues: in-process, journalled in the embedded store.
+fn durable_on(
+    data: &std::path::Path,
+    clock: &ManualClock,
+) -> (Arc<InProcessQueue>, Arc<InProcessQueue>) {
+    let store = Arc::new(EmbeddedStore::open(data, Arc::new(clock.clone())).unwrap());
+    let queue = |name: &str| {
+        Arc::new(InProcessQueue::durable(name, Arc::new(clock.clone()), store.clone()).unwrap())
+    };
+    (queue("inbound.fifo"), queue("sales-callbacks"))
+}
+
+async fn durable() -> Harness {
+    let clock = start_clock();
+    let data = tempfile::tempdir().unwrap();
+    let (fifo, standard) = durable_on(data.path(), &clock);
+    Harness {
+        fifo,
+        standard,
+        clock,
+        _data: Some(data),
     }
 }
 
@@ -36,7 +68,8 @@ async fn sqs() -> Harness {
     Harness {
         fifo: Arc::new(SqsQueue::new(client.clone(), fifo)),
         standard: Arc::new(SqsQueue::new(client, standard)),
-        clock: ManualClock::new(DateTime::from_timestamp(1_795_255_200, 0).unwrap()),
+        clock: start_clock(),
+        _data: None,
     }
 }
 
@@ -193,6 +226,9 @@ macro_rules! contract {
         mod in_process {
             $( #[tokio::test] async fn $case() { super::$case(super::in_process().await).await } )*
         }
+        mod durable {
+            $( #[tokio::test] async fn $case() { super::$case(super::durable().await).await } )*
+        }
         mod sqs {
             $( #[tokio::test] async fn $case() { super::$case(super::sqs().await).await } )*
         }
@@ -223,4 +259,125 @@ async fn in_process_delays_follow_the_injected_clock() {
     let due = receive_all(h.standard.as_ref()).await;
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].body.as_deref(), Some("timer"));
+}
+
+/// SQS hands a received message out again once its visibility timeout passed without an
+/// acknowledgement (a consumer that crashed or whose deletion failed).
+async fn an_unacknowledged_message_comes_back_after_the_visibility_timeout(h: Harness) {
+    h.standard
+        .send(OutgoingMessage::standard("lost consumer".into()))
+        .await
+        .unwrap();
+    assert_eq!(h.standard.receive(10).await.unwrap().len(), 1);
+    h.clock.advance(chrono::Duration::seconds(29));
+    assert!(
+        h.standard.receive(10).await.unwrap().is_empty(),
+        "still in flight"
+    );
+    h.clock.advance(chrono::Duration::seconds(1));
+    let again = h.standard.receive(10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        again[0]
+            .attributes
+            .get("ApproximateReceiveCount")
+            .map(String::as_str),
+        Some("2")
+    );
+}
+
+#[tokio::test]
+async fn in_process_visibility_follows_the_injected_clock() {
+    an_unacknowledged_message_comes_back_after_the_visibility_timeout(in_process().await).await
+}
+
+#[tokio::test]
+async fn durable_visibility_follows_the_injected_clock() {
+    an_unacknowledged_message_comes_back_after_the_visibility_timeout(durable().await).await
+}
+
+/// The local stack restarts (or crashed): every message sent and not acknowledged is there
+/// again, in order, the one in flight too; acknowledged ones are gone; a timer still waits
+/// for its time; a FIFO deduplication id still holds for the rest of its five minutes.
+#[tokio::test]
+async fn a_durable_queue_keeps_every_unacknowledged_message_across_a_restart() {
+    let clock = start_clock();
+    let data = tempfile::tempdir().unwrap();
+    {
+        let (fifo, standard) = durable_on(data.path(), &clock);
+        for i in 0..4 {
+            fifo.send(OutgoingMessage::fifo(
+                format!("m{i}"),
+                "contact-a",
+                format!("wamid.{i}"),
+            ))
+            .await
+            .unwrap();
+        }
+        standard
+            .send(OutgoingMessage::standard("timer".into()).delayed(Duration::from_secs(600)))
+            .await
+            .unwrap();
+        let first = fifo.receive(1).await.unwrap();
+        assert_eq!(first[0].body.as_deref(), Some("m0"));
+        fifo.acknowledge(first[0].receipt_handle.as_deref().unwrap())
+            .await
+            .unwrap();
+        let in_flight = fifo.receive(1).await.unwrap();
+        assert_eq!(in_flight[0].body.as_deref(), Some("m1"));
+        // Dropped here without acknowledging m1: the process is gone.
+    }
+    clock.advance(chrono::Duration::seconds(60));
+    let (fifo, standard) = durable_on(data.path(), &clock);
+    fifo.send(OutgoingMessage::fifo(
+        "m2 again".into(),
+        "contact-a",
+        "wamid.2",
+    ))
+    .await
+    .unwrap();
+    fifo.send(OutgoingMessage::fifo("m4".into(), "contact-a", "wamid.4"))
+        .await
+        .unwrap();
+    let bodies: Vec<_> = receive_all(fifo.as_ref())
+        .await
+        .into_iter()
+        .filter_map(|m| m.body)
+        .collect();
+    assert_eq!(
+        bodies,
+        ["m1", "m2", "m3", "m4"],
+        "in send order, m0 acknowledged, wamid.2 a repeat"
+    );
+    assert!(
+        receive_all(standard.as_ref()).await.is_empty(),
+        "the timer waits"
+    );
+    clock.advance(chrono::Duration::seconds(540));
+    let due: Vec<_> = receive_all(standard.as_ref())
+        .await
+        .into_iter()
+        .filter_map(|m| m.body)
+        .collect();
+    assert_eq!(due, ["timer"]);
+
+    drop((fifo, standard));
+    let (fifo, _) = durable_on(data.path(), &clock);
+    assert!(
+        receive_all(fifo.as_ref()).await.is_empty(),
+        "acknowledged stays acknowledged"
+    );
+    clock.advance(chrono::Duration::seconds(300));
+    fifo.send(OutgoingMessage::fifo(
+        "m2 much later".into(),
+        "contact-a",
+        "wamid.2",
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        receive_all(fifo.as_ref()).await.len(),
+        1,
+        "after five minutes a dedup id is new again"
+    );
 }

@@ -130,8 +130,14 @@ impl Phone {
         whatsapp: Arc<dyn WhatsApp>,
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let stack =
-            LocalStack::open_with(dir.path(), Arc::new(clock.clone()), outbox, whatsapp).unwrap();
+        let stack = LocalStack::open_with(
+            dir.path(),
+            Arc::new(clock.clone()),
+            outbox,
+            whatsapp,
+            servicekanal_cli::faults::Faults::none(),
+        )
+        .unwrap();
         Self {
             stack,
             clock,

@@ -51,14 +51,7 @@ pub(crate) async fn send_pending(
     };
     match result {
         Ok(sent) => {
-            messages::mark_sent(
-                ports.store.as_ref(),
-                &ports.pseudonymizer,
-                record,
-                &sent.wamid,
-                now,
-            )
-            .await?;
+            note_sent(record, &sent.wamid, now, ports).await?;
             Ok(Delivery::Sent)
         }
         Err(e) if e.is_permanent() => {
@@ -70,6 +63,46 @@ pub(crate) async fn send_pending(
             Ok(Delivery::Failed(e))
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Tries to note a sent reply this many times: a retry of the turn without the note would
+/// send the reply to the customer again.
+const NOTE_SENT_ATTEMPTS: u32 = 5;
+
+/// Notes that WhatsApp took the reply. The store failing here (after the SDK's own retries)
+/// is the one way a reply can go out twice, so it is tried again a few times, backing off.
+async fn note_sent(
+    record: Record,
+    wamid: &str,
+    now: DateTime<Utc>,
+    ports: &Ports,
+) -> Result<Record, BotError> {
+    let mut attempt = 1;
+    loop {
+        let noted = messages::mark_sent(
+            ports.store.as_ref(),
+            &ports.pseudonymizer,
+            record.clone(),
+            wamid,
+            now,
+        )
+        .await;
+        match noted {
+            Ok(record) => return Ok(record),
+            Err(e) if attempt < NOTE_SENT_ATTEMPTS => {
+                tracing::warn!(error = %e, attempt, "noting a sent reply failed; trying again");
+                tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+                attempt += 1;
+            }
+            Err(e) => {
+                tracing::error!(
+                    error = %e,
+                    "a reply WhatsApp took could not be noted; a retry sends it again"
+                );
+                return Err(e.into());
+            }
+        }
     }
 }
 

@@ -1,15 +1,19 @@
 //! The recording outbox: the `WhatsApp` adapter of tests and the local stack. It checks the
-//! same limits as the Graph API adapter and keeps every message "sent", in order.
+//! same limits as the Graph API adapter and keeps every message "sent", in order. The local
+//! stack's outbox is journalled to a file (one JSON line per message, written before `send`
+//! returns), so what WhatsApp "delivered" survives a crash as it would on the customer's phone.
 
 use super::{OutboundContent, Recipient, Sent, WhatsApp, WhatsAppError};
 use crate::ports::clock::SharedClock;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::io::Write as _;
+use std::path::Path;
 use std::sync::Mutex;
 use ulid::Ulid;
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OutboxEntry {
     pub wamid: String,
     /// The phone number (`to`) or user id (`recipient`) it went to.
@@ -23,6 +27,8 @@ pub struct RecordingOutbox {
     clock: SharedClock,
     sent: Mutex<Vec<OutboxEntry>>,
     read: Mutex<Vec<(String, bool)>>,
+    /// Where each sent message is appended (the local stack's `outbox.jsonl`).
+    journal: Option<Mutex<std::fs::File>>,
 }
 
 impl RecordingOutbox {
@@ -31,20 +37,52 @@ impl RecordingOutbox {
             clock,
             sent: Mutex::new(Vec::new()),
             read: Mutex::new(Vec::new()),
+            journal: None,
         }
+    }
+
+    /// An outbox that appends every sent message to `path` and starts with what it holds.
+    /// A line cut short by a crash is skipped (that message was not sent).
+    pub fn journalled(clock: SharedClock, path: &Path) -> std::io::Result<Self> {
+        let sent = match std::fs::read_to_string(path) {
+            Ok(text) => text
+                .lines()
+                .filter_map(|line| serde_json::from_str(line).ok())
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(Self {
+            sent: Mutex::new(sent),
+            journal: Some(Mutex::new(file)),
+            ..Self::new(clock)
+        })
     }
 
     /// Notes a message another adapter sent (see [`Mirrored`]).
     pub fn record(&self, to: &Recipient, content: &OutboundContent, wamid: &str) {
-        self.sent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(OutboxEntry {
-                wamid: wamid.to_owned(),
-                to: to.clone(),
-                content: content.clone(),
-                at: self.clock.now(),
-            });
+        let entry = OutboxEntry {
+            wamid: wamid.to_owned(),
+            to: to.clone(),
+            content: content.clone(),
+            at: self.clock.now(),
+        };
+        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(journal) = &self.journal {
+            // One write per line: a killed process leaves whole lines (the page cache keeps
+            // them); a full disk loses the local record only, never the "delivery".
+            let mut line = serde_json::to_vec(&entry).unwrap_or_default();
+            line.push(b'\n');
+            let mut file = journal.lock().unwrap_or_else(|e| e.into_inner());
+            if let Err(e) = file.write_all(&line) {
+                tracing::error!(error = %e, "the local outbox journal could not be written");
+            }
+        }
+        sent.push(entry);
     }
 
     /// Everything sent so far, oldest first.

@@ -1,5 +1,12 @@
 //! The in-process queue of the local stack and of fast tests: FIFO order per group, the
-//! five-minute deduplication window (on the injected clock), visibility until acknowledged.
+//! five-minute deduplication window (on the injected clock), visibility until acknowledged or
+//! until the visibility timeout passes (then delivered again, as SQS does).
+//!
+//! A durable queue ([`InProcessQueue::durable`]) keeps every message in a [`QueueJournal`]
+//! from the moment `send` returns until it is acknowledged: the local stack's queues live in
+//! its embedded store, so a crash loses no acknowledged webhook message. Which messages are in
+//! flight is not kept: after a restart every unacknowledged message is visible again, as it
+//! would be in SQS once its visibility timeout passed.
 
 use super::{FIFO_DEDUP_WINDOW, OutgoingMessage, Queue, QueueError};
 use crate::ports::clock::SharedClock;
@@ -7,27 +14,103 @@ use async_trait::async_trait;
 use aws_lambda_events::event::sqs::SqsMessage;
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use ulid::Ulid;
 
-#[derive(Debug)]
+/// SQS's default visibility timeout, for queues that do not set one.
+pub const DEFAULT_VISIBILITY: Duration = Duration::from_secs(30);
+
+/// Where a durable in-process queue keeps its messages across restarts. `keep` and `forget`
+/// are durable when they return.
+#[async_trait]
+pub trait QueueJournal: Send + Sync {
+    /// Keeps message number `order` of `queue` (and its deduplication id, seen `at`).
+    async fn keep(
+        &self,
+        queue: &str,
+        order: u64,
+        entry: Vec<u8>,
+        dedup: Option<(String, DateTime<Utc>)>,
+    ) -> Result<(), QueueError>;
+
+    /// Forgets an acknowledged message, and deduplication ids seen before `dedup_before`.
+    async fn forget(
+        &self,
+        queue: &str,
+        order: u64,
+        dedup_before: DateTime<Utc>,
+    ) -> Result<(), QueueError>;
+
+    /// Everything kept for `queue` and not forgotten.
+    fn kept(&self, queue: &str) -> Result<Kept, QueueError>;
+}
+
+/// A queue's journal as read at start.
+#[derive(Debug, Default)]
+pub struct Kept {
+    /// (order, entry) in send order.
+    pub entries: Vec<(u64, Vec<u8>)>,
+    pub dedup_ids: Vec<(String, DateTime<Utc>)>,
+}
+
+/// One journalled message: what `receive` hands out, and when it may.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct JournalEntry {
+    visible_at: DateTime<Utc>,
+    message: SqsMessage,
+}
+
 pub struct InProcessQueue {
     name: String,
     fifo: bool,
     clock: SharedClock,
+    journal: Option<Arc<dyn QueueJournal>>,
     state: Mutex<State>,
 }
 
-#[derive(Debug, Default)]
+impl std::fmt::Debug for InProcessQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InProcessQueue")
+            .field("name", &self.name)
+            .field("durable", &self.journal.is_some())
+            .finish()
+    }
+}
+
+/// A message received and not yet acknowledged.
+#[derive(Debug)]
+struct InFlight {
+    order: u64,
+    message: SqsMessage,
+    /// When it becomes visible again unless acknowledged.
+    until: DateTime<Utc>,
+}
+
+#[derive(Debug)]
 struct State {
     /// Waiting messages with their send order.
     visible: VecDeque<(u64, SqsMessage)>,
     /// Delayed messages and when they become visible.
     delayed: Vec<(DateTime<Utc>, u64, SqsMessage)>,
     /// Received but not yet acknowledged, by receipt handle.
-    in_flight: HashMap<String, (u64, SqsMessage)>,
+    in_flight: HashMap<String, InFlight>,
     dedup_seen: HashMap<String, DateTime<Utc>>,
     sent: u64,
+    visibility: Duration,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            visible: VecDeque::new(),
+            delayed: Vec::new(),
+            in_flight: HashMap::new(),
+            dedup_seen: HashMap::new(),
+            sent: 0,
+            visibility: DEFAULT_VISIBILITY,
+        }
+    }
 }
 
 impl State {
@@ -39,18 +122,73 @@ impl State {
             .unwrap_or(self.visible.len());
         self.visible.insert(position, (order, message));
     }
+
+    /// A message becomes visible at `at` (now or later), in its send order.
+    fn enqueue(&mut self, order: u64, message: SqsMessage, at: DateTime<Utc>, now: DateTime<Utc>) {
+        if at > now {
+            self.delayed.push((at, order, message));
+        } else {
+            self.insert_in_send_order(order, message);
+        }
+    }
+}
+
+fn to_chrono(duration: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(duration).unwrap_or_default()
 }
 
 impl InProcessQueue {
-    /// A queue named like its SQS counterpart; a name ending in `.fifo` makes it FIFO.
+    /// A queue named like its SQS counterpart; a name ending in `.fifo` makes it FIFO. Its
+    /// messages live in memory only.
     pub fn new(name: impl Into<String>, clock: SharedClock) -> Self {
         let name = name.into();
         Self {
             fifo: name.ends_with(".fifo"),
             name,
             clock,
+            journal: None,
             state: Mutex::new(State::default()),
         }
+    }
+
+    /// A queue whose messages are kept in `journal` until acknowledged; it starts with what
+    /// the journal kept from before (every message visible, at its time).
+    pub fn durable(
+        name: impl Into<String>,
+        clock: SharedClock,
+        journal: Arc<dyn QueueJournal>,
+    ) -> Result<Self, QueueError> {
+        let mut queue = Self::new(name, clock);
+        let kept = journal.kept(&queue.name)?;
+        let now = queue.clock.now();
+        {
+            let state = queue.state.get_mut().unwrap_or_else(|e| e.into_inner());
+            for (order, bytes) in kept.entries {
+                let entry: JournalEntry = serde_json::from_slice(&bytes)
+                    .map_err(|e| QueueError::Backend(format!("journal entry {order}: {e}")))?;
+                state.enqueue(order, entry.message, entry.visible_at, now);
+                state.sent = state.sent.max(order);
+            }
+            state.dedup_seen.extend(kept.dedup_ids);
+        }
+        queue.journal = Some(journal);
+        Ok(queue)
+    }
+
+    /// How long a received message stays invisible unless acknowledged (the queue's
+    /// `VisibilityTimeout` in template.yaml).
+    pub fn with_visibility(self, visibility: Duration) -> Self {
+        self.set_visibility(visibility);
+        self
+    }
+
+    /// Changes the visibility timeout of messages received from now on.
+    pub fn set_visibility(&self, visibility: Duration) {
+        self.lock().visibility = visibility;
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     pub fn arn(&self) -> String {
@@ -73,7 +211,6 @@ impl Queue for InProcessQueue {
     async fn send(&self, message: OutgoingMessage) -> Result<(), QueueError> {
         let now = self.clock.now();
         message.check(self.fifo)?;
-        let mut state = self.lock();
         let mut attributes = HashMap::from([
             (
                 "SentTimestamp".to_owned(),
@@ -81,18 +218,25 @@ impl Queue for InProcessQueue {
             ),
             ("ApproximateReceiveCount".to_owned(), "0".to_owned()),
         ]);
-        // `check` made sure a FIFO message has both ids.
-        if let (true, Some(group), Some(dedup)) = (self.fifo, &message.group_id, &message.dedup_id)
-        {
-            let window = chrono::Duration::from_std(FIFO_DEDUP_WINDOW).unwrap_or_default();
-            state.dedup_seen.retain(|_, at| *at + window > now);
-            if state.dedup_seen.contains_key(dedup) {
-                return Ok(());
+        let (order, dedup) = {
+            let mut state = self.lock();
+            let mut dedup = None;
+            // `check` made sure a FIFO message has both ids.
+            if let (true, Some(group), Some(id)) = (self.fifo, &message.group_id, &message.dedup_id)
+            {
+                let window = to_chrono(FIFO_DEDUP_WINDOW);
+                state.dedup_seen.retain(|_, at| *at + window > now);
+                if state.dedup_seen.contains_key(id) {
+                    return Ok(());
+                }
+                state.dedup_seen.insert(id.clone(), now);
+                attributes.insert("MessageGroupId".into(), group.clone());
+                attributes.insert("MessageDeduplicationId".into(), id.clone());
+                dedup = Some((id.clone(), now));
             }
-            state.dedup_seen.insert(dedup.clone(), now);
-            attributes.insert("MessageGroupId".into(), group.clone());
-            attributes.insert("MessageDeduplicationId".into(), dedup.clone());
-        }
+            state.sent += 1;
+            (state.sent, dedup)
+        };
         let mut sqs = SqsMessage::default();
         sqs.message_id = Some(Ulid::new().to_string());
         sqs.body = Some(message.body);
@@ -100,15 +244,24 @@ impl Queue for InProcessQueue {
         sqs.event_source = Some("aws:sqs".into());
         sqs.event_source_arn = Some(self.arn());
         sqs.aws_region = Some("local".into());
-        state.sent += 1;
-        let order = state.sent;
-        match message.delay {
-            Some(delay) => {
-                let at = now + chrono::Duration::from_std(delay).unwrap_or_default();
-                state.delayed.push((at, order, sqs));
+        let visible_at = now + message.delay.map(to_chrono).unwrap_or_default();
+        if let Some(journal) = &self.journal {
+            let entry = JournalEntry {
+                visible_at,
+                message: sqs,
+            };
+            let bytes =
+                serde_json::to_vec(&entry).map_err(|e| QueueError::Backend(e.to_string()))?;
+            if let Err(e) = journal.keep(&self.name, order, bytes, dedup.clone()).await {
+                // Not sent: a retry of the same message must not be taken for a repeat.
+                if let Some((id, _)) = dedup {
+                    self.lock().dedup_seen.remove(&id);
+                }
+                return Err(e);
             }
-            None => state.visible.push_back((order, sqs)),
+            sqs = entry.message;
         }
+        self.lock().enqueue(order, sqs, visible_at, now);
         Ok(())
     }
 
@@ -123,13 +276,27 @@ impl Queue for InProcessQueue {
         for (_, order, message) in due {
             state.insert_in_send_order(order, message);
         }
+        // Received but never acknowledged: visible again once the visibility timeout passed.
+        let expired: Vec<String> = state
+            .in_flight
+            .iter()
+            .filter(|(_, f)| f.until <= now)
+            .map(|(handle, _)| handle.clone())
+            .collect();
+        for handle in expired {
+            if let Some(mut lapsed) = state.in_flight.remove(&handle) {
+                lapsed.message.receipt_handle = None;
+                state.insert_in_send_order(lapsed.order, lapsed.message);
+            }
+        }
         // FIFO: a group with a message in flight waits, so order within the group holds;
         // later messages of a group may join the same batch, behind the earlier ones.
         let busy: HashSet<String> = state
             .in_flight
             .values()
-            .filter_map(|(_, m)| super::group_of(m).map(str::to_owned))
+            .filter_map(|f| super::group_of(&f.message).map(str::to_owned))
             .collect();
+        let until = now + to_chrono(state.visibility);
         let mut taken = Vec::new();
         let mut kept = VecDeque::new();
         while let Some((order, mut message)) = state.visible.pop_front() {
@@ -150,7 +317,14 @@ impl Queue for InProcessQueue {
                 .insert("ApproximateReceiveCount".into(), count.to_string());
             let handle = Ulid::new().to_string();
             message.receipt_handle = Some(handle.clone());
-            state.in_flight.insert(handle, (order, message.clone()));
+            state.in_flight.insert(
+                handle,
+                InFlight {
+                    order,
+                    message: message.clone(),
+                    until,
+                },
+            );
             taken.push(message);
         }
         state.visible = kept;
@@ -158,16 +332,30 @@ impl Queue for InProcessQueue {
     }
 
     async fn acknowledge(&self, receipt_handle: &str) -> Result<(), QueueError> {
-        self.lock().in_flight.remove(receipt_handle);
+        let acknowledged = self.lock().in_flight.remove(receipt_handle);
+        if let (Some(journal), Some(done)) = (&self.journal, acknowledged) {
+            let window = to_chrono(FIFO_DEDUP_WINDOW);
+            if let Err(e) = journal
+                .forget(&self.name, done.order, self.clock.now() - window)
+                .await
+            {
+                // Still kept: in flight again, so it is delivered again like any message
+                // whose deletion failed.
+                self.lock()
+                    .in_flight
+                    .insert(receipt_handle.to_owned(), done);
+                return Err(e);
+            }
+        }
         Ok(())
     }
 
     async fn release(&self, receipt_handle: &str) -> Result<(), QueueError> {
         let mut state = self.lock();
-        if let Some((order, mut message)) = state.in_flight.remove(receipt_handle) {
-            message.receipt_handle = None;
+        if let Some(mut released) = state.in_flight.remove(receipt_handle) {
+            released.message.receipt_handle = None;
             // Back in its place: it was sent first, it stays first for its group.
-            state.insert_in_send_order(order, message);
+            state.insert_in_send_order(released.order, released.message);
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ pub mod dynamo_streams;
 pub mod dynamodb;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+pub mod faulty;
 mod item;
 
 use crate::domain::keys::{ItemKey, Pseudonym};
