@@ -65,17 +65,17 @@ impl Drop for Dev {
 }
 
 const CONTACTS: usize = 3;
-const MESSAGES: usize = 2;
+/// What each contact writes, one after the other.
+const TEXTS: [&str; 2] = ["roaming aktivieren wie", "wie richte ich meine mailbox ein"];
 
 fn messages() -> Vec<(String, Vec<u8>, String)> {
-    let texts = ["roaming aktivieren wie", "wie richte ich meine mailbox ein"];
     let mut out = Vec::new();
-    for i in 0..MESSAGES {
+    for (i, text) in TEXTS.iter().enumerate() {
         for contact in 0..CONTACTS {
             let sender = Sender::phone(&format!("4917{:08}", contact), Some("Absturz Test"));
             let wamid = format!("wamid.crash.{contact}.{i}");
             let message = UserMessage::Text {
-                body: texts[i].to_owned(),
+                body: (*text).to_owned(),
             };
             // Dated "now": the webhook takes a message time within its window of the clock.
             let (body, signature) =

@@ -215,50 +215,61 @@ impl WebhookPayload {
     }
 }
 
+/// Reads `null` as the field's default (an empty list, an empty text): WhatsApp's payloads and
+/// those of tools replaying them sometimes carry `null` where a list or a text is absent, and
+/// one such field must not make the whole POST unreadable (its messages would never be read).
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WebhookPayload {
     pub object: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub entry: Vec<Entry>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub changes: Vec<Change>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Change {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub field: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub value: ChangeValue,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChangeValue {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub messaging_product: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub metadata: Option<Metadata>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub contacts: Vec<Readable<WaContact>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub messages: Vec<Readable<WaMessage>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub statuses: Vec<Readable<WaStatus>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub errors: Vec<WaError>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metadata {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub display_phone_number: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub phone_number_id: String,
 }
 
@@ -551,6 +562,22 @@ impl WaMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_null_list_or_text_reads_as_absent_and_keeps_the_messages() {
+        let body = r#"{"object":"whatsapp_business_account","entry":[{"id":null,"changes":[
+            {"field":"messages","value":{"messaging_product":"whatsapp","metadata":{
+             "display_phone_number":null,"phone_number_id":"100000000000001"},
+             "contacts":null,"statuses":null,"errors":null,"messages":[
+             {"from":"4915112345678","id":"wamid.null","timestamp":"1795255200","type":"text",
+              "text":{"body":"Hallo"}}]}}]}]}"#;
+        let payload: WebhookPayload = serde_json::from_str(body).unwrap();
+        let value = &payload.entry[0].changes[0].value;
+        assert!(value.contacts.is_empty() && value.statuses.is_empty() && value.errors.is_empty());
+        assert_eq!(value.messages.len(), 1);
+        assert_eq!(value.messages[0].ok().unwrap().id, "wamid.null");
+        assert_eq!(payload.entry[0].id, "");
+    }
 
     #[test]
     fn signature_verifies_on_raw_bytes_only() {
