@@ -53,7 +53,8 @@ impl DevServer {
     /// outbox, or a developer's real test number when the environment names one (see
     /// [`RealNumber`]).
     /// Lisa's and the timers' settings are read from the environment as in AWS
-    /// (`BURST_WINDOW_MS`, `INACTIVITY_MINUTES`).
+    /// (`BURST_WINDOW_MS`, `INACTIVITY_MINUTES`, `RATE_LIMIT_MESSAGES`,
+    /// `RATE_LIMIT_WINDOW_MINUTES`).
     pub fn open(data_dir: &Path) -> Result<Arc<Self>> {
         Self::open_faulty(data_dir, Faults::none())
     }

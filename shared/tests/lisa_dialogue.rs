@@ -17,6 +17,8 @@ struct Chat {
     contact: Contact,
     conversation: Conversation,
     auth: AuthAttempts,
+    /// The attempts on the customer numbers it tries (one contact: one shared counter).
+    number_auth: AuthAttempts,
     now: DateTime<Utc>,
 }
 
@@ -35,6 +37,7 @@ impl Chat {
             contact: Contact::new("4917612345678", Some("Erika Mustermann".into()), now),
             conversation: Conversation::start(Ulid::new(), Channel::Whatsapp, now),
             auth: AuthAttempts::default(),
+            number_auth: AuthAttempts::default(),
             now,
         }
     }
@@ -44,6 +47,7 @@ impl Chat {
             contact: &mut self.contact,
             conversation: &mut self.conversation,
             auth: &mut self.auth,
+            number_auth: &mut self.number_auth,
         };
         self.lisa
             .respond(state, input, self.now, &self.directory)

@@ -19,6 +19,11 @@ pub(crate) fn input_of(message: &Message) -> Option<Input> {
     }
 }
 
+/// At most this many followers join one message's turn, so a flood of messages within the
+/// burst window never makes a decision too large for one transaction (each follower is one
+/// write of it; DynamoDB takes 100).
+pub(crate) const MAX_FOLLOWERS: usize = 50;
+
 /// How many times a decision is retaken when a concurrent writer (the webhook updating the
 /// profile, an agent action) got there first.
 pub(crate) const DECISION_ATTEMPTS: usize = 3;
@@ -51,9 +56,12 @@ pub(crate) async fn on_inbound(notice: &InboundNotice, ports: &Ports) -> Result<
             }
             None => {}
         }
-        // The burst as it settled (read once more only when a decision is retaken).
+        // The burst as it settled (read once more only when a decision is retaken). Not
+        // waited for when Lisa will not answer anyway (the contact is over the rate limit):
+        // a flood costs no waiting, and what is there already still joins the turn.
         let settled = if attempt == 1
             && input_of(&inbound.body).is_some_and(|i| matches!(i, Input::Text(_)))
+            && !rate_limited(&contact, &inbound.body, ports).await?
         {
             settle_burst(&contact, &inbound.body, ports).await?
         } else {
@@ -151,6 +159,10 @@ struct Turn {
     conversation: Stored<Conversation>,
     auth: Stored<AuthAttempts>,
     auth_before: AuthAttempts,
+    /// The attempts on the customer number this message may be the password for, over all
+    /// contacts (`CUST#<pseudonym>/AUTH`); `None` when Lisa waits for no password.
+    number_auth: Option<Stored<AuthAttempts>>,
+    number_auth_before: AuthAttempts,
     classes: ContactClasses,
     handling: Handling,
     mode_on_arrival: ConversationMode,
@@ -206,6 +218,19 @@ impl Turn {
             )?,
         };
         profile.body.current_conversation = Some(conversation.body.id);
+        let number_auth = match Lisa::customer_number_to_check(&conversation.body) {
+            Some(number) => {
+                let key =
+                    ItemKey::customer_number_attempts(&ports.pseudonymizer.customer_number(number));
+                Some(match store.load::<AuthAttempts>(&key).await? {
+                    Some(attempts) => attempts,
+                    None => {
+                        Stored::new(key, AuthAttempts::default(), retention::AUTH_ATTEMPTS, now)?
+                    }
+                })
+            }
+            None => None,
+        };
         let previous_understood = conversation.body.last_understood;
         conversation.body.customer_wrote(arrived.at, now);
         if arrived.wamid.is_some() {
@@ -221,6 +246,11 @@ impl Turn {
         Ok(Self {
             mode_on_arrival: conversation.body.mode,
             auth_before: auth.body.clone(),
+            number_auth_before: number_auth
+                .as_ref()
+                .map(|a| a.body.clone())
+                .unwrap_or_default(),
+            number_auth,
             inbound,
             arrived,
             profile,
@@ -279,15 +309,41 @@ impl Turn {
             self.classes.written_to_agent();
             self.handling.effects.push(Effect::ForwardToDesk);
         } else if let Some(input) = input_of(&self.arrived) {
-            let state = State {
-                contact: &mut self.profile.body,
-                conversation: &mut self.conversation.body,
-                auth: &mut self.auth.body,
-            };
-            let actions = ports
-                .lisa
-                .respond(state, input, now, ports.directory.as_ref())
-                .await?;
+            // A password is always checked (and so redacted); anything else counts against
+            // the contact's rate limit.
+            let password = matches!(input, Input::Text(_))
+                && Lisa::customer_number_to_check(&self.conversation.body).is_some();
+            let at = self.arrived.at.min(now);
+            let actions =
+                match pace::admit(&mut self.profile.body.pace, at, &ports.config, password) {
+                    pace::Admission::Answer => {
+                        let mut scratch = AuthAttempts::default();
+                        let state = State {
+                            contact: &mut self.profile.body,
+                            conversation: &mut self.conversation.body,
+                            auth: &mut self.auth.body,
+                            number_auth: match &mut self.number_auth {
+                                Some(attempts) => &mut attempts.body,
+                                None => &mut scratch,
+                            },
+                        };
+                        ports
+                            .lisa
+                            .respond(state, input, now, ports.directory.as_ref())
+                            .await?
+                    }
+                    pace::Admission::Notice => {
+                        tracing::info!(
+                            rate_limited = 1,
+                            "contact writes faster than the rate limit: told once, kept unanswered"
+                        );
+                        vec![Action::Reply(OutboundContent::Text {
+                            body: ports.lisa.rate_limit_notice(&self.profile.body),
+                        })]
+                    }
+                    // Kept in the conversation (counted, filed), unanswered.
+                    pace::Admission::Quiet => Vec::new(),
+                };
             for action in actions {
                 match action {
                     Action::Reply(content) => replies.push(content),
@@ -527,6 +583,20 @@ impl Turn {
             self.auth.retain(retention::AUTH_ATTEMPTS, now);
             writes.push(self.auth.clone().into_write()?);
         }
+        if let Some(number_auth) = &mut self.number_auth
+            && number_auth.body != self.number_auth_before
+        {
+            // The number's attempts live only while they matter: until the lock ends, or the
+            // window its failures count in. Written conditionally (created if absent, else
+            // at the version read), so attempts from many contacts at once all count: a
+            // concurrent one makes this decision be taken again.
+            let until = ports
+                .lisa
+                .attempts_matter_until(&number_auth.body)
+                .unwrap_or(now);
+            number_auth.retain(retention::AUTH_ATTEMPTS, Anchor::Until { at: now, until });
+            writes.push(number_auth.clone().into_write()?);
+        }
         Ok((writes, reply_records))
     }
 }
@@ -669,6 +739,24 @@ pub(crate) async fn mark_done(mut message: Stored<Message>, ports: &Ports) -> Re
     }
 }
 
+/// Whether the contact is over the rate limit for `message` (only asked when a burst would be
+/// waited for: one read of the profile).
+async fn rate_limited(
+    contact: &Pseudonym,
+    message: &Message,
+    ports: &Ports,
+) -> Result<bool, BotError> {
+    if ports.config.burst_window <= Duration::zero() {
+        return Ok(false);
+    }
+    let at = message.at.min(ports.clock.now());
+    Ok(ports
+        .store
+        .load::<Contact>(&ItemKey::profile(contact))
+        .await?
+        .is_some_and(|profile| pace::spent(&profile.body.pace, at, &ports.config)))
+}
+
 /// Waits until no follower of `first` can still arrive: `burst_window` after the newest
 /// message of its burst (at most a few windows, however fast someone types). Returns the
 /// burst as read after the wait; `None` when bursts are off.
@@ -684,6 +772,10 @@ async fn settle_burst(
     let give_up = first.at + window * 5;
     loop {
         let burst = burst_after(contact, first, ports).await?;
+        if burst.len() == MAX_FOLLOWERS {
+            // As many as one turn takes: the rest are answered (or filed) in turns of their own.
+            return Ok(Some(burst));
+        }
         let newest = burst.last().map_or(first.at, |m| m.body.at);
         let wait = ports.clock.pass_until((newest + window).min(give_up));
         if wait.is_zero() {
@@ -730,7 +822,7 @@ async fn burst_after(
     for message in candidates {
         let follows = message.body.at - last_at <= window
             && matches!(input_of(&message.body), Some(Input::Text(_)));
-        if !follows {
+        if !follows || burst.len() == MAX_FOLLOWERS {
             break;
         }
         last_at = message.body.at;

@@ -45,6 +45,7 @@ mod chat;
 mod config;
 mod desk;
 mod inbound;
+mod pace;
 mod send;
 mod timers;
 
@@ -318,6 +319,42 @@ mod tests {
                 with(bad).unwrap_err(),
                 ConfigError::BurstWindow {
                     name: BotConfig::BURST_WINDOW_VAR,
+                    value: bad.into()
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn the_rate_limit_is_configurable_and_nonsense_is_refused() {
+        let with = |name: &'static str, value: &str| {
+            let value = value.to_owned();
+            BotConfig::from_lookup(move |n| (n == name).then(|| value.clone()))
+        };
+        let defaults = BotConfig::default();
+        assert_eq!(defaults.rate_limit_messages, 20);
+        assert_eq!(defaults.rate_limit_window, Duration::minutes(10));
+        let messages = BotConfig::RATE_LIMIT_MESSAGES_VAR;
+        let window = BotConfig::RATE_LIMIT_WINDOW_VAR;
+        assert_eq!(with(messages, "5").unwrap().rate_limit_messages, 5);
+        assert_eq!(
+            with(window, " 60 ").unwrap().rate_limit_window,
+            Duration::minutes(60)
+        );
+        for bad in ["0", "-1", "1001", "viele", ""] {
+            assert_eq!(
+                with(messages, bad).unwrap_err(),
+                ConfigError::RateLimitMessages {
+                    name: messages,
+                    value: bad.into()
+                }
+            );
+        }
+        for bad in ["0", "1441", "eine", ""] {
+            assert_eq!(
+                with(window, bad).unwrap_err(),
+                ConfigError::RateLimitWindow {
+                    name: window,
                     value: bad.into()
                 }
             );

@@ -1,3 +1,4 @@
 //! The crate's integration tests, one binary (see `autotests = false` in Cargo.toml).
 
+mod abuse;
 mod moto;

@@ -386,13 +386,16 @@ fn readable<E>(
     }
 }
 
+/// When the customer wrote: WhatsApp's timestamp, never later than now. Deadlines count from
+/// it, so a message dated in the future (a clock off, or a forged but signed payload) must not
+/// keep itself, or its contact, stored longer than promised.
 fn message_time(message: &WaMessage, now: DateTime<Utc>) -> DateTime<Utc> {
     message
         .timestamp
         .parse::<i64>()
         .ok()
         .and_then(|s| DateTime::from_timestamp(s, 0))
-        .unwrap_or(now)
+        .map_or(now, |at| at.min(now))
 }
 
 /// Stores a new inbound message and queues it for Lisa, exactly once per WhatsApp id.

@@ -915,3 +915,29 @@ async fn statuses_by_user_id_only_and_failed_ones_without_contacts_are_read() {
     assert_eq!(pricing.category.as_deref(), Some("service"));
     assert_eq!(pricing.kind.as_deref(), Some("free_customer_service"));
 }
+
+/// A message dated a year ahead (a phone's clock, or a signed payload made up) counts from
+/// now: neither it nor its contact is kept a day longer than promised.
+#[tokio::test]
+async fn a_message_dated_in_the_future_counts_from_now() {
+    let h = harness();
+    let payload = serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": "1", "changes": [{ "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "4930123456789", "phone_number_id": "106540352242922" },
+            "contacts": [{ "profile": { "name": "Erika Mustermann" }, "wa_id": CUSTOMER }],
+            "messages": [{ "from": CUSTOMER, "id": "wamid.FUTURE",
+                           "timestamp": (T0 + 365 * 86_400).to_string(),
+                           "type": "text", "text": { "body": "Hallo aus der Zukunft" } }],
+        }}]}],
+    });
+    assert_eq!(h.post_json(payload).await, 200);
+    let now = h.clock.now();
+    let profile = h.profile_of(CUSTOMER).await.unwrap();
+    assert_eq!(profile.expires_at, now + Duration::days(7));
+    assert_eq!(profile.body::<Contact>().unwrap().last_contact_at, now);
+    let messages = h.messages_of(CUSTOMER).await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].at, now);
+}

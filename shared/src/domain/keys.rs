@@ -6,6 +6,7 @@
 //! | conversation | `C#<pseudonym>` | `CONV#<ulid>` |
 //! | message | `C#<pseudonym>` | `MSG#<ulid>` |
 //! | authentication attempts | `C#<pseudonym>` | `AUTH` |
+//! | authentication attempts on a customer number, over all contacts | `CUST#<pseudonym of the customer number>` | `AUTH` |
 //! | running survey | `C#<pseudonym>` | `SURVEY` |
 //! | identity link (phone number or user id to contact) | `ID#<pseudonym of the identifier>` | `LINK` |
 //! | delivery de-duplication | `WAMID#<hash>` | `SEEN` |
@@ -88,6 +89,12 @@ impl ItemKey {
         Self::new(contact.partition(), "AUTH")
     }
 
+    /// The failed authentications on one customer number, whichever contacts tried it (its
+    /// pseudonym: [`Pseudonymizer::customer_number`]).
+    pub fn customer_number_attempts(number: &Pseudonym) -> Self {
+        Self::new(format!("{CUSTOMER_NUMBER_PREFIX}{}", number.0), "AUTH")
+    }
+
     pub fn survey_session(contact: &Pseudonym) -> Self {
         Self::new(contact.partition(), "SURVEY")
     }
@@ -163,6 +170,8 @@ pub const IDENTITY_LINK_PREFIX: &str = "ID#";
 /// The review list: one partition of messages Lisa misunderstood (few, and gone in 7 days).
 pub const REVIEW_PARTITION: &str = "REVIEW";
 pub const CALLBACK_PREFIX: &str = "CB#";
+/// Partition prefix of a customer number's authentication attempts.
+pub const CUSTOMER_NUMBER_PREFIX: &str = "CUST#";
 pub const DESK_CHAT_PREFIX: &str = "CHAT#";
 /// The sales list: one partition of small pointers, read with one query (callbacks are few).
 pub const OPEN_CALLBACKS_PARTITION: &str = "CBOPEN";
@@ -281,6 +290,14 @@ impl Pseudonymizer {
         Ok(Pseudonym(self.tag("user", &user_id)))
     }
 
+    /// The pseudonym of a customer number as typed into the chat (for its lock-out item).
+    /// Spelling does not matter: `K-100 200 3` and `k1002003` give the same pseudonym. Its
+    /// own domain: never a contact's or caller's id.
+    pub fn customer_number(&self, number: &str) -> Pseudonym {
+        let number = crate::ports::directory::normalize_customer_number(number);
+        Pseudonym(self.tag("customer-number", &number))
+    }
+
     pub fn delivery(&self, message_id: &str) -> DeliveryHash {
         DeliveryHash(self.tag("wamid", message_id))
     }
@@ -390,6 +407,30 @@ mod tests {
         assert!(link.pk.starts_with(IDENTITY_LINK_PREFIX) && !link.pk.contains("1349120865530274"));
         assert_ne!(Pseudonym::random(), Pseudonym::random());
         assert_eq!(Pseudonym::random().as_str().len(), 32);
+    }
+
+    #[test]
+    fn customer_numbers_have_their_own_keyed_pseudonyms() {
+        let p = pseudonymizer();
+        let number = p.customer_number("K1002003");
+        assert_eq!(number, p.customer_number("k-100 200 3"));
+        assert_ne!(number, p.customer_number("K1002004"));
+        assert_ne!(
+            number,
+            Pseudonymizer::new(vec![7u8; 32])
+                .unwrap()
+                .customer_number("K1002003")
+        );
+        // Domain-separated from a contact whose WhatsApp id has the same digits.
+        assert_ne!(number, p.contact("1002003").unwrap());
+        let key = ItemKey::customer_number_attempts(&number);
+        assert!(key.pk.starts_with(CUSTOMER_NUMBER_PREFIX), "{key}");
+        assert!(
+            !key.pk.contains("1002003") && !key.pk.contains("K100"),
+            "{key}"
+        );
+        assert_eq!(key.sk, "AUTH");
+        assert_eq!(Pseudonym::from_partition(&key.pk), None, "not a contact");
     }
 
     #[test]

@@ -71,6 +71,28 @@ pub struct Contact {
     /// When the survey was last offered (at most once per period).
     #[serde(default)]
     pub last_survey_at: Option<DateTime<Utc>>,
+    /// How many messages Lisa answered in the current rate-limit window (bot-reply).
+    #[serde(default, skip_serializing_if = "Pace::is_unset")]
+    pub pace: Pace,
+}
+
+/// Lisa's pace with one contact: the window of bot-reply's rate limit (`RATE_LIMIT_MESSAGES`
+/// answers per `RATE_LIMIT_WINDOW_MINUTES`). Beyond the limit the messages are kept in the
+/// conversation unanswered, and the contact is told so once per window.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Pace {
+    /// When the current window began (the first message answered in it).
+    pub window_start: Option<DateTime<Utc>>,
+    /// Messages answered in the window (a burst counts once).
+    pub answered: u32,
+    /// The "you write a lot" notice went out in this window.
+    pub noticed: bool,
+}
+
+impl Pace {
+    pub fn is_unset(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// Where a message to a contact goes: the phone number (`to`) when known, else the
@@ -132,6 +154,7 @@ impl Contact {
             last_contact_at: at,
             current_conversation: None,
             last_survey_at: None,
+            pace: Pace::default(),
         }
     }
 

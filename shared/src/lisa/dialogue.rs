@@ -66,6 +66,8 @@ pub struct Texts {
     pub unsupported: String,
     pub topics_button: String,
     pub topics_prompt: String,
+    /// Said once when a contact writes faster than Lisa answers (bot-reply's rate limit).
+    pub rate_limited: String,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -109,8 +111,12 @@ pub struct LisaConfig {
     pub hotline: String,
     pub email: String,
     pub website: String,
-    /// Failed authentications before the lock.
+    /// Failed authentications of one contact before the contact is locked.
     pub max_auth_failures: u32,
+    /// Failed authentications on one customer number, from whichever contacts, before the
+    /// number is locked: every contact trying it then hears what a locked contact hears.
+    pub max_customer_number_failures: u32,
+    /// How long a lock lasts, and the window failures count in.
     pub lock_period: Duration,
 }
 
@@ -122,6 +128,7 @@ impl Default for LisaConfig {
             email: "service@beispiel-mobilfunk.de".into(),
             website: "https://www.beispiel-mobilfunk.de".into(),
             max_auth_failures: 3,
+            max_customer_number_failures: 5,
             lock_period: Duration::hours(24),
         }
     }
@@ -184,7 +191,12 @@ pub enum Action {
 pub struct State<'a> {
     pub contact: &'a mut Contact,
     pub conversation: &'a mut Conversation,
+    /// The contact's failed authentications (its lock).
     pub auth: &'a mut AuthAttempts,
+    /// The failed authentications on the customer number waiting for its password
+    /// ([`Lisa::customer_number_to_check`]), over all contacts (its lock): the caller loads
+    /// them for that number and stores them back when changed. Untouched by anything else.
+    pub number_auth: &'a mut AuthAttempts,
 }
 
 pub struct Lisa {
@@ -216,6 +228,29 @@ impl Lisa {
     /// Lisa's texts, for what bot-reply says outside a dialogue step.
     pub fn texts(&self) -> &Texts {
         &self.texts
+    }
+
+    /// What Lisa says once when a contact writes faster than she answers (bot-reply's rate
+    /// limit).
+    pub fn rate_limit_notice(&self, contact: &Contact) -> String {
+        self.fill(&self.texts.rate_limited, contact)
+    }
+
+    /// The customer number whose password the next message checks, if Lisa waits for one:
+    /// the caller loads that number's attempts into [`State::number_auth`].
+    pub fn customer_number_to_check(conversation: &Conversation) -> Option<&str> {
+        match conversation.awaiting {
+            Awaiting::Password => conversation.pending_customer_number.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Until when failed attempts matter: the end of the lock, else of the window the
+    /// failures count in (`None`: nothing to keep). What the stored attempts live for.
+    pub fn attempts_matter_until(&self, attempts: &AuthAttempts) -> Option<DateTime<Utc>> {
+        attempts.locked_until.or(attempts
+            .first_failure_at
+            .map(|first| first + self.config.lock_period))
     }
 
     pub fn new(catalogue: Catalogue, texts: Texts, config: LisaConfig) -> Self {
@@ -569,6 +604,11 @@ impl Lisa {
         }
     }
 
+    /// The password for the pending customer number. A locked contact or a locked number
+    /// gets the locked answer without any check. Otherwise the directory verifies (an unknown
+    /// number as long as a wrong password, against a decoy hash), and a failure counts
+    /// against the contact and against the number alike, whether the number exists or not:
+    /// unknown number and wrong password get the same answers, in the same order.
     async fn check_password(
         &self,
         state: &mut State<'_>,
@@ -582,13 +622,15 @@ impl Lisa {
             .take()
             .unwrap_or_default();
         let mut actions = vec![Action::RedactIncoming];
-        if state.auth.is_locked_at(now) {
+        if state.auth.is_locked_at(now) || state.number_auth.is_locked_at(now) {
             state.conversation.awaiting = Awaiting::Nothing;
             actions.push(text(self.fill(&self.texts.auth_locked, state.contact)));
             return Ok(actions);
         }
         match directory.verify(&number, password).await? {
             Some(customer) => {
+                // The contact's own failures are forgiven; the number's are not: they may
+                // come from others, and they lapse with their window.
                 *state.auth = AuthAttempts::default();
                 state.contact.customer_ref = Some(customer.0.clone());
                 state.contact.kind = ContactKind::Customer;
@@ -598,20 +640,14 @@ impl Lisa {
                 actions.extend(self.hand_over(state, &topic));
             }
             None => {
-                // Failures count within one lock period from the first; older ones lapse.
-                let window_start = state
-                    .auth
-                    .first_failure_at
-                    .filter(|first| now < *first + self.config.lock_period);
-                if window_start.is_none() {
-                    state.auth.failures = 0;
-                    state.auth.first_failure_at = Some(now);
-                }
-                state.auth.failures += 1;
-                if state.auth.failures >= self.config.max_auth_failures {
-                    state.auth.locked_until = Some(now + self.config.lock_period);
-                    state.auth.failures = 0;
-                    state.auth.first_failure_at = None;
+                let contact_locked =
+                    self.count_failure(state.auth, self.config.max_auth_failures, now);
+                let number_locked = self.count_failure(
+                    state.number_auth,
+                    self.config.max_customer_number_failures,
+                    now,
+                );
+                if contact_locked || number_locked {
                     state.conversation.awaiting = Awaiting::Nothing;
                     actions.push(text(self.fill(&self.texts.auth_locked, state.contact)));
                 } else {
@@ -621,6 +657,26 @@ impl Lisa {
             }
         }
         Ok(actions)
+    }
+
+    /// Counts one failure; locks for the lock period at the `max`th failure within one lock
+    /// period from the first (older ones lapse). Whether that locked.
+    fn count_failure(&self, attempts: &mut AuthAttempts, max: u32, now: DateTime<Utc>) -> bool {
+        let window_start = attempts
+            .first_failure_at
+            .filter(|first| now < *first + self.config.lock_period);
+        if window_start.is_none() {
+            attempts.failures = 0;
+            attempts.first_failure_at = Some(now);
+        }
+        attempts.failures += 1;
+        if attempts.failures >= max {
+            attempts.locked_until = Some(now + self.config.lock_period);
+            attempts.failures = 0;
+            attempts.first_failure_at = None;
+            return true;
+        }
+        false
     }
 }
 
@@ -677,6 +733,235 @@ pub fn company_name_in(message: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{Channel, ConversationMode};
+    use crate::ports::directory::DemoDirectory;
+    use std::collections::HashMap;
+    use ulid::Ulid;
+
+    fn start() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-21T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    /// Contacts of one Lisa, each with its own state, sharing the customer numbers' attempts
+    /// (what bot-reply keeps in `CUST#<pseudonym>/AUTH`).
+    struct Desk {
+        lisa: Lisa,
+        directory: DemoDirectory,
+        numbers: HashMap<String, AuthAttempts>,
+        now: DateTime<Utc>,
+    }
+
+    struct Someone {
+        contact: Contact,
+        conversation: Conversation,
+        auth: AuthAttempts,
+    }
+
+    impl Desk {
+        fn new() -> Self {
+            Self {
+                lisa: Lisa::new(
+                    Catalogue::embedded(),
+                    Texts::embedded(),
+                    LisaConfig::default(),
+                ),
+                directory: DemoDirectory::demo(),
+                numbers: HashMap::new(),
+                now: start(),
+            }
+        }
+
+        fn someone(&self, n: u32) -> Someone {
+            let mut contact = Contact::new(format!("49151000000{n:02}"), None, self.now);
+            contact.kind = ContactKind::Customer;
+            Someone {
+                contact,
+                conversation: Conversation::start(Ulid::new(), Channel::Whatsapp, self.now),
+                auth: AuthAttempts::default(),
+            }
+        }
+
+        async fn input(&mut self, who: &mut Someone, input: Input) -> Vec<Action> {
+            let number = Lisa::customer_number_to_check(&who.conversation).map(str::to_owned);
+            let mut scratch = AuthAttempts::default();
+            let number_auth = match &number {
+                Some(n) => self.numbers.entry(n.clone()).or_default(),
+                None => &mut scratch,
+            };
+            let state = State {
+                contact: &mut who.contact,
+                conversation: &mut who.conversation,
+                auth: &mut who.auth,
+                number_auth,
+            };
+            self.lisa
+                .respond(state, input, self.now, &self.directory)
+                .await
+                .unwrap()
+        }
+
+        async fn say(&mut self, who: &mut Someone, text: &str) -> Vec<Action> {
+            self.input(who, Input::Text(text.into())).await
+        }
+
+        /// Asks for an agent, gives the number and the password: what the password got.
+        async fn try_login(
+            &mut self,
+            who: &mut Someone,
+            number: &str,
+            password: &str,
+        ) -> Vec<Action> {
+            self.input(who, Input::Choice(format!("{}agent", ids::TOPIC_PREFIX)))
+                .await;
+            self.say(who, number).await;
+            self.say(who, password).await
+        }
+
+        fn locked(&self, who: &Someone) -> String {
+            self.lisa.fill(&self.lisa.texts.auth_locked, &who.contact)
+        }
+    }
+
+    fn texts_of(actions: &[Action]) -> Vec<String> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Reply(OutboundContent::Text { body }) => Some(body.clone()),
+                Action::Reply(other) => Some(format!("{other:?}")),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn handed_over(actions: &[Action]) -> bool {
+        actions.iter().any(|a| matches!(a, Action::Handover { .. }))
+    }
+
+    #[tokio::test]
+    async fn one_customer_number_tried_from_many_contacts_locks_for_all_of_them() {
+        let mut desk = Desk::new();
+        let limit = desk.lisa.config.max_customer_number_failures;
+        // Each contact tries once: no contact comes near its own lock.
+        for n in 1..limit {
+            let mut who = desk.someone(n);
+            let answer = desk.try_login(&mut who, "K1002003", "geraten").await;
+            assert_eq!(texts_of(&answer), [desk.lisa.texts.auth_failed.clone()]);
+            assert!(!who.auth.is_locked_at(desk.now));
+        }
+        let mut last = desk.someone(limit);
+        let answer = desk.try_login(&mut last, "K-100 200 3", "geraten").await;
+        assert_eq!(
+            texts_of(&answer),
+            [desk.locked(&last)],
+            "the limit locks the number"
+        );
+        assert_eq!(last.conversation.awaiting, Awaiting::Nothing);
+
+        // Everyone trying that number now hears the locked answer, the right password too,
+        // until the lock period has passed; other numbers are not affected.
+        let mut owner = desk.someone(limit + 1);
+        desk.now += desk.lisa.config.lock_period - Duration::seconds(1);
+        let answer = desk.try_login(&mut owner, "k1002003", "Sommer2026!").await;
+        assert_eq!(texts_of(&answer), [desk.locked(&owner)]);
+        assert!(!handed_over(&answer) && owner.contact.customer_ref.is_none());
+        assert!(
+            !owner.auth.is_locked_at(desk.now),
+            "the contact itself is not locked"
+        );
+        let mut other = desk.someone(limit + 2);
+        let answer = desk.try_login(&mut other, "K2004005", "Winter2026?").await;
+        assert!(handed_over(&answer), "another number is not locked");
+
+        desk.now += Duration::seconds(1);
+        let answer = desk.try_login(&mut owner, "K1002003", "Sommer2026!").await;
+        assert!(handed_over(&answer), "after the lock period: {answer:?}");
+        assert_eq!(owner.contact.customer_ref.as_deref(), Some("K1002003"));
+    }
+
+    #[tokio::test]
+    async fn unknown_number_and_wrong_password_get_the_same_answers_and_the_same_lock() {
+        let mut desk = Desk::new();
+        let mut unknown = desk.someone(1);
+        let mut wrong = desk.someone(2);
+        for attempt in 1..=desk.lisa.config.max_auth_failures {
+            let a = desk
+                .try_login(&mut unknown, "K9999999", "Sommer2026!")
+                .await;
+            let b = desk.try_login(&mut wrong, "K1002003", "sommer2026!").await;
+            assert_eq!(
+                a, b,
+                "attempt {attempt}: same actions, same texts, same order"
+            );
+            assert_eq!(unknown.auth, wrong.auth);
+            assert_eq!(unknown.conversation.awaiting, wrong.conversation.awaiting);
+        }
+        assert!(unknown.auth.is_locked_at(desk.now));
+        // The unknown number counted exactly as the known one did.
+        assert_eq!(desk.numbers["K9999999"], desk.numbers["K1002003"]);
+    }
+
+    #[tokio::test]
+    async fn a_locked_contact_reaches_nothing_contract_specific() {
+        let mut desk = Desk::new();
+        let mut who = desk.someone(1);
+        for _ in 0..desk.lisa.config.max_auth_failures {
+            desk.try_login(&mut who, "K1002003", "falsch").await;
+        }
+        assert!(who.auth.is_locked_at(desk.now));
+        let locked = desk.locked(&who);
+        let contract_topics: Vec<String> = desk
+            .lisa
+            .catalogue
+            .topics()
+            .iter()
+            .filter(|t| t.contract_specific)
+            .map(|t| t.id.clone())
+            .collect();
+        assert!(contract_topics.len() >= 5, "{contract_topics:?}");
+        for topic in &contract_topics {
+            let answer = desk
+                .input(
+                    &mut who,
+                    Input::Choice(format!("{}{topic}", ids::TOPIC_PREFIX)),
+                )
+                .await;
+            assert_eq!(texts_of(&answer), [locked.as_str()], "{topic}");
+            assert!(!handed_over(&answer), "{topic}");
+            assert_eq!(who.conversation.awaiting, Awaiting::Nothing, "{topic}");
+        }
+        // In her own words, and through "shall I connect you?".
+        for text in [
+            "Ich will meinen Vertrag kündigen",
+            "Meine Rechnung ist zu hoch",
+        ] {
+            let answer = desk.say(&mut who, text).await;
+            assert_eq!(texts_of(&answer), [locked.as_str()], "{text}");
+        }
+        who.conversation.awaiting = Awaiting::AgentOffer;
+        let answer = desk
+            .input(&mut who, Input::Choice(ids::AGENT_YES.into()))
+            .await;
+        assert_eq!(texts_of(&answer), [locked.as_str()]);
+        // A password sent anyway (the question was asked before the lock) checks nothing.
+        who.conversation.awaiting = Awaiting::Password;
+        who.conversation.pending_customer_number = Some("K1002003".into());
+        let answer = desk.say(&mut who, "Sommer2026!").await;
+        assert_eq!(texts_of(&answer), [locked.as_str()]);
+        assert!(answer.contains(&Action::RedactIncoming));
+        assert!(!handed_over(&answer));
+        assert!(who.contact.customer_ref.is_none() && !who.conversation.authenticated);
+        assert_eq!(who.conversation.mode, ConversationMode::Bot);
+        // Questions anyone may ask are still answered.
+        let answer = desk
+            .input(
+                &mut who,
+                Input::Choice(format!("{}roaming", ids::TOPIC_PREFIX)),
+            )
+            .await;
+        assert_ne!(texts_of(&answer), [locked]);
+    }
 
     #[test]
     fn company_names_are_found_by_their_legal_form() {

@@ -111,9 +111,12 @@ impl CustomerDirectory for DemoDirectory {
     }
 }
 
-/// A valid argon2 hash of nothing in particular: checked when the number is unknown, so an
-/// unknown number takes as long as a wrong password and reveals nothing.
-const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$ZGVjb3lzYWx0ZGVjb3k$0yP2cSxa0uW8m7O0sJm+6hZHj2f0Vx6a4gU1mV9m2cY";
+/// A valid argon2 hash of a random password nobody kept: checked when the number is unknown,
+/// so an unknown number costs exactly what a wrong password costs (same algorithm, the
+/// default parameters `hash_password` and `servicekanal hash-password` use, a 16-byte salt,
+/// a 32-byte output; tested) and reveals nothing. A directory whose hashes use other
+/// parameters needs a decoy made with those.
+pub const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$TlHz7LiY25Xl4Uts17GBSw$ful183U1yc82qK14h+A/OSN1lb2ZpA2A2nCqaUpv2rQ";
 
 /// Whether `password` matches the stored hash; `None` checks a decoy and says no.
 pub fn check_password(stored_hash: Option<&str>, password: &str) -> Result<bool, DirectoryError> {
@@ -137,6 +140,8 @@ impl DynamoDirectory {
     pub const NUMBER: &'static str = "customer_number";
     pub const PASSWORD_HASH: &'static str = "password_hash";
     pub const CUSTOMER_REF: &'static str = "customer_ref";
+    /// What an empty customer number is looked up as: no customer's number.
+    const NO_NUMBER: &'static str = "-";
 
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         Self {
@@ -155,23 +160,25 @@ impl CustomerDirectory for DynamoDirectory {
     ) -> Result<Option<CustomerRef>, DirectoryError> {
         use aws_sdk_dynamodb::types::AttributeValue;
         let number = normalize_customer_number(customer_number);
-        let item = if number.is_empty() {
-            None
+        // An empty number is looked up too (as a key no customer has: normalised numbers are
+        // letters and digits only), so it takes the same round trip as any other.
+        let lookup = if number.is_empty() {
+            Self::NO_NUMBER.to_owned()
         } else {
-            self.client
-                .get_item()
-                .table_name(&self.table)
-                .key(Self::NUMBER, AttributeValue::S(number.clone()))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| {
-                    DirectoryError::Backend(
-                        aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
-                    )
-                })?
-                .item
+            number.clone()
         };
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(Self::NUMBER, AttributeValue::S(lookup))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| {
+                DirectoryError::Backend(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
+            })?
+            .item;
         let text = |name: &str| {
             item.as_ref()
                 .and_then(|i| i.get(name))
@@ -227,6 +234,43 @@ mod tests {
     fn an_unknown_number_checks_the_decoy_and_says_no() {
         assert!(!check_password(None, "Sommer2026!").unwrap());
         assert!(!check_password(None, "").unwrap());
+    }
+
+    /// The decoy costs what a real check costs: the same algorithm and parameters as every
+    /// demo customer's hash and as `hash_password`, and a salt and output of the same size.
+    #[test]
+    fn the_decoy_hash_costs_what_a_customers_hash_costs() {
+        use argon2::Params;
+        let shape = |phc: &str| {
+            let hash = PasswordHash::new(phc).unwrap();
+            let p = Params::try_from(&hash).unwrap();
+            let costs = (p.m_cost(), p.t_cost(), p.p_cost());
+            let salt = hash.salt.unwrap().as_str().len();
+            let output = hash.hash.unwrap().len();
+            (
+                hash.algorithm.to_string(),
+                hash.version,
+                costs,
+                salt,
+                output,
+            )
+        };
+        let decoy = shape(DECOY_HASH);
+        assert_eq!(decoy.0, "argon2id");
+        let default = Params::default();
+        assert_eq!(
+            decoy.2,
+            (default.m_cost(), default.t_cost(), default.p_cost())
+        );
+        assert_eq!(decoy, shape(&hash_password("irgendwas").unwrap()));
+        for customer in DemoDirectory::demo().customers() {
+            assert_eq!(
+                decoy,
+                shape(&customer.password_hash),
+                "customer {}",
+                customer.customer_number
+            );
+        }
     }
 
     #[test]
