@@ -353,6 +353,9 @@ async fn drive(options: &LoadOptions, data_dir: &std::path::Path) -> Result<Load
         data_dir,
         bot_reply::BotConfig {
             burst_window: options.burst_window,
+            // Simulated contacts write faster than people: each message must get its
+            // answer here. Lisa's limit per contact is tested in bot-reply (tests/abuse.rs).
+            rate_limit_messages: u32::MAX,
             ..bot_reply::BotConfig::default()
         },
         Faults::new(options.faults.clone()),

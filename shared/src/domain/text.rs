@@ -18,7 +18,11 @@ pub fn normalize(text: &str) -> String {
             '✈' | '🏖' | '🌍' => out.push_str(" ausland "),
             // "mach's" is one word.
             '\'' | '’' | '`' => {}
-            c if c.is_alphanumeric() => out.extend(c.to_lowercase()),
+            // `İ` lower-cases to `i` and a combining dot, which is no letter: dropped, so
+            // the result is letters and digits only and normalising again changes nothing.
+            c if c.is_alphanumeric() => {
+                out.extend(c.to_lowercase().filter(|l| l.is_alphanumeric()))
+            }
             _ => out.push(' '),
         }
     }
