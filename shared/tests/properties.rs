@@ -12,7 +12,6 @@ use chrono::{
 };
 use chrono_tz::Europe::Berlin;
 use proptest::prelude::*;
-use proptest::test_runner::Config as ProptestConfig;
 use servicekanal_shared::channels::whatsapp::payload::{
     Sender, SignatureError, UserMessage, WebhookPayload, sign, verify_signature,
 };
@@ -23,20 +22,8 @@ use servicekanal_shared::domain::phone::{self, PhoneError};
 use servicekanal_shared::domain::text::normalize;
 use servicekanal_shared::lisa::model::{TopicModel, for_each_feature, padded};
 use servicekanal_shared::policy::retention::{Anchor, RetentionClass};
+use servicekanal_testing::properties::{WHATSAPP_NAMES, WHATSAPP_VALUES, config, json_with};
 use std::sync::LazyLock;
-
-/// `cases` unless `PROPTEST_CASES` asks for more (long runs); failures are printed with the
-/// minimal input, not written next to the sources.
-pub fn config(cases: u32) -> ProptestConfig {
-    let mut config = ProptestConfig {
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    };
-    if std::env::var_os("PROPTEST_CASES").is_none() {
-        config.cases = cases;
-    }
-    config
-}
 
 /// Instants from 2000 to 2099, in whole seconds or with a fraction: "this century", which
 /// the retention arithmetic promises to handle.
@@ -210,73 +197,6 @@ fn inbound_payload() -> impl Strategy<Value = WebhookPayload> {
         })
 }
 
-/// Any JSON document, nested a little.
-fn json_value() -> impl Strategy<Value = serde_json::Value> {
-    let leaf = prop_oneof![
-        Just(serde_json::Value::Null),
-        any::<bool>().prop_map(serde_json::Value::Bool),
-        any::<i64>().prop_map(serde_json::Value::from),
-        any::<f64>().prop_map(serde_json::Value::from),
-        ".{0,20}".prop_map(serde_json::Value::String),
-        prop::sample::select(vec![
-            "whatsapp_business_account",
-            "messages",
-            "text",
-            "interactive",
-            "system",
-            "user_changed_number",
-            "4917612345678",
-            "1800000000",
-        ])
-        .prop_map(serde_json::Value::from),
-    ];
-    leaf.prop_recursive(4, 48, 6, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
-            prop::collection::btree_map(
-                prop::sample::select(vec![
-                    "object",
-                    "entry",
-                    "changes",
-                    "field",
-                    "value",
-                    "messages",
-                    "contacts",
-                    "statuses",
-                    "errors",
-                    "from",
-                    "id",
-                    "timestamp",
-                    "type",
-                    "text",
-                    "body",
-                    "interactive",
-                    "button_reply",
-                    "list_reply",
-                    "system",
-                    "wa_id",
-                    "user_id",
-                    "profile",
-                    "name",
-                    "location",
-                    "latitude",
-                    "longitude",
-                    "reaction",
-                    "emoji",
-                    "status",
-                    "pricing",
-                    "code",
-                    "metadata",
-                ])
-                .prop_map(str::to_owned),
-                inner,
-                0..6,
-            )
-            .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
-        ]
-    })
-}
-
 proptest! {
     #![proptest_config(config(256))]
 
@@ -297,7 +217,7 @@ proptest! {
     #[test]
     fn parsing_any_bytes_or_json_never_panics(
         bytes in prop::collection::vec(any::<u8>(), 0..256),
-        value in json_value(),
+        value in json_with(WHATSAPP_NAMES, WHATSAPP_VALUES, 5),
     ) {
         let _ = serde_json::from_slice::<WebhookPayload>(&bytes);
         let text = serde_json::to_vec(&value).unwrap();

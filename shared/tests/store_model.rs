@@ -5,7 +5,6 @@
 //! answer must match. The embedded store gets many long sequences; DynamoDB (moto's server,
 //! `SERVICEKANAL_MOTO_URL`, as for the contract suite) a few short ones.
 
-use crate::properties::config;
 use chrono::{DateTime, Duration, Utc};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
@@ -17,6 +16,7 @@ use servicekanal_shared::ports::store::{
     DeletionReport, DueItem, Hold, Record, Released, Store, StoreError, Write, all_pages,
 };
 use servicekanal_testing::harness::{self, Harness};
+use servicekanal_testing::properties::config;
 use std::collections::BTreeMap;
 
 /// Few partitions and sort keys, so operations keep meeting the same items.

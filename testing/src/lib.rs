@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod connect;
+pub mod properties;
 
 use aws_config::BehaviorVersion;
 use std::sync::{Arc, Mutex};

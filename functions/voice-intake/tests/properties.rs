@@ -10,7 +10,6 @@
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 use chrono_tz::Europe::Berlin;
 use proptest::prelude::*;
-use proptest::test_runner::Config as ProptestConfig;
 use serde_json::{Value, json};
 use servicekanal_shared::domain::callback::{
     BUSINESS_HOURS, CallbackCatalogue, parse_window, reference_for,
@@ -22,20 +21,10 @@ use servicekanal_shared::ports::clock::ManualClock;
 use servicekanal_shared::ports::queue::memory::InProcessQueue;
 use servicekanal_shared::ports::store::embedded::EmbeddedStore;
 use servicekanal_shared::ports::store::{ChangeFeed, Record, Store};
+use servicekanal_testing::properties::{config, json_with};
 use std::sync::{Arc, LazyLock};
 use voice_intake::lex::{DATE, NAME, NUMBER, TIME, TOPIC};
 use voice_intake::{Ports, VoiceError, handle};
-
-fn config(cases: u32) -> ProptestConfig {
-    let mut config = ProptestConfig {
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    };
-    if std::env::var_os("PROPTEST_CASES").is_none() {
-        config.cases = cases;
-    }
-    config
-}
 
 struct Harness {
     ports: Ports,
@@ -450,45 +439,43 @@ proptest! {
 // Anything else.
 // ---------------------------------------------------------------------------------------
 
+/// The names of Connect's and Lex V2's events, as object keys.
+const CONNECT_AND_LEX_NAMES: &[&str] = &[
+    "Details",
+    "ContactData",
+    "ContactId",
+    "CustomerEndpoint",
+    "Address",
+    "Parameters",
+    "sessionState",
+    "sessionId",
+    "invocationSource",
+    "intent",
+    "slots",
+    "name",
+    "value",
+    "interpretedValue",
+    "Records",
+    "body",
+    "sessionAttributes",
+    "window",
+    "topic",
+];
+
+/// Values those events carry.
+const CONNECT_AND_LEX_VALUES: &[&str] = &[
+    "ContactFlowEvent",
+    "VOICE",
+    "TELEPHONE_NUMBER",
+    "+4917612345678",
+    "DialogCodeHook",
+    "FulfillmentCodeHook",
+    "morgen zwischen 14 und 16 Uhr",
+    "Tarifberatung",
+];
+
 fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(Value::from),
-        ".{0,12}".prop_map(Value::String),
-    ];
-    leaf.prop_recursive(4, 32, 5, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
-            prop::collection::btree_map(
-                prop::sample::select(vec![
-                    "Details",
-                    "ContactData",
-                    "ContactId",
-                    "CustomerEndpoint",
-                    "Address",
-                    "Parameters",
-                    "sessionState",
-                    "sessionId",
-                    "invocationSource",
-                    "intent",
-                    "slots",
-                    "name",
-                    "value",
-                    "interpretedValue",
-                    "Records",
-                    "body",
-                    "sessionAttributes",
-                    "window",
-                    "topic",
-                ])
-                .prop_map(str::to_owned),
-                inner,
-                0..5,
-            )
-            .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
+    json_with(CONNECT_AND_LEX_NAMES, CONNECT_AND_LEX_VALUES, 4)
 }
 
 #[test]

@@ -9,7 +9,6 @@
 use chrono::DateTime;
 use lambda_http::Body;
 use proptest::prelude::*;
-use proptest::test_runner::Config as ProptestConfig;
 use servicekanal_shared::channels::whatsapp::payload::{
     SIGNATURE_HEADER, Sender, UserMessage, WebhookPayload, sign,
 };
@@ -20,6 +19,7 @@ use servicekanal_shared::ports::clock::ManualClock;
 use servicekanal_shared::ports::queue::memory::InProcessQueue;
 use servicekanal_shared::ports::store::embedded::EmbeddedStore;
 use servicekanal_shared::ports::store::{ChangeFeed, RecordKind, key_of_change};
+use servicekanal_testing::properties::{WHATSAPP_NAMES, WHATSAPP_VALUES, config, json_with};
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
 use whatsapp_webhook::{DEFAULT_MAX_BODY_BYTES, Ports, WEBHOOK_PATH, WebhookConfig, handle};
@@ -27,17 +27,6 @@ use whatsapp_webhook::{DEFAULT_MAX_BODY_BYTES, Ports, WEBHOOK_PATH, WebhookConfi
 const APP_SECRET: &str = "servicekanal-local-app-secret";
 /// 2026-11-20 12:00 UTC.
 const NOW: i64 = 1_795_262_400;
-
-fn config(cases: u32) -> ProptestConfig {
-    let mut config = ProptestConfig {
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    };
-    if std::env::var_os("PROPTEST_CASES").is_none() {
-        config.cases = cases;
-    }
-    config
-}
 
 struct Harness {
     ports: Ports,
@@ -181,84 +170,6 @@ fn inbound() -> impl Strategy<Value = (Sender, String, UserMessage, Vec<u8>)> {
         })
 }
 
-/// Any JSON, with the payload's own names and values among the random ones.
-fn json_value() -> impl Strategy<Value = serde_json::Value> {
-    let leaf = prop_oneof![
-        Just(serde_json::Value::Null),
-        any::<bool>().prop_map(serde_json::Value::Bool),
-        any::<i64>().prop_map(serde_json::Value::from),
-        any::<f64>().prop_map(serde_json::Value::from),
-        ".{0,16}".prop_map(serde_json::Value::String),
-        prop::sample::select(vec![
-            "whatsapp_business_account",
-            "messages",
-            "text",
-            "interactive",
-            "button_reply",
-            "image",
-            "reaction",
-            "system",
-            "user_changed_number",
-            "user_changed_user_id",
-            "delivered",
-            "read",
-            "failed",
-            "4917612345678",
-            "DE.1349120865530274",
-            "wamid.HBgNNDkxNzYxMjM0NTY3OBUCABIYFjNFQjBDMEQ",
-            "1795262400",
-            "-62135596800",
-            "8210266876799",
-            "99999999999999999999",
-        ])
-        .prop_map(serde_json::Value::from),
-    ];
-    leaf.prop_recursive(5, 64, 6, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
-            prop::collection::btree_map(
-                prop::sample::select(vec![
-                    "object",
-                    "entry",
-                    "changes",
-                    "field",
-                    "value",
-                    "messages",
-                    "contacts",
-                    "statuses",
-                    "errors",
-                    "from",
-                    "from_user_id",
-                    "id",
-                    "timestamp",
-                    "type",
-                    "text",
-                    "body",
-                    "interactive",
-                    "button_reply",
-                    "system",
-                    "wa_id",
-                    "new_wa_id",
-                    "user_id",
-                    "previous_user_id",
-                    "profile",
-                    "name",
-                    "username",
-                    "status",
-                    "recipient_id",
-                    "pricing",
-                    "code",
-                    "metadata",
-                ])
-                .prop_map(str::to_owned),
-                inner,
-                0..6,
-            )
-            .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
-        ]
-    })
-}
-
 /// A message as WhatsApp shapes it, each field random: senders, ids, types and timestamps
 /// from the plausible to the absurd (the year 1, the year 262143, out of range).
 fn message_shaped() -> impl Strategy<Value = serde_json::Value> {
@@ -297,7 +208,7 @@ fn message_shaped() -> impl Strategy<Value = serde_json::Value> {
             "unsupported",
             "",
         ]),
-        json_value(),
+        json_with(WHATSAPP_NAMES, WHATSAPP_VALUES, 5),
     )
         .prop_map(|(from, user, id, timestamp, kind, extra)| {
             let mut message = serde_json::json!({
@@ -324,9 +235,15 @@ fn message_shaped() -> impl Strategy<Value = serde_json::Value> {
 /// A notification-shaped document whose message and status fields are random.
 fn notification_shaped() -> impl Strategy<Value = Vec<u8>> {
     (
-        prop::collection::vec(prop_oneof![json_value(), message_shaped()], 0..3),
-        prop::collection::vec(json_value(), 0..3),
-        prop::collection::vec(json_value(), 0..2),
+        prop::collection::vec(
+            prop_oneof![
+                json_with(WHATSAPP_NAMES, WHATSAPP_VALUES, 5),
+                message_shaped()
+            ],
+            0..3,
+        ),
+        prop::collection::vec(json_with(WHATSAPP_NAMES, WHATSAPP_VALUES, 5), 0..3),
+        prop::collection::vec(json_with(WHATSAPP_NAMES, WHATSAPP_VALUES, 5), 0..2),
     )
         .prop_map(|(messages, statuses, contacts)| {
             serde_json::to_vec(&serde_json::json!({
@@ -346,7 +263,7 @@ fn any_body() -> impl Strategy<Value = Vec<u8>> {
         prop::collection::vec(any::<u8>(), 0..300),
         prop::sample::select(SAMPLES.clone()),
         inbound().prop_map(|(.., body)| body),
-        json_value().prop_map(|v| serde_json::to_vec(&v).unwrap()),
+        json_with(WHATSAPP_NAMES, WHATSAPP_VALUES, 5).prop_map(|v| serde_json::to_vec(&v).unwrap()),
         notification_shaped(),
     ]
 }
