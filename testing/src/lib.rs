@@ -7,6 +7,23 @@ pub mod bench;
 pub mod connect;
 pub mod properties;
 
+/// A POST of `payload` to `path`, signed with `app_secret` as WhatsApp signs its webhook calls.
+pub fn signed_post(
+    path: &str,
+    payload: &impl serde::Serialize,
+    app_secret: &str,
+) -> lambda_http::Request {
+    use servicekanal_shared::channels::whatsapp::payload::{SIGNATURE_HEADER, sign};
+    let body = serde_json::to_vec(payload).expect("a payload serialises");
+    lambda_http::http::Request::builder()
+        .method("POST")
+        .uri(path)
+        .header("content-type", "application/json")
+        .header(SIGNATURE_HEADER, sign(app_secret.as_bytes(), &body))
+        .body(lambda_http::Body::from(body))
+        .expect("a request")
+}
+
 use aws_config::BehaviorVersion;
 use std::sync::{Arc, Mutex};
 use tracing_subscriber::fmt::MakeWriter;

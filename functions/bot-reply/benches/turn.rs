@@ -18,11 +18,8 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use bot_reply::{BotConfig, Ports, handle};
 use chrono::Duration as TimeDelta;
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
-use lambda_http::Body;
 use servicekanal_shared::channels::whatsapp::outbox::RecordingOutbox;
-use servicekanal_shared::channels::whatsapp::payload::{
-    SIGNATURE_HEADER, Sender, UserMessage, WebhookPayload, sign,
-};
+use servicekanal_shared::channels::whatsapp::payload::{Sender, UserMessage, WebhookPayload};
 use servicekanal_shared::lisa::catalogue::Catalogue;
 use servicekanal_shared::lisa::dialogue::{Lisa, LisaConfig, Texts};
 use servicekanal_shared::policy::mask::Secret;
@@ -158,14 +155,11 @@ impl Setup {
                 at,
                 &UserMessage::Text { body: TEXT.into() },
             );
-            let body = serde_json::to_vec(&payload).expect("a payload serialises");
-            let request = lambda_http::http::Request::builder()
-                .method("POST")
-                .uri(whatsapp_webhook::WEBHOOK_PATH)
-                .header("content-type", "application/json")
-                .header(SIGNATURE_HEADER, sign(APP_SECRET.as_bytes(), &body))
-                .body(Body::from(body))
-                .expect("a request");
+            let request = servicekanal_testing::signed_post(
+                whatsapp_webhook::WEBHOOK_PATH,
+                &payload,
+                APP_SECRET,
+            );
             let response = whatsapp_webhook::handle(request, &self.webhook).await;
             assert_eq!(response.status(), 200, "the webhook took the message");
         }

@@ -12,12 +12,9 @@
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use bot_reply::{BotConfig, Ports, handle};
 use chrono::Duration;
-use lambda_http::Body;
 use servicekanal_shared::channels::whatsapp::OutboundContent;
 use servicekanal_shared::channels::whatsapp::outbox::RecordingOutbox;
-use servicekanal_shared::channels::whatsapp::payload::{
-    SIGNATURE_HEADER, Sender, UserMessage, WebhookPayload, sign,
-};
+use servicekanal_shared::channels::whatsapp::payload::{Sender, UserMessage, WebhookPayload};
 use servicekanal_shared::domain::keys::{ItemKey, MESSAGE_PREFIX, Pseudonym, Pseudonymizer};
 use servicekanal_shared::domain::{
     AuthAttempts, Contact, Conversation, ConversationMode, Direction, Message, MessageContent,
@@ -125,14 +122,8 @@ impl Stack {
             self.clock.now(),
             &message,
         );
-        let body = serde_json::to_vec(&payload).unwrap();
-        let request = lambda_http::http::Request::builder()
-            .method("POST")
-            .uri(whatsapp_webhook::WEBHOOK_PATH)
-            .header("content-type", "application/json")
-            .header(SIGNATURE_HEADER, sign(APP_SECRET.as_bytes(), &body))
-            .body(Body::from(body))
-            .unwrap();
+        let request =
+            servicekanal_testing::signed_post(whatsapp_webhook::WEBHOOK_PATH, &payload, APP_SECRET);
         let response = whatsapp_webhook::handle(request, &self.webhook).await;
         assert_eq!(response.status(), 200, "the webhook took the message");
     }

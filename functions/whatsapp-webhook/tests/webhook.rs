@@ -611,19 +611,8 @@ async fn the_clock_is_the_injected_one() {
 impl Harness {
     /// A payload signed as WhatsApp signs it, through the handler.
     async fn post_json(&self, payload: serde_json::Value) -> u16 {
-        let body = serde_json::to_vec(&payload).unwrap();
-        let request = lambda_http::http::Request::builder()
-            .method("POST")
-            .uri(whatsapp_webhook::WEBHOOK_PATH)
-            .header(
-                servicekanal_shared::channels::whatsapp::payload::SIGNATURE_HEADER,
-                servicekanal_shared::channels::whatsapp::payload::sign(
-                    APP_SECRET.as_bytes(),
-                    &body,
-                ),
-            )
-            .body(Body::from(body))
-            .unwrap();
+        let request =
+            servicekanal_testing::signed_post(whatsapp_webhook::WEBHOOK_PATH, &payload, APP_SECRET);
         handle(request, &self.ports).await.status().as_u16()
     }
 
