@@ -144,15 +144,22 @@ impl Rows {
     /// an error and adds nothing.
     pub fn add(&mut self, record: &EventRecord) -> Result<(), StatsError> {
         let at = record.change.approximate_creation_date_time;
-        let old = image(&record.change.old_image)?;
-        let new = image(&record.change.new_image)?;
         match record.event_name.as_str() {
             "INSERT" | "MODIFY" => {
-                let new = new.ok_or(StatsError::MissingImage("new"))?;
+                // Most writes are of kinds no table counts (profiles, markers, links, ...):
+                // their images are not read further, reading them is most of an export.
+                let kind = crate::ports::store::kind_of_item(&record.change.new_image);
+                if kind.is_some_and(|k| !counted_when_written(k)) {
+                    return Ok(());
+                }
+                let old = image(&record.change.old_image)?;
+                let new =
+                    image(&record.change.new_image)?.ok_or(StatsError::MissingImage("new"))?;
                 self.changed(old.as_ref(), &new, at)
             }
             "REMOVE" => {
-                let old = old.ok_or(StatsError::MissingImage("old"))?;
+                let old =
+                    image(&record.change.old_image)?.ok_or(StatsError::MissingImage("old"))?;
                 let reason = deletion_reason(record, &old)?;
                 self.removed(&old, reason, at)
             }
@@ -290,6 +297,17 @@ fn deletion_reason(record: &EventRecord, old: &Record) -> Result<DeletionReason,
     } else {
         DeletionReason::Erasure
     })
+}
+
+/// Whether writing an item of this kind can make a row ([`Rows::changed`] reads these only).
+fn counted_when_written(kind: RecordKind) -> bool {
+    matches!(
+        kind,
+        RecordKind::Message
+            | RecordKind::Conversation
+            | RecordKind::SurveyAnswer
+            | RecordKind::CallbackRequest
+    )
 }
 
 fn image(item: &serde_dynamo::Item) -> Result<Option<Record>, StatsError> {

@@ -603,6 +603,14 @@ pub fn is_ttl_removal(record: &EventRecord) -> bool {
             .is_some_and(|u| u.type_ == "Service" && u.principal_id == TTL_PRINCIPAL)
 }
 
+/// The kind a stored item says it is, without reading the rest of it (`None` if it says none
+/// of ours).
+pub fn kind_of_item(item: &Item) -> Option<RecordKind> {
+    item::string(item, crate::domain::keys::attr::KIND)
+        .ok()
+        .and_then(RecordKind::parse)
+}
+
 /// The key of the item a stream record is about.
 pub fn key_of_change(record: &EventRecord) -> Result<ItemKey, StoreError> {
     item::key_of(&record.change.keys).map_err(StoreError::from)
