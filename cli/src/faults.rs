@@ -424,9 +424,9 @@ impl WhatsApp for FaultyWhatsApp {
     }
 }
 
-/// The statistics bucket with the switch's faults: a failed upload, or one that left part of
-/// the object behind before failing (a local directory can; S3 cannot, a later retry
-/// overwrites it either way).
+/// The statistics bucket with the switch's faults: a failed upload, or one whose first half
+/// got stored before it failed. Neither S3 nor the local directory (it renames) leaves such an
+/// object; the switch makes one to prove that the export's retry overwrites it.
 pub struct FaultyObjects {
     pub inner: Arc<dyn ObjectStore>,
     pub faults: Arc<Faults>,
