@@ -13,7 +13,7 @@ use chrono::{
 use chrono_tz::Europe::Berlin;
 use proptest::prelude::*;
 use servicekanal_shared::channels::whatsapp::payload::{
-    Sender, SignatureError, UserMessage, WebhookPayload, sign, verify_signature,
+    SignatureError, WebhookPayload, sign, verify_signature,
 };
 use servicekanal_shared::domain::callback::{
     BUSINESS_HOURS, WindowError, describe_window, parse_window,
@@ -22,7 +22,9 @@ use servicekanal_shared::domain::phone::{self, PhoneError};
 use servicekanal_shared::domain::text::normalize;
 use servicekanal_shared::lisa::model::{TopicModel, for_each_feature, padded};
 use servicekanal_shared::policy::retention::{Anchor, RetentionClass};
-use servicekanal_testing::properties::{WHATSAPP_NAMES, WHATSAPP_VALUES, config, json_with};
+use servicekanal_testing::properties::{
+    WHATSAPP_NAMES, WHATSAPP_VALUES, config, json_with, sender, user_message,
+};
 use std::sync::LazyLock;
 
 /// Instants from 2000 to 2099, in whole seconds or with a fraction: "this century", which
@@ -159,30 +161,6 @@ proptest! {
 // ---------------------------------------------------------------------------------------
 // The webhook payload.
 // ---------------------------------------------------------------------------------------
-
-fn user_message() -> impl Strategy<Value = UserMessage> {
-    prop_oneof![
-        ".{0,300}".prop_map(|body| UserMessage::Text { body }),
-        ("[a-z0-9_-]{1,20}", ".{0,20}").prop_map(|(id, title)| UserMessage::Button { id, title }),
-        ("[a-z0-9_-]{1,20}", ".{0,24}").prop_map(|(id, title)| UserMessage::ListRow { id, title }),
-        proptest::option::of(".{0,100}").prop_map(|caption| UserMessage::Image { caption }),
-    ]
-}
-
-fn sender() -> impl Strategy<Value = Sender> {
-    (
-        proptest::option::of("49[1-9][0-9]{8,11}"),
-        proptest::option::of("DE\\.[0-9]{16}"),
-        proptest::option::of("[a-z][a-z0-9._]{2,20}"),
-        proptest::option::of(".{1,30}"),
-    )
-        .prop_map(|(wa_id, user_id, username, profile_name)| Sender {
-            wa_id,
-            user_id,
-            username,
-            profile_name,
-        })
-}
 
 fn inbound_payload() -> impl Strategy<Value = WebhookPayload> {
     (

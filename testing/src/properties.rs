@@ -3,6 +3,7 @@
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
 use serde_json::Value;
+use servicekanal_shared::channels::whatsapp::payload::{Sender, UserMessage};
 
 /// `cases` unless `PROPTEST_CASES` asks for more (long runs); failures are printed with the
 /// minimal input, not written next to the sources.
@@ -105,4 +106,30 @@ pub fn json_with(
             .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
+}
+
+/// A WhatsApp sender: any mix of phone number, user id, username and profile name.
+pub fn sender() -> impl Strategy<Value = Sender> {
+    (
+        proptest::option::of("49[1-9][0-9]{8,11}"),
+        proptest::option::of("DE\\.[0-9]{16}"),
+        proptest::option::of("[a-z][a-z0-9._]{2,20}"),
+        proptest::option::of(".{1,30}"),
+    )
+        .prop_map(|(wa_id, user_id, username, profile_name)| Sender {
+            wa_id,
+            user_id,
+            username,
+            profile_name,
+        })
+}
+
+/// What a user sends: a text, a button or list choice, an image with or without caption.
+pub fn user_message() -> impl Strategy<Value = UserMessage> {
+    prop_oneof![
+        ".{0,300}".prop_map(|body| UserMessage::Text { body }),
+        ("[a-z0-9_-]{1,20}", ".{0,20}").prop_map(|(id, title)| UserMessage::Button { id, title }),
+        ("[a-z0-9_-]{1,20}", ".{0,24}").prop_map(|(id, title)| UserMessage::ListRow { id, title }),
+        proptest::option::of(".{0,100}").prop_map(|caption| UserMessage::Image { caption }),
+    ]
 }

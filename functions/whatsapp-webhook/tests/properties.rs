@@ -19,7 +19,9 @@ use servicekanal_shared::ports::clock::ManualClock;
 use servicekanal_shared::ports::queue::memory::InProcessQueue;
 use servicekanal_shared::ports::store::embedded::EmbeddedStore;
 use servicekanal_shared::ports::store::{ChangeFeed, RecordKind, key_of_change};
-use servicekanal_testing::properties::{WHATSAPP_NAMES, WHATSAPP_VALUES, config, json_with};
+use servicekanal_testing::properties::{
+    WHATSAPP_NAMES, WHATSAPP_VALUES, config, json_with, sender, user_message,
+};
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
 use whatsapp_webhook::{DEFAULT_MAX_BODY_BYTES, Ports, WEBHOOK_PATH, WebhookConfig, handle};
@@ -130,29 +132,6 @@ static SAMPLES: LazyLock<Vec<Vec<u8>>> = LazyLock::new(|| {
     bodies.sort();
     bodies
 });
-
-fn sender() -> impl Strategy<Value = Sender> {
-    (
-        proptest::option::of("49[1-9][0-9]{8,11}"),
-        proptest::option::of("DE\\.[0-9]{16}"),
-        proptest::option::of("[a-z][a-z0-9._]{2,20}"),
-        proptest::option::of(".{1,30}"),
-    )
-        .prop_map(|(wa_id, user_id, username, profile_name)| Sender {
-            wa_id,
-            user_id,
-            username,
-            profile_name,
-        })
-}
-
-fn user_message() -> impl Strategy<Value = UserMessage> {
-    prop_oneof![
-        ".{0,200}".prop_map(|body| UserMessage::Text { body }),
-        ("[a-z0-9_-]{1,20}", ".{0,20}").prop_map(|(id, title)| UserMessage::Button { id, title }),
-        proptest::option::of(".{0,60}").prop_map(|caption| UserMessage::Image { caption }),
-    ]
-}
 
 /// A notification as WhatsApp sends it, timestamped around the harness's clock.
 fn inbound() -> impl Strategy<Value = (Sender, String, UserMessage, Vec<u8>)> {
