@@ -17,64 +17,43 @@ use servicekanal_shared::domain::callback::{
 use servicekanal_shared::domain::keys::ItemKey;
 use servicekanal_shared::domain::{CallbackRequest, phone};
 use servicekanal_shared::policy::retention::RetentionClass;
-use servicekanal_shared::ports::clock::ManualClock;
-use servicekanal_shared::ports::queue::memory::InProcessQueue;
-use servicekanal_shared::ports::store::embedded::EmbeddedStore;
 use servicekanal_shared::ports::store::{ChangeFeed, Record, Store};
 use servicekanal_testing::properties::{config, json_with};
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 use voice_intake::lex::{DATE, NAME, NUMBER, TIME, TOPIC};
-use voice_intake::{Ports, VoiceError, handle};
+use voice_intake::{VoiceError, handle};
 
+/// voice-intake's test harness with a runtime of its own: proptest's cases are synchronous.
 struct Harness {
-    ports: Ports,
-    store: Arc<EmbeddedStore>,
-    sales: Arc<InProcessQueue>,
+    base: crate::voice::Harness,
     runtime: tokio::runtime::Runtime,
-    _dir: tempfile::TempDir,
 }
 
 fn harness(now: DateTime<Utc>) -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(now);
-    let store = Arc::new(EmbeddedStore::open(dir.path(), Arc::new(clock.clone())).unwrap());
-    let sales = Arc::new(InProcessQueue::new(
-        "servicekanal-sales-callbacks.fifo",
-        Arc::new(clock.clone()),
-    ));
     Harness {
-        ports: Ports {
-            store: store.clone(),
-            sales_queue: sales.clone(),
-            clock: Arc::new(clock),
-            catalogue: CATALOGUE.clone(),
-            pseudonymizer: servicekanal_testing::test_pseudonymizer(),
-        },
-        store,
-        sales,
+        base: crate::voice::harness_at(now),
         runtime: tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap(),
-        _dir: dir,
     }
 }
 
 impl Harness {
     fn handle(&self, event: Value) -> Result<Value, VoiceError> {
-        self.runtime.block_on(handle(event, &self.ports))
+        self.runtime.block_on(handle(event, &self.base.ports))
     }
 
     fn writes(&self) -> usize {
         self.runtime
-            .block_on(self.store.change_feed(None).poll(1000))
+            .block_on(self.base.store.change_feed(None).poll(1000))
             .unwrap()
             .len()
     }
 
     fn request(&self, contact_id: &str) -> Option<Record> {
         self.runtime
-            .block_on(self.store.get(&ItemKey::callback_request(contact_id)))
+            .block_on(self.base.store.get(&ItemKey::callback_request(contact_id)))
             .unwrap()
     }
 }
@@ -245,7 +224,7 @@ fn check_taken(
     );
     prop_assert!(start.time() >= NaiveTime::from_hms_opt(BUSINESS_HOURS.0, 0, 0).unwrap());
     prop_assert!(end.time() <= NaiveTime::from_hms_opt(BUSINESS_HOURS.1, 0, 0).unwrap());
-    prop_assert_eq!(h.sales.depth(), 1, "one message for sales");
+    prop_assert_eq!(h.base.sales.depth(), 1, "one message for sales");
     Ok(())
 }
 
@@ -285,7 +264,7 @@ proptest! {
                     serde_json::from_value(h.handle(event.clone()).unwrap()).unwrap();
                 prop_assert_eq!(&again, &answer);
                 prop_assert_eq!(h.writes(), writes, "a retry writes nothing");
-                prop_assert_eq!(h.sales.depth(), 1);
+                prop_assert_eq!(h.base.sales.depth(), 1);
             }
             Some("invalid") => {
                 let field = answer.get("field").map(String::as_str);
@@ -294,7 +273,7 @@ proptest! {
                     "{answer:?}"
                 );
                 prop_assert_eq!(h.writes(), 0, "nothing stored for {:?}", contact_id);
-                prop_assert_eq!(h.sales.depth(), 0);
+                prop_assert_eq!(h.base.sales.depth(), 0);
             }
             other => prop_assert!(false, "status {other:?}: {answer:?}"),
         }
@@ -416,7 +395,7 @@ proptest! {
                 prop_assert_eq!(&state["intent"]["slots"][slot], &Value::Null, "asked again: cleared");
                 prop_assert!(response["messages"][0]["content"].as_str().is_some_and(|m| !m.is_empty()));
                 prop_assert_eq!(h.writes(), 0, "nothing stored");
-                prop_assert_eq!(h.sales.depth(), 0);
+                prop_assert_eq!(h.base.sales.depth(), 0);
             }
             "Close" => {
                 prop_assert!(fulfilment);
@@ -428,7 +407,7 @@ proptest! {
                 let record = h.request(session).expect("stored");
                 let request: CallbackRequest = record.body().unwrap();
                 prop_assert!(request.window_end > now);
-                prop_assert_eq!(h.sales.depth(), 1);
+                prop_assert_eq!(h.base.sales.depth(), 1);
             }
             other => prop_assert!(false, "dialog action {other:?}: {response}"),
         }

@@ -19,11 +19,13 @@ use voice_intake::{Ports, SalesCallback, SalesError, handle, list_open, mark_don
 
 const CONTACT: &str = "5fb1d0c2-7c9e-4a1b-9d2f-0c3e5b7a9d11";
 
-struct Harness {
-    ports: Ports,
-    clock: ManualClock,
-    sales: Arc<InProcessQueue>,
-    store: Arc<EmbeddedStore>,
+/// voice-intake on the embedded store and an in-process sales queue (the property tests'
+/// harness too).
+pub(crate) struct Harness {
+    pub(crate) ports: Ports,
+    pub(crate) clock: ManualClock,
+    pub(crate) sales: Arc<InProcessQueue>,
+    pub(crate) store: Arc<EmbeddedStore>,
     _dir: tempfile::TempDir,
 }
 
@@ -35,8 +37,12 @@ fn start() -> DateTime<Utc> {
 }
 
 fn harness() -> Harness {
+    harness_at(start())
+}
+
+pub(crate) fn harness_at(now: DateTime<Utc>) -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(start());
+    let clock = ManualClock::new(now);
     let store = Arc::new(EmbeddedStore::open(dir.path(), Arc::new(clock.clone())).unwrap());
     let sales = Arc::new(InProcessQueue::new(
         "servicekanal-sales-callbacks.fifo",
