@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Duration, Months, Utc};
 use serde::{Deserialize, Serialize};
 use servicekanal_shared::channels::whatsapp::graph::{GraphApi, GraphApiConfig};
-use servicekanal_shared::channels::whatsapp::outbox::Mirrored;
+use servicekanal_shared::channels::whatsapp::outbox::{Mirrored, RecordingOutbox};
 use servicekanal_shared::channels::whatsapp::payload::{Sender, UserMessage};
 use servicekanal_shared::domain::identity::Identifier;
 use servicekanal_shared::domain::keys::canonical_user_id;
@@ -96,7 +96,9 @@ impl DevServer {
         let mut stack = match real {
             None => LocalStack::open_faulty(data_dir, Arc::new(clock.clone()), faults)?,
             Some(real) => {
-                let outbox = LocalStack::outbox(data_dir, Arc::new(clock.clone()))?;
+                // Real people's numbers and texts: kept in memory only, never in a file
+                // outside the store's deadlines.
+                let outbox = Arc::new(RecordingOutbox::new(Arc::new(clock.clone())));
                 let mut config =
                     GraphApiConfig::new(real.phone_number_id, Secret(real.access_token));
                 if let Some(version) = &real.api_version {
@@ -196,7 +198,7 @@ impl DevServer {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
             loop {
                 every.tick().await;
-                if retrying.stack.queued() > 0 {
+                if retrying.stack.due() > 0 {
                     retrying.consumers.notify_one();
                 }
             }
@@ -628,7 +630,10 @@ struct Advance {
 struct FaultsView {
     plan: FaultPlan,
     counts: FaultCounts,
+    /// Messages in the consumers' queues, waiting timers and turns under way included.
     queued: usize,
+    /// Of those, what a consumer could take now (failed ones wait here for the next try).
+    due: usize,
 }
 
 async fn faults(State(app): App) -> Json<FaultsView> {
@@ -636,6 +641,7 @@ async fn faults(State(app): App) -> Json<FaultsView> {
         plan: app.stack.faults.plan(),
         counts: app.stack.faults.counts(),
         queued: app.stack.queued(),
+        due: app.stack.due(),
     })
 }
 

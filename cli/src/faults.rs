@@ -192,10 +192,14 @@ impl Faults {
         self.plan.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Switches to another plan (the dice start again from its seed; counts go on).
+    /// Switches to another plan: the dice start again from its seed and the steps are counted
+    /// from now (a crash point counts from here); the injected faults' counts go on.
     pub fn set(&self, plan: FaultPlan) {
         *self.dice.lock().unwrap_or_else(|e| e.into_inner()) =
             rand::rngs::StdRng::seed_from_u64(plan.seed);
+        for step in &self.steps {
+            step.store(0, Ordering::SeqCst);
+        }
         *self.plan.lock().unwrap_or_else(|e| e.into_inner()) = plan;
     }
 

@@ -14,6 +14,7 @@ use serde::Serialize;
 use servicekanal_shared::channels::whatsapp::payload::{
     SIGNATURE_HEADER, Sender, UserMessage, WebhookPayload, sign,
 };
+use servicekanal_shared::domain::keys::MESSAGE_PREFIX;
 use servicekanal_shared::domain::{Direction, Message};
 use servicekanal_shared::ports::clock::Clock;
 use servicekanal_shared::ports::store::{ChangeFeed, RecordKind};
@@ -221,28 +222,37 @@ pub async fn audit(stack: &LocalStack, posted: &[String]) -> Result<Audit> {
     // What the store holds of them: each message once, each decided with its replies; and
     // each reply sent once (one outbox entry per stored outbound message).
     let mut stored: HashMap<String, usize> = HashMap::new();
-    let mut answered: HashMap<String, bool> = HashMap::new();
-    let mut stored_replies = std::collections::HashSet::new();
+    // Per inbound message: its partition and the replies decided for it, once done.
+    let mut answered: HashMap<String, Option<(String, Vec<ulid::Ulid>)>> = HashMap::new();
+    // Outbound messages by (partition, sort key): the WhatsApp id they went out as.
+    let mut outbound: HashMap<(String, String), Option<String>> = HashMap::new();
     for record in stack.store.readable_items()? {
         if record.kind != RecordKind::Message {
             continue;
         }
         let message: Message = record.body()?;
-        match (message.direction, message.wamid) {
-            (Direction::Inbound, Some(wamid)) => {
+        match message.direction {
+            Direction::Inbound => {
+                let Some(wamid) = message.wamid else { continue };
                 *stored.entry(wamid.clone()).or_default() += 1;
-                let handled = message
+                let decided = message
                     .handling
-                    .is_some_and(|h| h.done && !h.replies.is_empty());
-                answered.insert(wamid, handled);
+                    .filter(|h| h.done && !h.replies.is_empty())
+                    .map(|h| (record.key.pk.clone(), h.replies));
+                answered.insert(wamid, decided);
             }
-            (Direction::Outbound, Some(wamid)) => {
-                stored_replies.insert(wamid);
+            Direction::Outbound => {
+                outbound.insert(
+                    (record.key.pk.clone(), record.key.sk.clone()),
+                    message.wamid,
+                );
             }
-            _ => {}
+            Direction::Internal => {}
         }
     }
+    let stored_replies: std::collections::HashSet<&String> = outbound.values().flatten().collect();
     let sent = stack.outbox.sent();
+    let delivered: std::collections::HashSet<&String> = sent.iter().map(|e| &e.wamid).collect();
     audit.replies = sent.len();
     audit.replies_sent_unrecorded = sent
         .iter()
@@ -253,9 +263,28 @@ pub async fn audit(stack: &LocalStack, posted: &[String]) -> Result<Audit> {
             1 => audit.stored_once += 1,
             n => audit.anomalies.push(format!("{wamid} stored {n} times")),
         }
-        match answered.get(wamid) {
-            Some(true) => audit.answered_once += 1,
-            _ => audit.anomalies.push(format!("{wamid} not answered")),
+        let Some(Some((partition, replies))) = answered.get(wamid) else {
+            audit.anomalies.push(format!("{wamid} not answered"));
+            continue;
+        };
+        // Every reply decided for it went out: noted with the id WhatsApp gave it, and in
+        // what WhatsApp received.
+        let unsent = replies
+            .iter()
+            .filter(|id| {
+                let key = (partition.clone(), format!("{MESSAGE_PREFIX}{id}"));
+                !outbound
+                    .get(&key)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|sent_as| delivered.contains(sent_as))
+            })
+            .count();
+        if unsent == 0 {
+            audit.answered_once += 1;
+        } else {
+            audit.anomalies.push(format!(
+                "{wamid}: {unsent} of its replies never reached WhatsApp"
+            ));
         }
     }
 

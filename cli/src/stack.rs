@@ -134,7 +134,7 @@ pub struct LocalStack {
     /// Conversation-closed events, as the survey consumed them.
     closed_log: Mutex<Vec<servicekanal_shared::domain::messages::ConversationClosed>>,
     /// Outbox entries WhatsApp's `sent` status was simulated for (see [`LocalStack::run`]).
-    statuses_reported: Mutex<usize>,
+    statuses_reported: tokio::sync::Mutex<usize>,
     /// Whether the stack plays WhatsApp's statuses (not when a real number sends: then
     /// WhatsApp posts them to the webhook itself).
     pub simulate_statuses: bool,
@@ -316,7 +316,7 @@ impl LocalStack {
                 data_dir.join("connect-records-position"),
             ),
             closed_log: Mutex::new(Vec::new()),
-            statuses_reported: Mutex::new(0),
+            statuses_reported: tokio::sync::Mutex::new(0),
             simulate_statuses: true,
             sent_by_users: Mutex::new(Vec::new()),
             desk_log: Mutex::new(Vec::new()),
@@ -522,6 +522,15 @@ impl LocalStack {
 
     /// Messages waiting in the consumers' queues (visible, delayed or in flight).
     pub fn queued(&self) -> usize {
+        self.consumed_queues().map(|q| q.depth()).sum()
+    }
+
+    /// Messages a consumer could take now (not timers still waiting, not turns under way).
+    pub fn due(&self) -> usize {
+        self.consumed_queues().map(|q| q.due()).sum()
+    }
+
+    fn consumed_queues(&self) -> impl Iterator<Item = &Arc<InProcessQueue>> {
         [
             &self.queues.inbound,
             &self.queues.agent_actions,
@@ -529,9 +538,7 @@ impl LocalStack {
             &self.queues.closed,
             &self.queues.survey_answers,
         ]
-        .iter()
-        .map(|q| q.depth())
-        .sum()
+        .into_iter()
     }
 
     /// WhatsApp reports every message it took with a `sent` status and its pricing; the local
@@ -542,15 +549,11 @@ impl LocalStack {
         if !self.simulate_statuses {
             return Ok(());
         }
+        // Held while posting: one consumer reports, and a status that could not be posted
+        // (the fault switch) is posted by the next run, not skipped.
+        let mut reported = self.statuses_reported.lock().await;
         let sent = self.outbox.sent();
-        let from = {
-            let mut reported = self
-                .statuses_reported
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            std::mem::replace(&mut *reported, sent.len())
-        };
-        for entry in sent.iter().skip(from) {
+        for entry in sent.iter().skip(*reported) {
             let (category, kind) = match entry.content {
                 servicekanal_shared::channels::whatsapp::OutboundContent::Template { .. } => {
                     ("utility", "regular")
@@ -572,6 +575,7 @@ impl LocalStack {
                 Some(pricing),
             );
             self.post_signed(&payload).await?;
+            *reported += 1;
         }
         Ok(())
     }

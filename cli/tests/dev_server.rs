@@ -335,16 +335,21 @@ async fn the_fault_switch_is_set_and_read_through_the_control_api() {
         .map(|(_, n)| n.as_u64().unwrap())
         .sum();
     assert!(injected >= 1, "{counted}");
+    // Not answered: still queued, as a message or a turn under way (a reply WhatsApp took
+    // before losing its answer may show on the phone).
     assert_eq!(counted["queued"], 1, "{counted}");
-    let phone = get(&base, "/local/phone?wa_id=4915790000002").await;
-    assert_eq!(phone.as_array().unwrap().len(), 1, "no answer yet: {phone}");
 
-    // Switched off, the retry tick delivers the answer within seconds.
+    // Switched off, the retry tick answers it within seconds and the queue empties.
     post(&base, "/local/faults", json!({"plan": ""})).await;
     let mut answered = false;
     for _ in 0..50 {
         let phone = get(&base, "/local/phone?wa_id=4915790000002").await;
-        if phone.as_array().unwrap().len() == 2 {
+        let replied = phone
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|line| line["from"] == "business");
+        if replied && get(&base, "/local/faults").await["due"] == 0 {
             answered = true;
             break;
         }

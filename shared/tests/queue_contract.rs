@@ -2,7 +2,7 @@
 
 use chrono::DateTime;
 use servicekanal_shared::ports::clock::ManualClock;
-use servicekanal_shared::ports::queue::memory::InProcessQueue;
+use servicekanal_shared::ports::queue::memory::{InProcessQueue, Kept, QueueJournal};
 use servicekanal_shared::ports::queue::sqs::SqsQueue;
 use servicekanal_shared::ports::queue::{
     OutgoingMessage, Queue, QueueError, dedup_id_of, group_of,
@@ -380,4 +380,96 @@ async fn a_durable_queue_keeps_every_unacknowledged_message_across_a_restart() {
         1,
         "after five minutes a dedup id is new again"
     );
+}
+
+/// A journal whose writes wait for the test to let them through, and fail when told to.
+struct GatedJournal {
+    gate: tokio::sync::Semaphore,
+    fail_next: std::sync::atomic::AtomicBool,
+    kept: std::sync::Mutex<Vec<u64>>,
+}
+
+#[async_trait::async_trait]
+impl QueueJournal for GatedJournal {
+    async fn keep(
+        &self,
+        _queue: &str,
+        order: u64,
+        _entry: Vec<u8>,
+        _dedup: Option<(String, chrono::DateTime<chrono::Utc>)>,
+    ) -> Result<(), QueueError> {
+        self.gate.acquire().await.unwrap().forget();
+        if self
+            .fail_next
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(QueueError::Backend("the disk is full".into()));
+        }
+        self.kept.lock().unwrap().push(order);
+        Ok(())
+    }
+
+    async fn forget(
+        &self,
+        _queue: &str,
+        _order: u64,
+        _dedup_before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), QueueError> {
+        Ok(())
+    }
+
+    fn kept(&self, _queue: &str) -> Result<Kept, QueueError> {
+        Ok(Kept::default())
+    }
+}
+
+/// A repeat of a message whose journal write is still under way is answered only once that
+/// write is done: had it been told "sent" at once, its sender (the webhook) would count the
+/// message as queued, and a crash or a failed write would lose it. If the original's write
+/// fails, the repeat is sent itself.
+#[tokio::test]
+async fn a_repeat_waits_until_its_original_is_durable_and_stands_in_if_that_fails() {
+    let clock = start_clock();
+    let journal = Arc::new(GatedJournal {
+        gate: tokio::sync::Semaphore::new(0),
+        fail_next: std::sync::atomic::AtomicBool::new(true),
+        kept: std::sync::Mutex::default(),
+    });
+    let queue = Arc::new(
+        InProcessQueue::durable("inbound.fifo", Arc::new(clock.clone()), journal.clone()).unwrap(),
+    );
+    let send = |body: &str| {
+        let (queue, body) = (queue.clone(), body.to_owned());
+        tokio::spawn(async move {
+            queue
+                .send(OutgoingMessage::fifo(body, "contact-a", "wamid.same"))
+                .await
+        })
+    };
+    let original = send("original");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let repeat = send("repeat");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(
+        !repeat.is_finished(),
+        "the repeat waits for the original's write"
+    );
+    journal.gate.add_permits(1);
+    assert!(
+        original.await.unwrap().is_err(),
+        "the original's write failed"
+    );
+    journal.gate.add_permits(1);
+    repeat.await.unwrap().unwrap();
+    let bodies: Vec<_> = receive_all(queue.as_ref())
+        .await
+        .into_iter()
+        .filter_map(|m| m.body)
+        .collect();
+    assert_eq!(
+        bodies,
+        ["repeat"],
+        "the repeat stood in for the failed original"
+    );
+    assert_eq!(journal.kept.lock().unwrap().len(), 1);
 }

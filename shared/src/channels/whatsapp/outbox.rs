@@ -44,18 +44,23 @@ impl RecordingOutbox {
     /// An outbox that appends every sent message to `path` and starts with what it holds.
     /// A line cut short by a crash is skipped (that message was not sent).
     pub fn journalled(clock: SharedClock, path: &Path) -> std::io::Result<Self> {
-        let sent = match std::fs::read_to_string(path) {
-            Ok(text) => text
-                .lines()
-                .filter_map(|line| serde_json::from_str(line).ok())
-                .collect(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(e),
         };
-        let file = std::fs::OpenOptions::new()
+        let sent = text
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect();
+        let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)?;
+        if !text.is_empty() && !text.ends_with('\n') {
+            // The cut-short line ends here, so the next entry starts a line of its own.
+            file.write_all(b"\n")?;
+        }
         Ok(Self {
             sent: Mutex::new(sent),
             journal: Some(Mutex::new(file)),

@@ -96,6 +96,8 @@ struct State {
     /// Received but not yet acknowledged, by receipt handle.
     in_flight: HashMap<String, InFlight>,
     dedup_seen: HashMap<String, DateTime<Utc>>,
+    /// Deduplication ids whose message is being journalled: a repeat waits for the outcome.
+    pending: HashMap<String, tokio::sync::watch::Receiver<Option<bool>>>,
     sent: u64,
     visibility: Duration,
 }
@@ -107,6 +109,7 @@ impl Default for State {
             delayed: Vec::new(),
             in_flight: HashMap::new(),
             dedup_seen: HashMap::new(),
+            pending: HashMap::new(),
             sent: 0,
             visibility: DEFAULT_VISIBILITY,
         }
@@ -131,6 +134,17 @@ impl State {
             self.insert_in_send_order(order, message);
         }
     }
+}
+
+/// What `send` may do with a message: send it (its order, its deduplication id, and where to
+/// tell waiting repeats how its journal write went), or wait for an original still under way.
+enum Reservation {
+    Send(
+        u64,
+        Option<(String, DateTime<Utc>)>,
+        Option<tokio::sync::watch::Sender<Option<bool>>>,
+    ),
+    Wait(String, tokio::sync::watch::Receiver<Option<bool>>),
 }
 
 fn to_chrono(duration: Duration) -> chrono::Duration {
@@ -201,6 +215,16 @@ impl InProcessQueue {
         state.visible.len() + state.in_flight.len() + state.delayed.len()
     }
 
+    /// Messages a `receive` could hand out now: visible, delayed ones whose time came, and
+    /// received ones whose visibility timeout passed.
+    pub fn due(&self) -> usize {
+        let now = self.clock.now();
+        let state = self.lock();
+        state.visible.len()
+            + state.delayed.iter().filter(|(at, _, _)| *at <= now).count()
+            + state.in_flight.values().filter(|f| f.until <= now).count()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -218,24 +242,49 @@ impl Queue for InProcessQueue {
             ),
             ("ApproximateReceiveCount".to_owned(), "0".to_owned()),
         ]);
-        let (order, dedup) = {
-            let mut state = self.lock();
-            let mut dedup = None;
-            // `check` made sure a FIFO message has both ids.
-            if let (true, Some(group), Some(id)) = (self.fifo, &message.group_id, &message.dedup_id)
-            {
-                let window = to_chrono(FIFO_DEDUP_WINDOW);
-                state.dedup_seen.retain(|_, at| *at + window > now);
-                if state.dedup_seen.contains_key(id) {
-                    return Ok(());
+        // FIFO: the deduplication id is reserved first. A repeat of a message whose journal
+        // write is still under way waits for it: answered `Ok` before the original is
+        // durable, its sender would take it as queued, and a crash would lose both.
+        let (order, dedup, kept) = loop {
+            let reservation = {
+                let mut state = self.lock();
+                // `check` made sure a FIFO message has both ids.
+                match (self.fifo, &message.group_id, &message.dedup_id) {
+                    (true, Some(group), Some(id)) => {
+                        let window = to_chrono(FIFO_DEDUP_WINDOW);
+                        state.dedup_seen.retain(|_, at| *at + window > now);
+                        if let Some(original) = state.pending.get(id) {
+                            Reservation::Wait(id.clone(), original.clone())
+                        } else if state.dedup_seen.contains_key(id) {
+                            return Ok(());
+                        } else {
+                            state.dedup_seen.insert(id.clone(), now);
+                            let kept = self.journal.is_some().then(|| {
+                                let (done, original) = tokio::sync::watch::channel(None);
+                                state.pending.insert(id.clone(), original);
+                                done
+                            });
+                            attributes.insert("MessageGroupId".into(), group.clone());
+                            attributes.insert("MessageDeduplicationId".into(), id.clone());
+                            state.sent += 1;
+                            Reservation::Send(state.sent, Some((id.clone(), now)), kept)
+                        }
+                    }
+                    _ => {
+                        state.sent += 1;
+                        Reservation::Send(state.sent, None, None)
+                    }
                 }
-                state.dedup_seen.insert(id.clone(), now);
-                attributes.insert("MessageGroupId".into(), group.clone());
-                attributes.insert("MessageDeduplicationId".into(), id.clone());
-                dedup = Some((id.clone(), now));
+            };
+            match reservation {
+                Reservation::Send(order, dedup, kept) => break (order, dedup, kept),
+                Reservation::Wait(id, mut original) => {
+                    if original.wait_for(Option::is_some).await.is_err() {
+                        // The original's send was dropped half-way: its reservation stands.
+                        self.lock().pending.remove(&id);
+                    }
+                }
             }
-            state.sent += 1;
-            (state.sent, dedup)
         };
         let mut sqs = SqsMessage::default();
         sqs.message_id = Some(Ulid::new().to_string());
@@ -252,13 +301,19 @@ impl Queue for InProcessQueue {
             };
             let bytes =
                 serde_json::to_vec(&entry).map_err(|e| QueueError::Backend(e.to_string()))?;
-            if let Err(e) = journal.keep(&self.name, order, bytes, dedup.clone()).await {
-                // Not sent: a retry of the same message must not be taken for a repeat.
-                if let Some((id, _)) = dedup {
-                    self.lock().dedup_seen.remove(&id);
+            let result = journal.keep(&self.name, order, bytes, dedup.clone()).await;
+            if let Some((id, _)) = &dedup {
+                let mut state = self.lock();
+                state.pending.remove(id);
+                if result.is_err() {
+                    // Not sent: a retry of the same message must not be taken for a repeat.
+                    state.dedup_seen.remove(id);
                 }
-                return Err(e);
             }
+            if let Some(done) = kept {
+                let _ = done.send(Some(result.is_ok()));
+            }
+            result?;
             sqs = entry.message;
         }
         self.lock().enqueue(order, sqs, visible_at, now);

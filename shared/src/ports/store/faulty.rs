@@ -158,7 +158,10 @@ impl Store for FaultyStore {
         // A transaction fails as a whole: any of its keys picked fails all of it.
         let mut fault = self.ask("write_all", &none()).await;
         for write in writes {
-            fault = fault.or(self.faults.before("write_all", write.key()));
+            if fault.is_some() {
+                break;
+            }
+            fault = self.faults.before("write_all", write.key());
         }
         if fault == Some(Injected::Before) {
             return Err(injected("write_all", Injected::Before));
