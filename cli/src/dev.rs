@@ -634,6 +634,8 @@ struct FaultsView {
     queued: usize,
     /// Of those, what a consumer could take now (failed ones wait here for the next try).
     due: usize,
+    /// Messages that failed five times and went to the dead-letter queue.
+    dead_letters: usize,
 }
 
 async fn faults(State(app): App) -> Json<FaultsView> {
@@ -642,6 +644,7 @@ async fn faults(State(app): App) -> Json<FaultsView> {
         counts: app.stack.faults.counts(),
         queued: app.stack.queued(),
         due: app.stack.due(),
+        dead_letters: app.stack.queues.dead_letters.depth(),
     })
 }
 

@@ -390,6 +390,7 @@ async fn drive(options: &LoadOptions, data_dir: &std::path::Path) -> Result<Load
         Faults::new(options.faults.clone()),
     )?;
     server.stack.set_queue_visibility(options.visibility);
+    server.stack.set_max_receives(u32::MAX);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
     let url = format!("http://{}/webhook", listener.local_addr()?);
     tokio::spawn(server.clone().serve(listener));

@@ -33,6 +33,7 @@ use servicekanal_shared::ports::store::embedded::EmbeddedStore;
 use servicekanal_shared::ports::store::faulty::FaultyStore;
 use servicekanal_shared::ports::store::{ChangeFeed, Store};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 /// The local stack's app secret: `curl` and the files in `events/` are signed with it.
@@ -50,9 +51,14 @@ pub const STATS_BATCH: usize = 1000;
 pub const QUEUE_VISIBILITY: std::time::Duration = std::time::Duration::from_secs(180);
 /// Where the recording outbox keeps what was "sent" (see [`RecordingOutbox::journalled`]).
 pub const OUTBOX_FILE: &str = "outbox.jsonl";
+/// The queues' `maxReceiveCount` in template.yaml: a message received this often without
+/// succeeding moves to the dead-letter queue.
+pub const MAX_RECEIVES: u32 = 5;
 
 /// The in-process queues, named like their SQS counterparts in template.yaml.
 pub struct Queues {
+    /// What failed [`MAX_RECEIVES`] times, from any consumer's queue (ops redrive it in AWS).
+    pub dead_letters: Arc<InProcessQueue>,
     pub inbound: Arc<InProcessQueue>,
     pub agent_actions: Arc<InProcessQueue>,
     pub timers: Arc<InProcessQueue>,
@@ -135,6 +141,7 @@ pub struct LocalStack {
     closed_log: Mutex<Vec<servicekanal_shared::domain::messages::ConversationClosed>>,
     /// Outbox entries WhatsApp's `sent` status was simulated for (see [`LocalStack::run`]).
     statuses_reported: tokio::sync::Mutex<usize>,
+    max_receives: std::sync::atomic::AtomicU32,
     /// Whether the stack plays WhatsApp's statuses (not when a real number sends: then
     /// WhatsApp posts them to the webhook itself).
     pub simulate_statuses: bool,
@@ -161,6 +168,8 @@ pub struct RunReport {
     pub handled: usize,
     /// Items reported as failed (they stay queued for the next run).
     pub failed: usize,
+    /// Items that failed [`MAX_RECEIVES`] times and went to the dead-letter queue.
+    pub dead_lettered: usize,
 }
 
 impl LocalStack {
@@ -205,6 +214,7 @@ impl LocalStack {
             ))
         };
         let queues = Queues {
+            dead_letters: queue("servicekanal-dead-letters")?,
             inbound: queue("servicekanal-inbound.fifo")?,
             agent_actions: queue("servicekanal-agent-actions.fifo")?,
             timers: queue("servicekanal-timers")?,
@@ -317,6 +327,7 @@ impl LocalStack {
             ),
             closed_log: Mutex::new(Vec::new()),
             statuses_reported: tokio::sync::Mutex::new(0),
+            max_receives: std::sync::atomic::AtomicU32::new(MAX_RECEIVES),
             simulate_statuses: true,
             sent_by_users: Mutex::new(Vec::new()),
             desk_log: Mutex::new(Vec::new()),
@@ -484,7 +495,19 @@ impl LocalStack {
                         .any(|f| f.item_identifier == id)
                     {
                         report.failed += 1;
-                        let _ = queue.release(handle).await;
+                        let receives = record
+                            .attributes
+                            .get("ApproximateReceiveCount")
+                            .and_then(|n| n.parse::<u32>().ok())
+                            .unwrap_or(0);
+                        if receives >= self.max_receives.load(Ordering::Relaxed)
+                            && self.dead_letter(record).await
+                        {
+                            report.dead_lettered += 1;
+                            let _ = queue.acknowledge(handle).await;
+                        } else {
+                            let _ = queue.release(handle).await;
+                        }
                     } else {
                         report.handled += 1;
                         progress = true;
@@ -518,6 +541,31 @@ impl LocalStack {
         ] {
             queue.set_visibility(visibility);
         }
+    }
+
+    /// Moves a message that failed too often to the dead-letter queue (its body: keys and
+    /// facts, no personal data); false if that failed too (then it is tried again).
+    async fn dead_letter(&self, record: &aws_lambda_events::event::sqs::SqsMessage) -> bool {
+        let source = record.event_source_arn.as_deref().unwrap_or_default();
+        tracing::error!(
+            queue = source.rsplit(':').next().unwrap_or_default(),
+            message_id = record.message_id.as_deref().unwrap_or_default(),
+            "message failed {} times: moved to the dead-letter queue",
+            self.max_receives.load(Ordering::Relaxed)
+        );
+        let body = record.body.clone().unwrap_or_default();
+        self.queues
+            .dead_letters
+            .send(servicekanal_shared::ports::queue::OutgoingMessage::standard(body))
+            .await
+            .is_ok()
+    }
+
+    /// How often a message is received before it goes to the dead-letter queue
+    /// ([`MAX_RECEIVES`] unless changed): the load generator tries forever, so its counts can
+    /// be exact with faults far more frequent than AWS's.
+    pub fn set_max_receives(&self, receives: u32) {
+        self.max_receives.store(receives, Ordering::Relaxed);
     }
 
     /// Messages waiting in the consumers' queues (visible, delayed or in flight).

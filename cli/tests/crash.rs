@@ -221,3 +221,54 @@ async fn the_local_stack_listens_on_the_loopback_interface_only() {
         );
     }
 }
+
+/// A message that can never succeed (here: WhatsApp refuses every call) is tried as often as
+/// SQS would deliver it (`maxReceiveCount` 5), then moved to the dead-letter queue, so it no
+/// longer blocks its contact's FIFO group; the next message of that contact is answered.
+#[tokio::test]
+async fn a_message_failing_five_times_goes_to_the_dead_letter_queue() {
+    use servicekanal_cli::faults::Faults;
+    use servicekanal_cli::stack::{LocalStack, MAX_RECEIVES};
+    use servicekanal_shared::ports::clock::ManualClock;
+
+    let data = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(chrono::DateTime::from_timestamp(1_795_255_200, 0).unwrap());
+    let faults = Faults::new("graph=1".parse().unwrap());
+    let stack = LocalStack::open_faulty(
+        data.path(),
+        std::sync::Arc::new(clock.clone()),
+        faults.clone(),
+    )
+    .unwrap();
+    let message = UserMessage::Text {
+        body: "roaming aktivieren wie".into(),
+    };
+    stack
+        .post_user_message("4917000000001", Some("Tote Briefe"), &message)
+        .await
+        .unwrap();
+    let mut dead = 0;
+    for run in 1..=MAX_RECEIVES {
+        let report = stack.run().await;
+        assert_eq!(report.failed, 1, "run {run}: {report:?}");
+        dead += report.dead_lettered;
+        if run < MAX_RECEIVES {
+            assert_eq!(dead, 0, "run {run}: not yet");
+        }
+    }
+    assert_eq!(dead, 1, "the fifth failure moves it");
+    assert_eq!(stack.queues.dead_letters.depth(), 1);
+    assert_eq!(stack.queues.inbound.depth(), 0);
+
+    // The contact's next message is not held up behind it.
+    faults.set(Default::default());
+    // (A reply WhatsApp took before losing its answer may be in the outbox already.)
+    let before = stack.outbox.sent().len();
+    stack
+        .post_user_message("4917000000001", Some("Tote Briefe"), &message)
+        .await
+        .unwrap();
+    let report = stack.run().await;
+    assert_eq!((report.handled, report.failed), (1, 0), "{report:?}");
+    assert_eq!(stack.outbox.sent().len(), before + 1, "answered once");
+}
