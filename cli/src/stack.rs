@@ -68,6 +68,34 @@ pub struct Queues {
     pub survey_answers: Arc<InProcessQueue>,
 }
 
+impl Queues {
+    /// The queues the local consumers read, each with who reads it (the event source
+    /// mappings of template.yaml).
+    fn consumed(&self) -> [(&Arc<InProcessQueue>, Consumer); 5] {
+        [
+            (&self.inbound, Consumer::Bot),
+            (&self.agent_actions, Consumer::Bot),
+            (&self.timers, Consumer::Bot),
+            (&self.closed, Consumer::SurveyOnClose),
+            (&self.survey_answers, Consumer::Survey),
+        ]
+    }
+
+    /// Every queue: the consumed ones, the desk's handover queue, sales' and the dead letters.
+    fn all(&self) -> [&Arc<InProcessQueue>; 8] {
+        [
+            &self.inbound,
+            &self.agent_actions,
+            &self.timers,
+            &self.closed,
+            &self.survey_answers,
+            &self.handover,
+            &self.sales_callbacks,
+            &self.dead_letters,
+        ]
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Consumer {
     Bot,
@@ -452,13 +480,7 @@ impl LocalStack {
         let mut report = RunReport::default();
         loop {
             let mut progress = false;
-            for (queue, consumer) in [
-                (&self.queues.inbound, Consumer::Bot),
-                (&self.queues.agent_actions, Consumer::Bot),
-                (&self.queues.timers, Consumer::Bot),
-                (&self.queues.closed, Consumer::SurveyOnClose),
-                (&self.queues.survey_answers, Consumer::Survey),
-            ] {
+            for (queue, consumer) in self.queues.consumed() {
                 // The consumers' side of the queue behind the fault switch too.
                 let queue = FaultyQueue {
                     inner: queue.clone(),
@@ -530,15 +552,7 @@ impl LocalStack {
     /// Every queue's visibility timeout ([`QUEUE_VISIBILITY`] unless changed): the load
     /// generator shortens it so a failed deletion's message comes back within its run.
     pub fn set_queue_visibility(&self, visibility: std::time::Duration) {
-        for queue in [
-            &self.queues.inbound,
-            &self.queues.agent_actions,
-            &self.queues.timers,
-            &self.queues.handover,
-            &self.queues.closed,
-            &self.queues.sales_callbacks,
-            &self.queues.survey_answers,
-        ] {
+        for queue in self.queues.all() {
             queue.set_visibility(visibility);
         }
     }
@@ -579,14 +593,7 @@ impl LocalStack {
     }
 
     fn consumed_queues(&self) -> impl Iterator<Item = &Arc<InProcessQueue>> {
-        [
-            &self.queues.inbound,
-            &self.queues.agent_actions,
-            &self.queues.timers,
-            &self.queues.closed,
-            &self.queues.survey_answers,
-        ]
-        .into_iter()
+        self.queues.consumed().into_iter().map(|(queue, _)| queue)
     }
 
     /// WhatsApp reports every message it took with a `sent` status and its pricing; the local
