@@ -13,7 +13,8 @@ use std::collections::HashMap;
 /// The model the binaries ship, as `servicekanal train-topics` wrote it.
 pub const EMBEDDED: &[u8] = include_bytes!("../../data/topic-model.bin");
 
-const MAGIC: &[u8; 8] = b"LISATM01";
+/// Version 2: weights kept to 8 bits (one scale per topic), a quarter of version 1's size.
+const MAGIC: &[u8; 8] = b"LISATM02";
 
 /// How sure Lisa must be: at or above `answer` she answers; when the best two topics together
 /// reach `clarify` she asks which of the two is meant; below, she asks to rephrase.
@@ -65,9 +66,38 @@ pub struct ModelHeader {
 pub struct TopicModel {
     header: ModelHeader,
     index: HashMap<Box<str>, u32>,
-    /// `features × topics`, row-major.
+    /// `features × topics`, row-major; each is a multiple of its topic's scale (`quantise`).
     weights: Vec<f32>,
+    /// Per topic: the weight one step of the 8-bit values stands for.
+    scales: Vec<f32>,
     bias: Vec<f32>,
+}
+
+/// Rounds every weight to one of 255 steps of its topic's scale (the largest magnitude of the
+/// topic over 127), so the model ships one byte per weight. The weights Lisa computes with
+/// are the rounded ones, here and after `from_bytes`: training's evaluation measures the
+/// model as shipped.
+fn quantise(weights: &mut [f32], topics: usize) -> Vec<f32> {
+    let mut scales = vec![0f32; topics];
+    for row in weights.chunks_exact(topics) {
+        for (scale, w) in scales.iter_mut().zip(row) {
+            *scale = scale.max(w.abs());
+        }
+    }
+    for scale in &mut scales {
+        *scale = if *scale > 0.0 { *scale / 127.0 } else { 1.0 };
+    }
+    for row in weights.chunks_exact_mut(topics) {
+        for (w, scale) in row.iter_mut().zip(&scales) {
+            *w = step(*w, *scale) as f32 * scale;
+        }
+    }
+    scales
+}
+
+/// The 8-bit step of `weight` (a multiple of `scale` after `quantise`).
+fn step(weight: f32, scale: f32) -> i8 {
+    (weight / scale).round().clamp(-127.0, 127.0) as i8
 }
 
 /// Calls `emit` with every feature of a message normalised and padded with one space on each
@@ -117,16 +147,34 @@ impl TopicModel {
         Self::from_bytes(EMBEDDED).expect("the embedded topic model is valid")
     }
 
+    /// A model of these weights, rounded to 8 bits per weight (see `quantise`).
     pub fn new(
         header: ModelHeader,
         features: Vec<String>,
+        mut weights: Vec<f32>,
+        bias: Vec<f32>,
+    ) -> Result<Self, ModelError> {
+        let topics = header.topics.len();
+        if weights.len() != features.len() * topics {
+            return Err(ModelError::Corrupt("sizes do not match the header".into()));
+        }
+        let scales = quantise(&mut weights, topics);
+        Self::quantised(header, features, weights, scales, bias)
+    }
+
+    /// A model whose weights are already multiples of their topic's scale.
+    fn quantised(
+        header: ModelHeader,
+        features: Vec<String>,
         weights: Vec<f32>,
+        scales: Vec<f32>,
         bias: Vec<f32>,
     ) -> Result<Self, ModelError> {
         let topics = header.topics.len();
         if features.len() != header.features as usize
             || weights.len() != features.len() * topics
             || bias.len() != topics
+            || scales.len() != topics
             || topics < 2
         {
             return Err(ModelError::Corrupt("sizes do not match the header".into()));
@@ -143,6 +191,7 @@ impl TopicModel {
             header,
             index,
             weights,
+            scales,
             bias,
         })
     }
@@ -176,8 +225,9 @@ impl TopicModel {
             features[i as usize] = feature;
         }
         let header = serde_json::to_vec(&self.header).expect("a header always serialises");
+        let topics = self.scales.len();
         let mut out = Vec::with_capacity(
-            16 + header.len() + features.len() * 8 + (self.weights.len() + self.bias.len()) * 4,
+            16 + header.len() + features.len() * 8 + self.weights.len() + topics * 8,
         );
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&(header.len() as u32).to_le_bytes());
@@ -186,8 +236,13 @@ impl TopicModel {
             out.push(feature.len() as u8);
             out.extend_from_slice(feature.as_bytes());
         }
-        for value in self.weights.iter().chain(&self.bias) {
+        for value in self.scales.iter().chain(&self.bias) {
             out.extend_from_slice(&value.to_le_bytes());
+        }
+        for row in self.weights.chunks_exact(topics) {
+            for (w, scale) in row.iter().zip(&self.scales) {
+                out.push(step(*w, *scale) as u8);
+            }
         }
         out
     }
@@ -213,12 +268,22 @@ impl TopicModel {
                 .map(|_| reader.array().map(f32::from_le_bytes))
                 .collect()
         };
-        let weights = floats(features.len() * topics)?;
+        let scales = floats(topics)?;
         let bias = floats(topics)?;
+        if scales.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+            return Err(ModelError::Corrupt(
+                "a topic's scale is not positive".into(),
+            ));
+        }
+        let steps = reader.take(features.len() * topics)?;
+        let weights = steps
+            .chunks_exact(topics)
+            .flat_map(|row| row.iter().zip(&scales).map(|(q, s)| *q as i8 as f32 * s))
+            .collect();
         if reader.at != bytes.len() {
             return Err(ModelError::Corrupt("bytes after the weights".into()));
         }
-        Self::new(header, features, weights, bias)
+        Self::quantised(header, features, weights, scales, bias)
     }
 }
 
@@ -408,6 +473,46 @@ mod tests {
             TopicModel::from_bytes(&bytes[..bytes.len() - 3]),
             Err(ModelError::Corrupt(_))
         ));
+    }
+
+    #[test]
+    fn weights_are_kept_to_eight_bits_within_half_a_step_of_their_topic() {
+        let header = ModelHeader {
+            topics: vec!["network".into(), "bill".into()],
+            thresholds: Thresholds {
+                answer: 0.5,
+                clarify: 0.8,
+            },
+            corpus_digest: "test".into(),
+            features: 3,
+        };
+        let features = vec![" netz ".into(), " rechnung ".into(), " kein ".into()];
+        // Topic "network" reaches 1.0, "bill" 2.0: steps of 1/127 and 2/127.
+        let weights = vec![1.0, -0.5, 0.3, 0.25, -0.003, 2.0];
+        let model = TopicModel::new(header, features, weights.clone(), vec![0.1, -0.1]).unwrap();
+        for (i, (given, kept)) in weights.iter().zip(&model.weights).enumerate() {
+            let step = [1.0f32, 2.0][i % 2] / 127.0;
+            assert!(
+                (given - kept).abs() <= step / 2.0 + 1e-6,
+                "{given} kept as {kept}"
+            );
+        }
+        assert_eq!(model.weights[4], 0.0, "below half a step is nothing");
+        let bytes = model.to_bytes();
+        let header_len = u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize;
+        let feature_bytes = 7 + 11 + 7;
+        assert_eq!(
+            bytes.len(),
+            12 + header_len + feature_bytes + 2 * 4 * 2 + 6,
+            "two scales and two biases as f32, one byte per weight"
+        );
+        let again = TopicModel::from_bytes(&bytes).unwrap();
+        assert_eq!(again.weights, model.weights);
+        assert_eq!(again.to_bytes(), bytes);
+        assert_eq!(
+            again.probabilities("kein netz"),
+            model.probabilities("kein netz")
+        );
     }
 
     #[test]
