@@ -2,14 +2,14 @@
 //! region, the execution role's credentials and (locally) endpoint overrides. Lambda provides
 //! nothing else, so the SDK's default chain (profile files, SSO, STS web identity, IMDS,
 //! container credentials) would only cost cold-start time and binary size. Every SDK client
-//! built from it shares one HTTPS client: the trusted roots are parsed and the TLS set-up is
-//! made once, not once per client.
+//! built from it shares one HTTPS client: the trusted roots (`tls`, compiled in, not read from
+//! the system) are parsed and the TLS set-up is made once, not once per client.
 
 use super::{Env, StartupError};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore, rustls_provider::CryptoMode};
 use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 
 pub const AWS_REGION: &str = "AWS_REGION";
@@ -34,8 +34,16 @@ pub fn sdk_config(env: &Env, endpoints: EnvEndpoints) -> Result<SdkConfig, Start
         None,
         "LambdaEnvironment",
     );
+    let trust = TrustStore::empty()
+        .with_native_roots(false)
+        .with_pem_certificate(super::tls::root_certificates_pem());
+    let tls = TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .map_err(|e| StartupError::Tls(e.to_string()))?;
     let https = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(tls)
         .build_https();
     Ok(SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())

@@ -6,6 +6,7 @@ pub mod aws;
 pub mod deferred;
 pub mod env;
 pub mod telemetry;
+pub mod tls;
 
 pub use aws::lambda_aws;
 pub use deferred::Deferred;
@@ -31,6 +32,8 @@ pub enum StartupError {
     Pseudonym(#[from] PseudonymError),
     #[error(transparent)]
     WhatsApp(#[from] WhatsAppError),
+    #[error("the TLS set-up of the AWS clients failed: {0}")]
+    Tls(String),
     #[error("the ports' construction did not finish: {0}")]
     Interrupted(String),
 }

@@ -169,6 +169,7 @@ impl GraphApi {
     pub fn new(config: GraphApiConfig) -> Result<Self, WhatsAppError> {
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
+            .tls_backend_preconfigured(crate::runtime::tls::client_config())
             .build()
             .map_err(|e| WhatsAppError::Unavailable {
                 attempts: 0,
