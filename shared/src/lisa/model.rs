@@ -155,7 +155,7 @@ impl TopicModel {
         bias: Vec<f32>,
     ) -> Result<Self, ModelError> {
         let topics = header.topics.len();
-        if weights.len() != features.len() * topics {
+        if topics < 2 || weights.len() != features.len() * topics {
             return Err(ModelError::Corrupt("sizes do not match the header".into()));
         }
         let scales = quantise(&mut weights, topics);
@@ -268,6 +268,9 @@ impl TopicModel {
                 .map(|_| reader.array().map(f32::from_le_bytes))
                 .collect()
         };
+        if topics < 2 {
+            return Err(ModelError::Corrupt("fewer than two topics".into()));
+        }
         let scales = floats(topics)?;
         let bias = floats(topics)?;
         if scales.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
@@ -508,6 +511,20 @@ mod tests {
         );
         let again = TopicModel::from_bytes(&bytes).unwrap();
         assert_eq!(again.weights, model.weights);
+        // A file that names no topic is refused, not a panic.
+        let topics_at = bytes
+            .windows(18)
+            .position(|w| w == b"[\"network\",\"bill\"]")
+            .expect("the topics in the header");
+        let mut broken = bytes.clone();
+        broken.splice(
+            topics_at..topics_at + 18,
+            b"[]                ".iter().copied(),
+        );
+        assert!(matches!(
+            TopicModel::from_bytes(&broken),
+            Err(ModelError::Corrupt(_))
+        ));
         assert_eq!(again.to_bytes(), bytes);
         assert_eq!(
             again.probabilities("kein netz"),
