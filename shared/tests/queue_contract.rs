@@ -73,6 +73,15 @@ async fn sqs() -> Harness {
     }
 }
 
+/// The bodies of everything `receive_all` takes, in the order received.
+async fn received_bodies(queue: &dyn Queue) -> Vec<String> {
+    receive_all(queue)
+        .await
+        .into_iter()
+        .filter_map(|m| m.body)
+        .collect()
+}
+
 async fn receive_all(queue: &dyn Queue) -> Vec<aws_lambda_events::event::sqs::SqsMessage> {
     let mut out = Vec::new();
     loop {
@@ -142,11 +151,7 @@ async fn a_delayed_message_waits_and_bad_delays_are_refused(h: Harness) {
         .send(OutgoingMessage::standard("now".into()))
         .await
         .unwrap();
-    let bodies: Vec<_> = receive_all(h.standard.as_ref())
-        .await
-        .into_iter()
-        .filter_map(|m| m.body)
-        .collect();
+    let bodies = received_bodies(h.standard.as_ref()).await;
     assert_eq!(bodies, ["now"], "the delayed message is not visible yet");
     assert!(matches!(
         h.standard
@@ -339,11 +344,7 @@ async fn a_durable_queue_keeps_every_unacknowledged_message_across_a_restart() {
     fifo.send(OutgoingMessage::fifo("m4".into(), "contact-a", "wamid.4"))
         .await
         .unwrap();
-    let bodies: Vec<_> = receive_all(fifo.as_ref())
-        .await
-        .into_iter()
-        .filter_map(|m| m.body)
-        .collect();
+    let bodies = received_bodies(fifo.as_ref()).await;
     assert_eq!(
         bodies,
         ["m1", "m2", "m3", "m4"],
@@ -354,11 +355,7 @@ async fn a_durable_queue_keeps_every_unacknowledged_message_across_a_restart() {
         "the timer waits"
     );
     clock.advance(chrono::Duration::seconds(540));
-    let due: Vec<_> = receive_all(standard.as_ref())
-        .await
-        .into_iter()
-        .filter_map(|m| m.body)
-        .collect();
+    let due = received_bodies(standard.as_ref()).await;
     assert_eq!(due, ["timer"]);
 
     drop((fifo, standard));
@@ -461,11 +458,7 @@ async fn a_repeat_waits_until_its_original_is_durable_and_stands_in_if_that_fail
     );
     journal.gate.add_permits(1);
     repeat.await.unwrap().unwrap();
-    let bodies: Vec<_> = receive_all(queue.as_ref())
-        .await
-        .into_iter()
-        .filter_map(|m| m.body)
-        .collect();
+    let bodies = received_bodies(queue.as_ref()).await;
     assert_eq!(
         bodies,
         ["repeat"],

@@ -32,8 +32,6 @@ pub enum StartupError {
     Pseudonym(#[from] PseudonymError),
     #[error(transparent)]
     WhatsApp(#[from] WhatsAppError),
-    #[error("the TLS set-up of the AWS clients failed: {0}")]
-    Tls(String),
     #[error("the ports' construction did not finish: {0}")]
     Interrupted(String),
 }
