@@ -256,6 +256,59 @@ async fn retries_are_bounded() {
 }
 
 #[tokio::test]
+async fn a_graph_api_that_does_not_answer_in_time_is_retried_then_reported() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(accepted("wamid.late").set_delay(Duration::from_secs(5)))
+        .expect(3)
+        .mount(&server)
+        .await;
+    let mut config = GraphApiConfig::new("106540352242922", Secret("EAAG-test-token".into()));
+    config.base_url = server.uri();
+    config.timeout = Duration::from_millis(100);
+    config.retry = RetryPolicy {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(5),
+    };
+    let err = GraphApi::new(config)
+        .unwrap()
+        .send(&to(), &text("x"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        WhatsAppError::Unavailable {
+            attempts: 3,
+            detail: "timeout".into()
+        }
+    );
+    assert!(err.is_transient());
+}
+
+#[tokio::test]
+async fn an_unreachable_graph_api_is_a_transient_transport_error() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = closed.local_addr().unwrap();
+    drop(closed);
+    let mut config = GraphApiConfig::new("106540352242922", Secret("EAAG-test-token".into()));
+    config.base_url = format!("http://{address}");
+    config.retry.max_attempts = 1;
+    let err = GraphApi::new(config)
+        .unwrap()
+        .send(&to(), &text("x"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        WhatsAppError::Unavailable {
+            attempts: 1,
+            detail: "transport error".into()
+        }
+    );
+}
+
+#[tokio::test]
 async fn permanent_errors_are_typed_and_not_retried() {
     for (status, code, expected) in [
         (400, 131047, WhatsAppError::OutsideWindow),

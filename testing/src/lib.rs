@@ -24,26 +24,32 @@ pub fn signed_post(
         .expect("a request")
 }
 
-use aws_config::BehaviorVersion;
+use servicekanal_shared::runtime::Env;
+use servicekanal_shared::runtime::aws::{
+    AWS_ACCESS_KEY_ID, AWS_REGION, AWS_SECRET_ACCESS_KEY, EnvEndpoints, sdk_config,
+};
 use std::sync::{Arc, Mutex};
 use tracing_subscriber::fmt::MakeWriter;
 
 /// Where `scripts/test` tells the tests moto's server listens.
 pub const MOTO_URL_VAR: &str = "SERVICEKANAL_MOTO_URL";
 
-/// The SDK config for moto's server: its endpoint, fixed test keys, eu-central-1.
+/// The SDK config for moto's server: its endpoint, fixed test keys, eu-central-1; built as
+/// the functions build theirs, so every moto test sends through the functions' HTTPS client.
 pub async fn moto_config() -> aws_config::SdkConfig {
     let url = std::env::var(MOTO_URL_VAR).unwrap_or_else(|_| {
         panic!("{MOTO_URL_VAR} is not set: run scripts/test, which starts moto's server")
     });
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(url)
-        .region(aws_config::Region::new("eu-central-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing", "testing", None, None, "moto",
-        ))
-        .load()
-        .await
+    let env = Env::from_lookup(|name| {
+        match name {
+            AWS_REGION => Some("eu-central-1"),
+            AWS_ACCESS_KEY_ID | AWS_SECRET_ACCESS_KEY => Some("testing"),
+            _ => None,
+        }
+        .map(str::to_owned)
+    });
+    let endpoints = EnvEndpoints::from_pairs([("AWS_ENDPOINT_URL".to_owned(), url)]);
+    sdk_config(&env, endpoints).expect("region and keys are set")
 }
 
 /// The time on moto's server (its HTTP `Date`), whole seconds: moto stamps stream records

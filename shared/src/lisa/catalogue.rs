@@ -1,5 +1,6 @@
 //! The topic catalogue: a data file (`shared/data/topics.toml`) with German texts and links. Validated when loaded, so a broken edit fails at start, not in a conversation.
 
+use crate::channels::whatsapp::content::web_url;
 use crate::channels::whatsapp::limits;
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -157,8 +158,8 @@ impl Catalogue {
             within(topic, "answer", &topic.answer, limits::INTERACTIVE_BODY)?;
             if let Some(link) = &topic.link {
                 within(topic, "link label", &link.label, limits::CTA_DISPLAY_TEXT)?;
-                match reqwest::Url::parse(&link.url) {
-                    Ok(url) if url.scheme() == "https" && url.host_str().is_some() => {}
+                match web_url(&link.url) {
+                    Some(url) if url.scheme_str() == Some("https") => {}
                     _ => {
                         return Err(invalid(
                             topic,

@@ -2,25 +2,28 @@
 //! region, the execution role's credentials and (locally) endpoint overrides. Lambda provides
 //! nothing else, so the SDK's default chain (profile files, SSO, STS web identity, IMDS,
 //! container credentials) would only cost cold-start time and binary size. Every SDK client
-//! built from it shares one HTTPS client: the trusted roots (`tls`, compiled in, not read from
-//! the system) are parsed and the TLS set-up is made once, not once per client.
+//! built from it sends through the function's one HTTPS client ([`super::https`]).
 
+use super::https::HttpsError;
 use super::{Env, StartupError};
-use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore, rustls_provider::CryptoMode};
-use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
 };
-use aws_smithy_runtime_api::client::runtime_components::{
-    RuntimeComponents, RuntimeComponentsBuilder,
-};
-use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::retry::ErrorKind;
+use aws_types::SdkConfig;
+use aws_types::region::Region;
 use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
-use std::sync::OnceLock;
+use std::borrow::Cow;
+use std::time::Duration;
 
 pub const AWS_REGION: &str = "AWS_REGION";
 pub const AWS_ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
@@ -48,62 +51,70 @@ pub fn sdk_config(env: &Env, endpoints: EnvEndpoints) -> Result<SdkConfig, Start
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(env.required(AWS_REGION)?))
         .credentials_provider(SharedCredentialsProvider::new(credentials))
-        .http_client(SharedHttpClient::new(LambdaHttpsClient::default()))
+        .http_client(SharedHttpClient::new(LambdaHttpsClient))
         .service_config(endpoints)
         .build())
 }
 
-/// The HTTPS client every SDK client of the configuration shares, set up when the first SDK
-/// client is built (in the functions' `Deferred`), not on the way to the runtime's first
-/// `next`: encoding the trust store's PEM takes about 0.2 ms.
+/// The SDK clients' side of the function's one HTTPS client ([`super::https::client`], built
+/// when the first SDK client sends, in the functions' `Deferred`). The connect timeout is the
+/// SDK's default ([`super::https::CONNECT_TIMEOUT`]); a read timeout of a client's settings
+/// bounds the wait for each response.
 #[derive(Debug, Default)]
-struct LambdaHttpsClient(OnceLock<SharedHttpClient>);
-
-impl LambdaHttpsClient {
-    fn client(&self) -> &SharedHttpClient {
-        self.0.get_or_init(|| {
-            let trust = TrustStore::empty()
-                .with_native_roots(false)
-                .with_pem_certificate(super::tls::root_certificates_pem());
-            let tls = TlsContext::builder()
-                .with_trust_store(trust)
-                .build()
-                .expect("the compiled-in roots are valid PEM (shared::runtime::tls tests)");
-            aws_smithy_http_client::Builder::new()
-                .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
-                .tls_context(tls)
-                .build_https()
-        })
-    }
-}
+struct LambdaHttpsClient;
 
 impl HttpClient for LambdaHttpsClient {
     fn http_connector(
         &self,
         settings: &HttpConnectorSettings,
-        components: &RuntimeComponents,
+        _components: &RuntimeComponents,
     ) -> SharedHttpConnector {
-        self.client().http_connector(settings, components)
-    }
-
-    fn validate_base_client_config(
-        &self,
-        components: &RuntimeComponentsBuilder,
-        cfg: &ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.client().validate_base_client_config(components, cfg)
-    }
-
-    fn validate_final_config(
-        &self,
-        components: &RuntimeComponents,
-        cfg: &ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.client().validate_final_config(components, cfg)
+        SharedHttpConnector::new(SdkConnector {
+            read_timeout: settings.read_timeout(),
+        })
     }
 
     fn connector_metadata(&self) -> Option<ConnectorMetadata> {
-        self.client().connector_metadata()
+        Some(ConnectorMetadata::new("hyper", Some(Cow::Borrowed("1.x"))))
+    }
+}
+
+#[derive(Debug)]
+struct SdkConnector {
+    read_timeout: Option<Duration>,
+}
+
+impl HttpConnector for SdkConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let request = match request.try_into_http1x() {
+            Ok(request) => request,
+            Err(error) => {
+                return HttpConnectorFuture::ready(Err(ConnectorError::user(error.into())));
+            }
+        };
+        let read_timeout = self.read_timeout;
+        HttpConnectorFuture::new(async move {
+            let response = super::https::client()
+                .send(request, read_timeout)
+                .await
+                .map_err(connector_error)?;
+            HttpResponse::try_from(response.map(SdkBody::from_body_1_x))
+                .map_err(|error| ConnectorError::other(error.into(), None))
+        })
+    }
+}
+
+/// How the SDK's retry strategy sees a failed call: timeouts and broken connections are
+/// retried, as with the SDK's own client.
+fn connector_error(error: HttpsError) -> ConnectorError {
+    match error {
+        HttpsError::Timeout(_) => ConnectorError::timeout(error.into()),
+        HttpsError::Io(_) => ConnectorError::io(error.into()),
+        HttpsError::Incomplete(_) => {
+            ConnectorError::other(error.into(), Some(ErrorKind::TransientError))
+        }
+        HttpsError::Request(_) => ConnectorError::user(error.into()),
+        HttpsError::Other(_) => ConnectorError::other(error.into(), None),
     }
 }
 
@@ -175,14 +186,56 @@ mod tests {
     }
 
     #[test]
-    fn the_https_client_is_set_up_when_first_used_not_when_configured() {
-        let https = LambdaHttpsClient::default();
-        assert!(https.0.get().is_none(), "nothing encoded or parsed yet");
+    fn the_sdk_retries_what_the_https_client_reports_as_transient() {
+        let io = || -> super::super::https::BoxError { "reset".into() };
+        assert!(connector_error(HttpsError::Timeout(Duration::from_secs(1))).is_timeout());
+        assert!(connector_error(HttpsError::Io(io())).is_io());
         assert_eq!(
-            https.connector_metadata().map(|m| m.name().into_owned()),
-            Some("hyper".to_owned())
+            connector_error(HttpsError::Incomplete(io())).as_other(),
+            Some(ErrorKind::TransientError)
         );
-        assert!(https.0.get().is_some());
+        assert!(connector_error(HttpsError::Request(io())).is_user());
+        assert_eq!(connector_error(HttpsError::Other(io())).as_other(), None);
+    }
+
+    #[tokio::test]
+    async fn an_sdk_client_sends_through_the_functions_https_client() {
+        // A local endpoint that answers every call with a DynamoDB error: the SDK signed the
+        // request, sent it through `SdkConnector`, and read the response back.
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = vec![0; 8192];
+            let n = socket.read(&mut request).await.unwrap();
+            let body = br#"{"__type":"com.amazonaws.dynamodb.v20120810#ResourceNotFoundException","message":"no such table"}"#;
+            let head = format!(
+                "HTTP/1.1 400 Bad Request\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\n\r\n",
+                body.len()
+            );
+            socket.write_all(head.as_bytes()).await.unwrap();
+            socket.write_all(body).await.unwrap();
+            String::from_utf8_lossy(&request[..n]).into_owned()
+        });
+        let endpoints = EnvEndpoints::from_pairs([("AWS_ENDPOINT_URL".to_owned(), endpoint)]);
+        let config = sdk_config(&Env::from_lookup(lambda_env), endpoints).unwrap();
+        let error = aws_sdk_dynamodb::Client::new(&config)
+            .describe_table()
+            .table_name("missing")
+            .send()
+            .await
+            .unwrap_err();
+        assert!(
+            error
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()),
+            "{error:?}"
+        );
+        let request = server.await.unwrap();
+        assert!(request.starts_with("POST / HTTP/1.1\r\n"), "{request}");
+        assert!(request.contains("x-amz-target: DynamoDB_20120810.DescribeTable"));
+        assert!(request.contains("authorization: AWS4-HMAC-SHA256 Credential=ASIAEXAMPLE/"));
     }
 
     #[test]

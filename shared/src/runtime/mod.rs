@@ -5,8 +5,8 @@
 pub mod aws;
 pub mod deferred;
 pub mod env;
+pub mod https;
 pub mod telemetry;
-pub mod tls;
 
 pub use aws::lambda_aws;
 pub use deferred::Deferred;
@@ -18,7 +18,7 @@ use crate::domain::keys::{PseudonymError, Pseudonymizer};
 use crate::ports::clock::SystemClock;
 use crate::ports::secrets::{Secrets, SecretsError, SecretsManagerSecrets, ServiceSecrets};
 use crate::ports::store::dynamodb::DynamoStore;
-use aws_config::SdkConfig;
+use aws_types::SdkConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {

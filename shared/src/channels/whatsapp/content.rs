@@ -178,9 +178,9 @@ impl OutboundContent {
             } => {
                 too_long("body", body, INTERACTIVE_BODY)?;
                 too_long("display_text", display_text, CTA_DISPLAY_TEXT)?;
-                match reqwest::Url::parse(url) {
-                    Ok(u) if u.scheme() == "https" || u.scheme() == "http" => Ok(()),
-                    _ => Err(LimitViolation {
+                match web_url(url) {
+                    Some(_) => Ok(()),
+                    None => Err(LimitViolation {
                         field: "url".into(),
                         problem: "must be an http(s) URL".into(),
                     }),
@@ -194,9 +194,40 @@ impl OutboundContent {
     }
 }
 
+/// `raw` as an absolute http(s) URL with a host, as a link button opens it; `None` otherwise
+/// (no other scheme, no relative or malformed URL).
+pub fn web_url(raw: &str) -> Option<http::Uri> {
+    let uri: http::Uri = raw.parse().ok()?;
+    let web = matches!(uri.scheme_str(), Some("https" | "http"));
+    let host = uri.host().is_some_and(|host| !host.is_empty());
+    (web && host).then_some(uri)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_absolute_web_urls_with_a_host_are_links() {
+        for good in [
+            "https://www.beispiel-mobilfunk.de/tarife?von=whatsapp#mobil",
+            "http://beispiel.de",
+            "https://xn--bcher-kva.de/",
+        ] {
+            assert!(web_url(good).is_some(), "{good}");
+        }
+        for bad in [
+            "ftp://tarife",
+            "javascript:alert(1)",
+            "/tarife",
+            "www.beispiel.de",
+            "https://",
+            "https://beispiel.de/mit leerzeichen",
+            "",
+        ] {
+            assert!(web_url(bad).is_none(), "{bad}");
+        }
+    }
 
     fn buttons(n: usize, title: &str) -> OutboundContent {
         OutboundContent::Buttons {

@@ -3,7 +3,11 @@
 
 use super::{OutboundContent, Recipient, Sent, WhatsApp, WhatsAppError};
 use crate::policy::mask::Secret;
+use crate::runtime::https::{self, HttpsClient, HttpsError};
 use async_trait::async_trait;
+use aws_smithy_types::body::SdkBody;
+use bytes::Bytes;
+use http_body_util::BodyExt;
 use rand::Rng;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -95,7 +99,7 @@ impl GraphApiConfig {
 
 #[derive(Clone, Debug)]
 pub struct GraphApi {
-    http: reqwest::Client,
+    http: HttpsClient,
     config: GraphApiConfig,
 }
 
@@ -166,16 +170,13 @@ fn with_attempts(error: WhatsAppError, attempts: u32) -> WhatsAppError {
 }
 
 impl GraphApi {
+    /// Sends through the function's HTTPS client ([`https::client`]).
     pub fn new(config: GraphApiConfig) -> Result<Self, WhatsAppError> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .tls_backend_preconfigured(crate::runtime::tls::client_config())
-            .build()
-            .map_err(|e| WhatsAppError::Unavailable {
-                attempts: 0,
-                detail: e.to_string(),
-            })?;
-        Ok(Self { http, config })
+        Ok(Self::with_client(https::client().clone(), config))
+    }
+
+    pub fn with_client(http: HttpsClient, config: GraphApiConfig) -> Self {
+        Self { http, config }
     }
 
     fn messages_url(&self) -> String {
@@ -187,29 +188,45 @@ impl GraphApi {
         )
     }
 
+    /// One call: the response's status and body, or why there was none (within the timeout).
+    async fn exchange(&self, payload: &Value) -> Result<(u16, Bytes), HttpsError> {
+        let authorization = format!("Bearer {}", self.config.access_token.expose());
+        let request = http::Request::post(self.messages_url())
+            .header(http::header::AUTHORIZATION, authorization)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(SdkBody::from(
+                serde_json::to_vec(payload).unwrap_or_default(),
+            ))
+            .map_err(|e| HttpsError::Request(e.into()))?;
+        let timeout = self.config.timeout;
+        let call = async {
+            let response = self.http.send(request, None).await?;
+            let status = response.status().as_u16();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| HttpsError::Io(e.into()))?;
+            Ok((status, body.to_bytes()))
+        };
+        tokio::time::timeout(timeout, call)
+            .await
+            .unwrap_or(Err(HttpsError::Timeout(timeout)))
+    }
+
     async fn attempt(&self, payload: &Value) -> Attempt {
-        let response = self
-            .http
-            .post(self.messages_url())
-            .bearer_auth(self.config.access_token.expose())
-            .json(payload)
-            .send()
-            .await;
-        let response = match response {
-            Ok(r) => r,
-            Err(e) => {
+        let (status, body) = match self.exchange(payload).await {
+            Ok(response) => response,
+            Err(error) => {
                 return Attempt::Retry(WhatsAppError::Unavailable {
                     attempts: 0,
-                    detail: if e.is_timeout() {
-                        "timeout".into()
-                    } else {
-                        "transport error".into()
+                    detail: match error {
+                        HttpsError::Timeout(_) => "timeout".into(),
+                        _ => "transport error".into(),
                     },
                 });
             }
         };
-        let status = response.status().as_u16();
-        let body = response.bytes().await.unwrap_or_default();
         if (200..300).contains(&status) {
             return Attempt::Done(serde_json::from_slice(&body).unwrap_or(Value::Null));
         }
