@@ -105,7 +105,7 @@ impl DevServer {
                     config.api_version =
                         servicekanal_shared::channels::whatsapp::graph::parse_api_version(version)?;
                 }
-                let graph = GraphApi::new(config)?;
+                let graph = GraphApi::new(config);
                 let mirrored = Arc::new(Mirrored {
                     primary: Arc::new(graph),
                     outbox: outbox.clone(),

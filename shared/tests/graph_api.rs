@@ -25,7 +25,7 @@ fn client(server: &MockServer) -> GraphApi {
         base_delay: Duration::from_millis(1),
         max_delay: Duration::from_millis(5),
     };
-    GraphApi::new(config).unwrap()
+    GraphApi::new(config)
 }
 
 fn accepted(wamid: &str) -> ResponseTemplate {
@@ -272,7 +272,6 @@ async fn a_graph_api_that_does_not_answer_in_time_is_retried_then_reported() {
         max_delay: Duration::from_millis(5),
     };
     let err = GraphApi::new(config)
-        .unwrap()
         .send(&to(), &text("x"))
         .await
         .unwrap_err();
@@ -295,7 +294,6 @@ async fn an_unreachable_graph_api_is_a_transient_transport_error() {
     config.base_url = format!("http://{address}");
     config.retry.max_attempts = 1;
     let err = GraphApi::new(config)
-        .unwrap()
         .send(&to(), &text("x"))
         .await
         .unwrap_err();

@@ -86,7 +86,7 @@ impl LambdaBasics {
         if let Some(version) = &settings.api_version {
             config.api_version = crate::channels::whatsapp::graph::parse_api_version(version)?;
         }
-        Ok(GraphApi::new(config)?)
+        Ok(GraphApi::new(config))
     }
 }
 

@@ -171,12 +171,11 @@ fn with_attempts(error: WhatsAppError, attempts: u32) -> WhatsAppError {
 
 impl GraphApi {
     /// Sends through the function's HTTPS client ([`https::client`]).
-    pub fn new(config: GraphApiConfig) -> Result<Self, WhatsAppError> {
-        Ok(Self::with_client(https::client().clone(), config))
-    }
-
-    pub fn with_client(http: HttpsClient, config: GraphApiConfig) -> Self {
-        Self { http, config }
+    pub fn new(config: GraphApiConfig) -> Self {
+        Self {
+            http: https::client().clone(),
+            config,
+        }
     }
 
     fn messages_url(&self) -> String {
