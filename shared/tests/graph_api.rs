@@ -17,15 +17,20 @@ fn to() -> Recipient {
     Recipient::Phone(TO.into())
 }
 
-fn client(server: &MockServer) -> GraphApi {
+/// The settings of a Graph API at `base_url`, with three quick tries.
+fn config(base_url: String) -> GraphApiConfig {
     let mut config = GraphApiConfig::new("106540352242922", Secret("EAAG-test-token".into()));
-    config.base_url = server.uri();
+    config.base_url = base_url;
     config.retry = RetryPolicy {
         max_attempts: 3,
         base_delay: Duration::from_millis(1),
         max_delay: Duration::from_millis(5),
     };
-    GraphApi::new(config)
+    config
+}
+
+fn client(server: &MockServer) -> GraphApi {
+    GraphApi::new(config(server.uri()))
 }
 
 fn accepted(wamid: &str) -> ResponseTemplate {
@@ -263,26 +268,26 @@ async fn a_graph_api_that_does_not_answer_in_time_is_retried_then_reported() {
         .expect(3)
         .mount(&server)
         .await;
-    let mut config = GraphApiConfig::new("106540352242922", Secret("EAAG-test-token".into()));
-    config.base_url = server.uri();
+    let mut config = config(server.uri());
     config.timeout = Duration::from_millis(100);
-    config.retry = RetryPolicy {
-        max_attempts: 3,
-        base_delay: Duration::from_millis(1),
-        max_delay: Duration::from_millis(5),
-    };
-    let err = GraphApi::new(config)
+    let err = send_failing(config).await;
+    assert_eq!(err, unavailable(3, "timeout"));
+    assert!(err.is_transient());
+}
+
+/// What sending a text with `config` fails with.
+async fn send_failing(config: GraphApiConfig) -> WhatsAppError {
+    GraphApi::new(config)
         .send(&to(), &text("x"))
         .await
-        .unwrap_err();
-    assert_eq!(
-        err,
-        WhatsAppError::Unavailable {
-            attempts: 3,
-            detail: "timeout".into()
-        }
-    );
-    assert!(err.is_transient());
+        .unwrap_err()
+}
+
+fn unavailable(attempts: u32, detail: &str) -> WhatsAppError {
+    WhatsAppError::Unavailable {
+        attempts,
+        detail: detail.into(),
+    }
 }
 
 #[tokio::test]
@@ -290,19 +295,11 @@ async fn an_unreachable_graph_api_is_a_transient_transport_error() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = closed.local_addr().unwrap();
     drop(closed);
-    let mut config = GraphApiConfig::new("106540352242922", Secret("EAAG-test-token".into()));
-    config.base_url = format!("http://{address}");
+    let mut config = config(format!("http://{address}"));
     config.retry.max_attempts = 1;
-    let err = GraphApi::new(config)
-        .send(&to(), &text("x"))
-        .await
-        .unwrap_err();
     assert_eq!(
-        err,
-        WhatsAppError::Unavailable {
-            attempts: 1,
-            detail: "transport error".into()
-        }
+        send_failing(config).await,
+        unavailable(1, "transport error")
     );
 }
 
