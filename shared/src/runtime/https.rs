@@ -14,12 +14,15 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::error::Error as StdError;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 pub type BoxError = Box<dyn StdError + Send + Sync>;
 
-/// How long connecting (TCP and TLS) may take: the SDK's default connect timeout.
+/// How long connecting (TCP and the TLS handshake) may take: the SDK's default connect timeout.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
 /// Idle connections are kept this long; a frozen Lambda's stale ones fail as [`HttpsError::Io`],
 /// which callers retry.
@@ -51,7 +54,9 @@ impl HttpsError {
         let timed_out = find_source::<std::io::Error>(boxed.as_ref())
             .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut);
         if timed_out {
-            return Self::Timeout(CONNECT_TIMEOUT);
+            return Self::Timeout(
+                find_source::<ConnectTimedOut>(boxed.as_ref()).map_or(CONNECT_TIMEOUT, |t| t.0),
+            );
         }
         match hyper_error {
             Some(e) if e.is_user() => Self::Request(boxed),
@@ -71,24 +76,75 @@ fn find_source<'a, E: StdError + 'static>(error: &'a (dyn StdError + 'static)) -
         if let Some(found) = current.downcast_ref::<E>() {
             return Some(found);
         }
-        next = current.source();
+        // An `io::Error`'s `source()` skips its payload, which may be the error looked for.
+        next = match current.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|payload| payload as &(dyn StdError + 'static)),
+            None => current.source(),
+        };
     }
     None
+}
+
+/// Connecting took longer than its limit (hyper's own connect timeout covers only TCP).
+#[derive(Debug, thiserror::Error)]
+#[error("connecting took longer than {0:?}")]
+struct ConnectTimedOut(Duration);
+
+/// A connector whose connections (TCP and TLS) must be up within `limit`.
+#[derive(Clone, Debug)]
+struct ConnectWithin<C> {
+    inner: C,
+    limit: Duration,
+}
+
+impl<C> tower_service::Service<http::Uri> for ConnectWithin<C>
+where
+    C: tower_service::Service<http::Uri>,
+    C::Error: Into<BoxError>,
+    C::Future: Send + 'static,
+{
+    type Response = C::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<C::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let connecting = self.inner.call(uri);
+        let limit = self.limit;
+        Box::pin(async move {
+            match tokio::time::timeout(limit, connecting).await {
+                Ok(connected) => connected.map_err(Into::into),
+                Err(_) => Err(Box::new(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    ConnectTimedOut(limit),
+                )) as BoxError),
+            }
+        })
+    }
 }
 
 /// A pooled HTTPS (and, for local endpoints, HTTP) client; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct HttpsClient {
-    inner: Client<HttpsConnector<HttpConnector>, SdkBody>,
+    inner: Client<ConnectWithin<HttpsConnector<HttpConnector>>, SdkBody>,
 }
 
 impl HttpsClient {
     /// A client of its own (tests); functions share [`client`].
     pub fn new() -> Self {
+        Self::connecting_within(CONNECT_TIMEOUT)
+    }
+
+    /// A client whose connections must be up within `limit`.
+    pub fn connecting_within(limit: Duration) -> Self {
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
-        tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls_config())
             .https_or_http()
@@ -97,7 +153,10 @@ impl HttpsClient {
         let inner = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .pool_timer(TokioTimer::new())
-            .build(connector);
+            .build(ConnectWithin {
+                inner: connector,
+                limit,
+            });
         Self { inner }
     }
 
@@ -255,6 +314,26 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(error, HttpsError::Timeout(_)), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn a_tls_handshake_that_never_completes_times_out() {
+        // The server takes the connection and says nothing: TCP is up, TLS never is.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let _server = tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            drop(socket);
+        });
+        let error = HttpsClient::connecting_within(Duration::from_millis(100))
+            .send(post(&format!("https://{address}/"), "{}"), None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, HttpsError::Timeout(limit) if limit == Duration::from_millis(100)),
+            "{error:?}"
+        );
     }
 
     #[tokio::test]
