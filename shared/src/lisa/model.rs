@@ -63,6 +63,17 @@ pub struct ModelHeader {
     pub features: u32,
 }
 
+impl ModelHeader {
+    /// How many topics the model ranks; fewer than two is no model (and would leave the weight
+    /// rows empty).
+    fn topic_count(&self) -> Result<usize, ModelError> {
+        match self.topics.len() {
+            n if n >= 2 => Ok(n),
+            _ => Err(ModelError::Corrupt("fewer than two topics".into())),
+        }
+    }
+}
+
 pub struct TopicModel {
     header: ModelHeader,
     index: HashMap<Box<str>, u32>,
@@ -154,8 +165,8 @@ impl TopicModel {
         mut weights: Vec<f32>,
         bias: Vec<f32>,
     ) -> Result<Self, ModelError> {
-        let topics = header.topics.len();
-        if topics < 2 || weights.len() != features.len() * topics {
+        let topics = header.topic_count()?;
+        if weights.len() != features.len() * topics {
             return Err(ModelError::Corrupt("sizes do not match the header".into()));
         }
         let scales = quantise(&mut weights, topics);
@@ -170,12 +181,11 @@ impl TopicModel {
         scales: Vec<f32>,
         bias: Vec<f32>,
     ) -> Result<Self, ModelError> {
-        let topics = header.topics.len();
+        let topics = header.topic_count()?;
         if features.len() != header.features as usize
             || weights.len() != features.len() * topics
             || bias.len() != topics
             || scales.len() != topics
-            || topics < 2
         {
             return Err(ModelError::Corrupt("sizes do not match the header".into()));
         }
@@ -262,15 +272,12 @@ impl TopicModel {
                 .map_err(|e| ModelError::Corrupt(e.to_string()))?;
             features.push(text.to_owned());
         }
-        let topics = header.topics.len();
+        let topics = header.topic_count()?;
         let mut floats = |n: usize| -> Result<Vec<f32>, ModelError> {
             (0..n)
                 .map(|_| reader.array().map(f32::from_le_bytes))
                 .collect()
         };
-        if topics < 2 {
-            return Err(ModelError::Corrupt("fewer than two topics".into()));
-        }
         let scales = floats(topics)?;
         let bias = floats(topics)?;
         if scales.iter().any(|s| !(s.is_finite() && *s > 0.0)) {

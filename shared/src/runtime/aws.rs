@@ -60,7 +60,7 @@ pub fn sdk_config(env: &Env, endpoints: EnvEndpoints) -> Result<SdkConfig, Start
 /// when the first SDK client sends, in the functions' `Deferred`). The connect timeout is the
 /// SDK's default ([`super::https::CONNECT_TIMEOUT`]); a read timeout of a client's settings
 /// bounds the wait for each response.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct LambdaHttpsClient;
 
 impl HttpClient for LambdaHttpsClient {

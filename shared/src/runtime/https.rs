@@ -51,9 +51,8 @@ impl HttpsError {
         let is_connect = error.is_connect();
         let boxed: BoxError = Box::new(error);
         let hyper_error = find_source::<hyper::Error>(boxed.as_ref());
-        let timed_out = find_source::<std::io::Error>(boxed.as_ref())
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut);
-        if timed_out {
+        let io_kind = find_source::<std::io::Error>(boxed.as_ref()).map(std::io::Error::kind);
+        if io_kind == Some(std::io::ErrorKind::TimedOut) {
             return Self::Timeout(
                 find_source::<ConnectTimedOut>(boxed.as_ref()).map_or(CONNECT_TIMEOUT, |t| t.0),
             );
@@ -62,9 +61,7 @@ impl HttpsError {
             Some(e) if e.is_user() => Self::Request(boxed),
             Some(e) if e.is_incomplete_message() => Self::Incomplete(boxed),
             Some(e) if e.is_closed() || e.is_canceled() => Self::Io(boxed),
-            _ if is_connect || find_source::<std::io::Error>(boxed.as_ref()).is_some() => {
-                Self::Io(boxed)
-            }
+            _ if is_connect || io_kind.is_some() => Self::Io(boxed),
             _ => Self::Other(boxed),
         }
     }
@@ -249,6 +246,18 @@ mod tests {
         (format!("http://{address}"), server)
     }
 
+    /// The address of a server that takes one connection and then says nothing.
+    async fn silent_server() -> std::net::SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            drop(socket);
+        });
+        address
+    }
+
     fn post(url: &str, body: &str) -> http::Request<SdkBody> {
         http::Request::post(url)
             .header("content-type", "application/json")
@@ -299,13 +308,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_silent_server_times_out() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let _server = tokio::spawn(async move {
-            let (socket, _) = listener.accept().await.unwrap();
-            tokio::time::sleep(Duration::from_secs(30)).await;
-            drop(socket);
-        });
+        let address = silent_server().await;
         let error = HttpsClient::new()
             .send(
                 post(&format!("http://{address}/"), "{}"),
@@ -318,14 +321,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_tls_handshake_that_never_completes_times_out() {
-        // The server takes the connection and says nothing: TCP is up, TLS never is.
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let _server = tokio::spawn(async move {
-            let (socket, _) = listener.accept().await.unwrap();
-            tokio::time::sleep(Duration::from_secs(30)).await;
-            drop(socket);
-        });
+        // TCP is up, TLS never is.
+        let address = silent_server().await;
         let error = HttpsClient::connecting_within(Duration::from_millis(100))
             .send(post(&format!("https://{address}/"), "{}"), None)
             .await
