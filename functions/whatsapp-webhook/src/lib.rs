@@ -400,10 +400,11 @@ fn message_time(message: &WaMessage, now: DateTime<Utc>) -> DateTime<Utc> {
 
 /// Stores a new inbound message and queues it for Lisa, exactly once per WhatsApp id.
 ///
-/// The delivery marker is created with a conditional write first; if it already exists and
-/// says "queued", this is a redelivery. If it exists but the work was interrupted, the
-/// remaining steps run again: each is idempotent (deterministic keys, conditional creates,
-/// FIFO deduplication by WhatsApp id).
+/// The delivery marker is written last, once the message is queued: a redelivery that finds
+/// it is acknowledged after one read and writes nothing. Until then every step is idempotent
+/// (deterministic keys, conditional creates, FIFO deduplication by WhatsApp id, and Lisa
+/// answering a message once however often it is queued), so a delivery interrupted anywhere
+/// is finished by WhatsApp's retry.
 async fn store_inbound(
     message: &WaMessage,
     sender: &SenderIdentity,
@@ -415,35 +416,21 @@ async fn store_inbound(
         tracing::warn!("inbound message without a usable sender id skipped");
         return Ok(Inbound::Skipped);
     }
+    let marker_key = ports.pseudonymizer.delivery_marker(&message.id);
+    // A marker not yet queued was left by an interrupted delivery of an earlier release,
+    // which wrote it first: finished here, then marked.
+    let unfinished = match ports.store.get(&marker_key).await? {
+        Some(existing) if existing.body::<DeliveryMarker>()?.queued => {
+            return Ok(Inbound::Duplicate);
+        }
+        existing => existing,
+    };
     let at = message_time(message, now);
     let identities = identities(ports);
     let established = identities.establish(&identifiers, at).await?;
     let contact = established.contact.clone();
     let message_id = messages::message_id_for(&message.id, at);
     let message_key = ItemKey::message(&contact, message_id);
-    let marker_key = ports.pseudonymizer.delivery_marker(&message.id);
-    let marker = DeliveryMarker {
-        first_seen_at: now,
-        message: message_key.clone(),
-        queued: false,
-    };
-    // The marker as stored: ours if the create wins, else the one found (an interrupted
-    // earlier delivery, or a concurrent one). Kept to mark it queued without reading it again.
-    let mut marker_record =
-        Record::new(marker_key.clone(), &marker, retention::INBOUND_MARKER, now)?
-            .owned_by(&contact);
-    match ports.store.create(&marker_record).await {
-        Ok(()) => {}
-        Err(StoreError::AlreadyExists(_)) => {
-            if let Some(existing) = ports.store.get(&marker_key).await? {
-                if existing.body::<DeliveryMarker>()?.queued {
-                    return Ok(Inbound::Duplicate);
-                }
-                marker_record = existing;
-            }
-        }
-        Err(e) => return Err(e.into()),
-    }
 
     let (class, deadline) = upsert_contact(&contact, sender, at, ports).await?;
     identities
@@ -466,7 +453,7 @@ async fn store_inbound(
     }
 
     let notice = BotWork::Inbound(InboundNotice {
-        message: message_key,
+        message: message_key.clone(),
         received_at: now,
     });
     ports
@@ -474,14 +461,35 @@ async fn store_inbound(
         .send(notice.to_queue_message(now))
         .await?;
 
-    // Mark as queued; if this fails, a redelivery queues again within SQS's dedup window.
-    // A version conflict means a concurrent delivery got there first (also queued); a
-    // vanished marker (erased contact) needs no mark.
-    let mut marker: DeliveryMarker = marker_record.body()?;
-    marker.queued = true;
-    marker_record.set_body(&marker)?;
-    match ports.store.update(&marker_record).await {
-        Ok(_) | Err(StoreError::VersionConflict { .. } | StoreError::NotFound(_)) => {}
+    // Queued: from now on a redelivery is a duplicate. If this write fails, the retry queues
+    // again (dropped by SQS within its deduplication window, answered once by Lisa after it).
+    // A marker created meanwhile by a concurrent delivery says the same; a vanished one
+    // (erased contact) needs no mark.
+    let written = match unfinished {
+        Some(mut existing) => {
+            let mut marker: DeliveryMarker = existing.body()?;
+            marker.queued = true;
+            existing.set_body(&marker)?;
+            ports.store.update(&existing).await.map(drop)
+        }
+        None => {
+            let marker = DeliveryMarker {
+                first_seen_at: now,
+                message: message_key,
+                queued: true,
+            };
+            let record = Record::new(marker_key, &marker, retention::INBOUND_MARKER, now)?
+                .owned_by(&contact);
+            ports.store.create(&record).await
+        }
+    };
+    match written {
+        Ok(())
+        | Err(
+            StoreError::AlreadyExists(_)
+            | StoreError::VersionConflict { .. }
+            | StoreError::NotFound(_),
+        ) => {}
         Err(e) => return Err(e.into()),
     }
     Ok(Inbound::Stored)

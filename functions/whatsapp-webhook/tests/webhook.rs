@@ -8,10 +8,10 @@ use servicekanal_shared::domain::identity::{Identifier, Identities};
 use servicekanal_shared::domain::keys::{ItemKey, MESSAGE_PREFIX, Pseudonym, Pseudonymizer};
 use servicekanal_shared::domain::messages::{self, BotWork};
 use servicekanal_shared::domain::{
-    Actor, Contact, DeliveryStatus, Direction, Message, MessageContent, MessageType,
+    Actor, Contact, DeliveryMarker, DeliveryStatus, Direction, Message, MessageContent, MessageType,
 };
 use servicekanal_shared::policy::mask::Secret;
-use servicekanal_shared::policy::retention::RetentionClass;
+use servicekanal_shared::policy::retention::{self, RetentionClass};
 use servicekanal_shared::ports::clock::{Clock, ManualClock};
 use servicekanal_shared::ports::queue::memory::InProcessQueue;
 use servicekanal_shared::ports::queue::{
@@ -447,6 +447,114 @@ async fn a_store_failure_answers_500_queues_nothing_and_the_retry_completes() {
     assert_eq!(h.post("post-text").await.0, 200);
     assert_eq!(h.drain_queue().await.len(), 1);
     assert_eq!(h.messages_of(CUSTOMER).await.len(), 1);
+}
+
+/// The WhatsApp id of `post-text.json`'s message.
+const POST_TEXT_WAMID: &str = "wamid.HBgNNDkxNzYxMjM0NTY3OBUCABIYFDNBMDQ000001AA==";
+
+/// The harness with its store behind a switch: while it is on, every write fails.
+fn harness_refusing_writes() -> (Harness, Arc<std::sync::atomic::AtomicBool>) {
+    let base = harness();
+    let refusing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let on = refusing.clone();
+    let store = FaultyStore::new(base.store.clone(), move |operation, _| {
+        on.load(Ordering::SeqCst) && !matches!(operation, "get" | "query")
+    });
+    let mut h = base;
+    h.ports.store = Arc::new(store);
+    (h, refusing)
+}
+
+#[tokio::test]
+async fn a_redelivery_is_acknowledged_without_writing_anything() {
+    let (h, refusing) = harness_refusing_writes();
+    assert_eq!(h.post("post-text").await.0, 200);
+    assert_eq!(h.drain_queue().await.len(), 1);
+    refusing.store(true, Ordering::SeqCst);
+    // One read of the delivery marker: a redelivery neither writes nor queues.
+    assert_eq!(h.post("post-text").await.0, 200, "acknowledged");
+    assert_eq!(h.drain_queue().await.len(), 0);
+    assert_eq!(h.messages_of(CUSTOMER).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_delivery_interrupted_after_queueing_is_finished_by_the_retry_once() {
+    let base = harness();
+    // The delivery marker, written last, fails once.
+    let failures = Arc::new(AtomicU32::new(1));
+    let left = failures.clone();
+    let store = FaultyStore::new(base.store.clone(), move |operation, key| {
+        operation != "get"
+            && key.pk.starts_with("WAMID#")
+            && left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |f| f.checked_sub(1))
+                .is_ok()
+    });
+    let mut h = base;
+    h.ports.store = Arc::new(store);
+    assert_eq!(h.post("post-text").await.0, 500, "WhatsApp must retry");
+    assert_eq!(
+        failures.load(Ordering::SeqCst),
+        0,
+        "the marker write failed"
+    );
+    // Already stored and queued; the retry finishes without a second message or notice.
+    assert_eq!(h.post("post-text").await.0, 200);
+    assert_eq!(h.drain_queue().await.len(), 1, "queued once");
+    assert_eq!(h.messages_of(CUSTOMER).await.len(), 1, "stored once");
+    // From now on a redelivery is a duplicate, also beyond the queue's deduplication window.
+    h.clock.advance(Duration::minutes(10));
+    assert_eq!(h.post("post-text").await.0, 200);
+    assert_eq!(h.drain_queue().await.len(), 0);
+}
+
+#[tokio::test]
+async fn an_unfinished_delivery_marked_by_an_earlier_release_is_finished_once() {
+    let h = harness();
+    // Earlier releases wrote the marker first, `queued: false`, and were interrupted then.
+    let contact = pseudonymizer().contact(CUSTOMER).unwrap();
+    let now = h.clock.now();
+    let marker = DeliveryMarker {
+        first_seen_at: now,
+        // The sample message's own time (`timestamp` in post-text.json).
+        message: ItemKey::message(
+            &contact,
+            messages::message_id_for(
+                POST_TEXT_WAMID,
+                DateTime::from_timestamp(T0 + 1, 0).unwrap(),
+            ),
+        ),
+        queued: false,
+    };
+    let marker_key = pseudonymizer().delivery_marker(POST_TEXT_WAMID);
+    h.store
+        .create(
+            &Record::new(marker_key.clone(), &marker, retention::INBOUND_MARKER, now)
+                .unwrap()
+                .owned_by(&contact),
+        )
+        .await
+        .unwrap();
+    assert_eq!(h.post("post-text").await.0, 200);
+    assert_eq!(h.drain_queue().await.len(), 1, "queued");
+    assert_eq!(h.messages_of(CUSTOMER).await.len(), 1, "stored");
+    let marked: DeliveryMarker = h
+        .store
+        .get(&marker_key)
+        .await
+        .unwrap()
+        .unwrap()
+        .body()
+        .unwrap();
+    assert!(marked.queued, "marked queued");
+    assert_eq!(marked.first_seen_at, now, "first seen when it was");
+    h.clock.advance(Duration::minutes(10));
+    assert_eq!(h.post("post-text").await.0, 200);
+    assert_eq!(
+        h.drain_queue().await.len(),
+        0,
+        "a redelivery is a duplicate now"
+    );
 }
 
 #[tokio::test]

@@ -740,7 +740,9 @@ pub struct DeliveryMarker {
     pub first_seen_at: DateTime<Utc>,
     /// The stored message (`pk`, `sk`) with this WhatsApp id.
     pub message: crate::domain::keys::ItemKey,
-    /// Inbound: handed to Lisa's queue. Until then a redelivery finishes the work.
+    /// Inbound: handed to Lisa's queue. The webhook writes inbound markers once queued;
+    /// `false` is left only by an interrupted delivery of an earlier release (which wrote the
+    /// marker first), and a redelivery finishes that work.
     pub queued: bool,
 }
 
