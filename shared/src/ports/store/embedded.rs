@@ -248,6 +248,14 @@ impl EmbeddedStore {
             .map_err(|_| backend("the store's writer answered another write"))
     }
 
+    /// [`Store::write_all`] of writes already checked and owned: a single write is copied
+    /// once on its way to the writer, not again.
+    async fn commit_writes(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        self.write(move |store, txn| store.write_all_in(txn, &writes, now))
+            .await
+    }
+
     /// The change feed from the beginning of what is kept (`after = None`) or after a sequence
     /// number a consumer saw last.
     pub fn change_feed(&self, after: Option<u64>) -> EmbeddedChangeFeed {
@@ -595,15 +603,13 @@ impl EmbeddedStore {
 #[async_trait]
 impl Store for EmbeddedStore {
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
-        self.write_all(&[Write::Create(record.clone())]).await
+        self.commit_writes(vec![Write::Create(record.clone())])
+            .await
     }
 
     async fn write_all(&self, writes: &[Write]) -> Result<(), StoreError> {
         check_transaction(writes)?;
-        let now = self.clock.now();
-        let writes = writes.to_vec();
-        self.write(move |store, txn| store.write_all_in(txn, &writes, now))
-            .await
+        self.commit_writes(writes.to_vec()).await
     }
 
     async fn get(&self, key: &ItemKey) -> Result<Option<Record>, StoreError> {
@@ -665,8 +671,9 @@ impl Store for EmbeddedStore {
 
     async fn update(&self, record: &Record) -> Result<Record, StoreError> {
         let write = Write::Update(record.clone());
-        self.write_all(std::slice::from_ref(&write)).await?;
-        Ok(write.committed())
+        let committed = write.committed();
+        self.commit_writes(vec![write]).await?;
+        Ok(committed)
     }
 
     async fn delete(&self, key: &ItemKey) -> Result<Option<Record>, StoreError> {
