@@ -249,6 +249,49 @@ contract!(
     a_delayed_message_waits_and_bad_delays_are_refused,
 );
 
+/// SQS's deduplication window on the injected clock, with more ids in it than the queue keeps
+/// before it prunes: an id holds for five minutes from its first sending and is new after.
+async fn the_dedup_window_holds_five_minutes_however_many_ids_it_holds(h: Harness) {
+    let send = |id: String| {
+        let fifo = h.fifo.clone();
+        async move {
+            fifo.send(OutgoingMessage::fifo(id.clone(), "contact-c", id.as_str()))
+                .await
+                .unwrap()
+        }
+    };
+    for i in 0..300 {
+        send(format!("wamid.first.{i}")).await;
+    }
+    h.clock.advance(chrono::Duration::minutes(4));
+    send("wamid.first.0".into()).await;
+    assert_eq!(
+        receive_all(h.fifo.as_ref()).await.len(),
+        300,
+        "a repeat within 4 minutes dropped"
+    );
+    h.clock.advance(chrono::Duration::minutes(2));
+    // Six minutes on, an id is new again, pruned or not.
+    send("wamid.first.1".into()).await;
+    for i in 0..300 {
+        send(format!("wamid.second.{i}")).await;
+    }
+    send("wamid.second.7".into()).await;
+    let received = receive_all(h.fifo.as_ref()).await;
+    assert_eq!(received.len(), 301, "a fresh repeat dropped");
+    assert_eq!(received[0].body.as_deref(), Some("wamid.first.1"));
+}
+
+#[tokio::test]
+async fn in_process_dedup_window_holds_however_many_ids_it_holds() {
+    the_dedup_window_holds_five_minutes_however_many_ids_it_holds(in_process().await).await
+}
+
+#[tokio::test]
+async fn durable_dedup_window_holds_however_many_ids_it_holds() {
+    the_dedup_window_holds_five_minutes_however_many_ids_it_holds(durable().await).await
+}
+
 /// SQS counts delays in real time; the in-process queue on the injected clock, so the local
 /// stack's clock buttons fire timers.
 #[tokio::test]

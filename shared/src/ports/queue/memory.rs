@@ -95,7 +95,11 @@ struct State {
     delayed: Vec<(DateTime<Utc>, u64, SqsMessage)>,
     /// Received but not yet acknowledged, by receipt handle.
     in_flight: HashMap<String, InFlight>,
+    /// FIFO deduplication ids and when they were seen; those older than the window no longer
+    /// count and are dropped whenever the map has doubled (not on every send).
     dedup_seen: HashMap<String, DateTime<Utc>>,
+    /// The size of `dedup_seen` at which it is pruned next.
+    dedup_prune_at: usize,
     /// Deduplication ids whose message is being journalled: a repeat waits for the outcome.
     pending: HashMap<String, tokio::sync::watch::Receiver<Option<bool>>>,
     sent: u64,
@@ -109,6 +113,7 @@ impl Default for State {
             delayed: Vec::new(),
             in_flight: HashMap::new(),
             dedup_seen: HashMap::new(),
+            dedup_prune_at: DEDUP_PRUNE_MIN,
             pending: HashMap::new(),
             sent: 0,
             visibility: DEFAULT_VISIBILITY,
@@ -116,14 +121,33 @@ impl Default for State {
     }
 }
 
+/// `dedup_seen` is not pruned below this size.
+const DEDUP_PRUNE_MIN: usize = 64;
+
 impl State {
+    /// Searched from the back: a message sent now belongs at the end.
     fn insert_in_send_order(&mut self, order: u64, message: SqsMessage) {
         let position = self
             .visible
             .iter()
-            .position(|(o, _)| *o > order)
-            .unwrap_or(self.visible.len());
+            .rposition(|(o, _)| *o < order)
+            .map_or(0, |before| before + 1);
         self.visible.insert(position, (order, message));
+    }
+
+    /// Whether deduplication id `id` was seen within `window` before `now`; notes it if not.
+    /// Ids past the window are dropped once the map has doubled since the last pruning, so a
+    /// send costs the same however many ids the window holds.
+    fn seen_within(&mut self, id: &str, now: DateTime<Utc>, window: chrono::Duration) -> bool {
+        if self.dedup_seen.get(id).is_some_and(|at| *at + window > now) {
+            return true;
+        }
+        if self.dedup_seen.len() >= self.dedup_prune_at {
+            self.dedup_seen.retain(|_, at| *at + window > now);
+            self.dedup_prune_at = (2 * self.dedup_seen.len()).max(DEDUP_PRUNE_MIN);
+        }
+        self.dedup_seen.insert(id.to_owned(), now);
+        false
     }
 
     /// A message becomes visible at `at` (now or later), in its send order.
@@ -251,14 +275,11 @@ impl Queue for InProcessQueue {
                 // `check` made sure a FIFO message has both ids.
                 match (self.fifo, &message.group_id, &message.dedup_id) {
                     (true, Some(group), Some(id)) => {
-                        let window = to_chrono(FIFO_DEDUP_WINDOW);
-                        state.dedup_seen.retain(|_, at| *at + window > now);
                         if let Some(original) = state.pending.get(id) {
                             Reservation::Wait(id.clone(), original.clone())
-                        } else if state.dedup_seen.contains_key(id) {
+                        } else if state.seen_within(id, now, to_chrono(FIFO_DEDUP_WINDOW)) {
                             return Ok(());
                         } else {
-                            state.dedup_seen.insert(id.clone(), now);
                             let kept = self.journal.is_some().then(|| {
                                 let (done, original) = tokio::sync::watch::channel(None);
                                 state.pending.insert(id.clone(), original);
