@@ -226,13 +226,17 @@ async fn a_group_waits_while_its_message_is_in_flight(h: Harness) {
     );
 }
 
+/// Every case runs on each adapter; the `local` ones, which move the injected clock, on the
+/// local stack's queues only (SQS keeps real time).
 macro_rules! contract {
-    ($($case:ident),* $(,)?) => {
+    (every: [$($case:ident),* $(,)?], local: [$($local:ident),* $(,)?] $(,)?) => {
         mod in_process {
             $( #[tokio::test] async fn $case() { super::$case(super::in_process().await).await } )*
+            $( #[tokio::test] async fn $local() { super::$local(super::in_process().await).await } )*
         }
         mod durable {
             $( #[tokio::test] async fn $case() { super::$case(super::durable().await).await } )*
+            $( #[tokio::test] async fn $local() { super::$local(super::durable().await).await } )*
         }
         mod sqs {
             $( #[tokio::test] async fn $case() { super::$case(super::sqs().await).await } )*
@@ -241,12 +245,18 @@ macro_rules! contract {
 }
 
 contract!(
-    fifo_keeps_order_and_carries_group_and_dedup_ids,
-    fifo_drops_a_repeated_dedup_id,
-    fifo_refuses_messages_without_ids,
-    a_released_message_comes_back_and_an_acknowledged_one_does_not,
-    a_group_waits_while_its_message_is_in_flight,
-    a_delayed_message_waits_and_bad_delays_are_refused,
+    every: [
+        fifo_keeps_order_and_carries_group_and_dedup_ids,
+        fifo_drops_a_repeated_dedup_id,
+        fifo_refuses_messages_without_ids,
+        a_released_message_comes_back_and_an_acknowledged_one_does_not,
+        a_group_waits_while_its_message_is_in_flight,
+        a_delayed_message_waits_and_bad_delays_are_refused,
+    ],
+    local: [
+        the_dedup_window_holds_five_minutes_however_many_ids_it_holds,
+        an_unacknowledged_message_comes_back_after_the_visibility_timeout,
+    ],
 );
 
 /// SQS's deduplication window on the injected clock, with more ids in it than the queue keeps
@@ -280,16 +290,6 @@ async fn the_dedup_window_holds_five_minutes_however_many_ids_it_holds(h: Harnes
     let received = receive_all(h.fifo.as_ref()).await;
     assert_eq!(received.len(), 301, "a fresh repeat dropped");
     assert_eq!(received[0].body.as_deref(), Some("wamid.first.1"));
-}
-
-#[tokio::test]
-async fn in_process_dedup_window_holds_however_many_ids_it_holds() {
-    the_dedup_window_holds_five_minutes_however_many_ids_it_holds(in_process().await).await
-}
-
-#[tokio::test]
-async fn durable_dedup_window_holds_however_many_ids_it_holds() {
-    the_dedup_window_holds_five_minutes_however_many_ids_it_holds(durable().await).await
 }
 
 /// SQS counts delays in real time; the in-process queue on the injected clock, so the local
@@ -332,16 +332,6 @@ async fn an_unacknowledged_message_comes_back_after_the_visibility_timeout(h: Ha
             .map(String::as_str),
         Some("2")
     );
-}
-
-#[tokio::test]
-async fn in_process_visibility_follows_the_injected_clock() {
-    an_unacknowledged_message_comes_back_after_the_visibility_timeout(in_process().await).await
-}
-
-#[tokio::test]
-async fn durable_visibility_follows_the_injected_clock() {
-    an_unacknowledged_message_comes_back_after_the_visibility_timeout(durable().await).await
 }
 
 /// The local stack restarts (or crashed): every message sent and not acknowledged is there
