@@ -85,6 +85,14 @@ fn harness() -> Harness {
     harness_with(None, None)
 }
 
+/// The harness with the store calls `fails(operation, key)` picks failing before they reach
+/// the store (`Harness::store` still reads it directly).
+fn harness_failing(fails: impl Fn(&str, &ItemKey) -> bool + Send + Sync + 'static) -> Harness {
+    let mut h = harness();
+    h.ports.store = Arc::new(FaultyStore::new(h.store.clone(), fails));
+    h
+}
+
 fn body_text(body: &Body) -> String {
     String::from_utf8_lossy(body.as_ref()).into_owned()
 }
@@ -428,15 +436,12 @@ async fn a_queue_failure_answers_500_and_the_retry_completes_without_duplicates(
 
 #[tokio::test]
 async fn a_store_failure_answers_500_queues_nothing_and_the_retry_completes() {
-    let base = harness();
     // Every message write fails while `down` is set.
     let down = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let is_down = down.clone();
-    let flaky = Arc::new(FaultyStore::new(base.store.clone(), move |_, key| {
+    let h = harness_failing(move |_, key| {
         is_down.load(Ordering::SeqCst) && key.sk.starts_with(MESSAGE_PREFIX)
-    }));
-    let mut h = base;
-    h.ports.store = flaky.clone();
+    });
     assert_eq!(h.post("post-text").await.0, 500);
     assert_eq!(
         h.drain_queue().await.len(),
@@ -452,22 +457,14 @@ async fn a_store_failure_answers_500_queues_nothing_and_the_retry_completes() {
 /// The WhatsApp id of `post-text.json`'s message.
 const POST_TEXT_WAMID: &str = "wamid.HBgNNDkxNzYxMjM0NTY3OBUCABIYFDNBMDQ000001AA==";
 
-/// The harness with its store behind a switch: while it is on, every write fails.
-fn harness_refusing_writes() -> (Harness, Arc<std::sync::atomic::AtomicBool>) {
-    let base = harness();
-    let refusing = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let on = refusing.clone();
-    let store = FaultyStore::new(base.store.clone(), move |operation, _| {
-        on.load(Ordering::SeqCst) && !matches!(operation, "get" | "query")
-    });
-    let mut h = base;
-    h.ports.store = Arc::new(store);
-    (h, refusing)
-}
-
 #[tokio::test]
 async fn a_redelivery_is_acknowledged_without_writing_anything() {
-    let (h, refusing) = harness_refusing_writes();
+    // While `refusing` is set, every write fails.
+    let refusing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let on = refusing.clone();
+    let h = harness_failing(move |operation, _| {
+        on.load(Ordering::SeqCst) && !matches!(operation, "get" | "query")
+    });
     assert_eq!(h.post("post-text").await.0, 200);
     assert_eq!(h.drain_queue().await.len(), 1);
     refusing.store(true, Ordering::SeqCst);
@@ -479,19 +476,16 @@ async fn a_redelivery_is_acknowledged_without_writing_anything() {
 
 #[tokio::test]
 async fn a_delivery_interrupted_after_queueing_is_finished_by_the_retry_once() {
-    let base = harness();
     // The delivery marker, written last, fails once.
     let failures = Arc::new(AtomicU32::new(1));
     let left = failures.clone();
-    let store = FaultyStore::new(base.store.clone(), move |operation, key| {
+    let h = harness_failing(move |operation, key| {
         operation != "get"
             && key.pk.starts_with("WAMID#")
             && left
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |f| f.checked_sub(1))
                 .is_ok()
     });
-    let mut h = base;
-    h.ports.store = Arc::new(store);
     assert_eq!(h.post("post-text").await.0, 500, "WhatsApp must retry");
     assert_eq!(
         failures.load(Ordering::SeqCst),
