@@ -20,9 +20,9 @@ async fn main() -> Result<(), Error> {
     let lisa_config = LisaConfig::from_lookup(process.lookup());
     let config = BotConfig::from_lookup(process.lookup())?;
     let aws = lambda_aws(&process)?;
-    // The access token and the pseudonym key arrive (and Lisa's model is decoded) while the
-    // first batch does.
-    let ports = Deferred::start(move || {
+    // The access token and the pseudonym key are fetched (and Lisa's model is decoded) by the
+    // first batch.
+    let ports = Deferred::new(move || {
         let (aws, env) = (aws.clone(), env.clone());
         let (lisa_config, config) = (lisa_config.clone(), config.clone());
         async move {

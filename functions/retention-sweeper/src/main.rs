@@ -13,8 +13,8 @@ async fn main() -> Result<(), Error> {
     let env = Environment::read(&process)?;
     let config = SweepConfig::from_lookup(process.lookup())?;
     let aws = lambda_aws(&process)?;
-    // The client's TLS set-up runs while the schedule's event is on its way.
-    let ports = Deferred::start(move || {
+    // The client's TLS set-up runs with the schedule's first event, not before the runtime's start.
+    let ports = Deferred::new(move || {
         let (aws, table, config) = (aws.clone(), env.table_name.clone(), config.clone());
         async move {
             Ok(Ports {

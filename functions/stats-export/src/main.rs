@@ -12,8 +12,8 @@ async fn main() -> Result<(), Error> {
     let process = Env::process();
     let env = Environment::read(&process)?;
     let aws = lambda_aws(&process)?;
-    // The client's TLS set-up runs while the first batch is on its way.
-    let ports = Deferred::start(move || {
+    // The client's TLS set-up runs with the first batch, not before the runtime's start.
+    let ports = Deferred::new(move || {
         let (aws, bucket) = (aws.clone(), env.stats_bucket.clone());
         async move {
             Ok(Ports {

@@ -14,8 +14,8 @@ async fn main() -> Result<(), Error> {
     let env = Environment::read(&process)?;
     let config = SurveyConfig::from_lookup(process.lookup())?;
     let aws = lambda_aws(&process)?;
-    // The access token and the pseudonym key arrive while the first batch does.
-    let ports = Deferred::start(move || {
+    // The access token and the pseudonym key are fetched by the first batch.
+    let ports = Deferred::new(move || {
         let (aws, env, config) = (aws.clone(), env.clone(), config.clone());
         async move {
             let basics = LambdaBasics::load(aws, &env.secrets_arn).await?;

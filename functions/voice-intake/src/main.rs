@@ -13,9 +13,9 @@ async fn main() -> Result<(), Error> {
     let process = Env::process();
     let env = Environment::read(&process)?;
     let aws = lambda_aws(&process)?;
-    // The secret's pseudonym key names the caller as the owner of their request; it arrives
-    // while the first contact-flow event does.
-    let ports = Deferred::start(move || {
+    // The secret's pseudonym key names the caller as the owner of their request; it is
+    // fetched by the first contact-flow event.
+    let ports = Deferred::new(move || {
         let (aws, env) = (aws.clone(), env.clone());
         async move {
             let basics = LambdaBasics::load(aws, &env.secrets_arn).await?;

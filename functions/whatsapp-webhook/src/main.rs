@@ -12,8 +12,8 @@ async fn main() -> Result<(), Error> {
     let process = Env::process();
     let env = Environment::read(&process)?;
     let aws = lambda_aws(&process)?;
-    // The app secret and the pseudonym key arrive while the first request does.
-    let ports = Deferred::start(move || {
+    // The app secret and the pseudonym key are fetched by the first request.
+    let ports = Deferred::new(move || {
         let (aws, env) = (aws.clone(), env.clone());
         async move {
             let basics = LambdaBasics::load(aws, &env.secrets_arn).await?;

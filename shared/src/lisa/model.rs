@@ -4,7 +4,8 @@
 //!
 //! Inference is a few hash lookups and a sum per topic: every feature is a slice of the padded,
 //! normalised message, so nothing is allocated per feature. The model is a data file
-//! (`shared/data/topic-model.bin`), embedded in the binaries and decoded once at cold start.
+//! (`shared/data/topic-model.bin`), embedded in the binaries and decoded once per container,
+//! by its first event.
 
 use crate::domain::text::normalize;
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,6 @@
-//! The `Secrets` port: the service's secrets, fetched once at cold start from AWS Secrets
-//! Manager (one JSON secret). Values are wrapped in [`Secret`] so they never show in logs or
-//! debug output.
+//! The `Secrets` port: the service's secrets, fetched once per container (by its first event)
+//! from AWS Secrets Manager (one JSON secret). Values are wrapped in [`Secret`] so they never
+//! show in logs or debug output.
 
 use crate::policy::mask::Secret;
 use async_trait::async_trait;

@@ -181,8 +181,8 @@ impl Default for HttpsClient {
     }
 }
 
-/// The process's client, built on first use (in the functions' `Deferred`, not before the
-/// runtime's first `next`).
+/// The process's client, built on first use (in the functions' `Deferred`, by the first
+/// event).
 pub fn client() -> &'static HttpsClient {
     static CLIENT: OnceLock<HttpsClient> = OnceLock::new();
     CLIENT.get_or_init(HttpsClient::new)

@@ -32,8 +32,6 @@ pub enum StartupError {
     Pseudonym(#[from] PseudonymError),
     #[error(transparent)]
     WhatsApp(#[from] WhatsAppError),
-    #[error("the ports' construction did not finish: {0}")]
-    Interrupted(String),
 }
 
 /// The single table named `table`, read on the system clock.
@@ -58,7 +56,7 @@ pub fn pseudonymizer_of(secrets: &ServiceSecrets) -> Result<Pseudonymizer, Pseud
 }
 
 /// What the functions that hold the service secret build their ports from (in a [`Deferred`],
-/// so the secret's round trip is not part of the cold start's init).
+/// so the secret's round trip is made by the first event, not during init).
 pub struct LambdaBasics {
     pub aws: SdkConfig,
     pub secrets: ServiceSecrets,
