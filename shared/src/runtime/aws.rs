@@ -57,9 +57,9 @@ pub fn sdk_config(env: &Env, endpoints: EnvEndpoints) -> Result<SdkConfig, Start
 }
 
 /// The SDK clients' side of the function's one HTTPS client ([`super::https::client`], built
-/// when the first SDK client sends, in the functions' `Deferred`, by the first event). The connect timeout is the
-/// SDK's default ([`super::https::CONNECT_TIMEOUT`]); a read timeout of a client's settings
-/// bounds the wait for each response.
+/// when the first SDK client sends: in the functions' `Deferred`, by the first event). The
+/// connect timeout is the SDK's default ([`super::https::CONNECT_TIMEOUT`]); a read timeout of
+/// a client's settings bounds the wait for each response.
 #[derive(Debug)]
 struct LambdaHttpsClient;
 
