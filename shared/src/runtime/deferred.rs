@@ -5,29 +5,26 @@
 //! cores, and the first event waited for it anyway (docs/performance.md, "Cold start").
 
 use super::StartupError;
-use futures::future::BoxFuture;
 use std::future::Future;
 use tokio::sync::OnceCell;
 
-type Build<T> = Box<dyn Fn() -> BoxFuture<'static, Result<T, StartupError>> + Send + Sync>;
-
 /// A value built on first use; built again by the next event if the attempt failed (as a
 /// failed init would be retried by Lambda).
-pub struct Deferred<T> {
+pub struct Deferred<T, F> {
     ready: OnceCell<T>,
-    build: Build<T>,
+    build: F,
 }
 
-impl<T: Send + Sync + 'static> Deferred<T> {
+impl<T, F, Fut> Deferred<T, F>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, StartupError>>,
+{
     /// Nothing is built until the first [`Deferred::get`].
-    pub fn new<F, Fut>(build: F) -> Self
-    where
-        F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<T, StartupError>> + Send + 'static,
-    {
+    pub fn new(build: F) -> Self {
         Self {
             ready: OnceCell::new(),
-            build: Box::new(move || Box::pin(build())),
+            build,
         }
     }
 
