@@ -101,7 +101,7 @@ fn key_attributes(key: &ItemKey) -> Attributes {
 }
 
 fn record_of(attributes: Attributes) -> Result<Record, StoreError> {
-    Record::from_item(&Item::from(attributes))
+    Record::from_owned_item(Item::from(attributes))
 }
 
 /// A query's items, each read by `read`, and the token of the next page.

@@ -273,7 +273,7 @@ impl EmbeddedStore {
         let mut found = Vec::new();
         for entry in items.iter().map_err(backend)? {
             let (_, v) = entry.map_err(backend)?;
-            let record = Record::from_item(&decode_item(v.value())?)?;
+            let record = Record::from_owned_item(decode_item(v.value())?)?;
             if record.is_readable_at(now) {
                 found.push(record);
             }
@@ -619,7 +619,7 @@ impl Store for EmbeddedStore {
         let Some(bytes) = items.get(storage_key(key).as_str()).map_err(backend)? else {
             return Ok(None);
         };
-        let record = Record::from_item(&decode_item(bytes.value())?)?;
+        let record = Record::from_owned_item(decode_item(bytes.value())?)?;
         Ok(record.is_readable_at(now).then_some(record))
     }
 
@@ -652,7 +652,7 @@ impl Store for EmbeddedStore {
             if !k.value().starts_with(&prefix) {
                 break;
             }
-            let record = Record::from_item(&decode_item(v.value())?)?;
+            let record = Record::from_owned_item(decode_item(v.value())?)?;
             if !record.is_readable_at(now) {
                 continue;
             }
@@ -801,7 +801,7 @@ impl Store for EmbeddedStore {
             }
             let (at, key) = k.value();
             if let Some(bytes) = items.get(key).map_err(backend)? {
-                found.push(Record::from_item(&decode_item(bytes.value())?)?);
+                found.push(Record::from_owned_item(decode_item(bytes.value())?)?);
             }
             last = Some(position_token(at, key)?);
         }

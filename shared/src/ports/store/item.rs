@@ -5,7 +5,9 @@ use super::{Hold, Record, RecordKind};
 use crate::domain::keys::{HELD, ItemKey, attr};
 use crate::policy::retention::RetentionClass;
 use chrono::DateTime;
+use serde::{Serialize, de::DeserializeOwned};
 use serde_dynamo::{AttributeValue, Item};
+use std::collections::HashMap;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ItemError {
@@ -68,7 +70,49 @@ pub(super) fn is_held(item: &Item) -> bool {
     item.get(attr::HELD).is_some()
 }
 
+/// The record of an item as read (its body copied; see [`from_owned_item`]).
 pub(super) fn from_item(item: &Item) -> Result<Record, ItemError> {
+    let data = match item.get(attr::DATA) {
+        Some(AttributeValue::M(map)) => Some(item_of(map.clone())),
+        _ => None,
+    };
+    with_data(item, data)
+}
+
+/// The record of an item the caller no longer needs: its body moved, not copied (a read's
+/// decoded item, the largest part of a read's work).
+pub(super) fn from_owned_item(mut item: Item) -> Result<Record, ItemError> {
+    let data = match item.remove(attr::DATA) {
+        Some(AttributeValue::M(map)) => Some(item_of(map)),
+        _ => None,
+    };
+    with_data(&item, data)
+}
+
+/// A map of attributes as an `Item`, as it is: serde_dynamo's `From` conversions between the
+/// two build a new map entry by entry.
+pub(super) fn item_of(map: HashMap<String, AttributeValue>) -> Item {
+    let mut item = Item::default();
+    *item = map;
+    item
+}
+
+/// A body's attributes (`Serialize` of a struct) as an `Item`.
+pub(super) fn body_item<B: Serialize>(body: &B) -> Result<Item, serde_dynamo::Error> {
+    match serde_dynamo::to_attribute_value(body)? {
+        AttributeValue::M(map) => Ok(item_of(map)),
+        // What serde_dynamo's `to_item` says of anything else.
+        _ => serde_dynamo::to_item(body),
+    }
+}
+
+/// A body from its attributes.
+pub(super) fn from_body_item<B: DeserializeOwned>(data: Item) -> Result<B, serde_dynamo::Error> {
+    serde_dynamo::from_attribute_value(AttributeValue::M(data.into_inner()))
+}
+
+/// The record of `item`'s attributes with `data` (its `data` map) as the body.
+fn with_data(item: &Item, data: Option<Item>) -> Result<Record, ItemError> {
     let kind = string(item, attr::KIND)?;
     let hold = if is_held(item) {
         let placed_at = string(item, attr::HELD_AT)?;
@@ -93,10 +137,7 @@ pub(super) fn from_item(item: &Item) -> Result<Record, ItemError> {
             .ok_or(ItemError::Attribute(attr::EXPIRES_AT))?,
         version: u64::try_from(number(item, attr::VERSION)?)
             .map_err(|_| ItemError::Attribute(attr::VERSION))?,
-        data: match item.get(attr::DATA) {
-            Some(AttributeValue::M(map)) => Item::from(map.clone()),
-            _ => return Err(ItemError::Attribute(attr::DATA)),
-        },
+        data: data.ok_or(ItemError::Attribute(attr::DATA))?,
         owner: string(item, attr::OWNER).ok().map(str::to_owned),
         hold,
     })
@@ -151,6 +192,7 @@ mod tests {
         );
         let back = Record::from_item(&item).unwrap();
         assert_eq!(back, record);
+        assert_eq!(Record::from_owned_item(item.clone()).unwrap(), record);
         assert_eq!(back.body::<Contact>().unwrap(), contact);
         assert!(back.body::<crate::domain::Message>().is_err());
         assert!(

@@ -131,17 +131,27 @@ impl Record {
         retention: RetentionClass,
         anchor: impl Into<Anchor>,
     ) -> Result<Self, StoreError> {
-        let data = serde_dynamo::to_item(body).map_err(|e| StoreError::Encode(e.to_string()))?;
-        Ok(Self {
+        let mut record = Self::without_body::<B>(key, retention, anchor);
+        record.set_body(body)?;
+        Ok(record)
+    }
+
+    /// [`Record::new`] without attributes yet (set by [`Record::set_body`]).
+    fn without_body<B: Body>(
+        key: ItemKey,
+        retention: RetentionClass,
+        anchor: impl Into<Anchor>,
+    ) -> Self {
+        Self {
             key,
             kind: B::KIND,
             retention,
             expires_at: retention.deadline_of(anchor.into()),
             version: 1,
-            data,
+            data: Item::default(),
             owner: None,
             hold: None,
-        })
+        }
     }
 
     /// Gives the record a class and the deadline the retention rule counts from `anchor`:
@@ -165,13 +175,18 @@ impl Record {
 
     /// The body as its domain type.
     pub fn body<B: Body>(&self) -> Result<B, StoreError> {
-        if self.kind != B::KIND {
+        Self::decode_body(self.kind, self.data.clone())
+    }
+
+    /// A body of `kind` as its domain type.
+    fn decode_body<B: Body>(kind: RecordKind, data: Item) -> Result<B, StoreError> {
+        if kind != B::KIND {
             return Err(StoreError::WrongKind {
                 expected: B::KIND,
-                found: self.kind,
+                found: kind,
             });
         }
-        serde_dynamo::from_item(self.data.clone()).map_err(|e| StoreError::Decode(e.to_string()))
+        item::from_body_item(data).map_err(|e| StoreError::Decode(e.to_string()))
     }
 
     /// Replaces the body, keeping key, class, deadline and version.
@@ -182,7 +197,7 @@ impl Record {
                 found: B::KIND,
             });
         }
-        self.data = serde_dynamo::to_item(body).map_err(|e| StoreError::Encode(e.to_string()))?;
+        self.data = item::body_item(body).map_err(|e| StoreError::Encode(e.to_string()))?;
         Ok(())
     }
 
@@ -199,11 +214,17 @@ impl Record {
     pub fn from_item(item: &Item) -> Result<Self, StoreError> {
         item::from_item(item).map_err(StoreError::from)
     }
+
+    /// [`Record::from_item`] of an item not needed afterwards: the body is moved, not copied.
+    pub fn from_owned_item(item: Item) -> Result<Self, StoreError> {
+        item::from_owned_item(item).map_err(StoreError::from)
+    }
 }
 
 /// A stored item read as its domain type (or a new one not written yet): change `body`, set
 /// the retention with [`Stored::retain`], then write it with [`Stored::into_write`] (inside a
-/// transaction) or [`Stored::save`]. The record's key, version and hold travel along.
+/// transaction) or [`Stored::save`]. The record's key, version and hold travel along; its
+/// attributes live only in `body` (decoded once when read, encoded once when written).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stored<B> {
     pub body: B,
@@ -213,12 +234,19 @@ pub struct Stored<B> {
 
 impl<B: Body> Stored<B> {
     /// A record as read.
-    pub fn read(record: Record) -> Result<Self, StoreError> {
+    pub fn read(mut record: Record) -> Result<Self, StoreError> {
+        let data = std::mem::take(&mut record.data);
         Ok(Self {
-            body: record.body()?,
+            body: Record::decode_body(record.kind, data)?,
             record,
             exists: true,
         })
+    }
+
+    /// `record` as kept beside the body: without its attributes.
+    fn bodiless(mut record: Record) -> Record {
+        record.data = Item::default();
+        record
     }
 
     /// A new item, created when written.
@@ -229,7 +257,7 @@ impl<B: Body> Stored<B> {
         anchor: impl Into<Anchor>,
     ) -> Result<Self, StoreError> {
         Ok(Self {
-            record: Record::new(key, &body, retention, anchor)?,
+            record: Record::without_body::<B>(key, retention, anchor),
             body,
             exists: false,
         })
@@ -281,7 +309,7 @@ impl<B: Body> Stored<B> {
         B: Clone,
     {
         let body = self.body.clone();
-        let record = self.into_write()?.committed();
+        let record = Self::bodiless(self.into_write()?.committed());
         Ok(Self {
             body,
             record,
@@ -305,7 +333,7 @@ impl<B: Body> Stored<B> {
         };
         Ok(Self {
             body,
-            record,
+            record: Self::bodiless(record),
             exists: true,
         })
     }
