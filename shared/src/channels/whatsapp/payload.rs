@@ -564,6 +564,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_list_element_that_is_no_message_is_kept_aside_and_the_others_are_read() {
+        let list = r#"[{"id":"wamid.1","type":"text","text":{"body":"Hallo"}},
+            {"type":"text","text":{"body":"ohne id"}}, 42,
+            {"id":"wamid.2","type":"unbekannt","neu":{"x":[1,2]}}]"#;
+        let read: Vec<Readable<WaMessage>> = serde_json::from_str(list).unwrap();
+        assert_eq!(read.len(), 4);
+        let ok: Vec<&str> = read
+            .iter()
+            .filter_map(|r| r.ok())
+            .map(|m| m.id.as_str())
+            .collect();
+        assert_eq!(ok, ["wamid.1", "wamid.2"]);
+        assert_eq!(
+            read[1],
+            Readable::Unreadable(serde_json::json!({"type":"text","text":{"body":"ohne id"}}))
+        );
+        assert_eq!(read[2], Readable::Unreadable(serde_json::json!(42)));
+        // Written back as it came: a message as the message, the rest as the JSON it was.
+        let again: Vec<Readable<WaMessage>> =
+            serde_json::from_str(&serde_json::to_string(&read).unwrap()).unwrap();
+        assert_eq!(again, read);
+        // Text that is no JSON at all fails the whole payload, as before.
+        assert!(serde_json::from_str::<Vec<Readable<WaMessage>>>("[{\"id\":").is_err());
+    }
+
+    #[test]
     fn a_null_list_or_text_reads_as_absent_and_keeps_the_messages() {
         let body = r#"{"object":"whatsapp_business_account","entry":[{"id":null,"changes":[
             {"field":"messages","value":{"messaging_product":"whatsapp","metadata":{
