@@ -900,8 +900,7 @@ async fn typed_access_loads_saves_and_keeps_the_version_check(h: &mut Harness) {
         Contact::new("491703333333", Some("Erika Mustermann".into()), now),
         RetentionClass::Bot7d,
         now,
-    )
-    .unwrap();
+    );
     assert!(!new.exists());
     let saved = new.save(store).await.unwrap();
     assert!(saved.exists());

@@ -199,7 +199,7 @@ impl Turn {
                 AuthAttempts::default(),
                 retention::AUTH_ATTEMPTS,
                 now,
-            )?,
+            ),
         };
         let open = match profile.body.current_conversation {
             Some(id) => store
@@ -215,7 +215,7 @@ impl Turn {
                 Conversation::start(arrived.id, Channel::Whatsapp, arrived.at),
                 retention::NEW_CONVERSATION,
                 arrived.at,
-            )?,
+            ),
         };
         profile.body.current_conversation = Some(conversation.body.id);
         let number_auth = match Lisa::customer_number_to_check(&conversation.body) {
@@ -225,7 +225,7 @@ impl Turn {
                 Some(match store.load::<AuthAttempts>(&key).await? {
                     Some(attempts) => attempts,
                     None => {
-                        Stored::new(key, AuthAttempts::default(), retention::AUTH_ATTEMPTS, now)?
+                        Stored::new(key, AuthAttempts::default(), retention::AUTH_ATTEMPTS, now)
                     }
                 })
             }

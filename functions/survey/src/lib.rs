@@ -325,7 +325,7 @@ async fn offer(closed: &ConversationClosed, ports: &Ports) -> Result<Outcome, Su
             at: now,
             until: now + ports.config.expiry,
         },
-    )?;
+    );
     profile.body.last_survey_at = Some(now);
     let profile_body = profile.body.clone();
     match store
@@ -418,7 +418,7 @@ async fn answer(reply: &SurveyReply, ports: &Ports) -> Result<Outcome, SurveyErr
             },
             retention::SURVEY_ANSWER,
             now,
-        )?
+        )
         .owned_by(&contact),
     };
     let next = survey::advance(&mut session.body, &mut answer.body, &message.content, now);

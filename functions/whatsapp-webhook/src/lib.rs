@@ -587,7 +587,7 @@ async fn upsert_contact(
                 Contact::first_seen(sender.profile_name.clone(), at),
                 retention::NEW_CONTACT,
                 at,
-            )?,
+            ),
         };
         let before = profile.body.clone();
         let contact_data = &mut profile.body;

@@ -101,8 +101,7 @@ pub(super) fn item_of(map: HashMap<String, AttributeValue>) -> Item {
 pub(super) fn body_item<B: Serialize>(body: &B) -> Result<Item, serde_dynamo::Error> {
     match serde_dynamo::to_attribute_value(body)? {
         AttributeValue::M(map) => Ok(item_of(map)),
-        // What serde_dynamo's `to_item` says of anything else.
-        _ => serde_dynamo::to_item(body),
+        _ => Err(serde::ser::Error::custom("a body must serialize to a map")),
     }
 }
 
@@ -222,6 +221,16 @@ mod tests {
         assert_eq!(item.get(attr::HELD), Some(&AttributeValue::S(HELD.into())));
         assert_eq!(Record::from_item(&item).unwrap(), record);
         assert!(!record.is_readable_at(at));
+    }
+
+    #[test]
+    fn a_body_is_a_map_of_attributes_and_nothing_else() {
+        let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let contact = Contact::new("491701234567", Some("Anna".into()), at);
+        let data = body_item(&contact).unwrap();
+        assert_eq!(data, serde_dynamo::to_item::<_, Item>(&contact).unwrap());
+        assert_eq!(from_body_item::<Contact>(data).unwrap(), contact);
+        assert!(body_item(&42).is_err());
     }
 
     #[test]

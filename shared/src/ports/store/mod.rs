@@ -255,12 +255,12 @@ impl<B: Body> Stored<B> {
         body: B,
         retention: RetentionClass,
         anchor: impl Into<Anchor>,
-    ) -> Result<Self, StoreError> {
-        Ok(Self {
+    ) -> Self {
+        Self {
             record: Record::without_body::<B>(key, retention, anchor),
             body,
             exists: false,
-        })
+        }
     }
 
     pub fn key(&self) -> &ItemKey {
