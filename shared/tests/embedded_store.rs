@@ -78,6 +78,55 @@ async fn data_and_feed_position_survive_a_restart() {
     );
 }
 
+/// The raw bytes the store keeps for `key`, and a way to replace them: what a data folder of
+/// an earlier release holds.
+fn kept_bytes(dir: &std::path::Path, key: &ItemKey, replace_with: Option<&[u8]>) -> Vec<u8> {
+    use redb::ReadableTable;
+    let items = redb::TableDefinition::<&str, &[u8]>::new("items");
+    let key = format!("{}\0{}", key.pk, key.sk);
+    let db = redb::Database::open(dir.join("store.redb")).unwrap();
+    let txn = db.begin_write().unwrap();
+    let kept = {
+        let mut table = txn.open_table(items).unwrap();
+        if let Some(bytes) = replace_with {
+            table.insert(key.as_str(), bytes).unwrap();
+        }
+        table.get(key.as_str()).unwrap().unwrap().value().to_vec()
+    };
+    txn.commit().unwrap();
+    kept
+}
+
+#[tokio::test]
+async fn items_an_earlier_release_kept_as_dynamodb_json_are_read_and_rewritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(support::start_time());
+    let record = profile("491700000004", &clock, RetentionClass::Bot7d);
+    {
+        let store = EmbeddedStore::open(dir.path(), Arc::new(clock.clone())).unwrap();
+        store.create(&record).await.unwrap();
+    }
+    assert_ne!(kept_bytes(dir.path(), &record.key, None)[0], b'{');
+    // Until 2026-12 the store kept each item as DynamoDB JSON.
+    let json = serde_json::to_vec(&record.to_item()).unwrap();
+    kept_bytes(dir.path(), &record.key, Some(&json));
+
+    let store = EmbeddedStore::open(dir.path(), Arc::new(clock.clone())).unwrap();
+    assert_eq!(store.get(&record.key).await.unwrap(), Some(record.clone()));
+    let mut changed = record.clone();
+    let mut contact: Contact = changed.body().unwrap();
+    contact.profile_name = Some("Erika".into());
+    changed.set_body(&contact).unwrap();
+    let updated = store.update(&changed).await.unwrap();
+    assert_eq!(store.get(&record.key).await.unwrap(), Some(updated));
+    drop(store);
+    assert_ne!(
+        kept_bytes(dir.path(), &record.key, None)[0],
+        b'{',
+        "written again in the binary form"
+    );
+}
+
 #[tokio::test]
 async fn change_records_are_kept_for_24_hours_like_a_stream() {
     let h = support::embedded().await;

@@ -29,7 +29,9 @@ use serde_dynamo::{AttributeValue, Item};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// `pk \0 sk` -> the item as DynamoDB JSON.
+mod codec;
+
+/// `pk \0 sk` -> the item's attributes ([`codec`]).
 const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
 /// (`expires_at`, `pk \0 sk`) -> retention class id.
 const EXPIRY: TableDefinition<(i64, &str), &str> = TableDefinition::new("expiry");
@@ -171,11 +173,11 @@ fn storage_key(key: &ItemKey) -> String {
 }
 
 fn encode_item(item: &Item) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(item).map_err(|e| StoreError::Encode(e.to_string()))
+    codec::encode(item).map_err(|e| StoreError::Encode(e.to_string()))
 }
 
 fn decode_item(bytes: &[u8]) -> Result<Item, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Decode(e.to_string()))
+    codec::decode(bytes).map_err(|e| StoreError::Decode(e.to_string()))
 }
 
 /// The page token of a (time, storage key) index position: the expiry and hold indexes.

@@ -1,0 +1,311 @@
+//! How the embedded store keeps an item on disk: its DynamoDB attributes as length-prefixed
+//! binary.
+//!
+//! Items were kept as DynamoDB JSON before (data folders of earlier releases hold them).
+//! Reading that JSON back into attribute maps was a fifth of a webhook request's work
+//! (docs/performance.md#per-event-work). JSON starts with `{`, this encoding with
+//! [`BINARY`], so both are read; every write stores the binary form.
+//!
+//! Layout: [`BINARY`], then the item as a map. A map is its entry count and, per entry, the
+//! name and the value. A value is one type byte and its content: text and bytes with their
+//! length first, lists and sets with their count first. Counts and lengths are `u32`, little
+//! endian.
+
+use serde_dynamo::{AttributeValue, Item};
+use std::collections::HashMap;
+
+/// The first byte of a binary item. JSON's is `{`.
+const BINARY: u8 = 0x01;
+
+/// The attribute types, one byte each.
+mod kind {
+    pub const S: u8 = 1;
+    pub const N: u8 = 2;
+    pub const BOOL: u8 = 3;
+    pub const NULL: u8 = 4;
+    pub const B: u8 = 5;
+    pub const M: u8 = 6;
+    pub const L: u8 = 7;
+    pub const SS: u8 = 8;
+    pub const NS: u8 = 9;
+    pub const BS: u8 = 10;
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CodecError {
+    #[error("the item ends early")]
+    Truncated,
+    #[error("unknown attribute type {0}")]
+    UnknownType(u8),
+    #[error("an attribute's text is not UTF-8")]
+    NotUtf8,
+    #[error("{0} bytes after the item")]
+    TrailingBytes(usize),
+    #[error("a part of the item is larger than 4 GiB")]
+    TooLarge,
+    #[error("an item of an earlier release (DynamoDB JSON): {0}")]
+    Json(String),
+}
+
+/// The item in the binary form.
+pub fn encode(item: &Item) -> Result<Vec<u8>, CodecError> {
+    let mut out = Vec::with_capacity(256);
+    out.push(BINARY);
+    put_map(&mut out, item)?;
+    Ok(out)
+}
+
+/// An item in either form: binary, or DynamoDB JSON as earlier releases wrote it.
+pub fn decode(bytes: &[u8]) -> Result<Item, CodecError> {
+    match bytes.split_first() {
+        Some((&BINARY, rest)) => {
+            let mut reader = Reader(rest);
+            let map = reader.map()?;
+            if !reader.0.is_empty() {
+                return Err(CodecError::TrailingBytes(reader.0.len()));
+            }
+            let mut item = Item::default();
+            *item = map;
+            Ok(item)
+        }
+        _ => serde_json::from_slice(bytes).map_err(|e| CodecError::Json(e.to_string())),
+    }
+}
+
+fn put_count(out: &mut Vec<u8>, count: usize) -> Result<(), CodecError> {
+    let count = u32::try_from(count).map_err(|_| CodecError::TooLarge)?;
+    out.extend_from_slice(&count.to_le_bytes());
+    Ok(())
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) -> Result<(), CodecError> {
+    put_count(out, bytes.len())?;
+    out.extend_from_slice(bytes);
+    Ok(())
+}
+
+fn put_map(out: &mut Vec<u8>, map: &HashMap<String, AttributeValue>) -> Result<(), CodecError> {
+    put_count(out, map.len())?;
+    for (name, value) in map {
+        put_bytes(out, name.as_bytes())?;
+        put_value(out, value)?;
+    }
+    Ok(())
+}
+
+fn put_texts(out: &mut Vec<u8>, texts: &[String]) -> Result<(), CodecError> {
+    put_count(out, texts.len())?;
+    texts
+        .iter()
+        .try_for_each(|text| put_bytes(out, text.as_bytes()))
+}
+
+fn put_value(out: &mut Vec<u8>, value: &AttributeValue) -> Result<(), CodecError> {
+    match value {
+        AttributeValue::S(text) => {
+            out.push(kind::S);
+            put_bytes(out, text.as_bytes())
+        }
+        AttributeValue::N(number) => {
+            out.push(kind::N);
+            put_bytes(out, number.as_bytes())
+        }
+        AttributeValue::Bool(flag) => {
+            out.extend_from_slice(&[kind::BOOL, u8::from(*flag)]);
+            Ok(())
+        }
+        AttributeValue::Null(flag) => {
+            out.extend_from_slice(&[kind::NULL, u8::from(*flag)]);
+            Ok(())
+        }
+        AttributeValue::B(bytes) => {
+            out.push(kind::B);
+            put_bytes(out, bytes)
+        }
+        AttributeValue::M(map) => {
+            out.push(kind::M);
+            put_map(out, map)
+        }
+        AttributeValue::L(values) => {
+            out.push(kind::L);
+            put_count(out, values.len())?;
+            values.iter().try_for_each(|value| put_value(out, value))
+        }
+        AttributeValue::Ss(texts) => {
+            out.push(kind::SS);
+            put_texts(out, texts)
+        }
+        AttributeValue::Ns(numbers) => {
+            out.push(kind::NS);
+            put_texts(out, numbers)
+        }
+        AttributeValue::Bs(all) => {
+            out.push(kind::BS);
+            put_count(out, all.len())?;
+            all.iter().try_for_each(|bytes| put_bytes(out, bytes))
+        }
+    }
+}
+
+/// What is left of an item being read.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
+        if self.0.len() < n {
+            return Err(CodecError::Truncated);
+        }
+        let (taken, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(taken)
+    }
+
+    fn byte(&mut self) -> Result<u8, CodecError> {
+        Ok(self.take(1)?[0])
+    }
+
+    /// A count, and how many elements to reserve room for: no more than bytes are left (each
+    /// element takes at least one), so a corrupt count cannot ask for gigabytes.
+    fn count(&mut self) -> Result<(usize, usize), CodecError> {
+        let raw: [u8; 4] = self
+            .take(4)?
+            .try_into()
+            .map_err(|_| CodecError::Truncated)?;
+        let count = u32::from_le_bytes(raw) as usize;
+        Ok((count, count.min(self.0.len())))
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], CodecError> {
+        let (length, _) = self.count()?;
+        self.take(length)
+    }
+
+    fn text(&mut self) -> Result<String, CodecError> {
+        let bytes = self.bytes()?;
+        std::str::from_utf8(bytes)
+            .map(str::to_owned)
+            .map_err(|_| CodecError::NotUtf8)
+    }
+
+    fn texts(&mut self) -> Result<Vec<String>, CodecError> {
+        let (count, room) = self.count()?;
+        let mut texts = Vec::with_capacity(room);
+        for _ in 0..count {
+            texts.push(self.text()?);
+        }
+        Ok(texts)
+    }
+
+    fn map(&mut self) -> Result<HashMap<String, AttributeValue>, CodecError> {
+        let (count, room) = self.count()?;
+        let mut map = HashMap::with_capacity(room);
+        for _ in 0..count {
+            let name = self.text()?;
+            let value = self.value()?;
+            map.insert(name, value);
+        }
+        Ok(map)
+    }
+
+    fn value(&mut self) -> Result<AttributeValue, CodecError> {
+        Ok(match self.byte()? {
+            kind::S => AttributeValue::S(self.text()?),
+            kind::N => AttributeValue::N(self.text()?),
+            kind::BOOL => AttributeValue::Bool(self.byte()? != 0),
+            kind::NULL => AttributeValue::Null(self.byte()? != 0),
+            kind::B => AttributeValue::B(self.bytes()?.to_vec()),
+            kind::M => AttributeValue::M(self.map()?),
+            kind::L => {
+                let (count, room) = self.count()?;
+                let mut values = Vec::with_capacity(room);
+                for _ in 0..count {
+                    values.push(self.value()?);
+                }
+                AttributeValue::L(values)
+            }
+            kind::SS => AttributeValue::Ss(self.texts()?),
+            kind::NS => AttributeValue::Ns(self.texts()?),
+            kind::BS => {
+                let (count, room) = self.count()?;
+                let mut all = Vec::with_capacity(room);
+                for _ in 0..count {
+                    all.push(self.bytes()?.to_vec());
+                }
+                AttributeValue::Bs(all)
+            }
+            unknown => return Err(CodecError::UnknownType(unknown)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(text: &str) -> AttributeValue {
+        AttributeValue::S(text.to_owned())
+    }
+
+    /// An item with every attribute type, nested.
+    fn every_type() -> Item {
+        let mut nested = HashMap::new();
+        nested.insert("note".to_owned(), s("Grüße, \"Lisa\"\n"));
+        nested.insert(
+            "list".to_owned(),
+            AttributeValue::L(vec![s(""), AttributeValue::N("-1.5".into())]),
+        );
+        let mut item = Item::default();
+        for (name, value) in [
+            ("pk", s("C#01JABCDEF")),
+            ("version", AttributeValue::N("3".into())),
+            ("yes", AttributeValue::Bool(true)),
+            ("no", AttributeValue::Bool(false)),
+            ("nothing", AttributeValue::Null(true)),
+            ("raw", AttributeValue::B(vec![0, 1, 0xFF])),
+            ("data", AttributeValue::M(nested)),
+            ("empty", AttributeValue::M(HashMap::new())),
+            ("tags", AttributeValue::Ss(vec!["a".into(), "ß".into()])),
+            ("numbers", AttributeValue::Ns(vec!["1".into(), "2".into()])),
+            ("blobs", AttributeValue::Bs(vec![vec![], vec![7]])),
+        ] {
+            item.insert(name.to_owned(), value);
+        }
+        item
+    }
+
+    #[test]
+    fn an_item_of_every_attribute_type_reads_back_as_written() {
+        let item = every_type();
+        let bytes = encode(&item).unwrap();
+        assert_eq!(bytes[0], BINARY);
+        assert_eq!(decode(&bytes).unwrap(), item);
+    }
+
+    #[test]
+    fn an_item_an_earlier_release_stored_as_dynamodb_json_is_read() {
+        let item = every_type();
+        let json = serde_json::to_vec(&item).unwrap();
+        assert_eq!(json[0], b'{');
+        assert_eq!(decode(&json).unwrap(), item);
+    }
+
+    #[test]
+    fn a_damaged_item_is_an_error_not_a_panic() {
+        let bytes = encode(&every_type()).unwrap();
+        for cut in 1..bytes.len() {
+            assert!(decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(decode(&longer), Err(CodecError::TrailingBytes(1)));
+        // One entry named "a" whose type is unknown.
+        let unknown = [BINARY, 1, 0, 0, 0, 1, 0, 0, 0, b'a', 99];
+        assert_eq!(decode(&unknown), Err(CodecError::UnknownType(99)));
+        let not_utf8 = [BINARY, 1, 0, 0, 0, 1, 0, 0, 0, 0xFF, kind::BOOL, 1];
+        assert_eq!(decode(&not_utf8), Err(CodecError::NotUtf8));
+        // A count of four billion entries in a few bytes: refused, not allocated.
+        let huge = [BINARY, 0xFF, 0xFF, 0xFF, 0xFF, 0];
+        assert_eq!(decode(&huge), Err(CodecError::Truncated));
+        assert!(matches!(decode(b"not an item"), Err(CodecError::Json(_))));
+    }
+}
