@@ -18,7 +18,7 @@ use servicekanal_shared::policy::mask::Secret;
 use servicekanal_shared::policy::retention::{self, RetentionClass};
 use servicekanal_shared::ports::clock::SharedClock;
 use servicekanal_shared::ports::queue::{Queue, QueueError};
-use servicekanal_shared::ports::store::{Record, Store, StoreError, Stored};
+use servicekanal_shared::ports::store::{Record, Store, StoreError, Stored, Write};
 use servicekanal_shared::runtime::{Env, StartupError, env};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -432,10 +432,6 @@ async fn store_inbound(
     let message_id = messages::message_id_for(&message.id, at);
     let message_key = ItemKey::message(&contact, message_id);
 
-    let (class, deadline) = upsert_contact(&contact, sender, at, ports).await?;
-    identities
-        .follow_profile(&established.links, class, deadline)
-        .await?;
     let stored = Message::inbound(
         message_id,
         message.id.clone(),
@@ -443,14 +439,11 @@ async fn store_inbound(
         message.content(),
         at,
     );
-    match ports
-        .store
-        .create(&Record::new(message_key.clone(), &stored, class, at)?)
-        .await
-    {
-        Ok(()) | Err(StoreError::AlreadyExists(_)) => {}
-        Err(e) => return Err(e.into()),
-    }
+    let (class, deadline) =
+        store_with_profile(&contact, sender, at, &message_key, &stored, ports).await?;
+    identities
+        .follow_profile(&established.links, class, deadline)
+        .await?;
 
     let notice = BotWork::Inbound(InboundNotice {
         message: message_key.clone(),
@@ -566,58 +559,224 @@ async fn change_identity(
     Ok(Inbound::IdentityChanged)
 }
 
-/// Creates or refreshes the contact's profile (last contact, identifiers, names); returns
-/// the retention class of its data and the profile's deadline. A contact that only talks to
-/// the bot keeps `bot-7d`; authentication or a handover (by Lisa) moves it to `service-13m`.
-/// Either way the deadline counts from the last contact. A message with a phone number or
-/// user id other than the profile's (changed without a system message) moves the identity.
+/// Refreshes the contact's profile and stores the message in the profile's retention class;
+/// returns the class and the profile's deadline.
+///
+/// For a known contact the two writes go out together: in AWS two requests in flight instead
+/// of one after the other, on the embedded store one commit. The message takes the class the
+/// profile was read with; should the profile have changed meanwhile (a handover, another
+/// delivery), it is refreshed again and the message follows its class. A profile read as
+/// absent (a new contact, or one under legal hold, which reads do not see) is written first,
+/// so a held contact's message is not stored.
+async fn store_with_profile(
+    contact: &Pseudonym,
+    sender: &SenderIdentity,
+    at: DateTime<Utc>,
+    key: &ItemKey,
+    message: &Message,
+    ports: &Ports,
+) -> Result<(RetentionClass, DateTime<Utc>), ProcessError> {
+    let store = ports.store.as_ref();
+    let refresh = ProfileRefresh::read(contact, sender, at, store).await?;
+    let created = |result| match result {
+        Ok(()) | Err(StoreError::AlreadyExists(_)) => Ok(()),
+        Err(e) => Err(e),
+    };
+    if !refresh.profile.exists() {
+        let (class, deadline) =
+            settle(refresh.write(store).await, contact, sender, at, ports).await?;
+        let record = Record::new(key.clone(), message, class, at)?;
+        created(store.create(&record).await)?;
+        return Ok((class, deadline));
+    }
+    // Both writes ready before either is sent, so the embedded store commits them together.
+    let read_class = refresh.profile.retention();
+    let record = Record::new(key.clone(), message, read_class, at)?;
+    let (profile_write, written) = refresh.into_write()?;
+    let (profile_written, message_created) =
+        tokio::join!(commit(store, profile_write.as_ref()), store.create(&record));
+    let (class, deadline) = settle(
+        profile_written.map(|()| written),
+        contact,
+        sender,
+        at,
+        ports,
+    )
+    .await?;
+    created(message_created)?;
+    if class != read_class {
+        reclassify(store, key, class, at).await?;
+    }
+    Ok((class, deadline))
+}
+
+/// Commits a write on its own, if there is one.
+async fn commit(store: &dyn Store, write: Option<&Write>) -> Result<(), StoreError> {
+    match write {
+        Some(write) => write.commit(store).await.map(drop),
+        None => Ok(()),
+    }
+}
+
+/// A message stored in the class its contact's profile had when read, which it has no more:
+/// the message follows the profile's class now.
+async fn reclassify(
+    store: &dyn Store,
+    key: &ItemKey,
+    class: RetentionClass,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let Some(mut record) = store.get(key).await? else {
+        return Ok(());
+    };
+    if record.retention == class {
+        return Ok(());
+    }
+    record.retain(class, at);
+    match store.update(&record).await {
+        // Moved by a concurrent delivery of the same message, or gone with its contact.
+        Ok(_) | Err(StoreError::VersionConflict { .. } | StoreError::NotFound(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether a profile's write was refused because the profile changed since it was read.
+fn changed_meanwhile(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::AlreadyExists(_) | StoreError::VersionConflict { .. } | StoreError::NotFound(_)
+    )
+}
+
+/// The profile's class and deadline once its write is done. A write refused because the
+/// profile changed meanwhile is refreshed again from what is stored now.
+async fn settle(
+    written: Result<Written, StoreError>,
+    contact: &Pseudonym,
+    sender: &SenderIdentity,
+    at: DateTime<Utc>,
+    ports: &Ports,
+) -> Result<(RetentionClass, DateTime<Utc>), ProcessError> {
+    match written {
+        Ok(written) => written.follow(contact, at, ports).await,
+        Err(e) if changed_meanwhile(&e) => upsert_contact(contact, sender, at, ports).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Creates or refreshes the contact's profile (last contact, identifiers, names) until no one
+/// else changes it meanwhile; returns the retention class of its data and the profile's
+/// deadline.
 async fn upsert_contact(
     contact: &Pseudonym,
     sender: &SenderIdentity,
     at: DateTime<Utc>,
     ports: &Ports,
 ) -> Result<(RetentionClass, DateTime<Utc>), ProcessError> {
-    let key = ItemKey::profile(contact);
     let store = ports.store.as_ref();
     for _ in 0..5 {
+        let refresh = ProfileRefresh::read(contact, sender, at, store).await?;
+        match refresh.write(store).await {
+            Ok(written) => return written.follow(contact, at, ports).await,
+            Err(e) if changed_meanwhile(&e) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Backend("contact profile kept changing".into()).into())
+}
+
+/// A contact's profile as this message leaves it. A contact that only talks to the bot keeps
+/// `bot-7d`; authentication or a handover (by Lisa) moves it to `service-13m`. Either way the
+/// deadline counts from the last contact. A message with a phone number or user id other than
+/// the profile's (changed without a system message) moves the identity.
+struct ProfileRefresh {
+    profile: Stored<Contact>,
+    /// Whether the message changed it (a new contact, a later last contact, new identifiers
+    /// or names): only then is it written.
+    changed: bool,
+    /// The identifiers it replaced (old, new), whose links move once it is written.
+    replaced: Vec<(Identifier, Identifier)>,
+}
+
+/// A profile written (or left as it was): its class and deadline, and the links still to move.
+struct Written {
+    class: RetentionClass,
+    deadline: DateTime<Utc>,
+    replaced: Vec<(Identifier, Identifier)>,
+}
+
+impl ProfileRefresh {
+    /// The stored profile (a new one if none is readable) with the message applied.
+    async fn read(
+        contact: &Pseudonym,
+        sender: &SenderIdentity,
+        at: DateTime<Utc>,
+        store: &dyn Store,
+    ) -> Result<Self, StoreError> {
+        let key = ItemKey::profile(contact);
         let mut profile = match store.load::<Contact>(&key).await? {
             Some(profile) => profile,
             None => Stored::new(
-                key.clone(),
+                key,
                 Contact::first_seen(sender.profile_name.clone(), at),
                 retention::NEW_CONTACT,
                 at,
             ),
         };
         let before = profile.body.clone();
-        let contact_data = &mut profile.body;
-        contact_data.last_contact_at = contact_data.last_contact_at.max(at);
-        let replaced = apply_sender(contact_data, sender);
-        if profile.exists() && profile.body == before {
-            return Ok((profile.retention(), profile.expires_at()));
+        profile.body.last_contact_at = profile.body.last_contact_at.max(at);
+        let replaced = apply_sender(&mut profile.body, sender);
+        let changed = !profile.exists() || profile.body != before;
+        if changed {
+            // The profile is the anchor of its contact's data: it counts from the last contact.
+            let class = profile.retention();
+            let last_contact = profile.body.last_contact_at;
+            profile.retain(class, last_contact);
         }
-        // The profile is the anchor of its contact's data: it counts from the last contact.
-        let class = profile.retention();
-        let last_contact = profile.body.last_contact_at;
-        profile.retain(class, last_contact);
-        match profile.save(store).await {
-            Ok(saved) => {
-                for (old, new) in &replaced {
-                    identities(ports)
-                        .change(contact, Some(old), new, at)
-                        .await?;
-                }
-                return Ok((saved.retention(), saved.expires_at()));
-            }
-            Err(
-                StoreError::AlreadyExists(_)
-                | StoreError::VersionConflict { .. }
-                | StoreError::NotFound(_),
-            ) => continue,
-            Err(e) => return Err(e.into()),
-        }
+        Ok(Self {
+            profile,
+            changed,
+            replaced,
+        })
     }
-    Err(StoreError::Backend("contact profile kept changing".into()).into())
+
+    /// The profile's write, if the message changed it, and the profile as written.
+    fn into_write(self) -> Result<(Option<Write>, Written), StoreError> {
+        let written = Written {
+            class: self.profile.retention(),
+            deadline: self.profile.expires_at(),
+            replaced: self.replaced,
+        };
+        let write = match self.changed {
+            true => Some(self.profile.into_write()?),
+            false => None,
+        };
+        Ok((write, written))
+    }
+
+    /// Writes the profile if the message changed it.
+    async fn write(self, store: &dyn Store) -> Result<Written, StoreError> {
+        let (write, written) = self.into_write()?;
+        commit(store, write.as_ref()).await?;
+        Ok(written)
+    }
+}
+
+impl Written {
+    /// Moves the links of the identifiers the profile replaced; returns its class and deadline.
+    async fn follow(
+        self,
+        contact: &Pseudonym,
+        at: DateTime<Utc>,
+        ports: &Ports,
+    ) -> Result<(RetentionClass, DateTime<Utc>), ProcessError> {
+        for (old, new) in &self.replaced {
+            identities(ports)
+                .change(contact, Some(old), new, at)
+                .await?;
+        }
+        Ok((self.class, self.deadline))
+    }
 }
 
 /// Writes what the sender shows onto the profile; returns the identifiers it replaced (old,

@@ -18,7 +18,8 @@ use servicekanal_shared::ports::queue::{
     OutgoingMessage, Queue, QueueError, dedup_id_of, group_of,
 };
 use servicekanal_shared::ports::store::embedded::EmbeddedStore;
-use servicekanal_shared::ports::store::{ChangeFeed, PageRequest, Record, Store};
+use servicekanal_shared::ports::store::faulty::{Injected, StoreFaults};
+use servicekanal_shared::ports::store::{ChangeFeed, Hold, PageRequest, Record, Store};
 use servicekanal_testing::{FaultyStore, LogCapture};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -356,6 +357,97 @@ async fn a_contact_in_the_service_channel_keeps_its_class_and_the_deadline_slide
         .unwrap()
         .items[0];
     assert_eq!(message.retention, RetentionClass::Service13m);
+}
+
+/// Lisa hands the contact over (its profile moves to `service-13m`) while the webhook stores
+/// the next message: between the webhook's read of the profile and its write of it.
+struct HandoverMeanwhile {
+    store: Arc<EmbeddedStore>,
+    profile: ItemKey,
+    done: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl StoreFaults for HandoverMeanwhile {
+    fn before(&self, operation: &'static str, key: &ItemKey) -> Option<Injected> {
+        if operation == "update" && key == &self.profile && !self.done.swap(true, Ordering::SeqCst)
+        {
+            tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current().block_on(async {
+                    let mut profile = self.store.get(key).await.unwrap().unwrap();
+                    let last_contact = profile.body::<Contact>().unwrap().last_contact_at;
+                    profile.retain(RetentionClass::Service13m, last_contact);
+                    self.store.update(&profile).await.unwrap();
+                })
+            });
+        }
+        None
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_follows_its_contact_handed_over_while_it_was_stored() {
+    let mut h = harness();
+    assert_eq!(h.post("post-text").await.0, 200);
+    h.drain_queue().await;
+    let contact = pseudonymizer().contact(CUSTOMER).unwrap();
+    let handed_over = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let handover = HandoverMeanwhile {
+        store: h.store.clone(),
+        profile: ItemKey::profile(&contact),
+        done: handed_over.clone(),
+    };
+    h.ports.store = Arc::new(FaultyStore::with_faults(h.store.clone(), handover));
+
+    assert_eq!(h.post("post-image").await.0, 200);
+    assert!(
+        handed_over.load(Ordering::SeqCst),
+        "the handover came between"
+    );
+    let sent_at = DateTime::from_timestamp(T0 + 5, 0).unwrap();
+    let profile = h.profile_of(CUSTOMER).await.unwrap();
+    assert_eq!(profile.retention, RetentionClass::Service13m);
+    assert_eq!(profile.body::<Contact>().unwrap().last_contact_at, sent_at);
+    let messages = h
+        .store
+        .query(&contact.partition(), MESSAGE_PREFIX, PageRequest::first(5))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(messages.len(), 2);
+    let image = messages
+        .iter()
+        .find(|m| m.body::<Message>().unwrap().message_type == MessageType::Image)
+        .unwrap();
+    assert_eq!(image.retention, RetentionClass::Service13m);
+    assert_eq!(
+        image.expires_at,
+        RetentionClass::Service13m.deadline(sent_at)
+    );
+    assert_eq!(h.drain_queue().await.len(), 1, "queued once");
+}
+
+#[tokio::test]
+async fn a_message_of_a_contact_under_legal_hold_is_neither_stored_nor_queued() {
+    let h = harness();
+    assert_eq!(h.post("post-text").await.0, 200);
+    h.drain_queue().await;
+    let contact = pseudonymizer().contact(CUSTOMER).unwrap();
+    h.store
+        .place_hold(
+            &ItemKey::profile(&contact),
+            Hold {
+                reason: "case 2026-117".into(),
+                placed_at: h.clock.now(),
+            },
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(h.post("post-image").await.0, 200);
+    let messages = h.messages_of(CUSTOMER).await;
+    assert_eq!(messages.len(), 1, "only the message from before the hold");
+    assert_eq!(messages[0].message_type, MessageType::Text);
+    assert!(h.drain_queue().await.is_empty(), "Lisa does not answer it");
 }
 
 #[tokio::test]

@@ -323,14 +323,7 @@ impl<B: Body> Stored<B> {
         B: Clone,
     {
         let body = self.body.clone();
-        let write = self.into_write()?;
-        let record = match &write {
-            Write::Update(r) => store.update(r).await?,
-            Write::Create(r) => {
-                store.create(r).await?;
-                write.committed()
-            }
-        };
+        let record = self.into_write()?.commit(store).await?;
         Ok(Self {
             body,
             record: Self::bodiless(record),
@@ -501,6 +494,18 @@ impl Write {
     pub fn key(&self) -> &ItemKey {
         match self {
             Write::Create(r) | Write::Update(r) => &r.key,
+        }
+    }
+
+    /// Commits the write on its own (as `create` or `update`, not in a transaction); returns
+    /// the record as stored.
+    pub async fn commit(&self, store: &dyn Store) -> Result<Record, StoreError> {
+        match self {
+            Write::Update(r) => store.update(r).await,
+            Write::Create(r) => {
+                store.create(r).await?;
+                Ok(self.committed())
+            }
         }
     }
 
