@@ -8,6 +8,7 @@ use chrono::DateTime;
 use serde::{Serialize, de::DeserializeOwned};
 use serde_dynamo::{AttributeValue, Item};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ItemError {
@@ -52,7 +53,7 @@ pub(super) fn to_item(record: &Record) -> Item {
     );
     item.insert(
         attr::DATA.into(),
-        AttributeValue::M(record.data.clone().into_inner()),
+        AttributeValue::M(Item::clone(&record.data).into_inner()),
     );
     item
 }
@@ -136,7 +137,7 @@ fn with_data(item: &Item, data: Option<Item>) -> Result<Record, ItemError> {
             .ok_or(ItemError::Attribute(attr::EXPIRES_AT))?,
         version: u64::try_from(number(item, attr::VERSION)?)
             .map_err(|_| ItemError::Attribute(attr::VERSION))?,
-        data: data.ok_or(ItemError::Attribute(attr::DATA))?,
+        data: Arc::new(data.ok_or(ItemError::Attribute(attr::DATA))?),
         owner: string(item, attr::OWNER).ok().map(str::to_owned),
         hold,
     })

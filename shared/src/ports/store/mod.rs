@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_dynamo::Item;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 pub use item::ItemError;
 
@@ -95,8 +96,9 @@ pub struct Record {
     pub expires_at: DateTime<Utc>,
     /// 1 when created; every update adds one.
     pub version: u64,
-    /// The body's attributes (see [`Record::body`]).
-    pub data: Item,
+    /// The body's attributes (see [`Record::body`]), shared between copies: a record is
+    /// copied on its way into a store, its attributes need not be.
+    pub data: Arc<Item>,
     /// The person an item outside their contact partition belongs to (see [`Record::owned_by`]).
     pub owner: Option<String>,
     /// Set while the item is under legal hold.
@@ -148,7 +150,7 @@ impl Record {
             retention,
             expires_at: retention.deadline_of(anchor.into()),
             version: 1,
-            data: Item::default(),
+            data: Arc::default(),
             owner: None,
             hold: None,
         }
@@ -175,7 +177,7 @@ impl Record {
 
     /// The body as its domain type.
     pub fn body<B: Body>(&self) -> Result<B, StoreError> {
-        Self::decode_body(self.kind, self.data.clone())
+        Self::decode_body(self.kind, Item::clone(&self.data))
     }
 
     /// A body of `kind` as its domain type.
@@ -197,7 +199,7 @@ impl Record {
                 found: B::KIND,
             });
         }
-        self.data = item::body_item(body).map_err(|e| StoreError::Encode(e.to_string()))?;
+        self.data = Arc::new(item::body_item(body).map_err(|e| StoreError::Encode(e.to_string()))?);
         Ok(())
     }
 
@@ -235,7 +237,7 @@ pub struct Stored<B> {
 impl<B: Body> Stored<B> {
     /// A record as read.
     pub fn read(mut record: Record) -> Result<Self, StoreError> {
-        let data = std::mem::take(&mut record.data);
+        let data = Arc::unwrap_or_clone(std::mem::take(&mut record.data));
         Ok(Self {
             body: Record::decode_body(record.kind, data)?,
             record,
@@ -245,7 +247,7 @@ impl<B: Body> Stored<B> {
 
     /// `record` as kept beside the body: without its attributes.
     fn bodiless(mut record: Record) -> Record {
-        record.data = Item::default();
+        record.data = Arc::default();
         record
     }
 
