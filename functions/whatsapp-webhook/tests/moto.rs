@@ -86,4 +86,39 @@ async fn a_message_lands_in_dynamodb_and_once_on_the_fifo_queue() {
         panic!("the webhook queues inbound work");
     };
     assert_eq!(notice.message, messages[0].key);
+
+    // The same customer again: her profile's refresh and the new message go to DynamoDB
+    // together, and both arrive.
+    queue
+        .acknowledge(received[0].receipt_handle.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(handle(event("post-image"), &ports).await.status(), 200);
+    let image_sent = DateTime::from_timestamp(1_795_255_205, 0).unwrap();
+    let profile = store
+        .get(&ItemKey::profile(&contact))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        profile.body::<Contact>().unwrap().last_contact_at,
+        image_sent
+    );
+    assert_eq!(
+        profile.expires_at,
+        RetentionClass::Bot7d.deadline(image_sent)
+    );
+    let messages = store
+        .query(&contact.partition(), MESSAGE_PREFIX, PageRequest::first(10))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(messages.len(), 2);
+    assert!(
+        messages
+            .iter()
+            .all(|m| m.retention == RetentionClass::Bot7d)
+    );
+    let received = queue.receive(10).await.unwrap();
+    assert_eq!(received.len(), 1, "the image queued once");
 }
