@@ -1,7 +1,7 @@
 //! The webhook on its AWS adapters: DynamoDB and an SQS FIFO queue in moto, through the SDK.
 
 use chrono::DateTime;
-use servicekanal_shared::domain::keys::{ItemKey, MESSAGE_PREFIX, Pseudonymizer};
+use servicekanal_shared::domain::keys::{ItemKey, MESSAGE_PREFIX, Pseudonym, Pseudonymizer};
 use servicekanal_shared::domain::messages::BotWork;
 use servicekanal_shared::domain::{Contact, Message, MessageContent};
 use servicekanal_shared::policy::mask::Secret;
@@ -10,7 +10,7 @@ use servicekanal_shared::ports::clock::ManualClock;
 use servicekanal_shared::ports::queue::sqs::SqsQueue;
 use servicekanal_shared::ports::queue::{Queue, dedup_id_of, group_of};
 use servicekanal_shared::ports::store::dynamodb::DynamoStore;
-use servicekanal_shared::ports::store::{PageRequest, Store};
+use servicekanal_shared::ports::store::{PageRequest, Record, Store};
 use servicekanal_testing::{moto_config, moto_queue, moto_table};
 use std::sync::Arc;
 use whatsapp_webhook::{DEFAULT_MAX_BODY_BYTES, Ports, WebhookConfig, handle};
@@ -21,6 +21,14 @@ fn event(name: &str) -> lambda_http::Request {
         env!("CARGO_MANIFEST_DIR")
     );
     lambda_http::request::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+async fn messages_of(store: &dyn Store, contact: &Pseudonym) -> Vec<Record> {
+    store
+        .query(&contact.partition(), MESSAGE_PREFIX, PageRequest::first(10))
+        .await
+        .unwrap()
+        .items
 }
 
 #[tokio::test]
@@ -62,11 +70,7 @@ async fn a_message_lands_in_dynamodb_and_once_on_the_fifo_queue() {
         profile.body::<Contact>().unwrap().profile_name.as_deref(),
         Some("Erika Mustermann")
     );
-    let messages = store
-        .query(&contact.partition(), MESSAGE_PREFIX, PageRequest::first(10))
-        .await
-        .unwrap()
-        .items;
+    let messages = messages_of(store.as_ref(), &contact).await;
     assert_eq!(messages.len(), 1);
     let message: Message = messages[0].body().unwrap();
     assert_eq!(
@@ -108,11 +112,7 @@ async fn a_message_lands_in_dynamodb_and_once_on_the_fifo_queue() {
         profile.expires_at,
         RetentionClass::Bot7d.deadline(image_sent)
     );
-    let messages = store
-        .query(&contact.partition(), MESSAGE_PREFIX, PageRequest::first(10))
-        .await
-        .unwrap()
-        .items;
+    let messages = messages_of(store.as_ref(), &contact).await;
     assert_eq!(messages.len(), 2);
     assert!(
         messages
