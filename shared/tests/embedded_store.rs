@@ -106,7 +106,11 @@ async fn items_an_earlier_release_kept_as_dynamodb_json_are_read_and_rewritten()
         let store = EmbeddedStore::open(dir.path(), Arc::new(clock.clone())).unwrap();
         store.create(&record).await.unwrap();
     }
-    assert_ne!(kept_bytes(dir.path(), &record.key, None)[0], b'{');
+    assert_eq!(
+        kept_bytes(dir.path(), &record.key, None)[0],
+        0x01,
+        "the binary form"
+    );
     // Until 2026-12 the store kept each item as DynamoDB JSON.
     let json = serde_json::to_vec(&record.to_item()).unwrap();
     kept_bytes(dir.path(), &record.key, Some(&json));
@@ -120,9 +124,9 @@ async fn items_an_earlier_release_kept_as_dynamodb_json_are_read_and_rewritten()
     let updated = store.update(&changed).await.unwrap();
     assert_eq!(store.get(&record.key).await.unwrap(), Some(updated));
     drop(store);
-    assert_ne!(
+    assert_eq!(
         kept_bytes(dir.path(), &record.key, None)[0],
-        b'{',
+        0x01,
         "written again in the binary form"
     );
 }

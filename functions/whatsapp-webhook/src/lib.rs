@@ -458,7 +458,7 @@ async fn store_inbound(
     // again (dropped by SQS within its deduplication window, answered once by Lisa after it).
     // A marker created meanwhile by a concurrent delivery says the same; a vanished one
     // (erased contact) needs no mark.
-    let written = match unfinished {
+    let marked = match unfinished {
         Some(mut existing) => {
             let mut marker: DeliveryMarker = existing.body()?;
             marker.queued = true;
@@ -476,7 +476,7 @@ async fn store_inbound(
             ports.store.create(&record).await
         }
     };
-    match written {
+    match marked {
         Ok(())
         | Err(
             StoreError::AlreadyExists(_)
@@ -563,11 +563,12 @@ async fn change_identity(
 /// returns the class and the profile's deadline.
 ///
 /// For a known contact the two writes go out together: in AWS two requests in flight instead
-/// of one after the other, on the embedded store one commit. The message takes the class the
-/// profile was read with; should the profile have changed meanwhile (a handover, another
-/// delivery), it is refreshed again and the message follows its class. A profile read as
-/// absent (a new contact, or one under legal hold, which reads do not see) is written first,
-/// so a held contact's message is not stored.
+/// of one after the other, on the embedded store usually one commit. The message takes the
+/// class the profile was read with; should the profile have changed meanwhile (a handover,
+/// another delivery), it is refreshed again and the message follows its class, on a retry
+/// too. A profile read as absent (a new contact, or one under legal hold, which reads do not
+/// see) is written first, so a held contact's message is not stored; a hold placed between
+/// the read and the writes takes the message that went out with the profile's write back.
 async fn store_with_profile(
     contact: &Pseudonym,
     sender: &SenderIdentity,
@@ -578,23 +579,32 @@ async fn store_with_profile(
 ) -> Result<(RetentionClass, DateTime<Utc>), ProcessError> {
     let store = ports.store.as_ref();
     let refresh = ProfileRefresh::read(contact, sender, at, store).await?;
-    let created = |result| match result {
-        Ok(()) | Err(StoreError::AlreadyExists(_)) => Ok(()),
-        Err(e) => Err(e),
-    };
     if !refresh.profile.exists() {
         let (class, deadline) =
             settle(refresh.write(store).await, contact, sender, at, ports).await?;
         let record = Record::new(key.clone(), message, class, at)?;
-        created(store.create(&record).await)?;
+        match store.create(&record).await {
+            Ok(()) | Err(StoreError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
         return Ok((class, deadline));
     }
-    // Both writes ready before either is sent, so the embedded store commits them together.
+    // Both writes ready before either is sent, so that the embedded store's writer finds
+    // them waiting together.
     let read_class = refresh.profile.retention();
     let record = Record::new(key.clone(), message, read_class, at)?;
     let (profile_write, written) = refresh.into_write()?;
     let (profile_written, message_created) =
         tokio::join!(commit(store, profile_write.as_ref()), store.create(&record));
+    if let Err(StoreError::Held(held)) = &profile_written {
+        if message_created.is_ok() {
+            match store.delete(key).await {
+                Ok(_) | Err(StoreError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        return Err(StoreError::Held(held.clone()).into());
+    }
     let (class, deadline) = settle(
         profile_written.map(|()| written),
         contact,
@@ -603,8 +613,13 @@ async fn store_with_profile(
         ports,
     )
     .await?;
-    created(message_created)?;
-    if class != read_class {
+    let stored_before = match message_created {
+        Ok(()) => false,
+        Err(StoreError::AlreadyExists(_)) => true,
+        Err(e) => return Err(e.into()),
+    };
+    // Stored before by an interrupted delivery, perhaps in a class the profile has no more.
+    if class != read_class || stored_before {
         reclassify(store, key, class, at).await?;
     }
     Ok((class, deadline))
@@ -618,26 +633,31 @@ async fn commit(store: &dyn Store, write: Option<&Write>) -> Result<(), StoreErr
     }
 }
 
-/// A message stored in the class its contact's profile had when read, which it has no more:
-/// the message follows the profile's class now.
+/// A message stored in a class its contact's profile no longer has: the message follows the
+/// profile's class now.
 async fn reclassify(
     store: &dyn Store,
     key: &ItemKey,
     class: RetentionClass,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let Some(mut record) = store.get(key).await? else {
-        return Ok(());
-    };
-    if record.retention == class {
-        return Ok(());
+    for _ in 0..5 {
+        let Some(mut record) = store.get(key).await? else {
+            // Gone with its contact.
+            return Ok(());
+        };
+        if record.retention == class {
+            return Ok(());
+        }
+        record.retain(class, at);
+        match store.update(&record).await {
+            Ok(_) | Err(StoreError::NotFound(_)) => return Ok(()),
+            // Changed meanwhile: read it again.
+            Err(StoreError::VersionConflict { .. }) => continue,
+            Err(e) => return Err(e),
+        }
     }
-    record.retain(class, at);
-    match store.update(&record).await {
-        // Moved by a concurrent delivery of the same message, or gone with its contact.
-        Ok(_) | Err(StoreError::VersionConflict { .. } | StoreError::NotFound(_)) => Ok(()),
-        Err(e) => Err(e),
-    }
+    Err(StoreError::Backend("message kept changing".into()))
 }
 
 /// Whether a profile's write was refused because the profile changed since it was read.
@@ -649,7 +669,8 @@ fn changed_meanwhile(e: &StoreError) -> bool {
 }
 
 /// The profile's class and deadline once its write is done. A write refused because the
-/// profile changed meanwhile is refreshed again from what is stored now.
+/// profile changed meanwhile is refreshed again from what is stored now (up to five more
+/// times, [`upsert_contact`]).
 async fn settle(
     written: Result<Written, StoreError>,
     contact: &Pseudonym,

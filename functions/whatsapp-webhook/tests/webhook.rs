@@ -359,20 +359,45 @@ async fn a_contact_in_the_service_channel_keeps_its_class_and_the_deadline_slide
     assert_eq!(message.retention, RetentionClass::Service13m);
 }
 
-/// Lisa hands the contact over (its profile moves to `service-13m`) while the webhook stores
-/// the next message: between the webhook's read of the profile and its write of it.
-struct HandoverMeanwhile {
-    store: Arc<EmbeddedStore>,
-    profile: ItemKey,
-    done: Arc<std::sync::atomic::AtomicBool>,
+/// What happens to the contact's profile between the webhook's read of it and its write.
+#[derive(Clone, Copy, PartialEq)]
+enum Meanwhile {
+    /// Lisa hands the contact over: the profile moves to `service-13m`.
+    Handover,
+    /// The handover, and then the first update of a message fails (the webhook answers 500
+    /// and WhatsApp delivers again).
+    HandoverThenFailure,
+    /// A legal hold is placed on the profile.
+    Hold,
 }
 
-impl StoreFaults for HandoverMeanwhile {
+/// Does what [`Meanwhile`] says just before the webhook's first update of the profile reaches
+/// the store.
+struct BeforeProfileUpdate {
+    what: Meanwhile,
+    store: Arc<EmbeddedStore>,
+    profile: ItemKey,
+    clock: ManualClock,
+    done: Arc<std::sync::atomic::AtomicBool>,
+    failed: std::sync::atomic::AtomicBool,
+}
+
+impl StoreFaults for BeforeProfileUpdate {
     fn before(&self, operation: &'static str, key: &ItemKey) -> Option<Injected> {
-        if operation == "update" && key == &self.profile && !self.done.swap(true, Ordering::SeqCst)
-        {
+        if operation != "update" {
+            return None;
+        }
+        if key == &self.profile && !self.done.swap(true, Ordering::SeqCst) {
             tokio::task::block_in_place(|| {
                 tokio::runtime::Handle::current().block_on(async {
+                    if self.what == Meanwhile::Hold {
+                        let hold = Hold {
+                            reason: "case 2026-118".into(),
+                            placed_at: self.clock.now(),
+                        };
+                        self.store.place_hold(key, hold).await.unwrap();
+                        return;
+                    }
                     let mut profile = self.store.get(key).await.unwrap().unwrap();
                     let last_contact = profile.body::<Contact>().unwrap().last_contact_at;
                     profile.retain(RetentionClass::Service13m, last_contact);
@@ -380,7 +405,41 @@ impl StoreFaults for HandoverMeanwhile {
                 })
             });
         }
-        None
+        let fails = self.what == Meanwhile::HandoverThenFailure
+            && key.sk.starts_with(MESSAGE_PREFIX)
+            && !self.failed.swap(true, Ordering::SeqCst);
+        fails.then_some(Injected::Before)
+    }
+}
+
+impl Harness {
+    /// From now on, `what` happens during the webhook's next write of the customer's
+    /// profile; true once it happened.
+    fn meanwhile(&mut self, what: Meanwhile) -> Arc<std::sync::atomic::AtomicBool> {
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let faults = BeforeProfileUpdate {
+            what,
+            store: self.store.clone(),
+            profile: ItemKey::profile(&pseudonymizer().contact(CUSTOMER).unwrap()),
+            clock: self.clock.clone(),
+            done: done.clone(),
+            failed: false.into(),
+        };
+        self.ports.store = Arc::new(FaultyStore::with_faults(self.store.clone(), faults));
+        done
+    }
+
+    /// The customer's image message (`post-image`) as stored.
+    async fn stored_image(&self) -> Record {
+        let contact = pseudonymizer().contact(CUSTOMER).unwrap();
+        self.store
+            .query(&contact.partition(), MESSAGE_PREFIX, PageRequest::first(5))
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .find(|m| m.body::<Message>().unwrap().message_type == MessageType::Image)
+            .expect("the image stored")
     }
 }
 
@@ -389,14 +448,7 @@ async fn a_message_follows_its_contact_handed_over_while_it_was_stored() {
     let mut h = harness();
     assert_eq!(h.post("post-text").await.0, 200);
     h.drain_queue().await;
-    let contact = pseudonymizer().contact(CUSTOMER).unwrap();
-    let handed_over = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let handover = HandoverMeanwhile {
-        store: h.store.clone(),
-        profile: ItemKey::profile(&contact),
-        done: handed_over.clone(),
-    };
-    h.ports.store = Arc::new(FaultyStore::with_faults(h.store.clone(), handover));
+    let handed_over = h.meanwhile(Meanwhile::Handover);
 
     assert_eq!(h.post("post-image").await.0, 200);
     assert!(
@@ -407,23 +459,50 @@ async fn a_message_follows_its_contact_handed_over_while_it_was_stored() {
     let profile = h.profile_of(CUSTOMER).await.unwrap();
     assert_eq!(profile.retention, RetentionClass::Service13m);
     assert_eq!(profile.body::<Contact>().unwrap().last_contact_at, sent_at);
-    let messages = h
-        .store
-        .query(&contact.partition(), MESSAGE_PREFIX, PageRequest::first(5))
-        .await
-        .unwrap()
-        .items;
-    assert_eq!(messages.len(), 2);
-    let image = messages
-        .iter()
-        .find(|m| m.body::<Message>().unwrap().message_type == MessageType::Image)
-        .unwrap();
+    assert_eq!(h.messages_of(CUSTOMER).await.len(), 2);
+    let image = h.stored_image().await;
     assert_eq!(image.retention, RetentionClass::Service13m);
     assert_eq!(
         image.expires_at,
         RetentionClass::Service13m.deadline(sent_at)
     );
     assert_eq!(h.drain_queue().await.len(), 1, "queued once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_follows_its_handed_over_contact_when_a_failure_interrupted_that() {
+    let mut h = harness();
+    assert_eq!(h.post("post-text").await.0, 200);
+    h.drain_queue().await;
+    h.meanwhile(Meanwhile::HandoverThenFailure);
+
+    assert_eq!(h.post("post-image").await.0, 500, "WhatsApp will retry");
+    assert_eq!(h.stored_image().await.retention, RetentionClass::Bot7d);
+    assert_eq!(h.post("post-image").await.0, 200, "WhatsApp's retry");
+    let sent_at = DateTime::from_timestamp(T0 + 5, 0).unwrap();
+    let image = h.stored_image().await;
+    assert_eq!(image.retention, RetentionClass::Service13m);
+    assert_eq!(
+        image.expires_at,
+        RetentionClass::Service13m.deadline(sent_at)
+    );
+    assert_eq!(h.messages_of(CUSTOMER).await.len(), 2);
+    assert_eq!(h.drain_queue().await.len(), 1, "queued once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_placed_while_a_message_is_stored_takes_the_message_back() {
+    let mut h = harness();
+    assert_eq!(h.post("post-text").await.0, 200);
+    h.drain_queue().await;
+    let held = h.meanwhile(Meanwhile::Hold);
+
+    assert_eq!(h.post("post-image").await.0, 200);
+    assert!(held.load(Ordering::SeqCst), "the hold came between");
+    let messages = h.messages_of(CUSTOMER).await;
+    assert_eq!(messages.len(), 1, "only the message from before the hold");
+    assert_eq!(messages[0].message_type, MessageType::Text);
+    assert!(h.drain_queue().await.is_empty(), "Lisa does not answer it");
 }
 
 #[tokio::test]

@@ -11,11 +11,16 @@
 //! length first, lists and sets with their count first. Counts and lengths are `u32`, little
 //! endian.
 
+use crate::ports::store::item::item_of;
 use serde_dynamo::{AttributeValue, Item};
 use std::collections::HashMap;
 
 /// The first byte of a binary item. JSON's is `{`.
 const BINARY: u8 = 0x01;
+
+/// How deep maps and lists may nest: DynamoDB's own limit. Reading recurses, so a damaged
+/// item claiming deeper nesting is refused before it could exhaust the stack.
+const MAX_DEPTH: usize = 32;
 
 /// The attribute types, one byte each.
 mod kind {
@@ -43,6 +48,8 @@ pub enum CodecError {
     TrailingBytes(usize),
     #[error("a part of the item is larger than 4 GiB")]
     TooLarge,
+    #[error("maps and lists nested deeper than {MAX_DEPTH} levels")]
+    TooDeep,
     #[error("an item of an earlier release (DynamoDB JSON): {0}")]
     Json(String),
 }
@@ -60,13 +67,11 @@ pub fn decode(bytes: &[u8]) -> Result<Item, CodecError> {
     match bytes.split_first() {
         Some((&BINARY, rest)) => {
             let mut reader = Reader(rest);
-            let map = reader.map()?;
+            let map = reader.map(0)?;
             if !reader.0.is_empty() {
                 return Err(CodecError::TrailingBytes(reader.0.len()));
             }
-            let mut item = Item::default();
-            *item = map;
-            Ok(item)
+            Ok(item_of(map))
         }
         _ => serde_json::from_slice(bytes).map_err(|e| CodecError::Json(e.to_string())),
     }
@@ -196,30 +201,38 @@ impl<'a> Reader<'a> {
         Ok(texts)
     }
 
-    fn map(&mut self) -> Result<HashMap<String, AttributeValue>, CodecError> {
+    /// A map `depth` levels below the item's top.
+    fn map(&mut self, depth: usize) -> Result<HashMap<String, AttributeValue>, CodecError> {
+        if depth > MAX_DEPTH {
+            return Err(CodecError::TooDeep);
+        }
         let (count, room) = self.count()?;
         let mut map = HashMap::with_capacity(room);
         for _ in 0..count {
             let name = self.text()?;
-            let value = self.value()?;
+            let value = self.value(depth)?;
             map.insert(name, value);
         }
         Ok(map)
     }
 
-    fn value(&mut self) -> Result<AttributeValue, CodecError> {
+    /// A value of a map or list `depth` levels below the item's top.
+    fn value(&mut self, depth: usize) -> Result<AttributeValue, CodecError> {
         Ok(match self.byte()? {
             kind::S => AttributeValue::S(self.text()?),
             kind::N => AttributeValue::N(self.text()?),
             kind::BOOL => AttributeValue::Bool(self.byte()? != 0),
             kind::NULL => AttributeValue::Null(self.byte()? != 0),
             kind::B => AttributeValue::B(self.bytes()?.to_vec()),
-            kind::M => AttributeValue::M(self.map()?),
+            kind::M => AttributeValue::M(self.map(depth + 1)?),
             kind::L => {
+                if depth + 1 > MAX_DEPTH {
+                    return Err(CodecError::TooDeep);
+                }
                 let (count, room) = self.count()?;
                 let mut values = Vec::with_capacity(room);
                 for _ in 0..count {
-                    values.push(self.value()?);
+                    values.push(self.value(depth + 1)?);
                 }
                 AttributeValue::L(values)
             }
@@ -307,5 +320,22 @@ mod tests {
         let huge = [BINARY, 0xFF, 0xFF, 0xFF, 0xFF, 0];
         assert_eq!(decode(&huge), Err(CodecError::Truncated));
         assert!(matches!(decode(b"not an item"), Err(CodecError::Json(_))));
+    }
+
+    #[test]
+    fn nesting_is_read_to_dynamodbs_depth_and_refused_beyond_without_exhausting_the_stack() {
+        // An item whose attribute "n" nests lists `levels` deep, the innermost empty.
+        let nested = |levels: usize| {
+            let mut bytes = vec![BINARY, 1, 0, 0, 0, 1, 0, 0, 0, b'n'];
+            for _ in 0..levels {
+                bytes.extend_from_slice(&[kind::L, 1, 0, 0, 0]);
+            }
+            bytes.extend_from_slice(&[kind::L, 0, 0, 0, 0]);
+            bytes
+        };
+        assert!(decode(&nested(MAX_DEPTH - 1)).is_ok());
+        assert_eq!(decode(&nested(MAX_DEPTH)), Err(CodecError::TooDeep));
+        // A damaged item claiming a million levels: an error, not a stack overflow.
+        assert_eq!(decode(&nested(1_000_000)), Err(CodecError::TooDeep));
     }
 }
