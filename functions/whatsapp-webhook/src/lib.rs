@@ -562,13 +562,13 @@ async fn change_identity(
 /// Refreshes the contact's profile and stores the message in the profile's retention class;
 /// returns the class and the profile's deadline.
 ///
-/// For a known contact the two writes go out together: in AWS two requests in flight instead
-/// of one after the other, on the embedded store usually one commit. The message takes the
-/// class the profile was read with; should the profile have changed meanwhile (a handover,
-/// another delivery), it is refreshed again and the message follows its class, on a retry
-/// too. A profile read as absent (a new contact, or one under legal hold, which reads do not
-/// see) is written first, so a held contact's message is not stored; a hold placed between
-/// the read and the writes takes the message that went out with the profile's write back.
+/// The two writes go out together: in AWS two requests in flight instead of one after the
+/// other, on the embedded store usually one commit. The message takes the class the profile
+/// was read with; should the profile have changed meanwhile (a handover, another delivery),
+/// it is refreshed again and the message follows its class, on a retry too. A contact under
+/// legal hold (its profile reads as absent, as every held item does) fails the profile's
+/// write, and the message written with it is deleted again: a held contact's message is
+/// neither kept nor answered.
 async fn store_with_profile(
     contact: &Pseudonym,
     sender: &SenderIdentity,
@@ -579,16 +579,6 @@ async fn store_with_profile(
 ) -> Result<(RetentionClass, DateTime<Utc>), ProcessError> {
     let store = ports.store.as_ref();
     let refresh = ProfileRefresh::read(contact, sender, at, store).await?;
-    if !refresh.profile.exists() {
-        let (class, deadline) =
-            settle(refresh.write(store).await, contact, sender, at, ports).await?;
-        let record = Record::new(key.clone(), message, class, at)?;
-        match store.create(&record).await {
-            Ok(()) | Err(StoreError::AlreadyExists(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-        return Ok((class, deadline));
-    }
     // Both writes ready before either is sent, so that the embedded store's writer finds
     // them waiting together.
     let read_class = refresh.profile.retention();
