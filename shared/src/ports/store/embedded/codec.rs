@@ -98,11 +98,20 @@ fn put_map(out: &mut Vec<u8>, map: &HashMap<String, AttributeValue>) -> Result<(
     Ok(())
 }
 
-fn put_texts(out: &mut Vec<u8>, texts: &[String]) -> Result<(), CodecError> {
-    put_count(out, texts.len())?;
-    texts
+/// A list or set: its count, then each element as `put_one` writes it.
+fn put_list<T>(
+    out: &mut Vec<u8>,
+    elements: &[T],
+    put_one: impl Fn(&mut Vec<u8>, &T) -> Result<(), CodecError>,
+) -> Result<(), CodecError> {
+    put_count(out, elements.len())?;
+    elements
         .iter()
-        .try_for_each(|text| put_bytes(out, text.as_bytes()))
+        .try_for_each(|element| put_one(out, element))
+}
+
+fn put_text(out: &mut Vec<u8>, text: &String) -> Result<(), CodecError> {
+    put_bytes(out, text.as_bytes())
 }
 
 fn put_value(out: &mut Vec<u8>, value: &AttributeValue) -> Result<(), CodecError> {
@@ -133,21 +142,19 @@ fn put_value(out: &mut Vec<u8>, value: &AttributeValue) -> Result<(), CodecError
         }
         AttributeValue::L(values) => {
             out.push(kind::L);
-            put_count(out, values.len())?;
-            values.iter().try_for_each(|value| put_value(out, value))
+            put_list(out, values, put_value)
         }
         AttributeValue::Ss(texts) => {
             out.push(kind::SS);
-            put_texts(out, texts)
+            put_list(out, texts, put_text)
         }
         AttributeValue::Ns(numbers) => {
             out.push(kind::NS);
-            put_texts(out, numbers)
+            put_list(out, numbers, put_text)
         }
         AttributeValue::Bs(all) => {
             out.push(kind::BS);
-            put_count(out, all.len())?;
-            all.iter().try_for_each(|bytes| put_bytes(out, bytes))
+            put_list(out, all, |out, bytes| put_bytes(out, bytes))
         }
     }
 }
@@ -192,20 +199,21 @@ impl<'a> Reader<'a> {
             .map_err(|_| CodecError::NotUtf8)
     }
 
-    fn texts(&mut self) -> Result<Vec<String>, CodecError> {
+    /// A list or set: its count, then each element as `read_one` reads it.
+    fn list<T>(
+        &mut self,
+        mut read_one: impl FnMut(&mut Self) -> Result<T, CodecError>,
+    ) -> Result<Vec<T>, CodecError> {
         let (count, room) = self.count()?;
-        let mut texts = Vec::with_capacity(room);
+        let mut elements = Vec::with_capacity(room);
         for _ in 0..count {
-            texts.push(self.text()?);
+            elements.push(read_one(self)?);
         }
-        Ok(texts)
+        Ok(elements)
     }
 
     /// A map `depth` levels below the item's top.
     fn map(&mut self, depth: usize) -> Result<HashMap<String, AttributeValue>, CodecError> {
-        if depth > MAX_DEPTH {
-            return Err(CodecError::TooDeep);
-        }
         let (count, room) = self.count()?;
         let mut map = HashMap::with_capacity(room);
         for _ in 0..count {
@@ -218,34 +226,25 @@ impl<'a> Reader<'a> {
 
     /// A value of a map or list `depth` levels below the item's top.
     fn value(&mut self, depth: usize) -> Result<AttributeValue, CodecError> {
+        // The level a map or list value opens.
+        let inner = || match depth + 1 {
+            inner if inner > MAX_DEPTH => Err(CodecError::TooDeep),
+            inner => Ok(inner),
+        };
         Ok(match self.byte()? {
             kind::S => AttributeValue::S(self.text()?),
             kind::N => AttributeValue::N(self.text()?),
             kind::BOOL => AttributeValue::Bool(self.byte()? != 0),
             kind::NULL => AttributeValue::Null(self.byte()? != 0),
             kind::B => AttributeValue::B(self.bytes()?.to_vec()),
-            kind::M => AttributeValue::M(self.map(depth + 1)?),
+            kind::M => AttributeValue::M(self.map(inner()?)?),
             kind::L => {
-                if depth + 1 > MAX_DEPTH {
-                    return Err(CodecError::TooDeep);
-                }
-                let (count, room) = self.count()?;
-                let mut values = Vec::with_capacity(room);
-                for _ in 0..count {
-                    values.push(self.value(depth + 1)?);
-                }
-                AttributeValue::L(values)
+                let inner = inner()?;
+                AttributeValue::L(self.list(|r| r.value(inner))?)
             }
-            kind::SS => AttributeValue::Ss(self.texts()?),
-            kind::NS => AttributeValue::Ns(self.texts()?),
-            kind::BS => {
-                let (count, room) = self.count()?;
-                let mut all = Vec::with_capacity(room);
-                for _ in 0..count {
-                    all.push(self.bytes()?.to_vec());
-                }
-                AttributeValue::Bs(all)
-            }
+            kind::SS => AttributeValue::Ss(self.list(Self::text)?),
+            kind::NS => AttributeValue::Ns(self.list(Self::text)?),
+            kind::BS => AttributeValue::Bs(self.list(|r| r.bytes().map(<[u8]>::to_vec))?),
             unknown => return Err(CodecError::UnknownType(unknown)),
         })
     }
