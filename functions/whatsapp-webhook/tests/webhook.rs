@@ -443,11 +443,18 @@ impl Harness {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_message_follows_its_contact_handed_over_while_it_was_stored() {
-    let mut h = harness();
+/// The harness after the customer's first message (`post-text`), stored and taken from the
+/// queue: she is a known contact.
+async fn known_customer() -> Harness {
+    let h = harness();
     assert_eq!(h.post("post-text").await.0, 200);
     h.drain_queue().await;
+    h
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_follows_its_contact_handed_over_while_it_was_stored() {
+    let mut h = known_customer().await;
     let handed_over = h.meanwhile(Meanwhile::Handover);
 
     assert_eq!(h.post("post-image").await.0, 200);
@@ -471,9 +478,7 @@ async fn a_message_follows_its_contact_handed_over_while_it_was_stored() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_follows_its_handed_over_contact_when_a_failure_interrupted_that() {
-    let mut h = harness();
-    assert_eq!(h.post("post-text").await.0, 200);
-    h.drain_queue().await;
+    let mut h = known_customer().await;
     h.meanwhile(Meanwhile::HandoverThenFailure);
 
     assert_eq!(h.post("post-image").await.0, 500, "WhatsApp will retry");
@@ -492,9 +497,7 @@ async fn a_message_follows_its_handed_over_contact_when_a_failure_interrupted_th
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hold_placed_while_a_message_is_stored_takes_the_message_back() {
-    let mut h = harness();
-    assert_eq!(h.post("post-text").await.0, 200);
-    h.drain_queue().await;
+    let mut h = known_customer().await;
     let held = h.meanwhile(Meanwhile::Hold);
 
     assert_eq!(h.post("post-image").await.0, 200);
@@ -507,9 +510,7 @@ async fn a_hold_placed_while_a_message_is_stored_takes_the_message_back() {
 
 #[tokio::test]
 async fn a_message_of_a_contact_under_legal_hold_is_neither_stored_nor_queued() {
-    let h = harness();
-    assert_eq!(h.post("post-text").await.0, 200);
-    h.drain_queue().await;
+    let h = known_customer().await;
     let contact = pseudonymizer().contact(CUSTOMER).unwrap();
     h.store
         .place_hold(
