@@ -26,6 +26,7 @@ use servicekanal_shared::policy::mask::Secret;
 use servicekanal_shared::policy::privacy::PersonRef;
 use servicekanal_shared::ports::clock::{Clock, OffsetClock};
 use servicekanal_shared::ports::directory::DemoDirectory;
+use servicekanal_shared::ports::objects::local::replace_file;
 use servicekanal_shared::ports::store::Record;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -708,8 +709,8 @@ async fn advance_clock(
     let step = parse_step(&request.advance, app.clock.now())
         .ok_or_else(|| bad_request(format!("cannot read the step {:?}", request.advance)))?;
     app.clock.advance(step);
-    std::fs::write(
-        app.data_dir.join(OFFSET_FILE),
+    replace_file(
+        &app.data_dir.join(OFFSET_FILE),
         app.clock.offset().num_seconds().to_string(),
     )
     .context("saving the clock offset")?;

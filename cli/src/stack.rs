@@ -26,7 +26,7 @@ use servicekanal_shared::ports::clock::SharedClock;
 use servicekanal_shared::ports::contact_records::RecordedRedactions;
 use servicekanal_shared::ports::desk::{AgentDesk, QueueDesk};
 use servicekanal_shared::ports::directory::DemoDirectory;
-use servicekanal_shared::ports::objects::local::LocalDirectory;
+use servicekanal_shared::ports::objects::local::{LocalDirectory, replace_file};
 use servicekanal_shared::ports::queue::Queue;
 use servicekanal_shared::ports::queue::memory::InProcessQueue;
 use servicekanal_shared::ports::store::embedded::EmbeddedStore;
@@ -766,7 +766,8 @@ impl LocalStack {
                     .as_deref()
                     .and_then(|s| s.parse().ok())
                     .context("the change feed numbers its records")?;
-                std::fs::write(position_file, position.to_string())
+                // Never half-written: a lost position would export its records again.
+                replace_file(position_file, position.to_string())
                     .context("saving the change feed position")?;
             }
             if failed && handled == 0 {

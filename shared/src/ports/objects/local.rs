@@ -14,6 +14,15 @@ impl LocalDirectory {
     }
 }
 
+/// Replaces the file at `path` with `bytes` as one step: written aside (`<name>.partial`),
+/// then renamed over it. A process stopped at any point leaves the old content or the new,
+/// never an empty or half-written file (`std::fs::write` truncates first).
+pub fn replace_file(path: &Path, bytes: impl AsRef<[u8]>) -> std::io::Result<()> {
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, bytes)?;
+    std::fs::rename(&partial, path)
+}
+
 fn backend(e: std::io::Error) -> ObjectError {
     ObjectError::Backend(e.to_string())
 }
@@ -50,10 +59,8 @@ impl ObjectStore for LocalDirectory {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(backend)?;
         }
-        // Write aside, then rename: a reader sees the old object or the new one, like S3.
-        let partial = path.with_extension("partial");
-        std::fs::write(&partial, bytes).map_err(backend)?;
-        std::fs::rename(&partial, &path).map_err(backend)
+        // A reader sees the old object or the new one, like S3.
+        replace_file(&path, bytes).map_err(backend)
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ObjectError> {
