@@ -102,7 +102,8 @@ pub struct Audit {
     /// Messages decided with replies, every reply sent once.
     pub answered_once: usize,
     /// Replies WhatsApp took without the bot learning so (it sent them again): allowed up to
-    /// the fault switch's `graph.accepted_then_lost` (or one per crash at `whatsapp.send`).
+    /// the fault switch's `graph.accepted_then_lost` (after a crash: those WhatsApp had taken
+    /// and the bot not yet noted when the process died).
     pub replies_sent_unrecorded: usize,
     /// Messages stored more than once or never answered, statistics rows missing or doubled.
     pub anomalies: Vec<String>,
@@ -218,6 +219,15 @@ impl LoadReport {
 /// What the stack holds of the `posted` WhatsApp message ids (see [`Audit`]). Exports the
 /// statistics first (retried while the fault switch fails uploads).
 pub async fn audit(stack: &LocalStack, posted: &[String]) -> Result<Audit> {
+    let mut audit = messages_audit(stack, posted)?;
+    audit_statistics(stack, &mut audit).await?;
+    Ok(audit)
+}
+
+/// The messages' part of [`audit`], reading only: what the store and the outbox hold (the
+/// statistics counts stay empty). After a crash it tells which replies WhatsApp took that
+/// the bot had not yet noted.
+pub fn messages_audit(stack: &LocalStack, posted: &[String]) -> Result<Audit> {
     let mut audit = Audit::default();
     // What the store holds of them: each message once, each decided with its replies; and
     // each reply sent once (one outbox entry per stored outbound message).
@@ -287,9 +297,12 @@ pub async fn audit(stack: &LocalStack, posted: &[String]) -> Result<Audit> {
             ));
         }
     }
+    Ok(audit)
+}
 
-    // Every statistics row once: the rows the change feed makes up to where the export
-    // stands, against the files written up to there (held still while they are read).
+/// Every statistics row once: the rows the change feed makes up to where the export stands,
+/// against the files written up to there (held still while they are read).
+async fn audit_statistics(stack: &LocalStack, audit: &mut Audit) -> Result<()> {
     let (position, files) = stack.statistics_snapshot(100).await?;
     let mut expected = Rows::default();
     let mut feed = stack.store.change_feed(None);
@@ -341,7 +354,7 @@ pub async fn audit(stack: &LocalStack, posted: &[String]) -> Result<Audit> {
             ));
         }
     }
-    Ok(audit)
+    Ok(())
 }
 
 /// A webhook POST's body with one user message, and its signature with the local app secret.
