@@ -1,8 +1,9 @@
 //! The local stack stopped dead (`abort`, as `kill -9`) between two steps of its work, then
 //! started again on the same data folder: every message the webhook acknowledged is stored
 //! once and answered once, nothing is sent twice except the replies WhatsApp had taken and
-//! the bot not yet noted when the process died, and the statistics hold every row once. The fault switch's `crash=` stops
-//! the real `servicekanal dev` process at an exact step, so no case depends on timing.
+//! the bot not yet noted when the process died, and the statistics hold every row once. The
+//! fault switch's `crash=` stops the real `servicekanal dev` process at an exact step, so no
+//! case depends on timing.
 
 use servicekanal_cli::load::{Audit, messages_audit, signed_message};
 use servicekanal_cli::stack::LocalStack;
