@@ -99,6 +99,28 @@ async fn local_directory_keeps_the_contract() {
     contract(&LocalDirectory::new(dir.path().join("stats"))).await;
 }
 
+/// What a crash leaves of an object being written (`<key>.partial`, see `replace_file`) is
+/// not an object: the export writes it again under its key.
+#[tokio::test]
+async fn a_half_written_object_left_by_a_crash_is_not_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let objects = LocalDirectory::new(dir.path().join("stats"));
+    objects
+        .put("conversations/dt=2026-11-21/1.parquet", b"first".to_vec())
+        .await
+        .unwrap();
+    std::fs::write(
+        dir.path()
+            .join("stats/conversations/dt=2026-11-21/2.parquet.partial"),
+        b"half",
+    )
+    .unwrap();
+    assert_eq!(
+        objects.list("").await.unwrap(),
+        ["conversations/dt=2026-11-21/1.parquet"]
+    );
+}
+
 #[tokio::test]
 async fn s3_keeps_the_contract() {
     let config = moto_config().await;

@@ -18,7 +18,8 @@ impl LocalDirectory {
 /// then renamed over it. A process stopped at any point leaves the old content or the new,
 /// never an empty or half-written file (`std::fs::write` truncates first).
 pub fn replace_file(path: &Path, bytes: impl AsRef<[u8]>) -> std::io::Result<()> {
-    let partial = path.with_extension("partial");
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
     std::fs::write(&partial, bytes)?;
     std::fs::rename(&partial, path)
 }
