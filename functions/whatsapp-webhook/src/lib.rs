@@ -623,6 +623,10 @@ async fn commit(store: &dyn Store, write: Option<&Write>) -> Result<(), StoreErr
     }
 }
 
+/// How often a write refused because its item changed since it was read is tried again from
+/// a fresh read (the profile's refresh, the message's class).
+const ATTEMPTS_WHILE_CHANGING: usize = 5;
+
 /// A message stored in a class its contact's profile no longer has: the message follows the
 /// profile's class now.
 async fn reclassify(
@@ -631,7 +635,7 @@ async fn reclassify(
     class: RetentionClass,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    for _ in 0..5 {
+    for _ in 0..ATTEMPTS_WHILE_CHANGING {
         let Some(mut record) = store.get(key).await? else {
             // Gone with its contact.
             return Ok(());
@@ -659,8 +663,8 @@ fn changed_meanwhile(e: &StoreError) -> bool {
 }
 
 /// The profile's class and deadline once its write is done. A write refused because the
-/// profile changed meanwhile is refreshed again from what is stored now (up to five more
-/// times, [`upsert_contact`]).
+/// profile changed meanwhile is refreshed again from what is stored now (up to
+/// [`ATTEMPTS_WHILE_CHANGING`] more times, [`upsert_contact`]).
 async fn settle(
     written: Result<Written, StoreError>,
     contact: &Pseudonym,
@@ -685,7 +689,7 @@ async fn upsert_contact(
     ports: &Ports,
 ) -> Result<(RetentionClass, DateTime<Utc>), ProcessError> {
     let store = ports.store.as_ref();
-    for _ in 0..5 {
+    for _ in 0..ATTEMPTS_WHILE_CHANGING {
         let refresh = ProfileRefresh::read(contact, sender, at, store).await?;
         match refresh.write(store).await {
             Ok(written) => return written.follow(contact, at, ports).await,
