@@ -66,6 +66,9 @@ async fn data_and_feed_position_survive_a_restart() {
     };
     let store = EmbeddedStore::open(dir.path(), Arc::new(clock.clone())).unwrap();
     assert_eq!(store.get(&record.key).await.unwrap(), Some(record.clone()));
+    let typed: &dyn Store = &store;
+    let loaded = typed.load::<Contact>(&record.key).await.unwrap();
+    assert_eq!(loaded.map(|l| l.body), Some(record.body().unwrap()));
     store.delete(&record.key).await.unwrap();
     let mut feed = store.change_feed(Some(position));
     let events = feed.poll(10).await.unwrap();
@@ -117,6 +120,9 @@ async fn items_an_earlier_release_kept_as_dynamodb_json_are_read_and_rewritten()
 
     let store = EmbeddedStore::open(dir.path(), Arc::new(clock.clone())).unwrap();
     assert_eq!(store.get(&record.key).await.unwrap(), Some(record.clone()));
+    let typed: &dyn Store = &store;
+    let loaded = typed.load::<Contact>(&record.key).await.unwrap();
+    assert_eq!(loaded.map(|l| l.body), Some(record.body().unwrap()));
     let mut changed = record.clone();
     let mut contact: Contact = changed.body().unwrap();
     contact.profile_name = Some("Erika".into());

@@ -938,6 +938,60 @@ async fn typed_access_loads_saves_and_keeps_the_version_check(h: &mut Harness) {
     assert_eq!(store.get(&key).await.unwrap().unwrap(), record);
 }
 
+/// `load` (the adapter's `get_body`) reads what `get` reads: the same record and body, and
+/// nothing where `get` finds nothing (past its deadline, under hold, never written).
+async fn typed_reads_see_what_plain_reads_see(h: &mut Harness) {
+    let now = h.clock.now();
+    let store = h.store.as_ref();
+    let profile = contact_record("491704444444", now, RetentionClass::Service13m);
+    let message = message_record("491704444444", now, "Mein Tarif, bitte");
+    let callback = records::callback_request("c-typed-1", now);
+    let held = message_record("491704444444", now + Duration::seconds(1), "gesperrt");
+    let short = contact_record("491704444445", now, RetentionClass::Bot7d);
+    for record in [&profile, &message, &callback, &held, &short] {
+        store.create(record).await.unwrap();
+    }
+    store
+        .place_hold(&held.key, hold("case 2026-18", now))
+        .await
+        .unwrap();
+
+    async fn same<B>(store: &dyn servicekanal_shared::ports::store::Store, record: &Record)
+    where
+        B: servicekanal_shared::ports::store::Body + PartialEq + std::fmt::Debug + Clone,
+    {
+        let got = store.get(&record.key).await.unwrap().expect("readable");
+        let loaded = store
+            .load::<B>(&record.key)
+            .await
+            .unwrap()
+            .expect("loadable");
+        assert_eq!(loaded.body, got.body::<B>().unwrap());
+        assert_eq!(loaded.body, record.body::<B>().unwrap());
+        assert_eq!(loaded.retention(), got.retention);
+        assert_eq!(loaded.expires_at(), got.expires_at);
+        // The version travels along: saving what was loaded is an update of that version.
+        let saved = loaded.save(store).await.unwrap();
+        assert_eq!(
+            store.get(&record.key).await.unwrap().unwrap().version,
+            got.version + 1
+        );
+        assert_eq!(saved.body, got.body::<B>().unwrap());
+    }
+    same::<Contact>(store, &profile).await;
+    same::<Message>(store, &message).await;
+    same::<CallbackRequest>(store, &callback).await;
+
+    assert!(store.get(&held.key).await.unwrap().is_none());
+    assert!(store.load::<Message>(&held.key).await.unwrap().is_none());
+    h.clock.advance(Duration::days(8));
+    assert!(store.get(&short.key).await.unwrap().is_none());
+    assert!(store.load::<Contact>(&short.key).await.unwrap().is_none());
+    assert!(store.load::<Contact>(&profile.key).await.unwrap().is_some());
+    let never = ItemKey::profile(&pseudonymizer().contact("491704444446").unwrap());
+    assert!(store.load::<Contact>(&never).await.unwrap().is_none());
+}
+
 servicekanal_testing::for_each_adapter!(
     create_then_get_returns_the_same_record,
     create_conflicts_when_a_readable_item_exists,
@@ -960,4 +1014,5 @@ servicekanal_testing::for_each_adapter!(
     a_released_hold_lets_the_deadline_apply_again,
     list_owned_finds_a_persons_items_outside_the_partition,
     typed_access_loads_saves_and_keeps_the_version_check,
+    typed_reads_see_what_plain_reads_see,
 );

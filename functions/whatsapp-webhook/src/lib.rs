@@ -419,10 +419,8 @@ async fn store_inbound(
     let marker_key = ports.pseudonymizer.delivery_marker(&message.id);
     // A marker not yet queued was left by an interrupted delivery of an earlier release,
     // which wrote it first: finished here, then marked.
-    let unfinished = match ports.store.get(&marker_key).await? {
-        Some(existing) if existing.body::<DeliveryMarker>()?.queued => {
-            return Ok(Inbound::Duplicate);
-        }
+    let unfinished = match ports.store.load::<DeliveryMarker>(&marker_key).await? {
+        Some(existing) if existing.body.queued => return Ok(Inbound::Duplicate),
         existing => existing,
     };
     let at = message_time(message, now);
@@ -460,10 +458,12 @@ async fn store_inbound(
     // (erased contact) needs no mark.
     let marked = match unfinished {
         Some(mut existing) => {
-            let mut marker: DeliveryMarker = existing.body()?;
-            marker.queued = true;
-            existing.set_body(&marker)?;
-            ports.store.update(&existing).await.map(drop)
+            existing.body.queued = true;
+            existing
+                .into_write()?
+                .commit(ports.store.as_ref())
+                .await
+                .map(drop)
         }
         None => {
             let marker = DeliveryMarker {

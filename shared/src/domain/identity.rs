@@ -18,7 +18,7 @@ use crate::domain::keys::{
 };
 use crate::domain::{Contact, IdentifierKind, IdentityLink};
 use crate::policy::retention::{self, Anchor, RetentionClass};
-use crate::ports::store::{Record, Store, StoreError, Write, all_pages};
+use crate::ports::store::{Record, Store, StoreError, Stored, Write, all_pages};
 use chrono::{DateTime, Duration, Utc};
 
 /// A link is moved to its contact's later deadline once it lags this far behind (the sweeper
@@ -120,7 +120,7 @@ pub fn set_identifier(contact: &mut Contact, identifier: &Identifier) -> bool {
 #[derive(Clone, Debug)]
 pub struct Established {
     pub contact: Pseudonym,
-    pub links: Vec<Record>,
+    pub links: Vec<Stored<IdentityLink>>,
     /// Younger contacts of the same person merged into `contact` on the way.
     pub merged: Vec<Pseudonym>,
 }
@@ -132,9 +132,12 @@ pub struct Identities<'a> {
 }
 
 impl Identities<'_> {
-    async fn link_of(&self, identifier: &Identifier) -> Result<Option<Record>, IdentityError> {
+    async fn link_of(
+        &self,
+        identifier: &Identifier,
+    ) -> Result<Option<Stored<IdentityLink>>, IdentityError> {
         let key = ItemKey::identity_link(&identifier.pseudonym(self.pseudonymizer)?);
-        Ok(self.store.get(&key).await?)
+        Ok(self.store.load(&key).await?)
     }
 
     async fn profile(&self, contact: &Pseudonym) -> Result<Option<Record>, StoreError> {
@@ -148,7 +151,7 @@ impl Identities<'_> {
         identifier: &Identifier,
     ) -> Result<Option<Pseudonym>, IdentityError> {
         if let Some(link) = self.link_of(identifier).await? {
-            return Ok(Some(link.body::<IdentityLink>()?.contact));
+            return Ok(Some(link.body.contact));
         }
         Ok(self.own_pseudonym(identifier).await?.stored_before_links())
     }
@@ -194,7 +197,7 @@ impl Identities<'_> {
             for identifier in identifiers {
                 let found = match self.link_of(identifier).await? {
                     Some(link) => {
-                        let contact = link.body::<IdentityLink>()?.contact;
+                        let contact = link.body.contact.clone();
                         links.push(link);
                         Some(contact)
                     }
@@ -265,15 +268,14 @@ impl Identities<'_> {
         identifier: &Identifier,
         contact: &Pseudonym,
         (class, deadline): (RetentionClass, DateTime<Utc>),
-    ) -> Result<Record, IdentityError> {
+    ) -> Result<Stored<IdentityLink>, IdentityError> {
         let key = ItemKey::identity_link(&identifier.pseudonym(self.pseudonymizer)?);
         let link = IdentityLink {
             contact: contact.clone(),
             identifier: identifier.kind(),
         };
-        let record = Record::new(key, &link, class, Anchor::With(deadline))?.owned_by(contact);
-        self.store.create(&record).await?;
-        Ok(record)
+        let link = Stored::new(key, link, class, Anchor::With(deadline)).owned_by(contact);
+        Ok(link.save(self.store).await?)
     }
 
     /// The writes that give a contact's links the class and deadline of its profile, where they differ
@@ -293,7 +295,7 @@ impl Identities<'_> {
                 links.push(link);
             }
         }
-        Ok(following(&links, class, deadline))
+        Ok(following(&links, class, deadline)?)
     }
 
     /// Moves links read a moment ago to their profile's class and deadline (see
@@ -301,11 +303,11 @@ impl Identities<'_> {
     /// message or the sweeper.
     pub async fn follow_profile(
         &self,
-        links: &[Record],
+        links: &[Stored<IdentityLink>],
         class: RetentionClass,
         deadline: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        for write in following(links, class, deadline) {
+        for write in following(links, class, deadline)? {
             match self.store.write_all(&[write]).await {
                 Ok(()) | Err(StoreError::VersionConflict { .. } | StoreError::NotFound(_)) => {}
                 Err(e) => return Err(e),
@@ -327,20 +329,19 @@ impl Identities<'_> {
         at: DateTime<Utc>,
     ) -> Result<(), IdentityError> {
         match self.link_of(new).await? {
-            Some(mut link) => {
-                let body: IdentityLink = link.body()?;
-                if &body.contact != contact {
-                    self.forget_on_profile(&body.contact, new).await?;
+            Some(link) => {
+                if &link.body.contact != contact {
+                    self.forget_on_profile(&link.body.contact, new).await?;
                     let profile = self.profile(contact).await?;
-                    link.set_body(&IdentityLink {
+                    let mut link = link.owned_by(contact);
+                    link.body = IdentityLink {
                         contact: contact.clone(),
                         identifier: new.kind(),
-                    })?;
-                    link.owner = Some(contact.as_str().to_owned());
+                    };
                     if let Some(profile) = profile {
                         link.retain(profile.retention, Anchor::With(profile.expires_at));
                     }
-                    self.store.update(&link).await?;
+                    link.into_write()?.commit(self.store).await?;
                 }
             }
             None => match self
@@ -353,9 +354,9 @@ impl Identities<'_> {
         }
         if let Some(old) = old.filter(|old| *old != new)
             && let Some(link) = self.link_of(old).await?
-            && &link.body::<IdentityLink>()?.contact == contact
+            && &link.body.contact == contact
         {
-            self.store.delete(&link.key).await?;
+            self.store.delete(link.key()).await?;
         }
         for _ in 0..ATTEMPTS {
             let Some(mut record) = self.profile(contact).await? else {
@@ -494,14 +495,18 @@ fn new_contact_retention(at: DateTime<Utc>) -> (RetentionClass, DateTime<Utc>) {
 }
 
 /// Updates for the links whose class or deadline lag behind their profile's.
-fn following(links: &[Record], class: RetentionClass, deadline: DateTime<Utc>) -> Vec<Write> {
+fn following(
+    links: &[Stored<IdentityLink>],
+    class: RetentionClass,
+    deadline: DateTime<Utc>,
+) -> Result<Vec<Write>, StoreError> {
     links
         .iter()
-        .filter(|link| link.retention != class || link.expires_at + LINK_REFRESH_LAG < deadline)
+        .filter(|link| link.retention() != class || link.expires_at() + LINK_REFRESH_LAG < deadline)
         .map(|link| {
             let mut link = link.clone();
             link.retain(class, Anchor::With(deadline));
-            Write::Update(link)
+            link.into_write()
         })
         .collect()
 }

@@ -11,10 +11,10 @@
 //! writes a second, one per group does not.
 
 use super::{
-    ChangeFeed, DeletionReport, DueItem, Hold, Page, PageRequest, Record, Released, Store,
-    StoreError, TTL_PRINCIPAL, Write, check_transaction, decode_token, encode_token,
+    ChangeFeed, DeletionReport, DueItem, Hold, Page, PageRequest, RawBody, Record, Released, Store,
+    StoreError, TTL_PRINCIPAL, Write, check_transaction, decode_token, encode_token, item,
 };
-use crate::domain::keys::ItemKey;
+use crate::domain::keys::{ItemKey, attr};
 use crate::policy::retention::RetentionClass;
 use crate::ports::clock::SharedClock;
 use crate::ports::queue::QueueError;
@@ -178,6 +178,11 @@ fn encode_item(item: &Item) -> Result<Vec<u8>, StoreError> {
 
 fn decode_item(bytes: &[u8]) -> Result<Item, StoreError> {
     codec::decode(bytes).map_err(|e| StoreError::Decode(e.to_string()))
+}
+
+/// A body the embedded store encoded ([`RawBody::Encoded`]) as its domain type.
+pub(super) fn decode_body<B: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<B, StoreError> {
+    codec::from_value(bytes).map_err(|e| StoreError::Decode(e.to_string()))
 }
 
 /// The page token of a (time, storage key) index position: the expiry and hold indexes.
@@ -623,6 +628,30 @@ impl Store for EmbeddedStore {
         };
         let record = Record::from_owned_item(decode_item(bytes.value())?)?;
         Ok(record.is_readable_at(now).then_some(record))
+    }
+
+    async fn get_body(&self, key: &ItemKey) -> Result<Option<(Record, RawBody)>, StoreError> {
+        let now = self.clock.now();
+        let txn = self.read()?;
+        let items = txn.open_table(ITEMS).map_err(backend)?;
+        let Some(bytes) = items.get(storage_key(key).as_str()).map_err(backend)? else {
+            return Ok(None);
+        };
+        let bytes = bytes.value();
+        let Some(view) = codec::view(bytes).map_err(|e| StoreError::Decode(e.to_string()))? else {
+            // An item of an earlier release: its attributes.
+            let mut record = Record::from_owned_item(decode_item(bytes)?)?;
+            let data = Arc::unwrap_or_clone(std::mem::take(&mut record.data));
+            return Ok(record
+                .is_readable_at(now)
+                .then_some((record, RawBody::Attributes(data))));
+        };
+        let body = view.value(attr::DATA).filter(|value| codec::is_map(value));
+        let record = item::with_data(&view, body.map(|_| Item::default()))?;
+        Ok(match (record.is_readable_at(now), body) {
+            (true, Some(body)) => Some((record, RawBody::Encoded(body.to_vec()))),
+            _ => None,
+        })
     }
 
     async fn query(

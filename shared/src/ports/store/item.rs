@@ -58,8 +58,38 @@ pub(super) fn to_item(record: &Record) -> Item {
     item
 }
 
+/// Where a record's own attributes are read from: an attribute map, or (the embedded store)
+/// the encoded item read in place.
+pub(crate) trait Attributes {
+    /// The text of a string attribute.
+    fn string(&self, name: &str) -> Option<&str>;
+    /// The text of a number attribute.
+    fn number_text(&self, name: &str) -> Option<&str>;
+    fn has(&self, name: &str) -> bool;
+}
+
+impl Attributes for Item {
+    fn string(&self, name: &str) -> Option<&str> {
+        match self.get(name) {
+            Some(AttributeValue::S(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn number_text(&self, name: &str) -> Option<&str> {
+        match self.get(name) {
+            Some(AttributeValue::N(n)) => Some(n),
+            _ => None,
+        }
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+}
+
 /// An item's retention class.
-pub(super) fn retention(item: &Item) -> Result<RetentionClass, ItemError> {
+pub(super) fn retention(item: &impl Attributes) -> Result<RetentionClass, ItemError> {
     let class = string(item, attr::RETENTION_CLASS)?;
     class
         .parse::<RetentionClass>()
@@ -67,8 +97,8 @@ pub(super) fn retention(item: &Item) -> Result<RetentionClass, ItemError> {
 }
 
 /// Whether an item is under legal hold.
-pub(super) fn is_held(item: &Item) -> bool {
-    item.get(attr::HELD).is_some()
+pub(super) fn is_held(item: &impl Attributes) -> bool {
+    item.has(attr::HELD)
 }
 
 /// The record of an item as read (its body copied; see [`from_owned_item`]).
@@ -111,8 +141,9 @@ pub(super) fn from_body_item<B: DeserializeOwned>(data: Item) -> Result<B, serde
     serde_dynamo::from_attribute_value(AttributeValue::M(data.into_inner()))
 }
 
-/// The record of `item`'s attributes with `data` (its `data` map) as the body.
-fn with_data(item: &Item, data: Option<Item>) -> Result<Record, ItemError> {
+/// The record of `item`'s attributes with `data` (its `data` map) as the body; `data` is
+/// `None` if the item has none.
+pub(crate) fn with_data(item: &impl Attributes, data: Option<Item>) -> Result<Record, ItemError> {
     let kind = string(item, attr::KIND)?;
     let hold = if is_held(item) {
         let placed_at = string(item, attr::HELD_AT)?;
@@ -143,25 +174,24 @@ fn with_data(item: &Item, data: Option<Item>) -> Result<Record, ItemError> {
     })
 }
 
-pub(crate) fn key_of(item: &Item) -> Result<ItemKey, ItemError> {
+pub(crate) fn key_of(item: &impl Attributes) -> Result<ItemKey, ItemError> {
     Ok(ItemKey::new(
         string(item, attr::PK)?,
         string(item, attr::SK)?,
     ))
 }
 
-pub(crate) fn string<'a>(item: &'a Item, name: &'static str) -> Result<&'a str, ItemError> {
-    match item.get(name) {
-        Some(AttributeValue::S(s)) => Ok(s),
-        _ => Err(ItemError::Attribute(name)),
-    }
+pub(crate) fn string<'a>(
+    item: &'a impl Attributes,
+    name: &'static str,
+) -> Result<&'a str, ItemError> {
+    item.string(name).ok_or(ItemError::Attribute(name))
 }
 
-pub(crate) fn number(item: &Item, name: &'static str) -> Result<i64, ItemError> {
-    match item.get(name) {
-        Some(AttributeValue::N(n)) => n.parse().map_err(|_| ItemError::Attribute(name)),
-        _ => Err(ItemError::Attribute(name)),
-    }
+pub(crate) fn number(item: &impl Attributes, name: &'static str) -> Result<i64, ItemError> {
+    item.number_text(name)
+        .and_then(|n| n.parse().ok())
+        .ok_or(ItemError::Attribute(name))
 }
 
 #[cfg(test)]

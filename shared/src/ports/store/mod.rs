@@ -182,13 +182,19 @@ impl Record {
 
     /// A body of `kind` as its domain type.
     fn decode_body<B: Body>(kind: RecordKind, data: Item) -> Result<B, StoreError> {
-        if kind != B::KIND {
-            return Err(StoreError::WrongKind {
+        Self::check_kind::<B>(kind)?;
+        item::from_body_item(data).map_err(|e| StoreError::Decode(e.to_string()))
+    }
+
+    /// `WrongKind` unless a record of `kind` has a body of type `B`.
+    fn check_kind<B: Body>(kind: RecordKind) -> Result<(), StoreError> {
+        match kind == B::KIND {
+            true => Ok(()),
+            false => Err(StoreError::WrongKind {
                 expected: B::KIND,
                 found: kind,
-            });
+            }),
         }
-        item::from_body_item(data).map_err(|e| StoreError::Decode(e.to_string()))
     }
 
     /// Replaces the body, keeping key, class, deadline and version.
@@ -238,8 +244,13 @@ impl<B: Body> Stored<B> {
     /// A record as read.
     pub fn read(mut record: Record) -> Result<Self, StoreError> {
         let data = Arc::unwrap_or_clone(std::mem::take(&mut record.data));
+        Self::read_body(record, RawBody::Attributes(data))
+    }
+
+    /// A record read without its attributes, and its body ([`Store::get_body`]).
+    pub fn read_body(record: Record, body: RawBody) -> Result<Self, StoreError> {
         Ok(Self {
-            body: Record::decode_body(record.kind, data)?,
+            body: body.decode(record.kind)?,
             record,
             exists: true,
         })
@@ -338,9 +349,34 @@ impl<B: Body> Stored<B> {
 impl<'s> dyn Store + 's {
     /// The readable item at `key` as its domain type; `WrongKind` if it is another kind.
     pub async fn load<B: Body>(&self, key: &ItemKey) -> Result<Option<Stored<B>>, StoreError> {
-        match self.get(key).await? {
-            Some(record) => Stored::read(record).map(Some),
+        match self.get_body(key).await? {
+            Some((record, body)) => Stored::read_body(record, body).map(Some),
             None => Ok(None),
+        }
+    }
+}
+
+/// A read item's body before it is decoded into its domain type ([`Store::get_body`]).
+#[derive(Debug)]
+pub enum RawBody {
+    /// As attributes (DynamoDB, and any store without an encoding of its own).
+    Attributes(Item),
+    /// As the embedded store encodes it: decoded straight into the domain type, without
+    /// building its attribute map.
+    #[cfg(feature = "embedded")]
+    Encoded(Vec<u8>),
+}
+
+impl RawBody {
+    /// The body of a record of `kind` as its domain type.
+    fn decode<B: Body>(self, kind: RecordKind) -> Result<B, StoreError> {
+        match self {
+            RawBody::Attributes(data) => Record::decode_body(kind, data),
+            #[cfg(feature = "embedded")]
+            RawBody::Encoded(bytes) => {
+                Record::check_kind::<B>(kind)?;
+                embedded::decode_body(&bytes)
+            }
         }
     }
 }
@@ -556,6 +592,17 @@ pub trait Store: Send + Sync {
     async fn create(&self, record: &Record) -> Result<(), StoreError>;
 
     async fn get(&self, key: &ItemKey) -> Result<Option<Record>, StoreError>;
+
+    /// [`Store::get`] for a typed read (`load`): the record without its attributes
+    /// and its body as the adapter keeps it, for the caller to decode into its type. The
+    /// embedded store hands over its encoding, decoded without an attribute map; the others
+    /// take the attributes of `get`.
+    async fn get_body(&self, key: &ItemKey) -> Result<Option<(Record, RawBody)>, StoreError> {
+        Ok(self.get(key).await?.map(|mut record| {
+            let data = Arc::unwrap_or_clone(std::mem::take(&mut record.data));
+            (record, RawBody::Attributes(data))
+        }))
+    }
 
     /// Readable items of a partition whose sort key starts with `sk_prefix`, in sort-key order.
     async fn query(

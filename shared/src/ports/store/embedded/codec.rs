@@ -11,9 +11,13 @@
 //! length first, lists and sets with their count first. Counts and lengths are `u32`, little
 //! endian.
 
-use crate::ports::store::item::item_of;
+mod de;
+
+use crate::ports::store::item::{Attributes, item_of};
 use serde_dynamo::{AttributeValue, Item};
 use std::collections::HashMap;
+
+pub use de::from_value;
 
 /// The first byte of a binary item. JSON's is `{`.
 const BINARY: u8 = 0x01;
@@ -52,6 +56,8 @@ pub enum CodecError {
     TooDeep,
     #[error("an item of an earlier release (DynamoDB JSON): {0}")]
     Json(String),
+    #[error("the body does not fit its type: {0}")]
+    Body(String),
 }
 
 /// The item in the binary form.
@@ -74,6 +80,72 @@ pub fn decode(bytes: &[u8]) -> Result<Item, CodecError> {
             Ok(item_of(map))
         }
         _ => serde_json::from_slice(bytes).map_err(|e| CodecError::Json(e.to_string())),
+    }
+}
+
+/// Whether an encoded value is a map.
+pub fn is_map(value: &[u8]) -> bool {
+    value.first() == Some(&kind::M)
+}
+
+/// An item's top-level attributes, read in place: what a record keeps beside its body is
+/// looked up here, and the body (`data`) is decoded from its bytes straight into its domain
+/// type ([`from_value`]). The item's structure is checked; texts are checked where read.
+pub struct View<'a> {
+    /// Each attribute's name and its encoded value (type byte and content).
+    entries: Vec<(&'a str, &'a [u8])>,
+}
+
+/// The binary item's view; `None` for an item of an earlier release (DynamoDB JSON).
+pub fn view(bytes: &[u8]) -> Result<Option<View<'_>>, CodecError> {
+    let Some((&BINARY, rest)) = bytes.split_first() else {
+        return Ok(None);
+    };
+    let mut reader = Reader(rest);
+    let (count, room) = reader.count()?;
+    let mut entries = Vec::with_capacity(room);
+    for _ in 0..count {
+        let name = std::str::from_utf8(reader.bytes()?).map_err(|_| CodecError::NotUtf8)?;
+        let start = reader.0;
+        reader.skip_value(0)?;
+        entries.push((name, &start[..start.len() - reader.0.len()]));
+    }
+    if !reader.0.is_empty() {
+        return Err(CodecError::TrailingBytes(reader.0.len()));
+    }
+    Ok(Some(View { entries }))
+}
+
+impl<'a> View<'a> {
+    /// The encoded value of attribute `name`.
+    pub fn value(&self, name: &str) -> Option<&'a [u8]> {
+        self.entries
+            .iter()
+            .find(|(entry, _)| *entry == name)
+            .map(|(_, value)| *value)
+    }
+
+    /// The content of attribute `name` if it is of type `expected` and is text.
+    fn text_of(&self, name: &str, expected: u8) -> Option<&'a str> {
+        let mut reader = Reader(self.value(name)?);
+        if reader.byte().ok()? != expected {
+            return None;
+        }
+        std::str::from_utf8(reader.bytes().ok()?).ok()
+    }
+}
+
+impl Attributes for View<'_> {
+    fn string(&self, name: &str) -> Option<&str> {
+        self.text_of(name, kind::S)
+    }
+
+    fn number_text(&self, name: &str) -> Option<&str> {
+        self.text_of(name, kind::N)
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.value(name).is_some()
     }
 }
 
@@ -222,6 +294,46 @@ impl<'a> Reader<'a> {
             map.insert(name, value);
         }
         Ok(map)
+    }
+
+    /// Reads past a value of a map or list `depth` levels below the item's top, checking its
+    /// structure as [`Reader::value`] does, but not its texts.
+    fn skip_value(&mut self, depth: usize) -> Result<(), CodecError> {
+        let inner = || match depth + 1 {
+            inner if inner > MAX_DEPTH => Err(CodecError::TooDeep),
+            inner => Ok(inner),
+        };
+        match self.byte()? {
+            kind::S | kind::N | kind::B => {
+                self.bytes()?;
+            }
+            kind::BOOL | kind::NULL => {
+                self.byte()?;
+            }
+            kind::M => {
+                let inner = inner()?;
+                let (count, _) = self.count()?;
+                for _ in 0..count {
+                    self.bytes()?;
+                    self.skip_value(inner)?;
+                }
+            }
+            kind::L => {
+                let inner = inner()?;
+                let (count, _) = self.count()?;
+                for _ in 0..count {
+                    self.skip_value(inner)?;
+                }
+            }
+            kind::SS | kind::NS | kind::BS => {
+                let (count, _) = self.count()?;
+                for _ in 0..count {
+                    self.bytes()?;
+                }
+            }
+            unknown => return Err(CodecError::UnknownType(unknown)),
+        }
+        Ok(())
     }
 
     /// A value of a map or list `depth` levels below the item's top.
