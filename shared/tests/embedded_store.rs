@@ -238,3 +238,22 @@ async fn concurrent_writes_commit_in_groups_each_on_its_own_condition() {
     let reopened = EmbeddedStore::open(dir.path(), Arc::new(clock.clone())).unwrap();
     assert_eq!(reopened.readable_items().unwrap().len(), 61);
 }
+
+/// The local stack reaches the store through the fault switch: a typed read goes through to the
+/// store's own (map-free) read, and fails where a `get` is planned to fail.
+#[tokio::test]
+async fn typed_reads_pass_the_fault_switch_as_reads() {
+    let h = support::embedded().await;
+    let record = profile("491700000021", &h.clock, RetentionClass::Bot7d);
+    h.store.create(&record).await.unwrap();
+    let failing = record.key.clone();
+    let switch: Arc<dyn Store> = Arc::new(servicekanal_testing::FaultyStore::new(
+        h.store.clone(),
+        move |operation, key| operation == "get" && *key == failing,
+    ));
+    assert!(switch.load::<Contact>(&record.key).await.is_err());
+    let other = profile("491700000022", &h.clock, RetentionClass::Bot7d);
+    h.store.create(&other).await.unwrap();
+    let loaded = switch.load::<Contact>(&other.key).await.unwrap().unwrap();
+    assert_eq!(loaded.body, other.body::<Contact>().unwrap());
+}
