@@ -387,6 +387,20 @@ impl EmbeddedStore {
         self.db.begin_read().map_err(backend)
     }
 
+    /// What `read` makes of the stored bytes of `key`, if there are any.
+    fn read_item<T>(
+        &self,
+        key: &ItemKey,
+        read: impl FnOnce(&[u8]) -> Result<Option<T>, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        let txn = self.read()?;
+        let items = txn.open_table(ITEMS).map_err(backend)?;
+        match items.get(storage_key(key).as_str()).map_err(backend)? {
+            Some(bytes) => read(bytes.value()),
+            None => Ok(None),
+        }
+    }
+
     fn raw_get(txn: &WriteTransaction, key: &str) -> Result<Option<Item>, StoreError> {
         let items = txn.open_table(ITEMS).map_err(backend)?;
         let found = items.get(key).map_err(backend)?;
@@ -621,36 +635,27 @@ impl Store for EmbeddedStore {
 
     async fn get(&self, key: &ItemKey) -> Result<Option<Record>, StoreError> {
         let now = self.clock.now();
-        let txn = self.read()?;
-        let items = txn.open_table(ITEMS).map_err(backend)?;
-        let Some(bytes) = items.get(storage_key(key).as_str()).map_err(backend)? else {
-            return Ok(None);
-        };
-        let record = Record::from_owned_item(decode_item(bytes.value())?)?;
-        Ok(record.is_readable_at(now).then_some(record))
+        self.read_item(key, |bytes| {
+            let record = Record::from_owned_item(decode_item(bytes)?)?;
+            Ok(record.is_readable_at(now).then_some(record))
+        })
     }
 
     async fn get_body(&self, key: &ItemKey) -> Result<Option<(Record, RawBody)>, StoreError> {
         let now = self.clock.now();
-        let txn = self.read()?;
-        let items = txn.open_table(ITEMS).map_err(backend)?;
-        let Some(bytes) = items.get(storage_key(key).as_str()).map_err(backend)? else {
-            return Ok(None);
-        };
-        let bytes = bytes.value();
-        let Some(view) = codec::view(bytes).map_err(|e| StoreError::Decode(e.to_string()))? else {
-            // An item of an earlier release: its attributes.
-            let mut record = Record::from_owned_item(decode_item(bytes)?)?;
-            let data = Arc::unwrap_or_clone(std::mem::take(&mut record.data));
-            return Ok(record
-                .is_readable_at(now)
-                .then_some((record, RawBody::Attributes(data))));
-        };
-        let body = view.value(attr::DATA).filter(|value| codec::is_map(value));
-        let record = item::with_data(&view, body.map(|_| Item::default()))?;
-        Ok(match (record.is_readable_at(now), body) {
-            (true, Some(body)) => Some((record, RawBody::Encoded(body.to_vec()))),
-            _ => None,
+        self.read_item(key, |bytes| {
+            let Some(view) = codec::view(bytes).map_err(|e| StoreError::Decode(e.to_string()))?
+            else {
+                // An item of an earlier release: its attributes.
+                let record = Record::from_owned_item(decode_item(bytes)?)?;
+                return Ok(record.is_readable_at(now).then(|| record.split_body()));
+            };
+            let body = view.value(attr::DATA).filter(|value| codec::is_map(value));
+            let record = item::with_data(&view, body.map(|_| Item::default()))?;
+            Ok(match (record.is_readable_at(now), body) {
+                (true, Some(body)) => Some((record, RawBody::Encoded(body.to_vec()))),
+                _ => None,
+            })
         })
     }
 

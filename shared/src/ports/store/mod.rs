@@ -209,6 +209,12 @@ impl Record {
         Ok(())
     }
 
+    /// The record without its attributes, and its body as those attributes.
+    pub fn split_body(mut self) -> (Record, RawBody) {
+        let data = Arc::unwrap_or_clone(std::mem::take(&mut self.data));
+        (self, RawBody::Attributes(data))
+    }
+
     /// Whether the deadline has passed at `now` (the deadline second itself counts as passed).
     pub fn is_expired_at(&self, now: DateTime<Utc>) -> bool {
         self.expires_at <= now
@@ -242,9 +248,9 @@ pub struct Stored<B> {
 
 impl<B: Body> Stored<B> {
     /// A record as read.
-    pub fn read(mut record: Record) -> Result<Self, StoreError> {
-        let data = Arc::unwrap_or_clone(std::mem::take(&mut record.data));
-        Self::read_body(record, RawBody::Attributes(data))
+    pub fn read(record: Record) -> Result<Self, StoreError> {
+        let (record, body) = record.split_body();
+        Self::read_body(record, body)
     }
 
     /// A record read without its attributes, and its body ([`Store::get_body`]).
@@ -598,10 +604,7 @@ pub trait Store: Send + Sync {
     /// embedded store hands over its encoding, decoded without an attribute map; the others
     /// take the attributes of `get`.
     async fn get_body(&self, key: &ItemKey) -> Result<Option<(Record, RawBody)>, StoreError> {
-        Ok(self.get(key).await?.map(|mut record| {
-            let data = Arc::unwrap_or_clone(std::mem::take(&mut record.data));
-            (record, RawBody::Attributes(data))
-        }))
+        Ok(self.get(key).await?.map(Record::split_body))
     }
 
     /// Readable items of a partition whose sort key starts with `sk_prefix`, in sort-key order.
