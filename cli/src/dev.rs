@@ -518,8 +518,7 @@ fn view(record: Record, now: DateTime<Utc>) -> RecordView {
         kind: record.kind.to_string(),
         retention_class: record.retention.id().to_owned(),
         expires_at: record.expires_at,
-        data: serde_dynamo::from_item(std::sync::Arc::unwrap_or_clone(record.data))
-            .unwrap_or(serde_json::Value::Null),
+        data: serde_dynamo::from_item(record.data.to_item()).unwrap_or(serde_json::Value::Null),
     }
 }
 

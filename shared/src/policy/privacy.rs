@@ -273,9 +273,8 @@ const ACCESS_NOTE: &str = "Anonymised statistics (times, counts, scores) are kep
     link to a person and cannot be attributed to you.";
 
 fn stored_item(record: &Record) -> Result<StoredItem, StoreError> {
-    let mut content =
-        serde_dynamo::from_item::<_, serde_json::Value>(serde_dynamo::Item::clone(&record.data))
-            .map_err(|e| StoreError::Decode(e.to_string()))?;
+    let mut content = serde_dynamo::from_item::<_, serde_json::Value>(record.data.to_item())
+        .map_err(|e| StoreError::Decode(e.to_string()))?;
     if record.kind == crate::ports::store::RecordKind::DeskChat
         && let Some(chat) = content.as_object_mut()
     {

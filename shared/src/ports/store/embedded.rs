@@ -12,7 +12,7 @@
 
 use super::{
     ChangeFeed, DeletionReport, DueItem, Hold, Page, PageRequest, RawBody, Record, Released, Store,
-    StoreError, TTL_PRINCIPAL, Write, check_transaction, decode_token, encode_token, item,
+    StoreError, TTL_PRINCIPAL, Write, check_transaction, codec, decode_token, encode_token, item,
 };
 use crate::domain::keys::{ItemKey, attr};
 use crate::policy::retention::RetentionClass;
@@ -28,8 +28,6 @@ use redb::{
 use serde_dynamo::{AttributeValue, Item};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-mod codec;
 
 /// `pk \0 sk` -> the item's attributes ([`codec`]).
 const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
@@ -178,11 +176,6 @@ fn encode_item(item: &Item) -> Result<Vec<u8>, StoreError> {
 
 fn decode_item(bytes: &[u8]) -> Result<Item, StoreError> {
     codec::decode(bytes).map_err(|e| StoreError::Decode(e.to_string()))
-}
-
-/// A body the embedded store encoded ([`RawBody::Encoded`]) as its domain type.
-pub(super) fn decode_body<B: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<B, StoreError> {
-    codec::from_value(bytes).map_err(|e| StoreError::Decode(e.to_string()))
 }
 
 /// The page token of a (time, storage key) index position: the expiry and hold indexes.
@@ -653,7 +646,7 @@ impl Store for EmbeddedStore {
             let body = view.value(attr::DATA).filter(|value| codec::is_map(value));
             let record = item::with_data(&view, body.map(|_| Item::default()))?;
             Ok(match (record.is_readable_at(now), body) {
-                (true, Some(body)) => Some((record, RawBody::Encoded(body.to_vec()))),
+                (true, Some(body)) => Some((record, RawBody::Encoded(body.into()))),
                 _ => None,
             })
         })

@@ -1,11 +1,11 @@
 //! Record <-> DynamoDB attributes. Both adapters store exactly this shape, so the embedded
 //! change feed's images equal DynamoDB's.
 
-use super::{Hold, Record, RecordKind};
+use super::{Data, Hold, Record, RecordKind};
 use crate::domain::keys::{HELD, ItemKey, attr};
 use crate::policy::retention::RetentionClass;
 use chrono::DateTime;
-use serde::{Serialize, de::DeserializeOwned};
+use serde::de::DeserializeOwned;
 use serde_dynamo::{AttributeValue, Item};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -53,7 +53,7 @@ pub(super) fn to_item(record: &Record) -> Item {
     );
     item.insert(
         attr::DATA.into(),
-        AttributeValue::M(Item::clone(&record.data).into_inner()),
+        AttributeValue::M(record.data.to_item().into_inner()),
     );
     item
 }
@@ -128,14 +128,6 @@ pub(super) fn item_of(map: HashMap<String, AttributeValue>) -> Item {
     item
 }
 
-/// A body's attributes (`Serialize` of a struct) as an `Item`.
-pub(super) fn body_item<B: Serialize>(body: &B) -> Result<Item, serde_dynamo::Error> {
-    match serde_dynamo::to_attribute_value(body)? {
-        AttributeValue::M(map) => Ok(item_of(map)),
-        _ => Err(serde::ser::Error::custom("a body must serialize to a map")),
-    }
-}
-
 /// A body from its attributes.
 pub(super) fn from_body_item<B: DeserializeOwned>(data: Item) -> Result<B, serde_dynamo::Error> {
     serde_dynamo::from_attribute_value(AttributeValue::M(data.into_inner()))
@@ -168,7 +160,7 @@ pub(crate) fn with_data(item: &impl Attributes, data: Option<Item>) -> Result<Re
             .ok_or(ItemError::Attribute(attr::EXPIRES_AT))?,
         version: u64::try_from(number(item, attr::VERSION)?)
             .map_err(|_| ItemError::Attribute(attr::VERSION))?,
-        data: Arc::new(data.ok_or(ItemError::Attribute(attr::DATA))?),
+        data: Data::Attributes(Arc::new(data.ok_or(ItemError::Attribute(attr::DATA))?)),
         owner: string(item, attr::OWNER).ok().map(str::to_owned),
         hold,
     })
@@ -255,13 +247,25 @@ mod tests {
     }
 
     #[test]
-    fn a_body_is_a_map_of_attributes_and_nothing_else() {
+    fn a_body_is_written_encoded_as_the_attributes_serde_dynamo_writes() {
         let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let contact = Contact::new("491701234567", Some("Anna".into()), at);
-        let data = body_item(&contact).unwrap();
+        let record = Record::new(
+            ItemKey::new("C#x", "PROFILE"),
+            &contact,
+            RetentionClass::Bot7d,
+            at,
+        )
+        .unwrap();
+        assert!(matches!(record.data, Data::Encoded(_)));
+        let data = record.data.to_item();
         assert_eq!(data, serde_dynamo::to_item::<_, Item>(&contact).unwrap());
-        assert_eq!(from_body_item::<Contact>(data).unwrap(), contact);
-        assert!(body_item(&42).is_err());
+        assert_eq!(from_body_item::<Contact>(data.clone()).unwrap(), contact);
+        assert_eq!(record.data, Data::Attributes(Arc::new(data)));
+        // Only a map is a body.
+        assert!(!super::super::codec::is_map(
+            &super::super::codec::to_value(&42).unwrap()
+        ));
     }
 
     #[test]

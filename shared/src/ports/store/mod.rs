@@ -2,6 +2,7 @@
 //! and an embedded file store; one contract suite (`shared/tests/store_contract.rs`) holds
 //! them to the same behaviour.
 
+mod codec;
 #[cfg(feature = "streams")]
 pub mod dynamo_streams;
 pub mod dynamodb;
@@ -96,13 +97,64 @@ pub struct Record {
     pub expires_at: DateTime<Utc>,
     /// 1 when created; every update adds one.
     pub version: u64,
-    /// The body's attributes (see [`Record::body`]), shared between copies: a record is
-    /// copied on its way into a store, its attributes need not be.
-    pub data: Arc<Item>,
+    /// The body (see [`Record::body`]).
+    pub data: Data,
     /// The person an item outside their contact partition belongs to (see [`Record::owned_by`]).
     pub owner: Option<String>,
     /// Set while the item is under legal hold.
     pub hold: Option<Hold>,
+}
+
+/// A record's body: its attributes as a read or a change record gives them, or, for a body
+/// written from its domain type ([`Record::set_body`]), the same attributes in the embedded
+/// store's binary encoding, built without an attribute map (each adapter takes what it needs:
+/// the embedded store the encoding, DynamoDB the attributes). Shared between copies: a record
+/// is copied on its way into a store, its body need not be.
+#[derive(Clone)]
+pub enum Data {
+    Attributes(Arc<Item>),
+    Encoded(Arc<[u8]>),
+}
+
+impl Data {
+    /// The body's attributes.
+    pub fn to_item(&self) -> Item {
+        match self {
+            Data::Attributes(item) => Item::clone(item),
+            // Only `set_body` encodes, from a value it serialised as a map a moment before.
+            Data::Encoded(bytes) => codec::decode_map(bytes).expect("an encoded body decodes"),
+        }
+    }
+
+    fn into_raw(self) -> RawBody {
+        match self {
+            Data::Attributes(item) => RawBody::Attributes(Arc::unwrap_or_clone(item)),
+            Data::Encoded(bytes) => RawBody::Encoded(bytes),
+        }
+    }
+}
+
+impl Default for Data {
+    fn default() -> Self {
+        Data::Attributes(Arc::default())
+    }
+}
+
+/// Equal bodies: the same attributes, however each is kept.
+impl PartialEq for Data {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Data::Attributes(a), Data::Attributes(b)) => a == b,
+            (Data::Encoded(a), Data::Encoded(b)) if a == b => true,
+            _ => self.to_item() == other.to_item(),
+        }
+    }
+}
+
+impl fmt::Debug for Data {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.to_item(), f)
+    }
 }
 
 /// A legal hold: the item may not be deleted, so it is blocked from any use instead. Reads do
@@ -150,7 +202,7 @@ impl Record {
             retention,
             expires_at: retention.deadline_of(anchor.into()),
             version: 1,
-            data: Arc::default(),
+            data: Data::default(),
             owner: None,
             hold: None,
         }
@@ -177,13 +229,7 @@ impl Record {
 
     /// The body as its domain type.
     pub fn body<B: Body>(&self) -> Result<B, StoreError> {
-        Self::decode_body(self.kind, Item::clone(&self.data))
-    }
-
-    /// A body of `kind` as its domain type.
-    fn decode_body<B: Body>(kind: RecordKind, data: Item) -> Result<B, StoreError> {
-        Self::check_kind::<B>(kind)?;
-        item::from_body_item(data).map_err(|e| StoreError::Decode(e.to_string()))
+        self.data.clone().into_raw().decode(self.kind)
     }
 
     /// `WrongKind` unless a record of `kind` has a body of type `B`.
@@ -205,14 +251,18 @@ impl Record {
                 found: B::KIND,
             });
         }
-        self.data = Arc::new(item::body_item(body).map_err(|e| StoreError::Encode(e.to_string()))?);
+        let encoded = codec::to_value(body).map_err(|e| StoreError::Encode(e.to_string()))?;
+        if !codec::is_map(&encoded) {
+            return Err(StoreError::Encode("a body must serialize to a map".into()));
+        }
+        self.data = Data::Encoded(encoded.into());
         Ok(())
     }
 
     /// The record without its attributes, and its body as those attributes.
     pub fn split_body(mut self) -> (Record, RawBody) {
-        let data = Arc::unwrap_or_clone(std::mem::take(&mut self.data));
-        (self, RawBody::Attributes(data))
+        let data = std::mem::take(&mut self.data);
+        (self, data.into_raw())
     }
 
     /// Whether the deadline has passed at `now` (the deadline second itself counts as passed).
@@ -264,7 +314,7 @@ impl<B: Body> Stored<B> {
 
     /// `record` as kept beside the body: without its attributes.
     fn bodiless(mut record: Record) -> Record {
-        record.data = Arc::default();
+        record.data = Data::default();
         record
     }
 
@@ -367,23 +417,20 @@ impl<'s> dyn Store + 's {
 pub enum RawBody {
     /// As attributes (DynamoDB, and any store without an encoding of its own).
     Attributes(Item),
-    /// As the embedded store encodes it: decoded straight into the domain type, without
-    /// building its attribute map.
-    #[cfg(feature = "embedded")]
-    Encoded(Vec<u8>),
+    /// In the binary encoding (the embedded store, a body just written): decoded straight into
+    /// the domain type, without building its attribute map.
+    Encoded(Arc<[u8]>),
 }
 
 impl RawBody {
     /// The body of a record of `kind` as its domain type.
     fn decode<B: Body>(self, kind: RecordKind) -> Result<B, StoreError> {
-        match self {
-            RawBody::Attributes(data) => Record::decode_body(kind, data),
-            #[cfg(feature = "embedded")]
-            RawBody::Encoded(bytes) => {
-                Record::check_kind::<B>(kind)?;
-                embedded::decode_body(&bytes)
-            }
-        }
+        Record::check_kind::<B>(kind)?;
+        let decoded = match self {
+            RawBody::Attributes(data) => item::from_body_item(data).map_err(|e| e.to_string()),
+            RawBody::Encoded(bytes) => codec::from_value(&bytes).map_err(|e| e.to_string()),
+        };
+        decoded.map_err(StoreError::Decode)
     }
 }
 

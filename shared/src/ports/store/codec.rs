@@ -12,12 +12,16 @@
 //! endian.
 
 mod de;
+mod ser;
+#[cfg(test)]
+mod serde_tests;
 
 use crate::ports::store::item::{Attributes, item_of};
 use serde_dynamo::{AttributeValue, Item};
 use std::collections::HashMap;
 
 pub use de::from_value;
+pub use ser::to_value;
 
 /// The first byte of a binary item. JSON's is `{`.
 const BINARY: u8 = 0x01;
@@ -146,6 +150,19 @@ impl Attributes for View<'_> {
 
     fn has(&self, name: &str) -> bool {
         self.value(name).is_some()
+    }
+}
+
+/// An encoded map value (a body) as the attributes it holds.
+pub fn decode_map(value: &[u8]) -> Result<Item, CodecError> {
+    let mut reader = Reader(value);
+    let map = match reader.value(0)? {
+        AttributeValue::M(map) => map,
+        _ => return Err(CodecError::Body("expected a map".into())),
+    };
+    match reader.0.len() {
+        0 => Ok(item_of(map)),
+        left => Err(CodecError::TrailingBytes(left)),
     }
 }
 
