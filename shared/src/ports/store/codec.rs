@@ -1,5 +1,7 @@
-//! How the embedded store keeps an item on disk: its DynamoDB attributes as length-prefixed
-//! binary.
+//! DynamoDB attributes as length-prefixed binary: how the embedded store keeps an item on
+//! disk, and how a record keeps a body written from its domain type ([`super::Data`]). A body
+//! goes between its domain type and this form without an attribute map ([`to_value`],
+//! [`from_value`]); DynamoDB's requests take the attributes ([`decode_map`]).
 //!
 //! Items were kept as DynamoDB JSON before (data folders of earlier releases hold them).
 //! Reading that JSON back into attribute maps was a fifth of a webhook request's work
