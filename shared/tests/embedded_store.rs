@@ -257,3 +257,34 @@ async fn typed_reads_pass_the_fault_switch_as_reads() {
     let loaded = switch.load::<Contact>(&other.key).await.unwrap().unwrap();
     assert_eq!(loaded.body, other.body::<Contact>().unwrap());
 }
+
+/// Reads share one snapshot of the items while nothing is committed: a read after any commit
+/// (through another handle of the same store, or TTL's removal) sees it.
+#[tokio::test]
+async fn a_read_after_a_commit_sees_it_whichever_handle_committed() {
+    let h = support::embedded().await;
+    let store = h.embedded.clone().unwrap();
+    let other = store.clone();
+    let mut record = profile("491700000031", &h.clock, RetentionClass::Bot7d);
+    assert_eq!(store.get(&record.key).await.unwrap(), None);
+    other.create(&record).await.unwrap();
+    assert_eq!(store.get(&record.key).await.unwrap(), Some(record.clone()));
+
+    let mut contact: Contact = record.body().unwrap();
+    contact.profile_name = Some("Erika".into());
+    record.set_body(&contact).unwrap();
+    let updated = other.update(&record).await.unwrap();
+    let typed: &dyn Store = &store;
+    let loaded = typed.load::<Contact>(&record.key).await.unwrap().unwrap();
+    assert_eq!(loaded.body, contact);
+    assert_eq!(store.get(&record.key).await.unwrap(), Some(updated));
+
+    h.clock.advance(Duration::days(8));
+    assert_eq!(other.expire_by_ttl().unwrap(), 1);
+    h.clock.advance(-Duration::days(8));
+    assert_eq!(
+        store.get(&record.key).await.unwrap(),
+        None,
+        "removed by TTL"
+    );
+}

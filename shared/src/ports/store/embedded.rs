@@ -27,7 +27,8 @@ use redb::{
 };
 use serde_dynamo::{AttributeValue, Item};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// `pk \0 sk` -> the item's attributes ([`codec`]).
 const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
@@ -59,7 +60,19 @@ pub struct EmbeddedStore {
     clock: SharedClock,
     path: PathBuf,
     writer: std::sync::mpsc::Sender<Job>,
+    /// How many times the store has committed (counted after each commit, before anyone
+    /// learns of it).
+    commits: Arc<AtomicU64>,
+    /// The items table of the latest read transaction and the commit count read before it
+    /// was opened: reads with no commit in between (a request's marker, link and profile)
+    /// share it instead of each opening a transaction and the table. The first read after a
+    /// commit replaces it, so it holds back no page for longer than that.
+    snapshot: Arc<Mutex<Option<Snapshot>>>,
 }
+
+type ItemsTable = redb::ReadOnlyTable<&'static str, &'static [u8]>;
+/// The items table, and the commit count read before it was opened.
+type Snapshot = (u64, Arc<ItemsTable>);
 
 type Applied = Box<dyn std::any::Any + Send>;
 type Apply = Box<dyn Fn(&WriteTransaction) -> Result<Applied, StoreError> + Send>;
@@ -76,7 +89,11 @@ const GROUP_LIMIT: usize = 256;
 
 /// Commits the waiting writes in groups until every store handle is gone. It holds the
 /// database only while committing, so a closed store can be opened again at once.
-fn run_writer(db: std::sync::Weak<Database>, jobs: std::sync::mpsc::Receiver<Job>) {
+fn run_writer(
+    db: std::sync::Weak<Database>,
+    jobs: std::sync::mpsc::Receiver<Job>,
+    commits: Arc<AtomicU64>,
+) {
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         while group.len() < GROUP_LIMIT {
@@ -92,6 +109,7 @@ fn run_writer(db: std::sync::Weak<Database>, jobs: std::sync::mpsc::Receiver<Job
                 .map(|job| (job.answer, Err(backend("the store is closed"))))
                 .collect(),
         };
+        commits.fetch_add(1, Ordering::Release);
         // Answered after the commit and after letting go of the database.
         for (answer, result) in answers {
             let _ = answer.send(result);
@@ -210,15 +228,19 @@ impl EmbeddedStore {
         let db = Arc::new(db);
         let (writer, jobs) = std::sync::mpsc::channel();
         let writing = Arc::downgrade(&db);
+        let commits = Arc::new(AtomicU64::new(0));
+        let counting = commits.clone();
         std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run_writer(writing, jobs))
+            .spawn(move || run_writer(writing, jobs, counting))
             .map_err(backend)?;
         Ok(Self {
             db,
             clock,
             path,
             writer,
+            commits,
+            snapshot: Arc::default(),
         })
     }
 
@@ -302,6 +324,7 @@ impl EmbeddedStore {
             self.remove_in(&txn, key, true, |_| Ok(true))?;
         }
         txn.commit().map_err(backend)?;
+        self.commits.fetch_add(1, Ordering::Release);
         Ok(due.len() as u64)
     }
 
@@ -380,14 +403,30 @@ impl EmbeddedStore {
         self.db.begin_read().map_err(backend)
     }
 
+    /// The items table as of now: the kept one if nothing was committed since it was opened.
+    fn items(&self) -> Result<Arc<ItemsTable>, StoreError> {
+        let commits = self.commits.load(Ordering::Acquire);
+        let mut kept = self
+            .snapshot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((seen, table)) = kept.as_ref()
+            && *seen == commits
+        {
+            return Ok(table.clone());
+        }
+        let table = Arc::new(self.read()?.open_table(ITEMS).map_err(backend)?);
+        *kept = Some((commits, table.clone()));
+        Ok(table)
+    }
+
     /// What `read` makes of the stored bytes of `key`, if there are any.
     fn read_item<T>(
         &self,
         key: &ItemKey,
         read: impl FnOnce(&[u8]) -> Result<Option<T>, StoreError>,
     ) -> Result<Option<T>, StoreError> {
-        let txn = self.read()?;
-        let items = txn.open_table(ITEMS).map_err(backend)?;
+        let items = self.items()?;
         match items.get(storage_key(key).as_str()).map_err(backend)? {
             Some(bytes) => read(bytes.value()),
             None => Ok(None),
