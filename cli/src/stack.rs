@@ -33,7 +33,7 @@ use servicekanal_shared::ports::store::embedded::EmbeddedStore;
 use servicekanal_shared::ports::store::faulty::FaultyStore;
 use servicekanal_shared::ports::store::{ChangeFeed, Store};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The local stack's app secret: `curl` and the files in `events/` are signed with it.
@@ -54,6 +54,25 @@ pub const OUTBOX_FILE: &str = "outbox.jsonl";
 /// The queues' `maxReceiveCount` in template.yaml: a message received this often without
 /// succeeding moves to the dead-letter queue.
 pub const MAX_RECEIVES: u32 = 5;
+/// How long a sender waits at most for consumer turns under way elsewhere (a bot turn waits
+/// up to its burst window of 2 s).
+const TURNS_WAITED_FOR: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// One consumer turn under way, counted while it lives.
+struct Turn<'a>(&'a AtomicUsize);
+
+impl<'a> Turn<'a> {
+    fn start(turns: &'a AtomicUsize) -> Self {
+        turns.fetch_add(1, Ordering::AcqRel);
+        Self(turns)
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// The in-process queues, named like their SQS counterparts in template.yaml.
 pub struct Queues {
@@ -138,6 +157,8 @@ pub struct PhoneLine {
 }
 
 pub struct LocalStack {
+    /// Consumer turns under way, in any [`LocalStack::run`].
+    turns: AtomicUsize,
     pub clock: SharedClock,
     /// The store itself; the functions reach it through the fault switch.
     pub store: Arc<EmbeddedStore>,
@@ -356,6 +377,7 @@ impl LocalStack {
             closed_log: Mutex::new(Vec::new()),
             statuses_reported: tokio::sync::Mutex::new(0),
             max_receives: std::sync::atomic::AtomicU32::new(MAX_RECEIVES),
+            turns: AtomicUsize::new(0),
             simulate_statuses: true,
             sent_by_users: Mutex::new(Vec::new()),
             desk_log: Mutex::new(Vec::new()),
@@ -415,7 +437,7 @@ impl LocalStack {
                     received: None,
                 },
             ));
-        self.run().await;
+        self.run_to_the_end().await;
         Ok(wamid)
     }
 
@@ -471,7 +493,19 @@ impl LocalStack {
             .agent_actions
             .send(work.to_queue_message(self.clock.now()))
             .await?;
-        Ok(self.run().await)
+        Ok(self.run_to_the_end().await)
+    }
+
+    /// [`LocalStack::run`], then a wait (up to [`TURNS_WAITED_FOR`]) for the turns other runs
+    /// took on meanwhile: `dev`'s consumers may take a message just sent before this run
+    /// does, and what was sent is answered only when their turn is done.
+    async fn run_to_the_end(&self) -> RunReport {
+        let report = self.run().await;
+        let until = std::time::Instant::now() + TURNS_WAITED_FOR;
+        while self.turns.load(Ordering::Acquire) > 0 && std::time::Instant::now() < until {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        report
     }
 
     /// Runs the queue consumers (bot-reply on its three queues, the survey on its two) until
@@ -492,6 +526,7 @@ impl LocalStack {
                 if records.is_empty() {
                     continue;
                 }
+                let _turn = Turn::start(&self.turns);
                 let mut event = SqsEvent::default();
                 event.records = records.clone();
                 let response = match consumer {

@@ -861,6 +861,38 @@ async fn a_concern_typed_in_three_messages_gets_one_answer() {
     assert_eq!(conversation.customer_messages, 5);
 }
 
+/// `dev` runs consumers of its own, which may take a message before the sender's run does:
+/// a message sent through the local stack is still answered when sending returns.
+#[tokio::test]
+async fn a_message_is_answered_when_sending_returns_though_other_consumers_run() {
+    let chat = Chat::lisa_only();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let other_consumers = async {
+        while !done.load(Ordering::Acquire) {
+            chat.stack.run().await;
+            tokio::task::yield_now().await;
+        }
+    };
+    let sender = async {
+        for sent in 1..=12 {
+            chat.clock.advance(Duration::minutes(1));
+            chat.stack
+                .sends_as(
+                    &chat.sender,
+                    &UserMessage::Text {
+                        body: format!("Frage {sent}"),
+                    },
+                )
+                .await
+                .unwrap();
+            let answered = chat.stack.outbox.sent().len();
+            assert!(answered >= sent, "message {sent}: {answered} replies");
+        }
+        done.store(true, Ordering::Release);
+    };
+    tokio::join!(other_consumers, sender);
+}
+
 #[tokio::test]
 async fn a_single_message_waits_at_most_the_burst_window() {
     let mut chat = Chat::lisa_only();

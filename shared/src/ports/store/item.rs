@@ -192,17 +192,18 @@ mod tests {
     use crate::domain::Contact;
     use chrono::Utc;
 
-    #[test]
-    fn record_round_trips_through_dynamodb_attributes() {
+    /// A contact's profile of `bot-7d`, and its record.
+    fn anna() -> (Contact, Record) {
         let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let contact = Contact::new("491701234567", Some("Anna".into()), at);
-        let record = Record::new(
-            ItemKey::new("C#x", "PROFILE"),
-            &contact,
-            RetentionClass::Bot7d,
-            at,
-        )
-        .unwrap();
+        let key = ItemKey::new("C#x", "PROFILE");
+        let record = Record::new(key, &contact, RetentionClass::Bot7d, at).unwrap();
+        (contact, record)
+    }
+
+    #[test]
+    fn record_round_trips_through_dynamodb_attributes() {
+        let (contact, record) = anna();
         let item = record.to_item();
         assert_eq!(
             item.get(attr::EXPIRES_AT),
@@ -248,15 +249,7 @@ mod tests {
 
     #[test]
     fn a_body_is_written_encoded_as_the_attributes_serde_dynamo_writes() {
-        let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-        let contact = Contact::new("491701234567", Some("Anna".into()), at);
-        let record = Record::new(
-            ItemKey::new("C#x", "PROFILE"),
-            &contact,
-            RetentionClass::Bot7d,
-            at,
-        )
-        .unwrap();
+        let (contact, record) = anna();
         assert!(matches!(record.data, Data::Encoded(_)));
         let data = record.data.to_item();
         assert_eq!(data, serde_dynamo::to_item::<_, Item>(&contact).unwrap());

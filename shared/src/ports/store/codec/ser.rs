@@ -223,78 +223,33 @@ impl<'o> ser::Serializer for Value<'o> {
     }
 }
 
-impl ser::SerializeSeq for Compound<'_> {
-    type Ok = ();
-    type Error = CodecError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CodecError> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), CodecError> {
-        self.close()
-    }
+/// The compounds whose parts are values (lists) or named values (maps), each in order.
+macro_rules! parts {
+    ($($compound:ident::$method:ident($($name:ident: $ty:ty)?) => $part:ident),* $(,)?) => {
+        $(impl ser::$compound for Compound<'_> {
+            type Ok = ();
+            type Error = CodecError;
+            fn $method<T: Serialize + ?Sized>(
+                &mut self,
+                $($name: $ty,)?
+                value: &T,
+            ) -> Result<(), CodecError> {
+                self.$part($($name,)? value)
+            }
+            fn end(self) -> Result<(), CodecError> {
+                self.close()
+            }
+        })*
+    };
 }
 
-impl ser::SerializeTuple for Compound<'_> {
-    type Ok = ();
-    type Error = CodecError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CodecError> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), CodecError> {
-        self.close()
-    }
-}
-
-impl ser::SerializeTupleStruct for Compound<'_> {
-    type Ok = ();
-    type Error = CodecError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CodecError> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), CodecError> {
-        self.close()
-    }
-}
-
-impl ser::SerializeTupleVariant for Compound<'_> {
-    type Ok = ();
-    type Error = CodecError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CodecError> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), CodecError> {
-        self.close()
-    }
-}
-
-impl ser::SerializeStruct for Compound<'_> {
-    type Ok = ();
-    type Error = CodecError;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        name: &'static str,
-        value: &T,
-    ) -> Result<(), CodecError> {
-        self.entry(name, value)
-    }
-    fn end(self) -> Result<(), CodecError> {
-        self.close()
-    }
-}
-
-impl ser::SerializeStructVariant for Compound<'_> {
-    type Ok = ();
-    type Error = CodecError;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        name: &'static str,
-        value: &T,
-    ) -> Result<(), CodecError> {
-        self.entry(name, value)
-    }
-    fn end(self) -> Result<(), CodecError> {
-        self.close()
-    }
+parts! {
+    SerializeSeq::serialize_element() => element,
+    SerializeTuple::serialize_element() => element,
+    SerializeTupleStruct::serialize_field() => element,
+    SerializeTupleVariant::serialize_field() => element,
+    SerializeStruct::serialize_field(name: &'static str) => entry,
+    SerializeStructVariant::serialize_field(name: &'static str) => entry,
 }
 
 impl ser::SerializeMap for Compound<'_> {
