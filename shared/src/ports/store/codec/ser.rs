@@ -86,6 +86,15 @@ impl Compound<'_> {
     }
 }
 
+/// Numbers as serde_dynamo writes them: their text.
+macro_rules! numbers {
+    ($($method:ident: $ty:ty),* $(,)?) => {
+        $(fn $method(self, v: $ty) -> Result<(), CodecError> {
+            self.number(v)
+        })*
+    };
+}
+
 impl<'o> ser::Serializer for Value<'o> {
     type Ok = ();
     type Error = CodecError;
@@ -101,35 +110,10 @@ impl<'o> ser::Serializer for Value<'o> {
         self.out.extend_from_slice(&[kind::BOOL, u8::from(v)]);
         Ok(())
     }
-    fn serialize_i8(self, v: i8) -> Result<(), CodecError> {
-        self.number(v)
-    }
-    fn serialize_i16(self, v: i16) -> Result<(), CodecError> {
-        self.number(v)
-    }
-    fn serialize_i32(self, v: i32) -> Result<(), CodecError> {
-        self.number(v)
-    }
-    fn serialize_i64(self, v: i64) -> Result<(), CodecError> {
-        self.number(v)
-    }
-    fn serialize_u8(self, v: u8) -> Result<(), CodecError> {
-        self.number(v)
-    }
-    fn serialize_u16(self, v: u16) -> Result<(), CodecError> {
-        self.number(v)
-    }
-    fn serialize_u32(self, v: u32) -> Result<(), CodecError> {
-        self.number(v)
-    }
-    fn serialize_u64(self, v: u64) -> Result<(), CodecError> {
-        self.number(v)
-    }
-    fn serialize_f32(self, v: f32) -> Result<(), CodecError> {
-        self.number(v)
-    }
-    fn serialize_f64(self, v: f64) -> Result<(), CodecError> {
-        self.number(v)
+    numbers! {
+        serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
+        serialize_u8: u8, serialize_u16: u16, serialize_u32: u32, serialize_u64: u64,
+        serialize_f32: f32, serialize_f64: f64,
     }
     fn serialize_char(self, v: char) -> Result<(), CodecError> {
         self.text(kind::S, v.encode_utf8(&mut [0; 4]))
