@@ -239,8 +239,8 @@ async fn concurrent_writes_commit_in_groups_each_on_its_own_condition() {
     assert_eq!(reopened.readable_items().unwrap().len(), 61);
 }
 
-/// The local stack reaches the store through the fault switch: a typed read goes through to the
-/// store's own (map-free) read, and fails where a `get` is planned to fail.
+/// The local stack reaches the store through the fault switch: a typed read goes through it to
+/// the store's read, and fails where a `get` is planned to fail.
 #[tokio::test]
 async fn typed_reads_pass_the_fault_switch_as_reads() {
     let h = support::embedded().await;

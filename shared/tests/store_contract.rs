@@ -938,8 +938,8 @@ async fn typed_access_loads_saves_and_keeps_the_version_check(h: &mut Harness) {
     assert_eq!(store.get(&key).await.unwrap().unwrap(), record);
 }
 
-/// `load` (the adapter's `get_body`) reads what `get` reads: the same record and body, and
-/// nothing where `get` finds nothing (past its deadline, under hold, never written).
+/// `load` reads what `get` reads: the same record and body, and nothing where `get` finds
+/// nothing (past its deadline, under hold, never written).
 async fn typed_reads_see_what_plain_reads_see(h: &mut Harness) {
     let now = h.clock.now();
     let store = h.store.as_ref();

@@ -95,8 +95,9 @@ pub fn is_map(value: &[u8]) -> bool {
 }
 
 /// An item's top-level attributes, read in place: what a record keeps beside its body is
-/// looked up here, and the body (`data`) is decoded from its bytes straight into its domain
-/// type ([`from_value`]). The item's structure is checked; texts are checked where read.
+/// looked up here, and the body (`data`) is kept in its bytes until decoded straight into its
+/// domain type ([`from_value`]). The whole item is checked as [`decode`] would check it, so
+/// each value decodes.
 pub struct View<'a> {
     /// Each attribute's name and its encoded value (type byte and content).
     entries: Vec<(&'a str, &'a [u8])>,
@@ -315,15 +316,21 @@ impl<'a> Reader<'a> {
         Ok(map)
     }
 
-    /// Reads past a value of a map or list `depth` levels below the item's top, checking its
-    /// structure as [`Reader::value`] does, but not its texts.
+    /// Reads past a value of a map or list `depth` levels below the item's top, checking it
+    /// as [`Reader::value`] does, without building it.
     fn skip_value(&mut self, depth: usize) -> Result<(), CodecError> {
         let inner = || match depth + 1 {
             inner if inner > MAX_DEPTH => Err(CodecError::TooDeep),
             inner => Ok(inner),
         };
+        let text = |reader: &mut Self| {
+            std::str::from_utf8(reader.bytes()?)
+                .map(drop)
+                .map_err(|_| CodecError::NotUtf8)
+        };
         match self.byte()? {
-            kind::S | kind::N | kind::B => {
+            kind::S | kind::N => text(self)?,
+            kind::B => {
                 self.bytes()?;
             }
             kind::BOOL | kind::NULL => {
@@ -333,7 +340,7 @@ impl<'a> Reader<'a> {
                 let inner = inner()?;
                 let (count, _) = self.count()?;
                 for _ in 0..count {
-                    self.bytes()?;
+                    text(self)?;
                     self.skip_value(inner)?;
                 }
             }
@@ -344,7 +351,13 @@ impl<'a> Reader<'a> {
                     self.skip_value(inner)?;
                 }
             }
-            kind::SS | kind::NS | kind::BS => {
+            kind::SS | kind::NS => {
+                let (count, _) = self.count()?;
+                for _ in 0..count {
+                    text(self)?;
+                }
+            }
+            kind::BS => {
                 let (count, _) = self.count()?;
                 for _ in 0..count {
                     self.bytes()?;
@@ -450,6 +463,60 @@ mod tests {
         let huge = [BINARY, 0xFF, 0xFF, 0xFF, 0xFF, 0];
         assert_eq!(decode(&huge), Err(CodecError::Truncated));
         assert!(matches!(decode(b"not an item"), Err(CodecError::Json(_))));
+    }
+
+    #[test]
+    fn a_view_checks_what_decode_checks_so_every_value_it_hands_out_decodes() {
+        let bytes = encode(&every_type()).unwrap();
+        let item = view(&bytes).unwrap().expect("the binary form");
+        let data = item.value("data").expect("an attribute");
+        assert!(is_map(data));
+        assert_eq!(
+            AttributeValue::M(decode_map(data).unwrap().into_inner()),
+            every_type()["data"]
+        );
+        for cut in 1..bytes.len() {
+            assert_eq!(
+                view(&bytes[..cut]).is_err(),
+                decode(&bytes[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
+        // A text deep in a map that is not UTF-8.
+        let nested = [
+            BINARY,
+            1,
+            0,
+            0,
+            0,
+            1,
+            0,
+            0,
+            0,
+            b'd',
+            kind::M,
+            1,
+            0,
+            0,
+            0,
+            1,
+            0,
+            0,
+            0,
+            b'n',
+            kind::S,
+            1,
+            0,
+            0,
+            0,
+            0xFF,
+        ];
+        assert_eq!(decode(&nested), Err(CodecError::NotUtf8));
+        assert!(matches!(view(&nested), Err(CodecError::NotUtf8)));
+        assert!(
+            view(b"{}").unwrap().is_none(),
+            "DynamoDB JSON of an earlier release"
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! writes a second, one per group does not.
 
 use super::{
-    ChangeFeed, DeletionReport, DueItem, Hold, Page, PageRequest, RawBody, Record, Released, Store,
+    ChangeFeed, Data, DeletionReport, DueItem, Hold, Page, PageRequest, Record, Released, Store,
     StoreError, TTL_PRINCIPAL, Write, check_transaction, codec, decode_token, encode_token, item,
 };
 use crate::domain::keys::{ItemKey, attr};
@@ -668,26 +668,16 @@ impl Store for EmbeddedStore {
     async fn get(&self, key: &ItemKey) -> Result<Option<Record>, StoreError> {
         let now = self.clock.now();
         self.read_item(key, |bytes| {
-            let record = Record::from_owned_item(decode_item(bytes)?)?;
-            Ok(record.is_readable_at(now).then_some(record))
-        })
-    }
-
-    async fn get_body(&self, key: &ItemKey) -> Result<Option<(Record, RawBody)>, StoreError> {
-        let now = self.clock.now();
-        self.read_item(key, |bytes| {
-            let Some(view) = codec::view(bytes).map_err(|e| StoreError::Decode(e.to_string()))?
-            else {
+            let record = match codec::view(bytes).map_err(|e| StoreError::Decode(e.to_string()))? {
+                // The record's attributes read in place, its body kept encoded.
+                Some(view) => {
+                    let body = view.value(attr::DATA).filter(|value| codec::is_map(value));
+                    item::with_data(&view, body.map(|body| Data::Encoded(body.into())))?
+                }
                 // An item of an earlier release: its attributes.
-                let record = Record::from_owned_item(decode_item(bytes)?)?;
-                return Ok(record.is_readable_at(now).then(|| record.split_body()));
+                None => Record::from_owned_item(decode_item(bytes)?)?,
             };
-            let body = view.value(attr::DATA).filter(|value| codec::is_map(value));
-            let record = item::with_data(&view, body.map(|_| Item::default()))?;
-            Ok(match (record.is_readable_at(now), body) {
-                (true, Some(body)) => Some((record, RawBody::Encoded(body.into()))),
-                _ => None,
-            })
+            Ok(record.is_readable_at(now).then_some(record))
         })
     }
 

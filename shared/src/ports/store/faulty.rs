@@ -7,8 +7,7 @@
 //! DynamoDB call fails from the caller's side.
 
 use super::{
-    DeletionReport, DueItem, Hold, Page, PageRequest, RawBody, Record, Released, Store, StoreError,
-    Write,
+    DeletionReport, DueItem, Hold, Page, PageRequest, Record, Released, Store, StoreError, Write,
 };
 use crate::domain::keys::ItemKey;
 use async_trait::async_trait;
@@ -141,11 +140,6 @@ impl Store for FaultyStore {
     async fn get(&self, key: &ItemKey) -> Result<Option<Record>, StoreError> {
         self.read("get", key).await?;
         self.inner.get(key).await
-    }
-    /// A typed read is a `get` to the faults: the switch's plans name the port's calls.
-    async fn get_body(&self, key: &ItemKey) -> Result<Option<(Record, RawBody)>, StoreError> {
-        self.read("get", key).await?;
-        self.inner.get_body(key).await
     }
     async fn query(
         &self,

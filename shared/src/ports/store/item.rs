@@ -104,7 +104,7 @@ pub(super) fn is_held(item: &impl Attributes) -> bool {
 /// The record of an item as read (its body copied; see [`from_owned_item`]).
 pub(super) fn from_item(item: &Item) -> Result<Record, ItemError> {
     let data = match item.get(attr::DATA) {
-        Some(AttributeValue::M(map)) => Some(item_of(map.clone())),
+        Some(AttributeValue::M(map)) => Some(attributes(map.clone())),
         _ => None,
     };
     with_data(item, data)
@@ -114,7 +114,7 @@ pub(super) fn from_item(item: &Item) -> Result<Record, ItemError> {
 /// decoded item, the largest part of a read's work).
 pub(super) fn from_owned_item(mut item: Item) -> Result<Record, ItemError> {
     let data = match item.remove(attr::DATA) {
-        Some(AttributeValue::M(map)) => Some(item_of(map)),
+        Some(AttributeValue::M(map)) => Some(attributes(map)),
         _ => None,
     };
     with_data(&item, data)
@@ -133,9 +133,14 @@ pub(super) fn from_body_item<B: DeserializeOwned>(data: Item) -> Result<B, serde
     serde_dynamo::from_attribute_value(AttributeValue::M(data.into_inner()))
 }
 
+/// A body as the attributes of its map.
+fn attributes(map: HashMap<String, AttributeValue>) -> Data {
+    Data::Attributes(Arc::new(item_of(map)))
+}
+
 /// The record of `item`'s attributes with `data` (its `data` map) as the body; `data` is
 /// `None` if the item has none.
-pub(crate) fn with_data(item: &impl Attributes, data: Option<Item>) -> Result<Record, ItemError> {
+pub(crate) fn with_data(item: &impl Attributes, data: Option<Data>) -> Result<Record, ItemError> {
     let kind = string(item, attr::KIND)?;
     let hold = if is_held(item) {
         let placed_at = string(item, attr::HELD_AT)?;
@@ -160,7 +165,7 @@ pub(crate) fn with_data(item: &impl Attributes, data: Option<Item>) -> Result<Re
             .ok_or(ItemError::Attribute(attr::EXPIRES_AT))?,
         version: u64::try_from(number(item, attr::VERSION)?)
             .map_err(|_| ItemError::Attribute(attr::VERSION))?,
-        data: Data::Attributes(Arc::new(data.ok_or(ItemError::Attribute(attr::DATA))?)),
+        data: data.ok_or(ItemError::Attribute(attr::DATA))?,
         owner: string(item, attr::OWNER).ok().map(str::to_owned),
         hold,
     })

@@ -105,11 +105,12 @@ pub struct Record {
     pub hold: Option<Hold>,
 }
 
-/// A record's body: its attributes as a read or a change record gives them, or, for a body
-/// written from its domain type ([`Record::set_body`]), the same attributes in the embedded
-/// store's binary encoding, built without an attribute map (each adapter takes what it needs:
-/// the embedded store the encoding, DynamoDB the attributes). Shared between copies: a record
-/// is copied on its way into a store, its body need not be.
+/// A record's body: its attributes (as DynamoDB or a change record gives them), or the same
+/// attributes in the embedded store's binary encoding: a body written from its domain type
+/// ([`Record::set_body`]) or read from the embedded store, going between that form and its
+/// domain type without an attribute map. Each adapter takes what it needs: the embedded store
+/// the encoding, DynamoDB the attributes. Shared between copies: a record is copied on its way
+/// into a store, its body need not be.
 #[derive(Clone)]
 pub enum Data {
     Attributes(Arc<Item>),
@@ -121,16 +122,22 @@ impl Data {
     pub fn to_item(&self) -> Item {
         match self {
             Data::Attributes(item) => Item::clone(item),
-            // Only `set_body` encodes, from a value it serialised as a map a moment before.
+            // Checked when made: `set_body` serialised it as a map, the embedded store checked
+            // what it read (`codec::view`).
             Data::Encoded(bytes) => codec::decode_map(bytes).expect("an encoded body decodes"),
         }
     }
 
-    fn into_raw(self) -> RawBody {
-        match self {
-            Data::Attributes(item) => RawBody::Attributes(Arc::unwrap_or_clone(item)),
-            Data::Encoded(bytes) => RawBody::Encoded(bytes),
-        }
+    /// The body of a record of `kind` as its domain type.
+    fn decode<B: Body>(self, kind: RecordKind) -> Result<B, StoreError> {
+        Record::check_kind::<B>(kind)?;
+        let decoded = match self {
+            Data::Attributes(item) => {
+                item::from_body_item(Arc::unwrap_or_clone(item)).map_err(|e| e.to_string())
+            }
+            Data::Encoded(bytes) => codec::from_value(&bytes).map_err(|e| e.to_string()),
+        };
+        decoded.map_err(StoreError::Decode)
     }
 }
 
@@ -229,7 +236,7 @@ impl Record {
 
     /// The body as its domain type.
     pub fn body<B: Body>(&self) -> Result<B, StoreError> {
-        self.data.clone().into_raw().decode(self.kind)
+        self.data.clone().decode(self.kind)
     }
 
     /// `WrongKind` unless a record of `kind` has a body of type `B`.
@@ -257,12 +264,6 @@ impl Record {
         }
         self.data = Data::Encoded(encoded.into());
         Ok(())
-    }
-
-    /// The record without its attributes, and its body as those attributes.
-    pub fn split_body(mut self) -> (Record, RawBody) {
-        let data = std::mem::take(&mut self.data);
-        (self, data.into_raw())
     }
 
     /// Whether the deadline has passed at `now` (the deadline second itself counts as passed).
@@ -298,15 +299,10 @@ pub struct Stored<B> {
 
 impl<B: Body> Stored<B> {
     /// A record as read.
-    pub fn read(record: Record) -> Result<Self, StoreError> {
-        let (record, body) = record.split_body();
-        Self::read_body(record, body)
-    }
-
-    /// A record read without its attributes, and its body ([`Store::get_body`]).
-    pub fn read_body(record: Record, body: RawBody) -> Result<Self, StoreError> {
+    pub fn read(mut record: Record) -> Result<Self, StoreError> {
+        let data = std::mem::take(&mut record.data);
         Ok(Self {
-            body: body.decode(record.kind)?,
+            body: data.decode(record.kind)?,
             record,
             exists: true,
         })
@@ -405,32 +401,10 @@ impl<B: Body> Stored<B> {
 impl<'s> dyn Store + 's {
     /// The readable item at `key` as its domain type; `WrongKind` if it is another kind.
     pub async fn load<B: Body>(&self, key: &ItemKey) -> Result<Option<Stored<B>>, StoreError> {
-        match self.get_body(key).await? {
-            Some((record, body)) => Stored::read_body(record, body).map(Some),
+        match self.get(key).await? {
+            Some(record) => Stored::read(record).map(Some),
             None => Ok(None),
         }
-    }
-}
-
-/// A read item's body before it is decoded into its domain type ([`Store::get_body`]).
-#[derive(Debug)]
-pub enum RawBody {
-    /// As attributes (DynamoDB, and any store without an encoding of its own).
-    Attributes(Item),
-    /// In the binary encoding (the embedded store, a body just written): decoded straight into
-    /// the domain type, without building its attribute map.
-    Encoded(Arc<[u8]>),
-}
-
-impl RawBody {
-    /// The body of a record of `kind` as its domain type.
-    fn decode<B: Body>(self, kind: RecordKind) -> Result<B, StoreError> {
-        Record::check_kind::<B>(kind)?;
-        let decoded = match self {
-            RawBody::Attributes(data) => item::from_body_item(data).map_err(|e| e.to_string()),
-            RawBody::Encoded(bytes) => codec::from_value(&bytes).map_err(|e| e.to_string()),
-        };
-        decoded.map_err(StoreError::Decode)
     }
 }
 
@@ -645,14 +619,6 @@ pub trait Store: Send + Sync {
     async fn create(&self, record: &Record) -> Result<(), StoreError>;
 
     async fn get(&self, key: &ItemKey) -> Result<Option<Record>, StoreError>;
-
-    /// [`Store::get`] for a typed read (`load`): the record without its attributes
-    /// and its body as the adapter keeps it, for the caller to decode into its type. The
-    /// embedded store hands over its encoding, decoded without an attribute map; the others
-    /// take the attributes of `get`.
-    async fn get_body(&self, key: &ItemKey) -> Result<Option<(Record, RawBody)>, StoreError> {
-        Ok(self.get(key).await?.map(Record::split_body))
-    }
 
     /// Readable items of a partition whose sort key starts with `sk_prefix`, in sort-key order.
     async fn query(
