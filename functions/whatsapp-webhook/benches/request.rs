@@ -2,8 +2,11 @@
 //! enqueue) on the embedded store and the in-process FIFO queue: a text message with a new
 //! WhatsApp id from a known contact, the same from a contact never seen before, a redelivery
 //! of a message already queued (WhatsApp delivers at least once), and a POST whose signature
-//! does not match (what a flood of forged requests costs). For scale, one embedded-store
-//! create alone (one durable commit of the store's writer). Before the benchmarks it prints the
+//! does not match (what a flood of forged requests costs). Then new messages of 32 known
+//! contacts handled at once, as the local stack takes them from many customers: the handler
+//! seldom sits idle waiting for a commit, and commits take many writes each. For scale, one
+//! embedded-store create alone (one durable commit of the store's writer), and one it refuses
+//! (the hand-off to the writer thread and back, no commit). Before the benchmarks it prints the
 //! store calls each kind of request makes; after each, the CPU time per request of the handler
 //! threads and of the store's writer thread (the rest of the wall time is waiting for fsync).
 //! Figures: docs/performance.md.
@@ -19,7 +22,7 @@ use servicekanal_shared::channels::whatsapp::payload::{SIGNATURE_HEADER, sign};
 use servicekanal_shared::policy::mask::Secret;
 use servicekanal_shared::ports::clock::{Clock, ManualClock};
 use servicekanal_shared::ports::queue::memory::InProcessQueue;
-use servicekanal_shared::ports::store::Store;
+use servicekanal_shared::ports::store::{Store, StoreError};
 use servicekanal_testing::bench::{Cpu, CpuMeter, drain, noting, summarise};
 use servicekanal_testing::harness::{self, Harness};
 use servicekanal_testing::records;
@@ -151,6 +154,57 @@ async fn new_messages(
     total
 }
 
+/// Requests in flight at once in the concurrent case, each lane from a contact of its own.
+const LANES: u64 = 32;
+
+/// The sender of lane `lane`: a known contact of the concurrent case.
+fn lane_sender(lane: u64) -> String {
+    format!("49176200{lane:05}")
+}
+
+/// Times `iterations` new messages handled `LANES` at a time, as the local stack takes them
+/// from many customers: each lane's known contact sends its messages one after another.
+async fn concurrent_messages(
+    iterations: u64,
+    clock: &ManualClock,
+    queue: &InProcessQueue,
+    ports: &Ports,
+    meter: &CpuMeter,
+) -> Duration {
+    let mut total = Duration::ZERO;
+    for round in rounds(iterations) {
+        let mut lanes: Vec<Vec<Request>> = (0..LANES).map(|_| Vec::new()).collect();
+        for i in 0..round {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let at = clock.advance(chrono::Duration::seconds(1)).timestamp();
+            let from = lane_sender(i % LANES);
+            lanes[(i % LANES) as usize].push(text_request(
+                &format!("wamid.bench.{n:020}"),
+                &from,
+                at,
+            ));
+        }
+        let cpu = Cpu::now();
+        let start = Instant::now();
+        futures::future::join_all(lanes.into_iter().map(|lane| async move {
+            for request in lane {
+                let response = handle(request, ports).await;
+                assert_eq!(response.status(), 200, "a new message is taken");
+            }
+        }))
+        .await;
+        total += start.elapsed();
+        meter.add(Cpu::now().since(cpu), round);
+        assert_eq!(
+            drain(queue).await.len() as u64,
+            round,
+            "every new message queued once"
+        );
+        clock.advance(chrono::Duration::minutes(6));
+    }
+    total
+}
+
 /// Times `iterations` redeliveries of `wamid` (stored and queued before).
 async fn redeliveries(
     iterations: u64,
@@ -233,6 +287,24 @@ fn bench_request(c: &mut Criterion) {
         });
         meter.report(name);
     }
+    // The concurrent case's contacts, known before it starts.
+    runtime.block_on(async {
+        for lane in 0..LANES {
+            let wamid = format!("wamid.bench.lane.{lane}");
+            let at = clock.advance(chrono::Duration::seconds(1)).timestamp();
+            let response = handle(text_request(&wamid, &lane_sender(lane), at), ports).await;
+            assert_eq!(response.status(), 200);
+        }
+        assert_eq!(drain(queue).await.len() as u64, LANES);
+    });
+    let name = &format!("new messages, known contacts, {LANES} at once");
+    let meter = &CpuMeter::default();
+    group.bench_function(name, |b| {
+        b.to_async(&runtime).iter_custom(|iterations| async move {
+            concurrent_messages(iterations, clock, queue, ports, meter).await
+        })
+    });
+    meter.report(name);
     let meter = &CpuMeter::default();
     group.bench_function("duplicate delivery", |b| {
         b.to_async(&runtime).iter_custom(|iterations| async move {
@@ -264,6 +336,31 @@ fn bench_request(c: &mut Criterion) {
         })
     });
     meter.report("reference: one embedded-store create");
+    // For scale: a write the store refuses (the item exists), so its writer commits nothing:
+    // what handing a write to the writer thread and waiting for its answer costs alone.
+    let existing = records::survey_answer(clock.now());
+    runtime.block_on(store.create(&existing)).expect("created");
+    let meter = &CpuMeter::default();
+    group.bench_function("reference: one refused create (no commit)", |b| {
+        b.to_async(&runtime).iter_custom(|iterations| {
+            let existing = existing.clone();
+            async move {
+                let cpu = Cpu::now();
+                let start = Instant::now();
+                for _ in 0..iterations {
+                    let refused = store.create(&existing).await;
+                    assert!(
+                        matches!(refused, Err(StoreError::AlreadyExists(_))),
+                        "refused"
+                    );
+                }
+                let total = start.elapsed();
+                meter.add(Cpu::now().since(cpu), iterations);
+                total
+            }
+        })
+    });
+    meter.report("reference: one refused create (no commit)");
     group.finish();
 }
 

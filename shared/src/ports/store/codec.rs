@@ -13,6 +13,9 @@
 //! length first, lists and sets with their count first. Counts and lengths are `u32`, little
 //! endian.
 
+// A function's build without the embedded store uses the bodies' halves only.
+#![cfg_attr(not(feature = "embedded"), allow(dead_code))]
+
 mod de;
 mod ser;
 #[cfg(test)]
