@@ -78,11 +78,11 @@ impl ItemKey {
     }
 
     pub fn conversation(contact: &Pseudonym, id: Ulid) -> Self {
-        Self::new(contact.partition(), format!("{CONVERSATION_PREFIX}{id}"))
+        Self::new(contact.partition(), ulid_part(CONVERSATION_PREFIX, id))
     }
 
     pub fn message(contact: &Pseudonym, id: Ulid) -> Self {
-        Self::new(contact.partition(), format!("{MESSAGE_PREFIX}{id}"))
+        Self::new(contact.partition(), ulid_part(MESSAGE_PREFIX, id))
     }
 
     pub fn auth_attempts(contact: &Pseudonym) -> Self {
@@ -92,7 +92,7 @@ impl ItemKey {
     /// The failed authentications on one customer number, whichever contacts tried it (its
     /// pseudonym: [`Pseudonymizer::customer_number`]).
     pub fn customer_number_attempts(number: &Pseudonym) -> Self {
-        Self::new(format!("{CUSTOMER_NUMBER_PREFIX}{}", number.0), "AUTH")
+        Self::new([CUSTOMER_NUMBER_PREFIX, &number.0].concat(), "AUTH")
     }
 
     pub fn survey_session(contact: &Pseudonym) -> Self {
@@ -101,11 +101,11 @@ impl ItemKey {
 
     /// The link from one identifier of a person (its pseudonym) to their contact.
     pub fn identity_link(identifier: &Pseudonym) -> Self {
-        Self::new(format!("{IDENTITY_LINK_PREFIX}{}", identifier.0), "LINK")
+        Self::new([IDENTITY_LINK_PREFIX, &identifier.0].concat(), "LINK")
     }
 
     pub fn delivery_marker(hash: &DeliveryHash) -> Self {
-        Self::new(format!("WAMID#{}", hash.0), "SEEN")
+        Self::new(["WAMID#", &hash.0].concat(), "SEEN")
     }
 
     /// A message sent to review: one partition, read by the reviewer's list.
@@ -114,16 +114,16 @@ impl ItemKey {
     }
 
     pub fn survey_answer(id: Ulid) -> Self {
-        Self::new(format!("SURVEY#{id}"), "ANSWER")
+        Self::new(ulid_part("SURVEY#", id), "ANSWER")
     }
 
     pub fn callback_request(connect_contact_id: &str) -> Self {
-        Self::new(format!("{CALLBACK_PREFIX}{connect_contact_id}"), "REQUEST")
+        Self::new([CALLBACK_PREFIX, connect_contact_id].concat(), "REQUEST")
     }
 
     /// The desk's chat of a handed-over conversation, found by the chat's contact id.
     pub fn desk_chat(connect_contact_id: &str) -> Self {
-        Self::new(format!("{DESK_CHAT_PREFIX}{connect_contact_id}"), "CHAT")
+        Self::new([DESK_CHAT_PREFIX, connect_contact_id].concat(), "CHAT")
     }
 
     /// The Amazon Connect contact an item stands for (a callback request's call, a
@@ -158,6 +158,13 @@ impl ItemKey {
             .finalize();
         digest[0] % EXPIRY_SHARDS
     }
+}
+
+/// A key part of `prefix` and a ULID. Keys are built on every request's path: a
+/// concatenation allocates once, `format!` grows its string through the formatter.
+fn ulid_part(prefix: &str, id: Ulid) -> String {
+    let mut text = [0; ulid::ULID_LEN];
+    [prefix, id.array_to_str(&mut text)].concat()
 }
 
 /// Sort-key prefixes for querying one kind of a contact's items.
@@ -216,7 +223,7 @@ impl Pseudonym {
 
     /// The partition of all of this contact's items.
     pub fn partition(&self) -> String {
-        format!("C#{}", self.0)
+        ["C#", &self.0].concat()
     }
 }
 

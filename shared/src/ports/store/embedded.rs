@@ -47,7 +47,7 @@ const QUEUED: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("queued
 const QUEUE_DEDUP: TableDefinition<(&str, i64, &str), ()> = TableDefinition::new("queue_dedup");
 const NEXT_SEQUENCE: &str = "next_sequence";
 
-const SEP: char = '\0';
+const SEP: &str = "\0";
 /// How long change records stay, as in a DynamoDB stream.
 const CHANGE_RETENTION_HOURS: i64 = 24;
 pub const LOCAL_REGION: &str = "local";
@@ -184,8 +184,10 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
+/// Every read and write builds one: concatenated, not formatted (about 1 % of a webhook
+/// request went into `format!` here).
 fn storage_key(key: &ItemKey) -> String {
-    format!("{}{SEP}{}", key.pk, key.sk)
+    [key.pk.as_str(), SEP, key.sk.as_str()].concat()
 }
 
 fn encode_item(item: &Item) -> Result<Vec<u8>, StoreError> {

@@ -20,6 +20,23 @@ pub fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError>
     Ok(out)
 }
 
+/// Text formatted straight into the encoding.
+struct InPlace<'o>(&'o mut Vec<u8>);
+
+impl std::fmt::Write for InPlace<'_> {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(text.as_bytes());
+        Ok(())
+    }
+    fn write_char(&mut self, c: char) -> std::fmt::Result {
+        match u8::try_from(c) {
+            Ok(ascii) if ascii.is_ascii() => self.0.push(ascii),
+            _ => self.0.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+        Ok(())
+    }
+}
+
 /// Writes one value to `out`.
 struct Value<'o> {
     out: &'o mut Vec<u8>,
@@ -120,6 +137,18 @@ impl<'o> ser::Serializer for Value<'o> {
     }
     fn serialize_str(self, v: &str) -> Result<(), CodecError> {
         self.text(kind::S, v)
+    }
+    /// Written in place, its length filled in after: a timestamp (chrono writes it digit by
+    /// digit) would otherwise be formatted into a `String` of its own, grown on the way.
+    fn collect_str<T: std::fmt::Display + ?Sized>(self, value: &T) -> Result<(), CodecError> {
+        self.out.push(kind::S);
+        let at = self.out.len();
+        self.out.extend_from_slice(&[0; 4]);
+        std::fmt::write(&mut InPlace(self.out), format_args!("{value}"))
+            .map_err(|_| CodecError::Body("a value's text could not be written".into()))?;
+        let length = u32::try_from(self.out.len() - at - 4).map_err(|_| CodecError::TooLarge)?;
+        self.out[at..at + 4].copy_from_slice(&length.to_le_bytes());
+        Ok(())
     }
     fn serialize_bytes(self, v: &[u8]) -> Result<(), CodecError> {
         self.out.push(kind::B);

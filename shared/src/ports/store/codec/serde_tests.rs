@@ -48,6 +48,23 @@ struct Flattened {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Newtype(String);
 
+/// Text a serializer collects from `Display`, char by char (as chrono writes a timestamp).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+struct Shown(String);
+
+impl std::fmt::Display for Shown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write;
+        self.0.chars().try_for_each(|c| f.write_char(c))
+    }
+}
+
+impl Serialize for Shown {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// Every shape of the serde data model the bodies use, and a few more.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -74,6 +91,7 @@ struct Everything {
     by_name: BTreeMap<String, u32>,
     by_number: BTreeMap<u32, String>,
     at: DateTime<Utc>,
+    shown: Shown,
     newtype: Newtype,
     nested: Option<Box<Everything>>,
     #[serde(flatten)]
@@ -136,6 +154,7 @@ fn outer() -> Everything {
         by_name: BTreeMap::from([("eins".into(), 1), ("zwei".into(), 2)]),
         by_number: BTreeMap::from([(1, "eins".into()), (20, "zwanzig".into())]),
         at: DateTime::from_timestamp(1_795_255_201, 123_000_000).unwrap(),
+        shown: Shown("Grüße 🙂 aus Köln".into()),
         newtype: Newtype("inside".into()),
         nested: None,
         flattened: Flattened {
