@@ -417,12 +417,15 @@ async fn store_inbound(
         return Ok(Inbound::Skipped);
     }
     let marker_key = ports.pseudonymizer.delivery_marker(&message.id);
-    // A marker not yet queued was left by an interrupted delivery of an earlier release,
-    // which wrote it first: finished here, then marked.
-    let unfinished = match ports.store.load::<DeliveryMarker>(&marker_key).await? {
-        Some(existing) if existing.body.queued => return Ok(Inbound::Duplicate),
-        existing => existing,
-    };
+    let marked = ports.store.load::<DeliveryMarker>(&marker_key).await?;
+    if let Some(marker) = &marked
+        && (marker.body.queued || lisa_took(&marker.body.message, ports).await?)
+    {
+        return Ok(Inbound::Duplicate);
+    }
+    // A marker is written with its message, before the notice goes out: while Lisa has not
+    // taken the message, the first delivery may have stopped after its writes. Everything is
+    // done again (each step idempotent, the marker kept).
     let at = message_time(message, now);
     let identities = identities(ports);
     let established = identities.establish(&identifiers, at).await?;
@@ -437,55 +440,54 @@ async fn store_inbound(
         message.content(),
         at,
     );
-    let (class, deadline) =
-        store_with_profile(&contact, sender, at, &message_key, &stored, ports).await?;
+    let marker = match marked {
+        Some(_) => None,
+        None => {
+            let marker = DeliveryMarker {
+                first_seen_at: now,
+                message: message_key.clone(),
+                queued: false,
+            };
+            Some(
+                Record::new(marker_key, &marker, retention::INBOUND_MARKER, now)?
+                    .owned_by(&contact),
+            )
+        }
+    };
+    let profile = store_with_profile(
+        &contact,
+        sender,
+        at,
+        (&message_key, &stored),
+        marker.as_ref(),
+        ports,
+    )
+    .await?;
     identities
-        .follow_profile(&established.links, class, deadline)
+        .follow_profile(&established.links, profile.class, profile.deadline)
         .await?;
 
+    // A repeat is dropped by the FIFO queue within its deduplication window and answered once
+    // by Lisa after it.
     let notice = BotWork::Inbound(InboundNotice {
-        message: message_key.clone(),
+        message: message_key,
         received_at: now,
     });
     ports
         .inbound_queue
         .send(notice.to_queue_message(now))
         .await?;
+    Ok(match profile.stored_before {
+        true => Inbound::Duplicate,
+        false => Inbound::Stored,
+    })
+}
 
-    // Queued: from now on a redelivery is a duplicate. If this write fails, the retry queues
-    // again (dropped by SQS within its deduplication window, answered once by Lisa after it).
-    // A marker created meanwhile by a concurrent delivery says the same; a vanished one
-    // (erased contact) needs no mark.
-    let marked = match unfinished {
-        Some(mut existing) => {
-            existing.body.queued = true;
-            existing
-                .into_write()?
-                .commit(ports.store.as_ref())
-                .await
-                .map(drop)
-        }
-        None => {
-            let marker = DeliveryMarker {
-                first_seen_at: now,
-                message: message_key,
-                queued: true,
-            };
-            let record = Record::new(marker_key, &marker, retention::INBOUND_MARKER, now)?
-                .owned_by(&contact);
-            ports.store.create(&record).await
-        }
-    };
-    match marked {
-        Ok(())
-        | Err(
-            StoreError::AlreadyExists(_)
-            | StoreError::VersionConflict { .. }
-            | StoreError::NotFound(_),
-        ) => {}
-        Err(e) => return Err(e.into()),
-    }
-    Ok(Inbound::Stored)
+/// Whether Lisa has taken the message (decided on it): its delivery was finished, notice
+/// included.
+async fn lisa_took(message: &ItemKey, ports: &Ports) -> Result<bool, StoreError> {
+    let stored = ports.store.load::<Message>(message).await?;
+    Ok(stored.is_some_and(|m| m.body.handling.is_some()))
 }
 
 fn identities(ports: &Ports) -> Identities<'_> {
@@ -559,35 +561,50 @@ async fn change_identity(
     Ok(Inbound::IdentityChanged)
 }
 
-/// Refreshes the contact's profile and stores the message in the profile's retention class;
-/// returns the class and the profile's deadline.
+/// What storing a message left: the class and deadline of its contact's profile, and
+/// whether the message was there before (a redelivery).
+struct StoredWithProfile {
+    class: RetentionClass,
+    deadline: DateTime<Utc>,
+    stored_before: bool,
+}
+
+/// Refreshes the contact's profile, stores the message in the profile's retention class and
+/// creates its delivery marker (unless it has one).
 ///
-/// The two writes go out together: in AWS two requests in flight instead of one after the
+/// The writes go out together: in AWS three requests in flight instead of one after the
 /// other, on the embedded store usually one commit. The message takes the class the profile
 /// was read with; should the profile have changed meanwhile (a handover, another delivery),
 /// it is refreshed again and the message follows its class, on a retry too. A contact under
 /// legal hold (its profile reads as absent, as every held item does) fails the profile's
-/// write, and the message written with it is deleted again: a held contact's message is
-/// neither kept nor answered.
+/// write, and the message and marker written with it are deleted again: a held contact's
+/// message is neither kept nor answered.
 async fn store_with_profile(
     contact: &Pseudonym,
     sender: &SenderIdentity,
     at: DateTime<Utc>,
-    key: &ItemKey,
-    message: &Message,
+    (key, message): (&ItemKey, &Message),
+    marker: Option<&Record>,
     ports: &Ports,
-) -> Result<(RetentionClass, DateTime<Utc>), ProcessError> {
+) -> Result<StoredWithProfile, ProcessError> {
     let store = ports.store.as_ref();
     let refresh = ProfileRefresh::read(contact, sender, at, store).await?;
-    // Both writes ready before either is sent, so that the embedded store's writer finds
-    // them waiting together.
+    // Every write ready before any is sent, so that the embedded store's writer finds them
+    // waiting together.
     let read_class = refresh.profile.retention();
     let record = Record::new(key.clone(), message, read_class, at)?;
     let (profile_write, written) = refresh.into_write()?;
-    let (profile_written, message_created) =
-        tokio::join!(commit(store, profile_write.as_ref()), store.create(&record));
+    let (profile_written, message_created, marker_created) = tokio::join!(
+        commit(store, profile_write.as_ref()),
+        store.create(&record),
+        create(store, marker),
+    );
     if let Err(StoreError::Held(held)) = &profile_written {
-        if message_created.is_ok() {
+        let created = [
+            message_created.is_ok().then_some(key),
+            marker.filter(|_| marker_created.is_ok()).map(|m| &m.key),
+        ];
+        for key in created.into_iter().flatten() {
             match store.delete(key).await {
                 Ok(_) | Err(StoreError::NotFound(_)) => {}
                 Err(e) => return Err(e.into()),
@@ -608,11 +625,29 @@ async fn store_with_profile(
         Err(StoreError::AlreadyExists(_)) => true,
         Err(e) => return Err(e.into()),
     };
+    // One created meanwhile by a concurrent delivery says the same. Without its marker, a
+    // redelivery does everything again.
+    match marker_created {
+        Ok(()) | Err(StoreError::AlreadyExists(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
     // Stored before by an interrupted delivery, perhaps in a class the profile has no more.
     if class != read_class || stored_before {
         reclassify(store, key, class, at).await?;
     }
-    Ok((class, deadline))
+    Ok(StoredWithProfile {
+        class,
+        deadline,
+        stored_before,
+    })
+}
+
+/// Creates a record, if there is one.
+async fn create(store: &dyn Store, record: Option<&Record>) -> Result<(), StoreError> {
+    match record {
+        Some(record) => store.create(record).await,
+        None => Ok(()),
+    }
 }
 
 /// Commits a write on its own, if there is one.

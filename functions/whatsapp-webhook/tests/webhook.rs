@@ -8,7 +8,8 @@ use servicekanal_shared::domain::identity::{Identifier, Identities};
 use servicekanal_shared::domain::keys::{ItemKey, MESSAGE_PREFIX, Pseudonym, Pseudonymizer};
 use servicekanal_shared::domain::messages::{self, BotWork};
 use servicekanal_shared::domain::{
-    Actor, Contact, DeliveryMarker, DeliveryStatus, Direction, Message, MessageContent, MessageType,
+    Actor, Contact, DeliveryMarker, DeliveryStatus, Direction, Handling, Message, MessageContent,
+    MessageType,
 };
 use servicekanal_shared::policy::mask::Secret;
 use servicekanal_shared::policy::retention::{self, RetentionClass};
@@ -119,6 +120,25 @@ impl Harness {
             .iter()
             .map(|r| r.body().unwrap())
             .collect()
+    }
+
+    /// What Lisa leaves on each of the customer's messages once she has decided on it.
+    async fn lisa_takes_the_messages_of(&self, wa_id: &str) {
+        let pk = pseudonymizer().contact(wa_id).unwrap().partition();
+        let page = self
+            .store
+            .query(&pk, MESSAGE_PREFIX, PageRequest::first(100))
+            .await
+            .unwrap();
+        for mut record in page.items {
+            let mut message: Message = record.body().unwrap();
+            message.handling = Some(Handling {
+                done: true,
+                ..Handling::default()
+            });
+            record.set_body(&message).unwrap();
+            self.store.update(&record).await.unwrap();
+        }
     }
 
     async fn profile_of(&self, wa_id: &str) -> Option<Record> {
@@ -506,6 +526,11 @@ async fn a_hold_placed_while_a_message_is_stored_takes_the_message_back() {
     assert_eq!(messages.len(), 1, "only the message from before the hold");
     assert_eq!(messages[0].message_type, MessageType::Text);
     assert!(h.drain_queue().await.is_empty(), "Lisa does not answer it");
+    let marker = pseudonymizer().delivery_marker(POST_IMAGE_WAMID);
+    assert!(
+        h.store.get(&marker).await.unwrap().is_none(),
+        "no delivery marker kept either"
+    );
 }
 
 #[tokio::test]
@@ -528,17 +553,46 @@ async fn a_message_of_a_contact_under_legal_hold_is_neither_stored_nor_queued() 
     assert_eq!(messages.len(), 1, "only the message from before the hold");
     assert_eq!(messages[0].message_type, MessageType::Text);
     assert!(h.drain_queue().await.is_empty(), "Lisa does not answer it");
+    let marker = pseudonymizer().delivery_marker(POST_IMAGE_WAMID);
+    assert!(
+        h.store.get(&marker).await.unwrap().is_none(),
+        "no delivery marker kept either"
+    );
 }
 
 #[tokio::test]
-async fn a_redelivery_is_stored_and_queued_once_even_a_day_later() {
+async fn a_redelivery_of_a_message_lisa_took_is_a_duplicate_even_a_day_later() {
     let h = harness();
     assert_eq!(h.post("post-text").await.0, 200);
     assert_eq!(h.post("post-text").await.0, 200);
+    h.lisa_takes_the_messages_of(CUSTOMER).await;
     h.clock.advance(Duration::days(1));
     assert_eq!(h.post("post-text").await.0, 200);
     assert_eq!(h.drain_queue().await.len(), 1);
     assert_eq!(h.messages_of(CUSTOMER).await.len(), 1);
+}
+
+#[tokio::test]
+async fn until_lisa_takes_a_message_a_redelivery_queues_it_again_and_stores_nothing_twice() {
+    let h = harness();
+    assert_eq!(h.post("post-text").await.0, 200);
+    assert_eq!(h.drain_queue().await.len(), 1);
+    let marker_key = pseudonymizer().delivery_marker(POST_TEXT_WAMID);
+    let marker = h.store.get(&marker_key).await.unwrap().expect("marked");
+    // Within the FIFO queue's deduplication window the repeat is dropped there.
+    assert_eq!(h.post("post-text").await.0, 200);
+    assert_eq!(h.drain_queue().await.len(), 0);
+    // Beyond it, the notice goes again (the first delivery may have stopped before sending
+    // it); Lisa answers a message once.
+    h.clock.advance(Duration::minutes(10));
+    assert_eq!(h.post("post-text").await.0, 200);
+    assert_eq!(h.drain_queue().await.len(), 1);
+    assert_eq!(h.messages_of(CUSTOMER).await.len(), 1);
+    assert_eq!(
+        h.store.get(&marker_key).await.unwrap().expect("marked"),
+        marker,
+        "the marker is kept as it was"
+    );
 }
 
 #[tokio::test]
@@ -626,11 +680,14 @@ async fn a_store_failure_answers_500_queues_nothing_and_the_retry_completes() {
     assert_eq!(h.messages_of(CUSTOMER).await.len(), 1);
 }
 
+/// The WhatsApp id of `post-image.json`'s message.
+const POST_IMAGE_WAMID: &str = "wamid.HBgNNDkxNzYxMjM0NTY3OBUCABIYFDNBMDQ000005AA==";
+
 /// The WhatsApp id of `post-text.json`'s message.
 const POST_TEXT_WAMID: &str = "wamid.HBgNNDkxNzYxMjM0NTY3OBUCABIYFDNBMDQ000001AA==";
 
 #[tokio::test]
-async fn a_redelivery_is_acknowledged_without_writing_anything() {
+async fn a_redelivery_of_a_message_lisa_took_is_acknowledged_without_writing_anything() {
     // While `refusing` is set, every write fails.
     let refusing = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let on = refusing.clone();
@@ -639,16 +696,18 @@ async fn a_redelivery_is_acknowledged_without_writing_anything() {
     });
     assert_eq!(h.post("post-text").await.0, 200);
     assert_eq!(h.drain_queue().await.len(), 1);
+    h.lisa_takes_the_messages_of(CUSTOMER).await;
     refusing.store(true, Ordering::SeqCst);
-    // One read of the delivery marker: a redelivery neither writes nor queues.
+    h.clock.advance(Duration::minutes(10));
+    // Reads of the delivery marker and the message: a redelivery neither writes nor queues.
     assert_eq!(h.post("post-text").await.0, 200, "acknowledged");
     assert_eq!(h.drain_queue().await.len(), 0);
     assert_eq!(h.messages_of(CUSTOMER).await.len(), 1);
 }
 
 #[tokio::test]
-async fn a_delivery_interrupted_after_queueing_is_finished_by_the_retry_once() {
-    // The delivery marker, written last, fails once.
+async fn a_delivery_whose_marker_write_failed_is_finished_by_the_retry_once() {
+    // The delivery marker's create, beside the message's, fails once.
     let failures = Arc::new(AtomicU32::new(1));
     let left = failures.clone();
     let h = harness_failing(move |operation, key| {
@@ -664,11 +723,18 @@ async fn a_delivery_interrupted_after_queueing_is_finished_by_the_retry_once() {
         0,
         "the marker write failed"
     );
-    // Already stored and queued; the retry finishes without a second message or notice.
+    assert_eq!(
+        h.drain_queue().await.len(),
+        0,
+        "not queued without its marker"
+    );
+    // The retry stores nothing twice, marks and queues the message.
     assert_eq!(h.post("post-text").await.0, 200);
     assert_eq!(h.drain_queue().await.len(), 1, "queued once");
     assert_eq!(h.messages_of(CUSTOMER).await.len(), 1, "stored once");
-    // From now on a redelivery is a duplicate, also beyond the queue's deduplication window.
+    // Once Lisa took it, a redelivery is a duplicate, also beyond the queue's deduplication
+    // window.
+    h.lisa_takes_the_messages_of(CUSTOMER).await;
     h.clock.advance(Duration::minutes(10));
     assert_eq!(h.post("post-text").await.0, 200);
     assert_eq!(h.drain_queue().await.len(), 0);
@@ -704,7 +770,7 @@ async fn an_unfinished_delivery_marked_by_an_earlier_release_is_finished_once() 
     assert_eq!(h.post("post-text").await.0, 200);
     assert_eq!(h.drain_queue().await.len(), 1, "queued");
     assert_eq!(h.messages_of(CUSTOMER).await.len(), 1, "stored");
-    let marked: DeliveryMarker = h
+    let kept: DeliveryMarker = h
         .store
         .get(&marker_key)
         .await
@@ -712,8 +778,8 @@ async fn an_unfinished_delivery_marked_by_an_earlier_release_is_finished_once() 
         .unwrap()
         .body()
         .unwrap();
-    assert!(marked.queued, "marked queued");
-    assert_eq!(marked.first_seen_at, now, "first seen when it was");
+    assert_eq!(kept, marker, "the marker as it was");
+    h.lisa_takes_the_messages_of(CUSTOMER).await;
     h.clock.advance(Duration::minutes(10));
     assert_eq!(h.post("post-text").await.0, 200);
     assert_eq!(

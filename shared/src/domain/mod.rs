@@ -740,9 +740,10 @@ pub struct DeliveryMarker {
     pub first_seen_at: DateTime<Utc>,
     /// The stored message (`pk`, `sk`) with this WhatsApp id.
     pub message: crate::domain::keys::ItemKey,
-    /// Inbound: handed to Lisa's queue. The webhook writes inbound markers once queued;
-    /// `false` is left only by an interrupted delivery of an earlier release (which wrote the
-    /// marker first), and a redelivery finishes that work.
+    /// Known to be queued for Lisa (outbound markers; inbound markers of releases before
+    /// 2026-12-01, which wrote them once queued). `false`: written with its message, before
+    /// the notice went out (or, by an earlier release, before anything else); until Lisa has
+    /// taken the message, a redelivery does the delivery's work again.
     pub queued: bool,
 }
 

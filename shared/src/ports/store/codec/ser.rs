@@ -31,7 +31,9 @@ impl std::fmt::Write for InPlace<'_> {
     fn write_char(&mut self, c: char) -> std::fmt::Result {
         match u8::try_from(c) {
             Ok(ascii) if ascii.is_ascii() => self.0.push(ascii),
-            _ => self.0.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+            _ => self
+                .0
+                .extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
         }
         Ok(())
     }
