@@ -400,11 +400,12 @@ fn message_time(message: &WaMessage, now: DateTime<Utc>) -> DateTime<Utc> {
 
 /// Stores a new inbound message and queues it for Lisa, exactly once per WhatsApp id.
 ///
-/// The delivery marker is written last, once the message is queued: a redelivery that finds
-/// it is acknowledged after one read and writes nothing. Until then every step is idempotent
-/// (deterministic keys, conditional creates, FIFO deduplication by WhatsApp id, and Lisa
-/// answering a message once however often it is queued), so a delivery interrupted anywhere
-/// is finished by WhatsApp's retry.
+/// The delivery marker is written with the message, in one commit (in AWS, requests in flight
+/// together). A redelivery that finds it, once Lisa has taken the message, is acknowledged
+/// after two reads and writes nothing. Before that, it does the delivery's work again: every
+/// step is idempotent (deterministic keys, conditional creates, FIFO deduplication by
+/// WhatsApp id, and Lisa answering a message once however often it is queued), so a delivery
+/// interrupted anywhere is finished by WhatsApp's retry.
 async fn store_inbound(
     message: &WaMessage,
     sender: &SenderIdentity,
