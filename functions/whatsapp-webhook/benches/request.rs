@@ -122,6 +122,25 @@ async fn timed_round(
     elapsed
 }
 
+/// A new text message from `from`: its WhatsApp id unique, sent a second after the one before.
+fn next_message(clock: &ManualClock, from: &str) -> Request {
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let at = clock.advance(chrono::Duration::seconds(1)).timestamp();
+    text_request(&format!("wamid.bench.{n:020}"), from, at)
+}
+
+/// After a round: each of its `round` messages queued once. Then five minutes pass, so the
+/// FIFO queue's de-duplication window forgets the ids, as SQS does (the in-process queue
+/// walks every id it remembers on each send).
+async fn after_round(round: u64, clock: &ManualClock, queue: &InProcessQueue) {
+    assert_eq!(
+        drain(queue).await.len() as u64,
+        round,
+        "every new message queued once"
+    );
+    clock.advance(chrono::Duration::minutes(6));
+}
+
 /// Times `iterations` new messages (ids and times unique, a second apart) from `sender`.
 async fn new_messages(
     iterations: u64,
@@ -135,24 +154,18 @@ async fn new_messages(
     for round in rounds(iterations) {
         let requests: Vec<Request> = (0..round)
             .map(|_| {
-                let n = NEXT.fetch_add(1, Ordering::Relaxed);
-                let at = clock.advance(chrono::Duration::seconds(1)).timestamp();
                 let from = match sender {
                     Sender::Known => SAMPLE_SENDER.to_owned(),
-                    Sender::New => format!("49151{:08}", n % 100_000_000),
+                    Sender::New => {
+                        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+                        format!("49151{:08}", n % 100_000_000)
+                    }
                 };
-                text_request(&format!("wamid.bench.{n:020}"), &from, at)
+                next_message(clock, &from)
             })
             .collect();
         total += timed_round(requests, ports, meter, 200, "a new message is taken").await;
-        assert_eq!(
-            drain(queue).await.len() as u64,
-            round,
-            "every new message queued once"
-        );
-        // Five minutes pass: the FIFO queue's de-duplication window forgets the ids, as SQS
-        // does (the in-process queue walks every id it remembers on each send).
-        clock.advance(chrono::Duration::minutes(6));
+        after_round(round, clock, queue).await;
     }
     total
 }
@@ -178,14 +191,7 @@ async fn concurrent_messages(
     for round in rounds(iterations) {
         let mut lanes: Vec<Vec<Request>> = (0..LANES).map(|_| Vec::new()).collect();
         for i in 0..round {
-            let n = NEXT.fetch_add(1, Ordering::Relaxed);
-            let at = clock.advance(chrono::Duration::seconds(1)).timestamp();
-            let from = lane_sender(i % LANES);
-            lanes[(i % LANES) as usize].push(text_request(
-                &format!("wamid.bench.{n:020}"),
-                &from,
-                at,
-            ));
+            lanes[(i % LANES) as usize].push(next_message(clock, &lane_sender(i % LANES)));
         }
         let cpu = Cpu::now();
         let start = Instant::now();
@@ -198,12 +204,7 @@ async fn concurrent_messages(
         .await;
         total += start.elapsed();
         meter.add(Cpu::now().since(cpu), round);
-        assert_eq!(
-            drain(queue).await.len() as u64,
-            round,
-            "every new message queued once"
-        );
-        clock.advance(chrono::Duration::minutes(6));
+        after_round(round, clock, queue).await;
     }
     total
 }
