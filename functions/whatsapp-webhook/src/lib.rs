@@ -419,14 +419,21 @@ async fn store_inbound(
     }
     let marker_key = ports.pseudonymizer.delivery_marker(&message.id);
     let marked = ports.store.load::<DeliveryMarker>(&marker_key).await?;
-    if let Some(marker) = &marked
-        && (marker.body.queued || lisa_took(&marker.body.message, ports).await?)
-    {
-        return Ok(Inbound::Duplicate);
-    }
     // A marker is written with its message, before the notice goes out: while Lisa has not
     // taken the message, the first delivery may have stopped after its writes. Everything is
-    // done again (each step idempotent, the marker kept).
+    // done again (each step idempotent, the marker kept), the message's create too if it is
+    // missing.
+    let mut stored_message = None;
+    if let Some(marker) = &marked {
+        if marker.body.queued {
+            return Ok(Inbound::Duplicate);
+        }
+        match ports.store.load::<Message>(&marker.body.message).await? {
+            Some(stored) if stored.body.handling.is_some() => return Ok(Inbound::Duplicate),
+            Some(_) => stored_message = Some(&marker.body.message),
+            None => {}
+        }
+    }
     let at = message_time(message, now);
     let identities = identities(ports);
     let established = identities.establish(&identifiers, at).await?;
@@ -455,15 +462,14 @@ async fn store_inbound(
             )
         }
     };
-    let profile = store_with_profile(
-        &contact,
-        sender,
-        at,
-        (&message_key, &stored),
-        marker.as_ref(),
-        ports,
-    )
-    .await?;
+    let message_write = MessageWrite {
+        key: &message_key,
+        message: &stored,
+        // Under the key this delivery derives (the contact's may have changed meanwhile).
+        stored: stored_message == Some(&message_key),
+    };
+    let profile =
+        store_with_profile(&contact, sender, at, message_write, marker.as_ref(), ports).await?;
     identities
         .follow_profile(&established.links, profile.class, profile.deadline)
         .await?;
@@ -482,13 +488,6 @@ async fn store_inbound(
         true => Inbound::Duplicate,
         false => Inbound::Stored,
     })
-}
-
-/// Whether Lisa has taken the message (decided on it): its delivery was finished, notice
-/// included.
-async fn lisa_took(message: &ItemKey, ports: &Ports) -> Result<bool, StoreError> {
-    let stored = ports.store.load::<Message>(message).await?;
-    Ok(stored.is_some_and(|m| m.body.handling.is_some()))
 }
 
 fn identities(ports: &Ports) -> Identities<'_> {
@@ -562,6 +561,15 @@ async fn change_identity(
     Ok(Inbound::IdentityChanged)
 }
 
+/// An inbound message to store under `key`, unless it is `stored` already (read just before:
+/// a redelivery's create would only fail its condition, after waiting for the store's writer
+/// behind the commits of others).
+struct MessageWrite<'a> {
+    key: &'a ItemKey,
+    message: &'a Message,
+    stored: bool,
+}
+
 /// What storing a message left: the class and deadline of its contact's profile, and
 /// whether the message was there before (a redelivery).
 struct StoredWithProfile {
@@ -584,7 +592,7 @@ async fn store_with_profile(
     contact: &Pseudonym,
     sender: &SenderIdentity,
     at: DateTime<Utc>,
-    (key, message): (&ItemKey, &Message),
+    message: MessageWrite<'_>,
     marker: Option<&Record>,
     ports: &Ports,
 ) -> Result<StoredWithProfile, ProcessError> {
@@ -593,16 +601,23 @@ async fn store_with_profile(
     // Every write ready before any is sent, so that the embedded store's writer finds them
     // waiting together.
     let read_class = refresh.profile.retention();
-    let record = Record::new(key.clone(), message, read_class, at)?;
+    let key = message.key;
+    let record = match message.stored {
+        false => Some(Record::new(key.clone(), message.message, read_class, at)?),
+        true => None,
+    };
     let (profile_write, written) = refresh.into_write()?;
     let (profile_written, message_created, marker_created) = tokio::join!(
         commit(store, profile_write.as_ref()),
-        store.create(&record),
+        create(store, record.as_ref()),
         create(store, marker),
     );
     if let Err(StoreError::Held(held)) = &profile_written {
         let created = [
-            message_created.is_ok().then_some(key),
+            record
+                .as_ref()
+                .filter(|_| message_created.is_ok())
+                .map(|r| &r.key),
             marker.filter(|_| marker_created.is_ok()).map(|m| &m.key),
         ];
         for key in created.into_iter().flatten() {
@@ -622,7 +637,7 @@ async fn store_with_profile(
     )
     .await?;
     let stored_before = match message_created {
-        Ok(()) => false,
+        Ok(()) => message.stored,
         Err(StoreError::AlreadyExists(_)) => true,
         Err(e) => return Err(e.into()),
     };

@@ -706,6 +706,24 @@ async fn a_redelivery_of_a_message_lisa_took_is_acknowledged_without_writing_any
 }
 
 #[tokio::test]
+async fn a_redelivery_before_lisa_took_the_message_writes_nothing_that_is_there() {
+    // While `refusing` is set, every write fails.
+    let refusing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let on = refusing.clone();
+    let h = harness_failing(move |operation, _| {
+        on.load(Ordering::SeqCst) && !matches!(operation, "get" | "query")
+    });
+    assert_eq!(h.post("post-text").await.0, 200);
+    assert_eq!(h.drain_queue().await.len(), 1);
+    refusing.store(true, Ordering::SeqCst);
+    h.clock.advance(Duration::minutes(10));
+    // Message, profile and marker are there: only the notice goes again.
+    assert_eq!(h.post("post-text").await.0, 200, "acknowledged");
+    assert_eq!(h.drain_queue().await.len(), 1);
+    assert_eq!(h.messages_of(CUSTOMER).await.len(), 1);
+}
+
+#[tokio::test]
 async fn a_delivery_whose_marker_write_failed_is_finished_by_the_retry_once() {
     // The delivery marker's create, beside the message's, fails once.
     let failures = Arc::new(AtomicU32::new(1));
