@@ -686,9 +686,9 @@ const POST_IMAGE_WAMID: &str = "wamid.HBgNNDkxNzYxMjM0NTY3OBUCABIYFDNBMDQ000005A
 /// The WhatsApp id of `post-text.json`'s message.
 const POST_TEXT_WAMID: &str = "wamid.HBgNNDkxNzYxMjM0NTY3OBUCABIYFDNBMDQ000001AA==";
 
-#[tokio::test]
-async fn a_redelivery_of_a_message_lisa_took_is_acknowledged_without_writing_anything() {
-    // While `refusing` is set, every write fails.
+/// The customer's text, delivered again ten minutes later while every write fails, after
+/// Lisa took it or before: the redelivery's status and the notices queued by it.
+async fn redelivered_while_writes_fail(lisa_took_it: bool) -> (u16, usize, Harness) {
     let refusing = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let on = refusing.clone();
     let h = harness_failing(move |operation, _| {
@@ -696,30 +696,33 @@ async fn a_redelivery_of_a_message_lisa_took_is_acknowledged_without_writing_any
     });
     assert_eq!(h.post("post-text").await.0, 200);
     assert_eq!(h.drain_queue().await.len(), 1);
-    h.lisa_takes_the_messages_of(CUSTOMER).await;
+    if lisa_took_it {
+        h.lisa_takes_the_messages_of(CUSTOMER).await;
+    }
     refusing.store(true, Ordering::SeqCst);
     h.clock.advance(Duration::minutes(10));
+    let status = h.post("post-text").await.0;
+    let notices = h.drain_queue().await.len();
+    (status, notices, h)
+}
+
+#[tokio::test]
+async fn a_redelivery_of_a_message_lisa_took_is_acknowledged_without_writing_anything() {
     // Reads of the delivery marker and the message: a redelivery neither writes nor queues.
-    assert_eq!(h.post("post-text").await.0, 200, "acknowledged");
-    assert_eq!(h.drain_queue().await.len(), 0);
+    let (status, notices, h) = redelivered_while_writes_fail(true).await;
+    assert_eq!((status, notices), (200, 0), "acknowledged, nothing queued");
     assert_eq!(h.messages_of(CUSTOMER).await.len(), 1);
 }
 
 #[tokio::test]
 async fn a_redelivery_before_lisa_took_the_message_writes_nothing_that_is_there() {
-    // While `refusing` is set, every write fails.
-    let refusing = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let on = refusing.clone();
-    let h = harness_failing(move |operation, _| {
-        on.load(Ordering::SeqCst) && !matches!(operation, "get" | "query")
-    });
-    assert_eq!(h.post("post-text").await.0, 200);
-    assert_eq!(h.drain_queue().await.len(), 1);
-    refusing.store(true, Ordering::SeqCst);
-    h.clock.advance(Duration::minutes(10));
     // Message, profile and marker are there: only the notice goes again.
-    assert_eq!(h.post("post-text").await.0, 200, "acknowledged");
-    assert_eq!(h.drain_queue().await.len(), 1);
+    let (status, notices, h) = redelivered_while_writes_fail(false).await;
+    assert_eq!(
+        (status, notices),
+        (200, 1),
+        "acknowledged, the notice again"
+    );
     assert_eq!(h.messages_of(CUSTOMER).await.len(), 1);
 }
 
