@@ -430,7 +430,7 @@ async fn store_inbound(
         }
         match ports.store.load::<Message>(&marker.body.message).await? {
             Some(stored) if stored.body.handling.is_some() => return Ok(Inbound::Duplicate),
-            Some(_) => stored_message = Some(&marker.body.message),
+            Some(stored) => stored_message = Some((&marker.body.message, stored.retention())),
             None => {}
         }
     }
@@ -466,7 +466,9 @@ async fn store_inbound(
         key: &message_key,
         message: &stored,
         // Under the key this delivery derives (the contact's may have changed meanwhile).
-        stored: stored_message == Some(&message_key),
+        stored: stored_message
+            .filter(|(key, _)| *key == &message_key)
+            .map(|(_, class)| class),
     };
     let profile =
         store_with_profile(&contact, sender, at, message_write, marker.as_ref(), ports).await?;
@@ -561,13 +563,13 @@ async fn change_identity(
     Ok(Inbound::IdentityChanged)
 }
 
-/// An inbound message to store under `key`, unless it is `stored` already (read just before:
-/// a redelivery's create would only fail its condition, after waiting for the store's writer
-/// behind the commits of others).
+/// An inbound message to store under `key`, unless it is `stored` already, in that class
+/// (read just before: a redelivery's create would only fail its condition, after waiting for
+/// the store's writer behind the commits of others).
 struct MessageWrite<'a> {
     key: &'a ItemKey,
     message: &'a Message,
-    stored: bool,
+    stored: Option<RetentionClass>,
 }
 
 /// What storing a message left: the class and deadline of its contact's profile, and
@@ -603,8 +605,8 @@ async fn store_with_profile(
     let read_class = refresh.profile.retention();
     let key = message.key;
     let record = match message.stored {
-        false => Some(Record::new(key.clone(), message.message, read_class, at)?),
-        true => None,
+        None => Some(Record::new(key.clone(), message.message, read_class, at)?),
+        Some(_) => None,
     };
     let (profile_write, written) = refresh.into_write()?;
     let (profile_written, message_created, marker_created) = tokio::join!(
@@ -637,7 +639,7 @@ async fn store_with_profile(
     )
     .await?;
     let stored_before = match message_created {
-        Ok(()) => message.stored,
+        Ok(()) => message.stored.is_some(),
         Err(StoreError::AlreadyExists(_)) => true,
         Err(e) => return Err(e.into()),
     };
@@ -647,8 +649,13 @@ async fn store_with_profile(
         Ok(()) | Err(StoreError::AlreadyExists(_)) => {}
         Err(e) => return Err(e.into()),
     }
-    // Stored before by an interrupted delivery, perhaps in a class the profile has no more.
-    if class != read_class || stored_before {
+    // Stored before by an interrupted delivery, perhaps in a class the profile has no more
+    // (the class it was read in, if it was; else read again).
+    let misclassified = match message.stored {
+        Some(stored_class) => stored_class != class,
+        None => class != read_class || stored_before,
+    };
+    if misclassified {
         reclassify(store, key, class, at).await?;
     }
     Ok(StoredWithProfile {
