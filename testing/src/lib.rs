@@ -313,6 +313,30 @@ pub fn test_pseudonymizer() -> servicekanal_shared::domain::keys::Pseudonymizer 
     .expect("long enough")
 }
 
+/// What Lisa leaves on an inbound message once she has decided on it (done): from then on the
+/// webhook takes a redelivery of it for a duplicate.
+pub async fn lisa_took(
+    store: &dyn servicekanal_shared::ports::store::Store,
+    message: &servicekanal_shared::domain::keys::ItemKey,
+) {
+    use servicekanal_shared::domain::{Handling, Message};
+    let mut stored = store
+        .load::<Message>(message)
+        .await
+        .expect("readable")
+        .expect("stored");
+    stored.body.handling = Some(Handling {
+        done: true,
+        ..Handling::default()
+    });
+    stored
+        .into_write()
+        .expect("encodable")
+        .commit(store)
+        .await
+        .expect("written");
+}
+
 /// Realistic records of the classes outside a contact's partition, for store-level tests.
 pub mod records {
     use chrono::{DateTime, Duration, Utc};

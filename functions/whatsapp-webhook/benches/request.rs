@@ -21,7 +21,6 @@ use lambda_http::Request;
 use servicekanal_shared::channels::whatsapp::payload::{SIGNATURE_HEADER, sign};
 use servicekanal_shared::domain::keys::ItemKey;
 use servicekanal_shared::domain::messages;
-use servicekanal_shared::domain::{Handling, Message};
 use servicekanal_shared::policy::mask::Secret;
 use servicekanal_shared::ports::clock::{Clock, ManualClock};
 use servicekanal_shared::ports::queue::memory::InProcessQueue;
@@ -92,6 +91,17 @@ enum Sender {
     Known,
     /// A number never seen before, per message: profile and identity link are created.
     New,
+    /// `LANES` known contacts at once, as the local stack takes them from many customers:
+    /// each sends its messages one after another.
+    Lanes,
+}
+
+/// Requests in flight at once with `Sender::Lanes`, each lane from a contact of its own.
+const LANES: u64 = 32;
+
+/// The sender of lane `lane`: a known contact of `Sender::Lanes`.
+fn lane_sender(lane: u64) -> String {
+    format!("49176200{lane:05}")
 }
 
 /// A unique number per request, shared by every case (WhatsApp ids and new senders).
@@ -102,21 +112,25 @@ fn rounds(iterations: u64) -> impl Iterator<Item = u64> {
     (0..iterations.div_ceil(ROUND)).map(move |i| (iterations - i * ROUND).min(ROUND))
 }
 
-/// Handles one round of requests built beforehand, timed; each must be answered `status`.
+/// Handles one round of requests built beforehand, timed: the lanes at once, each lane's
+/// requests one after another. Each must be answered `status`.
 async fn timed_round(
-    requests: Vec<Request>,
+    lanes: Vec<Vec<Request>>,
     ports: &Ports,
     meter: &CpuMeter,
     status: u16,
     what: &str,
 ) -> Duration {
-    let round = requests.len() as u64;
+    let round = lanes.iter().map(Vec::len).sum::<usize>() as u64;
     let cpu = Cpu::now();
     let start = Instant::now();
-    for request in requests {
-        let response = handle(request, ports).await;
-        assert_eq!(response.status(), status, "{what}");
-    }
+    futures::future::join_all(lanes.into_iter().map(|lane| async move {
+        for request in lane {
+            let response = handle(request, ports).await;
+            assert_eq!(response.status(), status, "{what}");
+        }
+    }))
+    .await;
     let elapsed = start.elapsed();
     meter.add(Cpu::now().since(cpu), round);
     elapsed
@@ -150,60 +164,25 @@ async fn new_messages(
     ports: &Ports,
     meter: &CpuMeter,
 ) -> Duration {
+    let lanes = match sender {
+        Sender::Lanes => LANES,
+        Sender::Known | Sender::New => 1,
+    };
     let mut total = Duration::ZERO;
     for round in rounds(iterations) {
-        let requests: Vec<Request> = (0..round)
-            .map(|_| {
-                let from = match sender {
-                    Sender::Known => SAMPLE_SENDER.to_owned(),
-                    Sender::New => {
-                        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-                        format!("49151{:08}", n % 100_000_000)
-                    }
-                };
-                next_message(clock, &from)
-            })
-            .collect();
-        total += timed_round(requests, ports, meter, 200, "a new message is taken").await;
-        after_round(round, clock, queue).await;
-    }
-    total
-}
-
-/// Requests in flight at once in the concurrent case, each lane from a contact of its own.
-const LANES: u64 = 32;
-
-/// The sender of lane `lane`: a known contact of the concurrent case.
-fn lane_sender(lane: u64) -> String {
-    format!("49176200{lane:05}")
-}
-
-/// Times `iterations` new messages handled `LANES` at a time, as the local stack takes them
-/// from many customers: each lane's known contact sends its messages one after another.
-async fn concurrent_messages(
-    iterations: u64,
-    clock: &ManualClock,
-    queue: &InProcessQueue,
-    ports: &Ports,
-    meter: &CpuMeter,
-) -> Duration {
-    let mut total = Duration::ZERO;
-    for round in rounds(iterations) {
-        let mut lanes: Vec<Vec<Request>> = (0..LANES).map(|_| Vec::new()).collect();
+        let mut requests: Vec<Vec<Request>> = (0..lanes).map(|_| Vec::new()).collect();
         for i in 0..round {
-            lanes[(i % LANES) as usize].push(next_message(clock, &lane_sender(i % LANES)));
+            let from = match sender {
+                Sender::Known => SAMPLE_SENDER.to_owned(),
+                Sender::New => {
+                    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+                    format!("49151{:08}", n % 100_000_000)
+                }
+                Sender::Lanes => lane_sender(i % LANES),
+            };
+            requests[(i % lanes) as usize].push(next_message(clock, &from));
         }
-        let cpu = Cpu::now();
-        let start = Instant::now();
-        futures::future::join_all(lanes.into_iter().map(|lane| async move {
-            for request in lane {
-                let response = handle(request, ports).await;
-                assert_eq!(response.status(), 200, "a new message is taken");
-            }
-        }))
-        .await;
-        total += start.elapsed();
-        meter.add(Cpu::now().since(cpu), round);
+        total += timed_round(requests, ports, meter, 200, "a new message is taken").await;
         after_round(round, clock, queue).await;
     }
     total
@@ -222,7 +201,14 @@ async fn redeliveries(
         let requests = (0..round)
             .map(|_| text_request(wamid, SAMPLE_SENDER, at))
             .collect();
-        total += timed_round(requests, ports, meter, 200, "a redelivery is acknowledged").await;
+        total += timed_round(
+            vec![requests],
+            ports,
+            meter,
+            200,
+            "a redelivery is acknowledged",
+        )
+        .await;
     }
     total
 }
@@ -231,7 +217,14 @@ async fn forgeries(iterations: u64, ports: &Ports, meter: &CpuMeter) -> Duration
     let mut total = Duration::ZERO;
     for round in rounds(iterations) {
         let requests = (0..round).map(|_| wrong_signature_request()).collect();
-        total += timed_round(requests, ports, meter, 401, "a forged request is refused").await;
+        total += timed_round(
+            vec![requests],
+            ports,
+            meter,
+            401,
+            "a forged request is refused",
+        )
+        .await;
     }
     total
 }
@@ -276,12 +269,7 @@ async fn lisa_takes(store: &dyn Store, sender: &str, wamid: &str, at: i64) {
         .expect("a number");
     let at = chrono::DateTime::from_timestamp(at, 0).expect("a time");
     let key = ItemKey::message(&contact, messages::message_id_for(wamid, at));
-    let mut stored = store.load::<Message>(&key).await.unwrap().expect("stored");
-    stored.body.handling = Some(Handling {
-        done: true,
-        ..Handling::default()
-    });
-    stored.into_write().unwrap().commit(store).await.unwrap();
+    servicekanal_testing::lisa_took(store, &key).await;
 }
 
 fn bench_request(c: &mut Criterion) {
@@ -306,10 +294,23 @@ fn bench_request(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("webhook request");
     let (clock, queue, ports) = (&h.clock, queue.as_ref(), &ports);
+    // The contacts of `Sender::Lanes`, known before it starts.
+    runtime.block_on(async {
+        for lane in 0..LANES {
+            let response = handle(next_message(clock, &lane_sender(lane)), ports).await;
+            assert_eq!(response.status(), 200);
+        }
+        after_round(LANES, clock, queue).await;
+    });
     for (name, sender) in [
-        ("new message, known contact", Sender::Known),
-        ("new message, new contact", Sender::New),
+        ("new message, known contact".to_owned(), Sender::Known),
+        ("new message, new contact".to_owned(), Sender::New),
+        (
+            format!("new messages, known contacts, {LANES} at once"),
+            Sender::Lanes,
+        ),
     ] {
+        let name = name.as_str();
         let meter = &CpuMeter::default();
         group.bench_function(name, |b| {
             b.to_async(&runtime).iter_custom(|iterations| async move {
@@ -318,24 +319,6 @@ fn bench_request(c: &mut Criterion) {
         });
         meter.report(name);
     }
-    // The concurrent case's contacts, known before it starts.
-    runtime.block_on(async {
-        for lane in 0..LANES {
-            let wamid = format!("wamid.bench.lane.{lane}");
-            let at = clock.advance(chrono::Duration::seconds(1)).timestamp();
-            let response = handle(text_request(&wamid, &lane_sender(lane), at), ports).await;
-            assert_eq!(response.status(), 200);
-        }
-        assert_eq!(drain(queue).await.len() as u64, LANES);
-    });
-    let name = &format!("new messages, known contacts, {LANES} at once");
-    let meter = &CpuMeter::default();
-    group.bench_function(name, |b| {
-        b.to_async(&runtime).iter_custom(|iterations| async move {
-            concurrent_messages(iterations, clock, queue, ports, meter).await
-        })
-    });
-    meter.report(name);
     let meter = &CpuMeter::default();
     group.bench_function("duplicate delivery", |b| {
         b.to_async(&runtime).iter_custom(|iterations| async move {

@@ -8,8 +8,7 @@ use servicekanal_shared::domain::identity::{Identifier, Identities};
 use servicekanal_shared::domain::keys::{ItemKey, MESSAGE_PREFIX, Pseudonym, Pseudonymizer};
 use servicekanal_shared::domain::messages::{self, BotWork};
 use servicekanal_shared::domain::{
-    Actor, Contact, DeliveryMarker, DeliveryStatus, Direction, Handling, Message, MessageContent,
-    MessageType,
+    Actor, Contact, DeliveryMarker, DeliveryStatus, Direction, Message, MessageContent, MessageType,
 };
 use servicekanal_shared::policy::mask::Secret;
 use servicekanal_shared::policy::retention::{self, RetentionClass};
@@ -130,14 +129,8 @@ impl Harness {
             .query(&pk, MESSAGE_PREFIX, PageRequest::first(100))
             .await
             .unwrap();
-        for mut record in page.items {
-            let mut message: Message = record.body().unwrap();
-            message.handling = Some(Handling {
-                done: true,
-                ..Handling::default()
-            });
-            record.set_body(&message).unwrap();
-            self.store.update(&record).await.unwrap();
+        for record in page.items {
+            servicekanal_testing::lisa_took(self.store.as_ref(), &record.key).await;
         }
     }
 
