@@ -145,20 +145,28 @@ async fn change_records_are_kept_for_24_hours_like_a_stream() {
         .create(&profile("491700000004", &h.clock, RetentionClass::Bot7d))
         .await
         .unwrap();
-    h.clock.advance(Duration::hours(25));
+    h.clock.advance(Duration::hours(23));
+    let second_at = h.clock.now();
     h.store
         .create(&profile("491700000005", &h.clock, RetentionClass::Bot7d))
         .await
         .unwrap();
     let events = store.change_feed(None).poll(10).await.unwrap();
+    assert_eq!(events.len(), 2, "a change of 23 hours ago is still there");
+    h.clock.advance(Duration::hours(2));
+    h.store
+        .create(&profile("491700000006", &h.clock, RetentionClass::Bot7d))
+        .await
+        .unwrap();
+    let events = store.change_feed(None).poll(10).await.unwrap();
+    let times: Vec<_> = events
+        .iter()
+        .map(|e| e.change.approximate_creation_date_time)
+        .collect();
     assert_eq!(
-        events.len(),
-        1,
-        "the day-old change (with its personal data) is gone"
-    );
-    assert_eq!(
-        events[0].change.approximate_creation_date_time,
-        h.clock.now()
+        times,
+        [second_at, h.clock.now()],
+        "the change of 25 hours ago (with its personal data) is gone"
     );
 }
 

@@ -26,6 +26,7 @@ use redb::{
     Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
 };
 use serde_dynamo::{AttributeValue, Item};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -170,6 +171,60 @@ fn commit_group(db: &Database, mut group: Vec<Job>) -> Vec<Answer> {
         }
         return answers;
     }
+}
+
+/// When a stored change record was made, read without the rest of it (its images): each
+/// write checks the oldest record for pruning, and decoding it whole was a third of the
+/// change feed's work in the writer. One that cannot be read counts as old.
+fn created_at(change: &[u8]) -> DateTime<Utc> {
+    #[derive(serde::Deserialize)]
+    struct Change {
+        dynamodb: Created,
+    }
+    #[derive(serde::Deserialize)]
+    struct Created {
+        /// Epoch seconds with a fraction, as `StreamRecord` writes them.
+        #[serde(rename = "ApproximateCreationDateTime")]
+        seconds: f64,
+    }
+    serde_json::from_slice::<Change>(change)
+        .ok()
+        .and_then(|c| DateTime::from_timestamp_millis((c.dynamodb.seconds * 1000.0).round() as i64))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// An item's size as DynamoDB counts it (a stream record's `SizeBytes`): each attribute's
+/// name and value in bytes; a number one byte per two significant digits and one more; a
+/// list or map three bytes and one per element.
+fn dynamo_size(item: &HashMap<String, AttributeValue>) -> usize {
+    item.iter()
+        .map(|(name, value)| name.len() + value_size(value))
+        .sum()
+}
+
+fn value_size(value: &AttributeValue) -> usize {
+    match value {
+        AttributeValue::S(text) => text.len(),
+        AttributeValue::N(number) => number_size(number),
+        AttributeValue::B(bytes) => bytes.len(),
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::Ss(texts) => texts.iter().map(String::len).sum(),
+        AttributeValue::Ns(numbers) => numbers.iter().map(|n| number_size(n)).sum(),
+        AttributeValue::Bs(all) => all.iter().map(Vec::len).sum(),
+        AttributeValue::L(values) => 3 + values.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
+        AttributeValue::M(map) => 3 + map.len() + dynamo_size(map),
+    }
+}
+
+fn number_size(number: &str) -> usize {
+    let mantissa = number.split(['e', 'E']).next().unwrap_or_default();
+    let significant = mantissa
+        .trim_start_matches(['-', '+', '0', '.'])
+        .trim_end_matches(['0', '.'])
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .count();
+    significant.div_ceil(2) + 1
 }
 
 impl std::fmt::Debug for EmbeddedStore {
@@ -590,12 +645,7 @@ impl EmbeddedStore {
         let horizon = now - Duration::hours(CHANGE_RETENTION_HOURS);
         loop {
             let oldest = match changes.first().map_err(backend)? {
-                Some((seq, value)) => {
-                    let at = serde_json::from_slice::<EventRecord>(value.value())
-                        .map(|r| r.change.approximate_creation_date_time)
-                        .unwrap_or(DateTime::<Utc>::MIN_UTC);
-                    (at < horizon).then(|| seq.value())
-                }
+                Some((seq, value)) => (created_at(value.value()) < horizon).then(|| seq.value()),
                 None => None,
             };
             match oldest {
@@ -625,7 +675,7 @@ impl EmbeddedStore {
         let size = [old.as_ref(), new.as_ref()]
             .into_iter()
             .flatten()
-            .map(|i| serde_json::to_vec(i).map(|v| v.len()).unwrap_or(0))
+            .map(|item| dynamo_size(item))
             .sum::<usize>();
         let mut change = StreamRecord::default();
         change.approximate_creation_date_time = at;
@@ -1070,5 +1120,68 @@ impl QueueJournal for EmbeddedStore {
             Ok(kept)
         };
         read().map_err(|e| QueueError::Backend(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(text: &str) -> AttributeValue {
+        AttributeValue::S(text.to_owned())
+    }
+
+    fn n(number: &str) -> AttributeValue {
+        AttributeValue::N(number.to_owned())
+    }
+
+    #[test]
+    fn a_change_record_reports_the_size_dynamodb_counts() {
+        let sizes = [
+            ("pk", s("C#1"), 2 + 3),
+            ("count", n("1500"), 5 + 2),
+            ("share", n("-0.05"), 5 + 2),
+            ("price", n("123.45"), 5 + 4),
+            ("zero", n("0"), 4 + 1),
+            ("flag", AttributeValue::Bool(true), 4 + 1),
+            ("gone", AttributeValue::Null(true), 4 + 1),
+            (
+                "tags",
+                AttributeValue::Ss(vec!["ab".into(), "c".into()]),
+                4 + 3,
+            ),
+            ("blob", AttributeValue::B(vec![0; 10]), 4 + 10),
+            (
+                "list",
+                AttributeValue::L(vec![s("a"), n("7")]),
+                4 + 3 + 2 + 3,
+            ),
+            (
+                "map",
+                AttributeValue::M(HashMap::from([("x".to_owned(), s("ab"))])),
+                3 + 3 + 1 + 3,
+            ),
+        ];
+        for (name, value, size) in &sizes {
+            let item = HashMap::from([(name.to_string(), value.clone())]);
+            assert_eq!(dynamo_size(&item), *size, "{name}");
+        }
+        let whole: HashMap<String, AttributeValue> = sizes
+            .iter()
+            .map(|(name, value, _)| (name.to_string(), value.clone()))
+            .collect();
+        assert_eq!(
+            dynamo_size(&whole),
+            sizes.iter().map(|(_, _, size)| size).sum::<usize>()
+        );
+    }
+
+    #[test]
+    fn a_change_record_that_cannot_be_read_counts_as_old() {
+        assert_eq!(created_at(b"not json"), DateTime::<Utc>::MIN_UTC);
+        assert_eq!(
+            created_at(br#"{"dynamodb":{"ApproximateCreationDateTime":1795255201.25}}"#),
+            DateTime::from_timestamp_millis(1_795_255_201_250).unwrap()
+        );
     }
 }
