@@ -1,14 +1,17 @@
 //! The embedded store: a redb file under the data folder, the default of the local stack.
 //!
 //! Every write commits the item, its expiry-index entry and its change record in one
-//! transaction, so the change feed never misses or invents a change. Change records have the
-//! shape of a DynamoDB stream event; like DynamoDB's stream they are kept for 24 hours.
+//! transaction, so the change feed never misses or invents a change. The feed hands out
+//! DynamoDB stream events, built when read ([`changes`]); like DynamoDB's stream it keeps
+//! changes for 24 hours.
 //!
 //! Writes go to one writer thread that commits whatever writes are waiting in one durable
 //! transaction (group commit): each write is applied behind a savepoint (rolled back alone if
 //! its condition fails) and answered only after the commit reached the disk. A commit's
 //! `fsync` costs milliseconds; one per write would cap the local stack at a few hundred
 //! writes a second, one per group does not.
+
+mod changes;
 
 use super::{
     ChangeFeed, Data, DeletionReport, DueItem, Hold, Page, PageRequest, Record, Released, Store,
@@ -20,13 +23,13 @@ use crate::ports::clock::SharedClock;
 use crate::ports::queue::QueueError;
 use crate::ports::queue::memory::{Kept, QueueJournal};
 use async_trait::async_trait;
-use aws_lambda_events::event::dynamodb::{EventRecord, StreamRecord, StreamViewType, UserIdentity};
+use aws_lambda_events::event::dynamodb::EventRecord;
+use changes::{Change, Event};
 use chrono::{DateTime, Duration, Utc};
 use redb::{
     Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
 };
-use serde_dynamo::{AttributeValue, Item};
-use std::collections::HashMap;
+use serde_dynamo::Item;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -171,60 +174,6 @@ fn commit_group(db: &Database, mut group: Vec<Job>) -> Vec<Answer> {
         }
         return answers;
     }
-}
-
-/// When a stored change record was made, read without the rest of it (its images): each
-/// write checks the oldest record for pruning, and decoding it whole was a third of the
-/// change feed's work in the writer. One that cannot be read counts as old.
-fn created_at(change: &[u8]) -> DateTime<Utc> {
-    #[derive(serde::Deserialize)]
-    struct Change {
-        dynamodb: Created,
-    }
-    #[derive(serde::Deserialize)]
-    struct Created {
-        /// Epoch seconds with a fraction, as `StreamRecord` writes them.
-        #[serde(rename = "ApproximateCreationDateTime")]
-        seconds: f64,
-    }
-    serde_json::from_slice::<Change>(change)
-        .ok()
-        .and_then(|c| DateTime::from_timestamp_millis((c.dynamodb.seconds * 1000.0).round() as i64))
-        .unwrap_or(DateTime::<Utc>::MIN_UTC)
-}
-
-/// An item's size as DynamoDB counts it (a stream record's `SizeBytes`): each attribute's
-/// name and value in bytes; a number one byte per two significant digits and one more; a
-/// list or map three bytes and one per element.
-fn dynamo_size(item: &HashMap<String, AttributeValue>) -> usize {
-    item.iter()
-        .map(|(name, value)| name.len() + value_size(value))
-        .sum()
-}
-
-fn value_size(value: &AttributeValue) -> usize {
-    match value {
-        AttributeValue::S(text) => text.len(),
-        AttributeValue::N(number) => number_size(number),
-        AttributeValue::B(bytes) => bytes.len(),
-        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
-        AttributeValue::Ss(texts) => texts.iter().map(String::len).sum(),
-        AttributeValue::Ns(numbers) => numbers.iter().map(|n| number_size(n)).sum(),
-        AttributeValue::Bs(all) => all.iter().map(Vec::len).sum(),
-        AttributeValue::L(values) => 3 + values.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
-        AttributeValue::M(map) => 3 + map.len() + dynamo_size(map),
-    }
-}
-
-fn number_size(number: &str) -> usize {
-    let mantissa = number.split(['e', 'E']).next().unwrap_or_default();
-    let significant = mantissa
-        .trim_start_matches(['-', '+', '0', '.'])
-        .trim_end_matches(['0', '.'])
-        .bytes()
-        .filter(u8::is_ascii_digit)
-        .count();
-    significant.div_ceil(2) + 1
 }
 
 impl std::fmt::Debug for EmbeddedStore {
@@ -505,23 +454,26 @@ impl EmbeddedStore {
         old: Option<(Item, Record)>,
     ) -> Result<(), StoreError> {
         let key = storage_key(&record.key);
-        let new = record.to_item();
+        let new = encode_item(&record.to_item())?;
         {
             let mut items = txn.open_table(ITEMS).map_err(backend)?;
             items
-                .insert(key.as_str(), encode_item(&new)?.as_slice())
+                .insert(key.as_str(), new.as_slice())
                 .map_err(backend)?;
         }
         let old = match old {
             Some((item, stored)) => {
                 Self::unindex(txn, &key, &stored)?;
-                Some(item)
+                Some(encode_item(&item)?)
             }
             None => None,
         };
         Self::index(txn, &key, record)?;
-        let name = if old.is_some() { "MODIFY" } else { "INSERT" };
-        self.append_change(txn, name, &record.key, old, Some(new), false)
+        let event = match old {
+            Some(_) => Event::Modify,
+            None => Event::Insert,
+        };
+        self.append_change(txn, event, &record.key, old.as_deref(), Some(&new), false)
     }
 
     /// Adds an item's entries to the indexes, as DynamoDB's sparse indexes would hold them.
@@ -602,7 +554,8 @@ impl EmbeddedStore {
             items.remove(key).map_err(backend)?;
         }
         Self::unindex(txn, key, record)?;
-        self.append_change(txn, "REMOVE", &record.key, Some(old), None, by_ttl)
+        let old = encode_item(&old)?;
+        self.append_change(txn, Event::Remove, &record.key, Some(&old), None, by_ttl)
     }
 
     /// The item at a key as stored and as a record, held or expired alike.
@@ -618,10 +571,10 @@ impl EmbeddedStore {
     fn append_change(
         &self,
         txn: &WriteTransaction,
-        event_name: &str,
+        event: Event,
         key: &ItemKey,
-        old: Option<Item>,
-        new: Option<Item>,
+        old: Option<&[u8]>,
+        new: Option<&[u8]>,
         by_ttl: bool,
     ) -> Result<(), StoreError> {
         let now = self.clock.now();
@@ -635,9 +588,15 @@ impl EmbeddedStore {
             meta.insert(NEXT_SEQUENCE, next + 1).map_err(backend)?;
             next
         };
-        let record = self.change_record(sequence, now, event_name, key, old, new, by_ttl);
+        let bytes = changes::encode(&Change {
+            at: now,
+            event,
+            by_ttl,
+            key,
+            old,
+            new,
+        })?;
         let mut changes = txn.open_table(CHANGES).map_err(backend)?;
-        let bytes = serde_json::to_vec(&record).map_err(|e| StoreError::Encode(e.to_string()))?;
         changes
             .insert(sequence, bytes.as_slice())
             .map_err(backend)?;
@@ -645,7 +604,9 @@ impl EmbeddedStore {
         let horizon = now - Duration::hours(CHANGE_RETENTION_HOURS);
         loop {
             let oldest = match changes.first().map_err(backend)? {
-                Some((seq, value)) => (created_at(value.value()) < horizon).then(|| seq.value()),
+                Some((seq, value)) => {
+                    (changes::created_at(value.value()) < horizon).then(|| seq.value())
+                }
                 None => None,
             };
             match oldest {
@@ -656,52 +617,6 @@ impl EmbeddedStore {
             }
         }
         Ok(())
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn change_record(
-        &self,
-        sequence: u64,
-        at: DateTime<Utc>,
-        event_name: &str,
-        key: &ItemKey,
-        old: Option<Item>,
-        new: Option<Item>,
-        by_ttl: bool,
-    ) -> EventRecord {
-        let mut keys = Item::default();
-        keys.insert("pk".into(), AttributeValue::S(key.pk.clone()));
-        keys.insert("sk".into(), AttributeValue::S(key.sk.clone()));
-        let size = [old.as_ref(), new.as_ref()]
-            .into_iter()
-            .flatten()
-            .map(|item| dynamo_size(item))
-            .sum::<usize>();
-        let mut change = StreamRecord::default();
-        change.approximate_creation_date_time = at;
-        change.keys = keys;
-        change.new_image = new.unwrap_or_default();
-        change.old_image = old.unwrap_or_default();
-        change.sequence_number = Some(format!("{sequence:021}"));
-        change.size_bytes = size as i64;
-        change.stream_view_type = Some(StreamViewType::NewAndOldImages);
-        let mut record = EventRecord::default();
-        record.aws_region = LOCAL_REGION.to_owned();
-        record.change = change;
-        record.event_id = format!("{sequence:032x}");
-        record.event_name = event_name.to_owned();
-        record.event_source = Some("aws:dynamodb".to_owned());
-        record.event_version = Some("1.1".to_owned());
-        record.event_source_arn = Some(format!(
-            "arn:aws:dynamodb:{LOCAL_REGION}:000000000000:table/{LOCAL_TABLE}/stream/local"
-        ));
-        if by_ttl {
-            let mut identity = UserIdentity::default();
-            identity.type_ = "Service".to_owned();
-            identity.principal_id = TTL_PRINCIPAL.to_owned();
-            record.user_identity = Some(identity);
-        }
-        record
     }
 }
 
@@ -1032,10 +947,7 @@ impl ChangeFeed for EmbeddedChangeFeed {
         let mut out = Vec::new();
         for entry in changes.range(self.after + 1..).map_err(backend)?.take(max) {
             let (seq, bytes) = entry.map_err(backend)?;
-            out.push(
-                serde_json::from_slice(bytes.value())
-                    .map_err(|e| StoreError::Decode(e.to_string()))?,
-            );
+            out.push(changes::event_record(seq.value(), bytes.value())?);
             self.after = seq.value();
         }
         Ok(out)
@@ -1120,68 +1032,5 @@ impl QueueJournal for EmbeddedStore {
             Ok(kept)
         };
         read().map_err(|e| QueueError::Backend(e.to_string()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn s(text: &str) -> AttributeValue {
-        AttributeValue::S(text.to_owned())
-    }
-
-    fn n(number: &str) -> AttributeValue {
-        AttributeValue::N(number.to_owned())
-    }
-
-    #[test]
-    fn a_change_record_reports_the_size_dynamodb_counts() {
-        let sizes = [
-            ("pk", s("C#1"), 2 + 3),
-            ("count", n("1500"), 5 + 2),
-            ("share", n("-0.05"), 5 + 2),
-            ("price", n("123.45"), 5 + 4),
-            ("zero", n("0"), 4 + 1),
-            ("flag", AttributeValue::Bool(true), 4 + 1),
-            ("gone", AttributeValue::Null(true), 4 + 1),
-            (
-                "tags",
-                AttributeValue::Ss(vec!["ab".into(), "c".into()]),
-                4 + 3,
-            ),
-            ("blob", AttributeValue::B(vec![0; 10]), 4 + 10),
-            (
-                "list",
-                AttributeValue::L(vec![s("a"), n("7")]),
-                4 + 3 + 2 + 3,
-            ),
-            (
-                "map",
-                AttributeValue::M(HashMap::from([("x".to_owned(), s("ab"))])),
-                3 + 3 + 1 + 3,
-            ),
-        ];
-        for (name, value, size) in &sizes {
-            let item = HashMap::from([(name.to_string(), value.clone())]);
-            assert_eq!(dynamo_size(&item), *size, "{name}");
-        }
-        let whole: HashMap<String, AttributeValue> = sizes
-            .iter()
-            .map(|(name, value, _)| (name.to_string(), value.clone()))
-            .collect();
-        assert_eq!(
-            dynamo_size(&whole),
-            sizes.iter().map(|(_, _, size)| size).sum::<usize>()
-        );
-    }
-
-    #[test]
-    fn a_change_record_that_cannot_be_read_counts_as_old() {
-        assert_eq!(created_at(b"not json"), DateTime::<Utc>::MIN_UTC);
-        assert_eq!(
-            created_at(br#"{"dynamodb":{"ApproximateCreationDateTime":1795255201.25}}"#),
-            DateTime::from_timestamp_millis(1_795_255_201_250).unwrap()
-        );
     }
 }
