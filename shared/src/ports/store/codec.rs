@@ -21,7 +21,9 @@ mod ser;
 #[cfg(test)]
 mod serde_tests;
 
-use crate::ports::store::item::{Attributes, item_of};
+use crate::domain::keys::attr;
+use crate::ports::store::item::{self, Attributes, item_of};
+use crate::ports::store::{Data, Record};
 use serde_dynamo::{AttributeValue, Item};
 use std::collections::HashMap;
 
@@ -74,6 +76,33 @@ pub fn encode(item: &Item) -> Result<Vec<u8>, CodecError> {
     let mut out = Vec::with_capacity(256);
     out.push(BINARY);
     put_map(&mut out, item)?;
+    Ok(out)
+}
+
+/// A record's item in the binary form: what [`encode`] makes of `record.to_item()`, without
+/// the attribute map of its body. A body kept encoded is copied as it is: the embedded store's
+/// writer thread decoded it into a map and encoded that again for every write.
+pub fn encode_record(record: &Record) -> Result<Vec<u8>, CodecError> {
+    let own = item::own_attributes(record);
+    let body = match &record.data {
+        Data::Encoded(bytes) => bytes.len(),
+        Data::Attributes(_) => 0,
+    };
+    let mut out = Vec::with_capacity(256 + body);
+    out.push(BINARY);
+    put_count(&mut out, own.len() + 1)?;
+    for (name, value) in own.iter() {
+        put_bytes(&mut out, name.as_bytes())?;
+        put_value(&mut out, value)?;
+    }
+    put_bytes(&mut out, attr::DATA.as_bytes())?;
+    match &record.data {
+        Data::Encoded(bytes) => out.extend_from_slice(bytes),
+        Data::Attributes(map) => {
+            out.push(kind::M);
+            put_map(&mut out, map)?;
+        }
+    }
     Ok(out)
 }
 
@@ -438,6 +467,36 @@ mod tests {
         let bytes = encode(&item).unwrap();
         assert_eq!(bytes[0], BINARY);
         assert_eq!(decode(&bytes).unwrap(), item);
+    }
+
+    #[test]
+    fn a_record_is_stored_as_the_item_it_stands_for_whichever_way_its_body_is_kept() {
+        use crate::domain::Contact;
+        use crate::domain::keys::ItemKey;
+        use crate::policy::retention::RetentionClass;
+        use crate::ports::store::Hold;
+        let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let contact = Contact::new("491701234567", Some("Grüße".into()), at);
+        let encoded = Record::new(
+            ItemKey::new("C#x", "PROFILE"),
+            &contact,
+            RetentionClass::Bot7d,
+            at,
+        )
+        .unwrap();
+        assert!(matches!(encoded.data, Data::Encoded(_)));
+        let mut held = Record::from_item(&encoded.to_item()).unwrap();
+        assert!(matches!(held.data, Data::Attributes(_)));
+        held.owner = Some("abc".into());
+        held.hold = Some(Hold {
+            reason: "case 2026-17".into(),
+            placed_at: at,
+        });
+        for record in [encoded, held] {
+            let bytes = encode_record(&record).unwrap();
+            assert_eq!(decode(&bytes).unwrap(), record.to_item());
+            assert!(view(&bytes).unwrap().is_some());
+        }
     }
 
     #[test]

@@ -454,7 +454,7 @@ impl EmbeddedStore {
         old: Option<(Item, Record)>,
     ) -> Result<(), StoreError> {
         let key = storage_key(&record.key);
-        let new = encode_item(&record.to_item())?;
+        let new = codec::encode_record(record).map_err(|e| StoreError::Encode(e.to_string()))?;
         {
             let mut items = txn.open_table(ITEMS).map_err(backend)?;
             items

@@ -21,6 +21,16 @@ pub enum ItemError {
 }
 
 pub(super) fn to_item(record: &Record) -> Item {
+    let mut item = own_attributes(record);
+    item.insert(
+        attr::DATA.into(),
+        AttributeValue::M(record.data.to_item().into_inner()),
+    );
+    item
+}
+
+/// The attributes a record keeps beside its body: [`to_item`] without `data`.
+pub(super) fn own_attributes(record: &Record) -> Item {
     let mut item = Item::default();
     let s = |v: &str| AttributeValue::S(v.to_owned());
     item.insert(attr::PK.into(), s(&record.key.pk));
@@ -50,10 +60,6 @@ pub(super) fn to_item(record: &Record) -> Item {
     item.insert(
         attr::VERSION.into(),
         AttributeValue::N(record.version.to_string()),
-    );
-    item.insert(
-        attr::DATA.into(),
-        AttributeValue::M(record.data.to_item().into_inner()),
     );
     item
 }
