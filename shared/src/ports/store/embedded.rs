@@ -79,7 +79,35 @@ type ItemsTable = redb::ReadOnlyTable<&'static str, &'static [u8]>;
 type Snapshot = (u64, Arc<ItemsTable>);
 
 type Applied = Box<dyn std::any::Any + Send>;
-type Apply = Box<dyn Fn(&WriteTransaction) -> Result<Applied, StoreError> + Send>;
+type Apply = Box<dyn Fn(&mut Tables<'_>) -> Result<Applied, StoreError> + Send>;
+
+/// The tables of a write transaction, opened once for all the writes of a group: each write
+/// opened five of them again, a fifth of the writer thread's work when a group holds many
+/// writes. redb refuses a table opened twice in one transaction, so every write path goes
+/// through these (the queue journal's tables, used by nothing else, are opened from `txn`).
+struct Tables<'txn> {
+    txn: &'txn WriteTransaction,
+    items: redb::Table<'txn, &'static str, &'static [u8]>,
+    expiry: redb::Table<'txn, (i64, &'static str), &'static str>,
+    owned: redb::Table<'txn, (&'static str, &'static str), ()>,
+    holds: redb::Table<'txn, (i64, &'static str), ()>,
+    changes: redb::Table<'txn, u64, &'static [u8]>,
+    meta: redb::Table<'txn, &'static str, u64>,
+}
+
+impl<'txn> Tables<'txn> {
+    fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
+        Ok(Tables {
+            txn,
+            items: txn.open_table(ITEMS).map_err(backend)?,
+            expiry: txn.open_table(EXPIRY).map_err(backend)?,
+            owned: txn.open_table(OWNED).map_err(backend)?,
+            holds: txn.open_table(HOLDS).map_err(backend)?,
+            changes: txn.open_table(CHANGES).map_err(backend)?,
+            meta: txn.open_table(META).map_err(backend)?,
+        })
+    }
+}
 
 /// One write for the writer thread: applied to the group's transaction (again, if another
 /// write of the group failed and the group was rolled back), then answered.
@@ -144,10 +172,22 @@ fn commit_group(db: &Database, mut group: Vec<Job>) -> Vec<Answer> {
                 return answers;
             }
         };
+        let mut tables = match Tables::open(&txn) {
+            Ok(tables) => tables,
+            Err(error) => {
+                let error = error.to_string();
+                answers.extend(
+                    group
+                        .into_iter()
+                        .map(|job| (job.answer, Err(StoreError::Backend(error.clone())))),
+                );
+                return answers;
+            }
+        };
         let mut applied = Vec::with_capacity(group.len());
         let mut failed = None;
         for (at, job) in group.iter().enumerate() {
-            match (job.apply)(&txn) {
+            match (job.apply)(&mut tables) {
                 Ok(value) => applied.push(value),
                 Err(error) => {
                     failed = Some((at, error));
@@ -155,6 +195,7 @@ fn commit_group(db: &Database, mut group: Vec<Job>) -> Vec<Answer> {
                 }
             }
         }
+        drop(tables);
         if let Some((at, error)) = failed {
             drop(txn); // rolled back
             answers.push((group.remove(at).answer, Err(error)));
@@ -256,12 +297,12 @@ impl EmbeddedStore {
     async fn write<R, F>(&self, op: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
-        F: Fn(&EmbeddedStore, &WriteTransaction) -> Result<R, StoreError> + Send + 'static,
+        F: Fn(&EmbeddedStore, &mut Tables<'_>) -> Result<R, StoreError> + Send + 'static,
     {
         let (answer, answered) = tokio::sync::oneshot::channel();
         let store = self.clone();
         let job = Job {
-            apply: Box::new(move |txn| op(&store, txn).map(|r| Box::new(r) as Applied)),
+            apply: Box::new(move |tables| op(&store, tables).map(|r| Box::new(r) as Applied)),
             answer,
         };
         self.writer
@@ -314,10 +355,11 @@ impl EmbeddedStore {
     pub fn expire_by_ttl(&self) -> Result<u64, StoreError> {
         let now = self.clock.now();
         let txn = self.db.begin_write().map_err(backend)?;
+        let mut tables = Tables::open(&txn)?;
         let due: Vec<String> = {
-            let expiry = txn.open_table(EXPIRY).map_err(backend)?;
             let mut keys = Vec::new();
-            for entry in expiry
+            for entry in tables
+                .expiry
                 .range((i64::MIN, "")..=(now.timestamp(), "\u{10FFFF}"))
                 .map_err(backend)?
             {
@@ -327,8 +369,9 @@ impl EmbeddedStore {
             keys
         };
         for key in &due {
-            self.remove_in(&txn, key, true, |_| Ok(true))?;
+            self.remove_in(&mut tables, key, true, |_| Ok(true))?;
         }
+        drop(tables);
         txn.commit().map_err(backend)?;
         self.commits.fetch_add(1, Ordering::Release);
         Ok(due.len() as u64)
@@ -338,14 +381,14 @@ impl EmbeddedStore {
     /// first write.
     fn write_all_in(
         &self,
-        txn: &WriteTransaction,
+        tables: &mut Tables<'_>,
         writes: &[Write],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        // Check every condition before the first write; dropping `txn` aborts it.
+        // Check every condition before the first write; a failed write rolls the group back.
         let mut olds = Vec::with_capacity(writes.len());
         for write in writes {
-            let old = Self::stored_pair(txn, &storage_key(write.key()))?;
+            let old = Self::stored_pair(tables, &storage_key(write.key()))?;
             let stored = old.as_ref().map(|(_, record)| record);
             if stored.is_some_and(|r| r.hold.is_some()) {
                 return Err(StoreError::Held(write.key().clone()));
@@ -367,7 +410,7 @@ impl EmbeddedStore {
             olds.push(old);
         }
         for (write, old) in writes.iter().zip(olds) {
-            self.write_in(txn, &write.committed(), old)?;
+            self.write_in(tables, &write.committed(), old)?;
         }
         Ok(())
     }
@@ -375,11 +418,11 @@ impl EmbeddedStore {
     /// [`Store::delete_partition`] in the writer's transaction.
     fn delete_partition_in(
         &self,
-        txn: &WriteTransaction,
+        tables: &mut Tables<'_>,
         prefix: &str,
     ) -> Result<DeletionReport, StoreError> {
         let keys: Vec<String> = {
-            let items = txn.open_table(ITEMS).map_err(backend)?;
+            let items = &tables.items;
             let mut keys = Vec::new();
             for entry in items.range(prefix..).map_err(backend)? {
                 let (k, _) = entry.map_err(backend)?;
@@ -392,7 +435,7 @@ impl EmbeddedStore {
         };
         let mut report = DeletionReport::default();
         for key in keys {
-            let removed = self.remove_in(txn, &key, false, |r| {
+            let removed = self.remove_in(tables, &key, false, |r| {
                 if r.hold.is_some() {
                     report.held += 1;
                 }
@@ -439,9 +482,8 @@ impl EmbeddedStore {
         }
     }
 
-    fn raw_get(txn: &WriteTransaction, key: &str) -> Result<Option<Item>, StoreError> {
-        let items = txn.open_table(ITEMS).map_err(backend)?;
-        let found = items.get(key).map_err(backend)?;
+    fn raw_get(tables: &mut Tables<'_>, key: &str) -> Result<Option<Item>, StoreError> {
+        let found = tables.items.get(key).map_err(backend)?;
         found.map(|v| decode_item(v.value())).transpose()
     }
 
@@ -449,73 +491,78 @@ impl EmbeddedStore {
     /// keeping the indexes and the feed in step.
     fn write_in(
         &self,
-        txn: &WriteTransaction,
+        tables: &mut Tables<'_>,
         record: &Record,
         old: Option<(Item, Record)>,
     ) -> Result<(), StoreError> {
         let key = storage_key(&record.key);
         let new = codec::encode_record(record).map_err(|e| StoreError::Encode(e.to_string()))?;
-        {
-            let mut items = txn.open_table(ITEMS).map_err(backend)?;
-            items
-                .insert(key.as_str(), new.as_slice())
-                .map_err(backend)?;
-        }
+        tables
+            .items
+            .insert(key.as_str(), new.as_slice())
+            .map_err(backend)?;
         let old = match old {
             Some((item, stored)) => {
-                Self::unindex(txn, &key, &stored)?;
+                Self::unindex(tables, &key, &stored)?;
                 Some(encode_item(&item)?)
             }
             None => None,
         };
-        Self::index(txn, &key, record)?;
+        Self::index(tables, &key, record)?;
         let event = match old {
             Some(_) => Event::Modify,
             None => Event::Insert,
         };
-        self.append_change(txn, event, &record.key, old.as_deref(), Some(&new), false)
+        self.append_change(
+            tables,
+            event,
+            &record.key,
+            old.as_deref(),
+            Some(&new),
+            false,
+        )
     }
 
     /// Adds an item's entries to the indexes, as DynamoDB's sparse indexes would hold them.
-    fn index(txn: &WriteTransaction, key: &str, record: &Record) -> Result<(), StoreError> {
+    fn index(tables: &mut Tables<'_>, key: &str, record: &Record) -> Result<(), StoreError> {
         match &record.hold {
             None => {
-                let mut expiry = txn.open_table(EXPIRY).map_err(backend)?;
+                let expiry = &mut tables.expiry;
                 expiry
                     .insert((record.expires_at.timestamp(), key), record.retention.id())
                     .map_err(backend)?;
             }
             Some(hold) => {
-                let mut holds = txn.open_table(HOLDS).map_err(backend)?;
+                let holds = &mut tables.holds;
                 holds
                     .insert((hold.placed_at.timestamp_millis(), key), ())
                     .map_err(backend)?;
             }
         }
         if let Some(owner) = &record.owner {
-            let mut owned = txn.open_table(OWNED).map_err(backend)?;
+            let owned = &mut tables.owned;
             owned.insert((owner.as_str(), key), ()).map_err(backend)?;
         }
         Ok(())
     }
 
-    fn unindex(txn: &WriteTransaction, key: &str, record: &Record) -> Result<(), StoreError> {
+    fn unindex(tables: &mut Tables<'_>, key: &str, record: &Record) -> Result<(), StoreError> {
         match &record.hold {
             None => {
-                let mut expiry = txn.open_table(EXPIRY).map_err(backend)?;
+                let expiry = &mut tables.expiry;
                 expiry
                     .remove((record.expires_at.timestamp(), key))
                     .map_err(backend)?;
             }
             Some(hold) => {
-                let mut holds = txn.open_table(HOLDS).map_err(backend)?;
+                let holds = &mut tables.holds;
                 holds
                     .remove((hold.placed_at.timestamp_millis(), key))
                     .map_err(backend)?;
             }
         }
         if let Some(owner) = &record.owner {
-            let mut owned = txn.open_table(OWNED).map_err(backend)?;
+            let owned = &mut tables.owned;
             owned.remove((owner.as_str(), key)).map_err(backend)?;
         }
         Ok(())
@@ -525,52 +572,49 @@ impl EmbeddedStore {
     /// record.
     fn remove_in(
         &self,
-        txn: &WriteTransaction,
+        tables: &mut Tables<'_>,
         key: &str,
         by_ttl: bool,
         take: impl FnOnce(&Record) -> Result<bool, StoreError>,
     ) -> Result<Option<Record>, StoreError> {
-        let Some((old, record)) = Self::stored_pair(txn, key)? else {
+        let Some((old, record)) = Self::stored_pair(tables, key)? else {
             return Ok(None);
         };
         if !take(&record)? {
             return Ok(None);
         }
-        self.remove_stored(txn, key, old, &record, by_ttl)?;
+        self.remove_stored(tables, key, old, &record, by_ttl)?;
         Ok(Some(record))
     }
 
     /// Removes the item stored at `key` (`old`, as read in this transaction, and its record).
     fn remove_stored(
         &self,
-        txn: &WriteTransaction,
+        tables: &mut Tables<'_>,
         key: &str,
         old: Item,
         record: &Record,
         by_ttl: bool,
     ) -> Result<(), StoreError> {
-        {
-            let mut items = txn.open_table(ITEMS).map_err(backend)?;
-            items.remove(key).map_err(backend)?;
-        }
-        Self::unindex(txn, key, record)?;
+        tables.items.remove(key).map_err(backend)?;
+        Self::unindex(tables, key, record)?;
         let old = encode_item(&old)?;
-        self.append_change(txn, Event::Remove, &record.key, Some(&old), None, by_ttl)
+        self.append_change(tables, Event::Remove, &record.key, Some(&old), None, by_ttl)
     }
 
     /// The item at a key as stored and as a record, held or expired alike.
     fn stored_pair(
-        txn: &WriteTransaction,
+        tables: &mut Tables<'_>,
         key: &str,
     ) -> Result<Option<(Item, Record)>, StoreError> {
-        Self::raw_get(txn, key)?
+        Self::raw_get(tables, key)?
             .map(|item| Record::from_item(&item).map(|record| (item, record)))
             .transpose()
     }
 
     fn append_change(
         &self,
-        txn: &WriteTransaction,
+        tables: &mut Tables<'_>,
         event: Event,
         key: &ItemKey,
         old: Option<&[u8]>,
@@ -579,7 +623,7 @@ impl EmbeddedStore {
     ) -> Result<(), StoreError> {
         let now = self.clock.now();
         let sequence = {
-            let mut meta = txn.open_table(META).map_err(backend)?;
+            let meta = &mut tables.meta;
             let next = meta
                 .get(NEXT_SEQUENCE)
                 .map_err(backend)?
@@ -596,7 +640,7 @@ impl EmbeddedStore {
             old,
             new,
         })?;
-        let mut changes = txn.open_table(CHANGES).map_err(backend)?;
+        let changes = &mut tables.changes;
         changes
             .insert(sequence, bytes.as_slice())
             .map_err(backend)?;
@@ -703,8 +747,8 @@ impl Store for EmbeddedStore {
 
     async fn delete(&self, key: &ItemKey) -> Result<Option<Record>, StoreError> {
         let key = key.clone();
-        self.write(move |store, txn| {
-            store.remove_in(txn, &storage_key(&key), false, |r| match r.hold {
+        self.write(move |store, tables| {
+            store.remove_in(tables, &storage_key(&key), false, |r| match r.hold {
                 Some(_) => Err(StoreError::Held(key.clone())),
                 None => Ok(true),
             })
@@ -715,8 +759,8 @@ impl Store for EmbeddedStore {
     async fn delete_due(&self, key: &ItemKey) -> Result<Option<Record>, StoreError> {
         let now = self.clock.now();
         let key = storage_key(key);
-        self.write(move |store, txn| {
-            store.remove_in(txn, &key, false, |r| {
+        self.write(move |store, tables| {
+            store.remove_in(tables, &key, false, |r| {
                 Ok(r.hold.is_none() && r.is_expired_at(now))
             })
         })
@@ -730,8 +774,8 @@ impl Store for EmbeddedStore {
         to: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let storage = storage_key(key);
-        self.write(move |store, txn| {
-            let Some((old, stored)) = Self::stored_pair(txn, &storage)? else {
+        self.write(move |store, tables| {
+            let Some((old, stored)) = Self::stored_pair(tables, &storage)? else {
                 return Ok(false);
             };
             if stored.hold.is_some() || stored.expires_at.timestamp() != from.timestamp() {
@@ -742,7 +786,7 @@ impl Store for EmbeddedStore {
                 version: stored.version + 1,
                 ..stored.clone()
             };
-            store.write_in(txn, &record, Some((old, stored)))?;
+            store.write_in(tables, &record, Some((old, stored)))?;
             Ok(true)
         })
         .await
@@ -751,8 +795,8 @@ impl Store for EmbeddedStore {
     async fn place_hold(&self, key: &ItemKey, hold: Hold) -> Result<Record, StoreError> {
         let now = self.clock.now();
         let key = key.clone();
-        self.write(move |store, txn| {
-            let Some((old, stored)) = Self::stored_pair(txn, &storage_key(&key))? else {
+        self.write(move |store, tables| {
+            let Some((old, stored)) = Self::stored_pair(tables, &storage_key(&key))? else {
                 return Err(StoreError::NotFound(key.clone()));
             };
             if stored.hold.is_some() {
@@ -766,7 +810,7 @@ impl Store for EmbeddedStore {
                 version: stored.version + 1,
                 ..stored.clone()
             };
-            store.write_in(txn, &record, Some((old, stored)))?;
+            store.write_in(tables, &record, Some((old, stored)))?;
             Ok(record)
         })
         .await
@@ -775,9 +819,9 @@ impl Store for EmbeddedStore {
     async fn release_hold(&self, key: &ItemKey) -> Result<Released, StoreError> {
         let now = self.clock.now();
         let key = key.clone();
-        self.write(move |store, txn| {
+        self.write(move |store, tables| {
             let storage = storage_key(&key);
-            let Some((old, stored)) = Self::stored_pair(txn, &storage)? else {
+            let Some((old, stored)) = Self::stored_pair(tables, &storage)? else {
                 return Err(StoreError::NotFound(key.clone()));
             };
             if stored.hold.is_none() {
@@ -789,14 +833,14 @@ impl Store for EmbeddedStore {
             };
             if released.is_expired_at(now) {
                 // Removed as stored: its index entry is the hold's.
-                store.remove_stored(txn, &storage, old, &stored, false)?;
+                store.remove_stored(tables, &storage, old, &stored, false)?;
                 Ok(Released::Deleted(released))
             } else {
                 let restored = Record {
                     version: stored.version + 1,
                     ..released
                 };
-                store.write_in(txn, &restored, Some((old, stored)))?;
+                store.write_in(tables, &restored, Some((old, stored)))?;
                 Ok(Released::Restored(restored))
             }
         })
@@ -876,7 +920,7 @@ impl Store for EmbeddedStore {
 
     async fn delete_partition(&self, pk: &str) -> Result<DeletionReport, StoreError> {
         let prefix = format!("{pk}{SEP}");
-        self.write(move |store, txn| store.delete_partition_in(txn, &prefix))
+        self.write(move |store, tables| store.delete_partition_in(tables, &prefix))
             .await
     }
 
@@ -966,13 +1010,13 @@ impl QueueJournal for EmbeddedStore {
         dedup: Option<(String, DateTime<Utc>)>,
     ) -> Result<(), QueueError> {
         let queue = queue.to_owned();
-        self.write(move |_, txn| {
-            let mut queued = txn.open_table(QUEUED).map_err(backend)?;
+        self.write(move |_, tables| {
+            let mut queued = tables.txn.open_table(QUEUED).map_err(backend)?;
             queued
                 .insert((queue.as_str(), order), entry.as_slice())
                 .map_err(backend)?;
             if let Some((id, at)) = &dedup {
-                let mut seen = txn.open_table(QUEUE_DEDUP).map_err(backend)?;
+                let mut seen = tables.txn.open_table(QUEUE_DEDUP).map_err(backend)?;
                 seen.insert((queue.as_str(), at.timestamp_millis(), id.as_str()), ())
                     .map_err(backend)?;
             }
@@ -989,10 +1033,10 @@ impl QueueJournal for EmbeddedStore {
         dedup_before: DateTime<Utc>,
     ) -> Result<(), QueueError> {
         let queue = queue.to_owned();
-        self.write(move |_, txn| {
-            let mut queued = txn.open_table(QUEUED).map_err(backend)?;
+        self.write(move |_, tables| {
+            let mut queued = tables.txn.open_table(QUEUED).map_err(backend)?;
             queued.remove((queue.as_str(), order)).map_err(backend)?;
-            let mut dedup = txn.open_table(QUEUE_DEDUP).map_err(backend)?;
+            let mut dedup = tables.txn.open_table(QUEUE_DEDUP).map_err(backend)?;
             let cutoff = dedup_before.timestamp_millis();
             dedup
                 .retain_in(
