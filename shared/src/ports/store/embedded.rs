@@ -81,31 +81,71 @@ type Snapshot = (u64, Arc<ItemsTable>);
 type Applied = Box<dyn std::any::Any + Send>;
 type Apply = Box<dyn Fn(&mut Tables<'_>) -> Result<Applied, StoreError> + Send>;
 
-/// The tables of a write transaction, opened once for all the writes of a group: each write
-/// opened five of them again, a fifth of the writer thread's work when a group holds many
-/// writes. redb refuses a table opened twice in one transaction, so every write path goes
-/// through these (the queue journal's tables, used by nothing else, are opened from `txn`).
+/// The tables of a write transaction, each opened when first used and then kept for all the
+/// writes of a group: each write opened up to six of them again, a fifth of the writer
+/// thread's work when a group holds many writes. Only what a group uses is opened (a group of
+/// queue journal writes touches none of these). redb refuses a table opened twice in one
+/// transaction, so every write path goes through these (the queue journal's tables, used by
+/// nothing else, are opened from `txn`).
 struct Tables<'txn> {
     txn: &'txn WriteTransaction,
-    items: redb::Table<'txn, &'static str, &'static [u8]>,
-    expiry: redb::Table<'txn, (i64, &'static str), &'static str>,
-    owned: redb::Table<'txn, (&'static str, &'static str), ()>,
-    holds: redb::Table<'txn, (i64, &'static str), ()>,
-    changes: redb::Table<'txn, u64, &'static [u8]>,
-    meta: redb::Table<'txn, &'static str, u64>,
+    items: Option<redb::Table<'txn, &'static str, &'static [u8]>>,
+    expiry: Option<redb::Table<'txn, (i64, &'static str), &'static str>>,
+    owned: Option<redb::Table<'txn, (&'static str, &'static str), ()>>,
+    holds: Option<redb::Table<'txn, (i64, &'static str), ()>>,
+    changes: Option<redb::Table<'txn, u64, &'static [u8]>>,
+    meta: Option<redb::Table<'txn, &'static str, u64>>,
+}
+
+type Opened<'a, 'txn, K, V> = Result<&'a mut redb::Table<'txn, K, V>, StoreError>;
+
+/// `slot`'s table, opened now if it is not yet.
+fn opened<'a, 'txn, K: redb::Key + 'static, V: redb::Value + 'static>(
+    txn: &'txn WriteTransaction,
+    slot: &'a mut Option<redb::Table<'txn, K, V>>,
+    table: TableDefinition<'static, K, V>,
+) -> Opened<'a, 'txn, K, V> {
+    match slot {
+        Some(open) => Ok(open),
+        None => Ok(slot.insert(txn.open_table(table).map_err(backend)?)),
+    }
 }
 
 impl<'txn> Tables<'txn> {
-    fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
-        Ok(Tables {
+    fn new(txn: &'txn WriteTransaction) -> Self {
+        Tables {
             txn,
-            items: txn.open_table(ITEMS).map_err(backend)?,
-            expiry: txn.open_table(EXPIRY).map_err(backend)?,
-            owned: txn.open_table(OWNED).map_err(backend)?,
-            holds: txn.open_table(HOLDS).map_err(backend)?,
-            changes: txn.open_table(CHANGES).map_err(backend)?,
-            meta: txn.open_table(META).map_err(backend)?,
-        })
+            items: None,
+            expiry: None,
+            owned: None,
+            holds: None,
+            changes: None,
+            meta: None,
+        }
+    }
+
+    fn items(&mut self) -> Opened<'_, 'txn, &'static str, &'static [u8]> {
+        opened(self.txn, &mut self.items, ITEMS)
+    }
+
+    fn expiry(&mut self) -> Opened<'_, 'txn, (i64, &'static str), &'static str> {
+        opened(self.txn, &mut self.expiry, EXPIRY)
+    }
+
+    fn owned(&mut self) -> Opened<'_, 'txn, (&'static str, &'static str), ()> {
+        opened(self.txn, &mut self.owned, OWNED)
+    }
+
+    fn holds(&mut self) -> Opened<'_, 'txn, (i64, &'static str), ()> {
+        opened(self.txn, &mut self.holds, HOLDS)
+    }
+
+    fn changes(&mut self) -> Opened<'_, 'txn, u64, &'static [u8]> {
+        opened(self.txn, &mut self.changes, CHANGES)
+    }
+
+    fn meta(&mut self) -> Opened<'_, 'txn, &'static str, u64> {
+        opened(self.txn, &mut self.meta, META)
     }
 }
 
@@ -172,18 +212,7 @@ fn commit_group(db: &Database, mut group: Vec<Job>) -> Vec<Answer> {
                 return answers;
             }
         };
-        let mut tables = match Tables::open(&txn) {
-            Ok(tables) => tables,
-            Err(error) => {
-                let error = error.to_string();
-                answers.extend(
-                    group
-                        .into_iter()
-                        .map(|job| (job.answer, Err(StoreError::Backend(error.clone())))),
-                );
-                return answers;
-            }
-        };
+        let mut tables = Tables::new(&txn);
         let mut applied = Vec::with_capacity(group.len());
         let mut failed = None;
         for (at, job) in group.iter().enumerate() {
@@ -355,11 +384,11 @@ impl EmbeddedStore {
     pub fn expire_by_ttl(&self) -> Result<u64, StoreError> {
         let now = self.clock.now();
         let txn = self.db.begin_write().map_err(backend)?;
-        let mut tables = Tables::open(&txn)?;
+        let mut tables = Tables::new(&txn);
         let due: Vec<String> = {
             let mut keys = Vec::new();
             for entry in tables
-                .expiry
+                .expiry()?
                 .range((i64::MIN, "")..=(now.timestamp(), "\u{10FFFF}"))
                 .map_err(backend)?
             {
@@ -422,7 +451,7 @@ impl EmbeddedStore {
         prefix: &str,
     ) -> Result<DeletionReport, StoreError> {
         let keys: Vec<String> = {
-            let items = &tables.items;
+            let items = tables.items()?;
             let mut keys = Vec::new();
             for entry in items.range(prefix..).map_err(backend)? {
                 let (k, _) = entry.map_err(backend)?;
@@ -483,7 +512,7 @@ impl EmbeddedStore {
     }
 
     fn raw_get(tables: &mut Tables<'_>, key: &str) -> Result<Option<Item>, StoreError> {
-        let found = tables.items.get(key).map_err(backend)?;
+        let found = tables.items()?.get(key).map_err(backend)?;
         found.map(|v| decode_item(v.value())).transpose()
     }
 
@@ -498,7 +527,7 @@ impl EmbeddedStore {
         let key = storage_key(&record.key);
         let new = codec::encode_record(record).map_err(|e| StoreError::Encode(e.to_string()))?;
         tables
-            .items
+            .items()?
             .insert(key.as_str(), new.as_slice())
             .map_err(backend)?;
         let old = match old {
@@ -527,20 +556,20 @@ impl EmbeddedStore {
     fn index(tables: &mut Tables<'_>, key: &str, record: &Record) -> Result<(), StoreError> {
         match &record.hold {
             None => {
-                let expiry = &mut tables.expiry;
+                let expiry = tables.expiry()?;
                 expiry
                     .insert((record.expires_at.timestamp(), key), record.retention.id())
                     .map_err(backend)?;
             }
             Some(hold) => {
-                let holds = &mut tables.holds;
+                let holds = tables.holds()?;
                 holds
                     .insert((hold.placed_at.timestamp_millis(), key), ())
                     .map_err(backend)?;
             }
         }
         if let Some(owner) = &record.owner {
-            let owned = &mut tables.owned;
+            let owned = tables.owned()?;
             owned.insert((owner.as_str(), key), ()).map_err(backend)?;
         }
         Ok(())
@@ -549,20 +578,20 @@ impl EmbeddedStore {
     fn unindex(tables: &mut Tables<'_>, key: &str, record: &Record) -> Result<(), StoreError> {
         match &record.hold {
             None => {
-                let expiry = &mut tables.expiry;
+                let expiry = tables.expiry()?;
                 expiry
                     .remove((record.expires_at.timestamp(), key))
                     .map_err(backend)?;
             }
             Some(hold) => {
-                let holds = &mut tables.holds;
+                let holds = tables.holds()?;
                 holds
                     .remove((hold.placed_at.timestamp_millis(), key))
                     .map_err(backend)?;
             }
         }
         if let Some(owner) = &record.owner {
-            let owned = &mut tables.owned;
+            let owned = tables.owned()?;
             owned.remove((owner.as_str(), key)).map_err(backend)?;
         }
         Ok(())
@@ -596,7 +625,7 @@ impl EmbeddedStore {
         record: &Record,
         by_ttl: bool,
     ) -> Result<(), StoreError> {
-        tables.items.remove(key).map_err(backend)?;
+        tables.items()?.remove(key).map_err(backend)?;
         Self::unindex(tables, key, record)?;
         let old = encode_item(&old)?;
         self.append_change(tables, Event::Remove, &record.key, Some(&old), None, by_ttl)
@@ -623,7 +652,7 @@ impl EmbeddedStore {
     ) -> Result<(), StoreError> {
         let now = self.clock.now();
         let sequence = {
-            let meta = &mut tables.meta;
+            let meta = tables.meta()?;
             let next = meta
                 .get(NEXT_SEQUENCE)
                 .map_err(backend)?
@@ -640,7 +669,7 @@ impl EmbeddedStore {
             old,
             new,
         })?;
-        let changes = &mut tables.changes;
+        let changes = tables.changes()?;
         changes
             .insert(sequence, bytes.as_slice())
             .map_err(backend)?;
