@@ -128,7 +128,16 @@ async fn items_an_earlier_release_kept_as_dynamodb_json_are_read_and_rewritten()
     contact.profile_name = Some("Erika".into());
     changed.set_body(&contact).unwrap();
     let updated = store.update(&changed).await.unwrap();
-    assert_eq!(store.get(&record.key).await.unwrap(), Some(updated));
+    assert_eq!(store.get(&record.key).await.unwrap(), Some(updated.clone()));
+    let changes = store.change_feed(None).poll(10).await.unwrap();
+    let modified = changes.last().expect("the update's change");
+    assert_eq!(modified.event_name, "MODIFY");
+    assert_eq!(
+        modified.change.old_image,
+        record.to_item(),
+        "the item as JSON kept it"
+    );
+    assert_eq!(modified.change.new_image, updated.to_item());
     drop(store);
     assert_eq!(
         kept_bytes(dir.path(), &record.key, None)[0],

@@ -71,7 +71,8 @@ pub enum CodecError {
     Body(String),
 }
 
-/// The item in the binary form.
+/// The item in the binary form. Stores write records ([`encode_record`]); tests write items.
+#[cfg(test)]
 pub fn encode(item: &Item) -> Result<Vec<u8>, CodecError> {
     let mut out = Vec::with_capacity(256);
     out.push(BINARY);
@@ -207,7 +208,7 @@ fn put_count(out: &mut Vec<u8>, count: usize) -> Result<(), CodecError> {
     Ok(())
 }
 
-fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) -> Result<(), CodecError> {
+pub(crate) fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) -> Result<(), CodecError> {
     put_count(out, bytes.len())?;
     out.extend_from_slice(bytes);
     Ok(())
@@ -283,11 +284,12 @@ fn put_value(out: &mut Vec<u8>, value: &AttributeValue) -> Result<(), CodecError
     }
 }
 
-/// What is left of an item being read.
-struct Reader<'a>(&'a [u8]);
+/// What is left of an item being read (the embedded store's change records use the same
+/// length-prefixed parts).
+pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
         if self.0.len() < n {
             return Err(CodecError::Truncated);
         }
@@ -296,7 +298,7 @@ impl<'a> Reader<'a> {
         Ok(taken)
     }
 
-    fn byte(&mut self) -> Result<u8, CodecError> {
+    pub(crate) fn byte(&mut self) -> Result<u8, CodecError> {
         Ok(self.take(1)?[0])
     }
 
@@ -311,12 +313,12 @@ impl<'a> Reader<'a> {
         Ok((count, count.min(self.0.len())))
     }
 
-    fn bytes(&mut self) -> Result<&'a [u8], CodecError> {
+    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], CodecError> {
         let (length, _) = self.count()?;
         self.take(length)
     }
 
-    fn text(&mut self) -> Result<String, CodecError> {
+    pub(crate) fn text(&mut self) -> Result<String, CodecError> {
         let bytes = self.bytes()?;
         std::str::from_utf8(bytes)
             .map(str::to_owned)

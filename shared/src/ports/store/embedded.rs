@@ -264,8 +264,19 @@ fn storage_key(key: &ItemKey) -> String {
     [key.pk.as_str(), SEP, key.sk.as_str()].concat()
 }
 
-fn encode_item(item: &Item) -> Result<Vec<u8>, StoreError> {
-    codec::encode(item).map_err(|e| StoreError::Encode(e.to_string()))
+/// A stored item's record: its own attributes read in place and its body kept encoded, or
+/// (an item of an earlier release, DynamoDB JSON) decoded.
+fn record_of(bytes: &[u8]) -> Result<Record, StoreError> {
+    match codec::view(bytes).map_err(|e| StoreError::Decode(e.to_string()))? {
+        Some(view) => {
+            let body = view.value(attr::DATA).filter(|value| codec::is_map(value));
+            Ok(item::with_data(
+                &view,
+                body.map(|body| Data::Encoded(body.into())),
+            )?)
+        }
+        None => Record::from_owned_item(decode_item(bytes)?),
+    }
 }
 
 fn decode_item(bytes: &[u8]) -> Result<Item, StoreError> {
@@ -511,18 +522,13 @@ impl EmbeddedStore {
         }
     }
 
-    fn raw_get(tables: &mut Tables<'_>, key: &str) -> Result<Option<Item>, StoreError> {
-        let found = tables.items()?.get(key).map_err(backend)?;
-        found.map(|v| decode_item(v.value())).transpose()
-    }
-
     /// Writes `record` over what is stored at its key (`old`, as read in this transaction),
     /// keeping the indexes and the feed in step.
     fn write_in(
         &self,
         tables: &mut Tables<'_>,
         record: &Record,
-        old: Option<(Item, Record)>,
+        old: Option<(Vec<u8>, Record)>,
     ) -> Result<(), StoreError> {
         let key = storage_key(&record.key);
         let new = codec::encode_record(record).map_err(|e| StoreError::Encode(e.to_string()))?;
@@ -531,9 +537,9 @@ impl EmbeddedStore {
             .insert(key.as_str(), new.as_slice())
             .map_err(backend)?;
         let old = match old {
-            Some((item, stored)) => {
+            Some((bytes, stored)) => {
                 Self::unindex(tables, &key, &stored)?;
-                Some(encode_item(&item)?)
+                Some(bytes)
             }
             None => None,
         };
@@ -621,24 +627,27 @@ impl EmbeddedStore {
         &self,
         tables: &mut Tables<'_>,
         key: &str,
-        old: Item,
+        old: Vec<u8>,
         record: &Record,
         by_ttl: bool,
     ) -> Result<(), StoreError> {
         tables.items()?.remove(key).map_err(backend)?;
         Self::unindex(tables, key, record)?;
-        let old = encode_item(&old)?;
         self.append_change(tables, Event::Remove, &record.key, Some(&old), None, by_ttl)
     }
 
-    /// The item at a key as stored and as a record, held or expired alike.
+    /// The item at a key as stored (its bytes, the change record's old image) and as a
+    /// record, held or expired alike.
     fn stored_pair(
         tables: &mut Tables<'_>,
         key: &str,
-    ) -> Result<Option<(Item, Record)>, StoreError> {
-        Self::raw_get(tables, key)?
-            .map(|item| Record::from_item(&item).map(|record| (item, record)))
-            .transpose()
+    ) -> Result<Option<(Vec<u8>, Record)>, StoreError> {
+        let Some(found) = tables.items()?.get(key).map_err(backend)? else {
+            return Ok(None);
+        };
+        let bytes = found.value().to_vec();
+        let record = record_of(&bytes)?;
+        Ok(Some((bytes, record)))
     }
 
     fn append_change(
@@ -708,15 +717,7 @@ impl Store for EmbeddedStore {
     async fn get(&self, key: &ItemKey) -> Result<Option<Record>, StoreError> {
         let now = self.clock.now();
         self.read_item(key, |bytes| {
-            let record = match codec::view(bytes).map_err(|e| StoreError::Decode(e.to_string()))? {
-                // The record's attributes read in place, its body kept encoded.
-                Some(view) => {
-                    let body = view.value(attr::DATA).filter(|value| codec::is_map(value));
-                    item::with_data(&view, body.map(|body| Data::Encoded(body.into())))?
-                }
-                // An item of an earlier release: its attributes.
-                None => Record::from_owned_item(decode_item(bytes)?)?,
-            };
+            let record = record_of(bytes)?;
             Ok(record.is_readable_at(now).then_some(record))
         })
     }

@@ -15,6 +15,7 @@
 use super::{LOCAL_REGION, LOCAL_TABLE, TTL_PRINCIPAL, decode_item};
 use crate::domain::keys::ItemKey;
 use crate::ports::store::StoreError;
+use crate::ports::store::codec::{CodecError, Reader, put_bytes};
 use aws_lambda_events::event::dynamodb::{EventRecord, StreamRecord, StreamViewType, UserIdentity};
 use chrono::{DateTime, Utc};
 use serde_dynamo::{AttributeValue, Item};
@@ -26,9 +27,9 @@ const BINARY: u8 = 0x01;
 /// What happened to the item, as the stream names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Event {
-    Insert,
-    Modify,
-    Remove,
+    Insert = 0,
+    Modify = 1,
+    Remove = 2,
 }
 
 impl Event {
@@ -58,24 +59,13 @@ pub(super) fn encode(change: &Change) -> Result<Vec<u8>, StoreError> {
     let mut out = Vec::with_capacity(32 + change.key.pk.len() + change.key.sk.len() + images);
     out.push(BINARY);
     out.extend_from_slice(&change.at.timestamp_millis().to_le_bytes());
-    out.push(
-        Event::ALL
-            .iter()
-            .position(|e| *e == change.event)
-            .unwrap_or(0) as u8,
-    );
+    out.push(change.event as u8);
     out.push(u8::from(change.by_ttl));
-    for part in [
-        Some(change.key.pk.as_bytes()),
-        Some(change.key.sk.as_bytes()),
-        change.old,
-        change.new,
-    ] {
-        let part = part.unwrap_or_default();
-        let len = u32::try_from(part.len())
-            .map_err(|_| StoreError::Encode("a change larger than 4 GiB".into()))?;
-        out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(part);
+    let too_large = |_| StoreError::Encode("a change larger than 4 GiB".into());
+    put_bytes(&mut out, change.key.pk.as_bytes()).map_err(too_large)?;
+    put_bytes(&mut out, change.key.sk.as_bytes()).map_err(too_large)?;
+    for image in [change.old, change.new] {
+        put_bytes(&mut out, image.unwrap_or_default()).map_err(too_large)?;
     }
     Ok(out)
 }
@@ -114,62 +104,36 @@ pub(super) fn event_record(sequence: u64, stored: &[u8]) -> Result<EventRecord, 
         return serde_json::from_slice(stored).map_err(|e| StoreError::Decode(e.to_string()));
     };
     let mut reader = Reader(rest);
-    let at = DateTime::from_timestamp_millis(i64::from_le_bytes(reader.array()?))
-        .ok_or_else(|| damaged("a time out of range"))?;
-    let [event] = reader.array()?;
+    let millis = reader.take(8).map_err(damaged)?;
+    let millis = i64::from_le_bytes(
+        millis
+            .try_into()
+            .map_err(|_| damaged(CodecError::Truncated))?,
+    );
+    let at =
+        DateTime::from_timestamp_millis(millis).ok_or_else(|| damaged("a time out of range"))?;
+    let event = reader.byte().map_err(damaged)?;
     let event = *Event::ALL
         .get(usize::from(event))
         .ok_or_else(|| damaged("an unknown event"))?;
-    let [by_ttl] = reader.array()?;
+    let by_ttl = reader.byte().map_err(damaged)? != 0;
     let key = ItemKey {
-        pk: reader.text()?,
-        sk: reader.text()?,
+        pk: reader.text().map_err(damaged)?,
+        sk: reader.text().map_err(damaged)?,
     };
-    let old = reader.image()?;
-    let new = reader.image()?;
+    let mut image = || match reader.bytes().map_err(damaged)? {
+        [] => Ok(None),
+        item => decode_item(item).map(Some),
+    };
+    let (old, new) = (image()?, image()?);
     if !reader.0.is_empty() {
         return Err(damaged("bytes after the change"));
     }
-    Ok(build(sequence, at, event, &key, old, new, by_ttl != 0))
+    Ok(build(sequence, at, event, &key, old, new, by_ttl))
 }
 
-fn damaged(what: &str) -> StoreError {
+fn damaged(what: impl std::fmt::Display) -> StoreError {
     StoreError::Decode(format!("a stored change record: {what}"))
-}
-
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], StoreError> {
-        let (head, rest) = self
-            .0
-            .split_first_chunk::<N>()
-            .ok_or_else(|| damaged("it ends early"))?;
-        self.0 = rest;
-        Ok(*head)
-    }
-
-    fn part(&mut self) -> Result<&'a [u8], StoreError> {
-        let len = u32::from_le_bytes(self.array()?) as usize;
-        if self.0.len() < len {
-            return Err(damaged("it ends early"));
-        }
-        let (part, rest) = self.0.split_at(len);
-        self.0 = rest;
-        Ok(part)
-    }
-
-    fn text(&mut self) -> Result<String, StoreError> {
-        let part = self.part()?;
-        String::from_utf8(part.to_vec()).map_err(|_| damaged("a key that is not UTF-8"))
-    }
-
-    fn image(&mut self) -> Result<Option<Item>, StoreError> {
-        match self.part()? {
-            [] => Ok(None),
-            item => decode_item(item).map(Some),
-        }
-    }
 }
 
 fn build(
