@@ -50,9 +50,17 @@ impl Cpu {
     }
 }
 
-/// CPU time and iterations of a benchmark's timed parts (warm-up included).
-#[derive(Default)]
-pub struct CpuMeter(Mutex<(Cpu, u64)>);
+/// CPU time and iterations of a benchmark's timed parts (warm-up included), and with
+/// [`STEPS_VARIABLE`] set, the CPU time of each step the handler marks with a `trace` span.
+pub struct CpuMeter(Mutex<(Cpu, u64, Steps)>);
+
+impl Default for CpuMeter {
+    /// A meter from now on: steps timed before it (a setup's requests) are not its own.
+    fn default() -> Self {
+        take_steps();
+        CpuMeter(Mutex::default())
+    }
+}
 
 impl CpuMeter {
     pub fn add(&self, used: Cpu, iterations: u64) {
@@ -60,18 +68,100 @@ impl CpuMeter {
         total.0.handler += used.handler;
         total.0.store_writer += used.store_writer;
         total.1 += iterations;
+        for (step, cpu) in take_steps() {
+            add_step(&mut total.2, step, cpu);
+        }
     }
 
     pub fn report(&self, name: &str) {
-        let (cpu, iterations) = *self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if iterations > 0 {
-            let per = |d: Duration| d.as_secs_f64() * 1e6 / iterations as f64;
+        let (cpu, iterations, steps) = &*self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if *iterations > 0 {
+            let per = |d: Duration| d.as_secs_f64() * 1e6 / *iterations as f64;
             eprintln!(
                 "{name}: CPU per iteration: {:.1} µs handler threads, {:.1} µs store writer \
                  ({iterations} iterations)",
                 per(cpu.handler),
                 per(cpu.store_writer)
             );
+            if !steps.is_empty() {
+                let within: Duration = steps.iter().map(|(_, cpu)| *cpu).sum();
+                for (step, cpu) in steps {
+                    eprintln!("  {step}: {:.1} µs", per(*cpu));
+                }
+                eprintln!(
+                    "  outside the steps (tokio, sleeping and waking, the clock reads): {:.1} µs",
+                    per(cpu.handler.saturating_sub(within))
+                );
+            }
+        }
+    }
+}
+
+/// Set (to anything) to time the handler's steps: `SERVICEKANAL_BENCH_STEPS=1 cargo bench ...`.
+/// Off by default, because each step reads its thread's CPU clock twice (a system call each),
+/// which adds a few µs to every request it times.
+pub const STEPS_VARIABLE: &str = "SERVICEKANAL_BENCH_STEPS";
+
+/// CPU time per step name, in the order the steps first ran.
+type Steps = Vec<(&'static str, Duration)>;
+
+static STEP_TOTALS: Mutex<Steps> = Mutex::new(Steps::new());
+
+fn add_step(steps: &mut Steps, step: &'static str, cpu: Duration) {
+    match steps.iter_mut().find(|(name, _)| *name == step) {
+        Some((_, total)) => *total += cpu,
+        None => steps.push((step, cpu)),
+    }
+}
+
+/// The steps timed since the last call, taken.
+fn take_steps() -> Steps {
+    std::mem::take(&mut *STEP_TOTALS.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// With [`STEPS_VARIABLE`] set, makes every `trace` span a step whose thread CPU time, from
+/// each entry to its exit, [`CpuMeter`] reports by the span's name (an async step counts
+/// only while it is polled, not while it waits). Spans should not nest: a step inside
+/// another counts in both. Call once, before the first request.
+pub fn time_steps_if_asked() {
+    if std::env::var_os(STEPS_VARIABLE).is_some() {
+        tracing::subscriber::set_global_default(step_timer()).expect("no subscriber set before");
+    }
+}
+
+fn step_timer() -> impl tracing::Subscriber {
+    use tracing_subscriber::layer::SubscriberExt;
+    tracing_subscriber::registry().with(StepTimer)
+}
+
+/// The CPU time the calling thread has used.
+pub fn thread_cpu() -> Duration {
+    let at = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(at.tv_sec as u64, at.tv_nsec as u32)
+}
+
+/// The thread CPU clock when a span was entered, kept in the span's extensions.
+struct Entered(Duration);
+
+struct StepTimer;
+
+impl<S> tracing_subscriber::Layer<S> for StepTimer
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_enter(&self, id: &tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().replace(Entered(thread_cpu()));
+        }
+    }
+
+    fn on_exit(&self, id: &tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        let now = thread_cpu();
+        if let Some(span) = ctx.span(id)
+            && let Some(Entered(at)) = span.extensions_mut().remove::<Entered>()
+        {
+            let mut totals = STEP_TOTALS.lock().unwrap_or_else(|e| e.into_inner());
+            add_step(&mut totals, span.name(), now.saturating_sub(at));
         }
     }
 }
@@ -138,5 +228,41 @@ pub async fn drain(queue: &InProcessQueue) -> Vec<SqsMessage> {
             queue.acknowledge(handle).await.expect("in-process ack");
         }
         drained.extend(messages);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keeps the thread busy for `cpu` of its CPU time.
+    fn burn(cpu: Duration) {
+        let until = thread_cpu() + cpu;
+        while thread_cpu() < until {}
+    }
+
+    #[test]
+    fn each_span_is_a_step_timed_on_its_threads_cpu_clock_in_the_order_steps_first_ran() {
+        let meter = CpuMeter::default();
+        tracing::subscriber::with_default(step_timer(), || {
+            tracing::trace_span!("verify").in_scope(|| burn(Duration::from_millis(4)));
+            tracing::trace_span!("parse").in_scope(|| burn(Duration::from_millis(2)));
+            // Asleep inside a step: no CPU time.
+            tracing::trace_span!("verify")
+                .in_scope(|| std::thread::sleep(Duration::from_millis(50)));
+        });
+        meter.add(Cpu::default(), 1);
+        let (_, _, steps) = &*meter.0.lock().unwrap();
+        let names: Vec<&str> = steps.iter().map(|(name, _)| *name).collect();
+        assert_eq!(names, ["verify", "parse"]);
+        let (verify, parse) = (steps[0].1, steps[1].1);
+        assert!(
+            verify >= Duration::from_millis(4) && verify < Duration::from_millis(40),
+            "{verify:?}"
+        );
+        assert!(
+            parse >= Duration::from_millis(2) && parse < verify,
+            "{parse:?}"
+        );
     }
 }

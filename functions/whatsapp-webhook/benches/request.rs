@@ -8,10 +8,12 @@
 //! embedded-store create alone (one durable commit of the store's writer), and one it refuses
 //! (the hand-off to the writer thread and back, no commit). Before the benchmarks it prints the
 //! store calls each kind of request makes; after each, the CPU time per request of the handler
-//! threads and of the store's writer thread (the rest of the wall time is waiting for fsync).
+//! threads and of the store's writer thread (the rest of the wall time is waiting for fsync),
+//! and with `SERVICEKANAL_BENCH_STEPS` set, the handler's CPU time in each of its steps.
 //! Figures: docs/performance.md.
 //!
 //!   cargo bench -p whatsapp-webhook --bench request
+//!   SERVICEKANAL_BENCH_STEPS=1 cargo bench -p whatsapp-webhook --bench request -- "known contact"
 //!
 //! Requests are the Lambda function URL events of `events/whatsapp-webhook/` (signed with the
 //! local app secret), built outside the timed part; each response's status is asserted.
@@ -25,7 +27,9 @@ use servicekanal_shared::policy::mask::Secret;
 use servicekanal_shared::ports::clock::{Clock, ManualClock};
 use servicekanal_shared::ports::queue::memory::InProcessQueue;
 use servicekanal_shared::ports::store::{Store, StoreError};
-use servicekanal_testing::bench::{Cpu, CpuMeter, drain, noting, summarise};
+use servicekanal_testing::bench::{
+    Cpu, CpuMeter, drain, noting, summarise, thread_cpu, time_steps_if_asked,
+};
 use servicekanal_testing::harness::{self, Harness};
 use servicekanal_testing::records;
 use std::sync::Arc;
@@ -213,6 +217,50 @@ async fn redeliveries(
     total
 }
 
+/// How the thread spends the millisecond before each of `paused_redeliveries`.
+#[derive(Clone, Copy)]
+enum Pause {
+    /// Asleep: its core idles, as while a new message waits for the disk.
+    Sleep,
+    /// Reading the clock in a loop: its core stays busy.
+    Spin,
+}
+
+/// Times `iterations` redeliveries of `wamid`, each after a millisecond's pause.
+async fn paused_redeliveries(
+    iterations: u64,
+    pause: Pause,
+    wamid: &str,
+    at: i64,
+    ports: &Ports,
+    meter: &CpuMeter,
+) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut cpu = Duration::ZERO;
+    for round in rounds(iterations) {
+        for request in (0..round).map(|_| text_request(wamid, SAMPLE_SENDER, at)) {
+            let pause_ends = Instant::now() + Duration::from_millis(1);
+            match pause {
+                Pause::Sleep => std::thread::sleep(Duration::from_millis(1)),
+                Pause::Spin => while Instant::now() < pause_ends {},
+            }
+            let (start, started_cpu) = (Instant::now(), thread_cpu());
+            let response = handle(request, ports).await;
+            cpu += thread_cpu() - started_cpu;
+            total += start.elapsed();
+            assert_eq!(response.status(), 200, "a redelivery is acknowledged");
+        }
+    }
+    meter.add(
+        Cpu {
+            handler: cpu,
+            store_writer: Duration::ZERO,
+        },
+        iterations,
+    );
+    total
+}
+
 async fn forgeries(iterations: u64, ports: &Ports, meter: &CpuMeter) -> Duration {
     let mut total = Duration::ZERO;
     for round in rounds(iterations) {
@@ -273,6 +321,7 @@ async fn lisa_takes(store: &dyn Store, sender: &str, wamid: &str, at: i64) {
 }
 
 fn bench_request(c: &mut Criterion) {
+    time_steps_if_asked();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let h = runtime.block_on(harness::embedded());
     runtime.block_on(print_store_calls(&h));
@@ -326,6 +375,26 @@ fn bench_request(c: &mut Criterion) {
         })
     });
     meter.report("duplicate delivery");
+    // For scale: the same redeliveries, each after the thread has slept (or spun) for as long
+    // as a new message waits for its commit. Only `handle` is timed, on the thread's CPU clock.
+    for (name, pause) in [
+        (
+            "reference: duplicate delivery after 1 ms asleep",
+            Pause::Sleep,
+        ),
+        (
+            "reference: duplicate delivery after 1 ms spinning",
+            Pause::Spin,
+        ),
+    ] {
+        let meter = &CpuMeter::default();
+        group.bench_function(name, |b| {
+            b.to_async(&runtime).iter_custom(|iterations| async move {
+                paused_redeliveries(iterations, pause, first, first_at, ports, meter).await
+            })
+        });
+        meter.report(name);
+    }
     let meter = &CpuMeter::default();
     group.bench_function("rejected: bad signature", |b| {
         b.to_async(&runtime)

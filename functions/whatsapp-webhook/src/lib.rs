@@ -22,6 +22,7 @@ use servicekanal_shared::ports::store::{Record, Store, StoreError, Stored, Write
 use servicekanal_shared::runtime::{Env, StartupError, env};
 use std::collections::HashMap;
 use std::sync::Arc;
+use tracing::{Instrument, trace_span};
 
 /// The path the webhook is served at (function URL, HTTP API and local stack alike).
 pub const WEBHOOK_PATH: &str = "/webhook";
@@ -161,11 +162,17 @@ async fn receive(request: Request, ports: &Ports) -> Response<Body> {
         .headers()
         .get(SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok());
-    if let Err(e) = verify_signature(ports.config.app_secret.expose().as_bytes(), body, signature) {
+    // The steps a request takes are `trace` spans: off in the functions, timed by the
+    // request benchmark (docs/performance.md).
+    let verified = trace_span!("verify signature").in_scope(|| {
+        verify_signature(ports.config.app_secret.expose().as_bytes(), body, signature)
+    });
+    if let Err(e) = verified {
         tracing::warn!(reason = %e, "webhook signature refused");
         return text(StatusCode::UNAUTHORIZED, "invalid signature");
     }
-    let payload: WebhookPayload = match serde_json::from_slice(body) {
+    let parsed = trace_span!("parse payload").in_scope(|| serde_json::from_slice(body));
+    let payload: WebhookPayload = match parsed {
         Ok(p) => p,
         Err(e) => {
             // Signed by WhatsApp but unreadable: a retry would not help, so acknowledge.
@@ -417,8 +424,14 @@ async fn store_inbound(
         tracing::warn!("inbound message without a usable sender id skipped");
         return Ok(Inbound::Skipped);
     }
-    let marker_key = ports.pseudonymizer.delivery_marker(&message.id);
-    let marked = ports.store.load::<DeliveryMarker>(&marker_key).await?;
+    let (marker_key, marked) = async {
+        let key = ports.pseudonymizer.delivery_marker(&message.id);
+        let marked = ports.store.load::<DeliveryMarker>(&key).await;
+        (key, marked)
+    }
+    .instrument(trace_span!("read delivery marker"))
+    .await;
+    let marked = marked?;
     // A marker is written with its message, before the notice goes out: while Lisa has not
     // taken the message, the first delivery may have stopped after its writes. Everything is
     // done again (each step idempotent, the marker kept), the message's create too if it is
@@ -428,7 +441,11 @@ async fn store_inbound(
         if marker.body.queued {
             return Ok(Inbound::Duplicate);
         }
-        match ports.store.load::<Message>(&marker.body.message).await? {
+        let stored = ports.store.load::<Message>(&marker.body.message);
+        match stored
+            .instrument(trace_span!("read stored message"))
+            .await?
+        {
             Some(stored) if stored.body.handling.is_some() => return Ok(Inbound::Duplicate),
             Some(stored) => stored_message = Some((&marker.body.message, stored.retention())),
             None => {}
@@ -436,7 +453,10 @@ async fn store_inbound(
     }
     let at = message_time(message, now);
     let identities = identities(ports);
-    let established = identities.establish(&identifiers, at).await?;
+    let established = identities
+        .establish(&identifiers, at)
+        .instrument(trace_span!("read identity link"))
+        .await?;
     let contact = established.contact.clone();
     let message_id = messages::message_id_for(&message.id, at);
     let message_key = ItemKey::message(&contact, message_id);
@@ -474,6 +494,7 @@ async fn store_inbound(
         store_with_profile(&contact, sender, at, message_write, marker.as_ref(), ports).await?;
     identities
         .follow_profile(&established.links, profile.class, profile.deadline)
+        .instrument(trace_span!("follow profile with links"))
         .await?;
 
     // A repeat is dropped by the FIFO queue within its deduplication window and answered once
@@ -482,9 +503,8 @@ async fn store_inbound(
         message: message_key,
         received_at: now,
     });
-    ports
-        .inbound_queue
-        .send(notice.to_queue_message(now))
+    async { ports.inbound_queue.send(notice.to_queue_message(now)).await }
+        .instrument(trace_span!("queue notice"))
         .await?;
     Ok(match profile.stored_before {
         true => Inbound::Duplicate,
@@ -599,21 +619,31 @@ async fn store_with_profile(
     ports: &Ports,
 ) -> Result<StoredWithProfile, ProcessError> {
     let store = ports.store.as_ref();
-    let refresh = ProfileRefresh::read(contact, sender, at, store).await?;
+    let refresh = ProfileRefresh::read(contact, sender, at, store)
+        .instrument(trace_span!("read profile"))
+        .await?;
     // Every write ready before any is sent, so that the embedded store's writer finds them
     // waiting together.
     let read_class = refresh.profile.retention();
     let key = message.key;
-    let record = match message.stored {
-        None => Some(Record::new(key.clone(), message.message, read_class, at)?),
-        Some(_) => None,
-    };
-    let (profile_write, written) = refresh.into_write()?;
-    let (profile_written, message_created, marker_created) = tokio::join!(
-        commit(store, profile_write.as_ref()),
-        create(store, record.as_ref()),
-        create(store, marker),
-    );
+    let (record, profile_write, written) =
+        trace_span!("build the writes").in_scope(|| -> Result<_, ProcessError> {
+            let record = match message.stored {
+                None => Some(Record::new(key.clone(), message.message, read_class, at)?),
+                Some(_) => None,
+            };
+            let (profile_write, written) = refresh.into_write()?;
+            Ok((record, profile_write, written))
+        })?;
+    let (profile_written, message_created, marker_created) = async {
+        tokio::join!(
+            commit(store, profile_write.as_ref()),
+            create(store, record.as_ref()),
+            create(store, marker),
+        )
+    }
+    .instrument(trace_span!("store writes"))
+    .await;
     if let Err(StoreError::Held(held)) = &profile_written {
         let created = [
             record

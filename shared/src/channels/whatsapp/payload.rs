@@ -275,11 +275,26 @@ pub struct Metadata {
 
 /// One element of a list in the payload: read as `T`, or kept aside when it is not one, so an
 /// unreadable message never takes the others of the same POST with it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Readable<T> {
     Ok(T),
     Unreadable(serde_json::Value),
+}
+
+/// The element is taken as its raw JSON text and read from that as `T`, and only if it is not
+/// one as a JSON value. (serde's own untagged enums first copy every element into a tree of
+/// their own and read it from there, allocating each part.)
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Readable<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
+        match serde_json::from_str(raw.get()) {
+            Ok(value) => Ok(Readable::Ok(value)),
+            Err(_) => serde_json::from_str(raw.get())
+                .map(Readable::Unreadable)
+                .map_err(serde::de::Error::custom),
+        }
+    }
 }
 
 impl<T> Readable<T> {
