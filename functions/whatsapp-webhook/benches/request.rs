@@ -4,9 +4,10 @@
 //! of a message Lisa has taken (WhatsApp delivers at least once), and a POST whose signature
 //! does not match (what a flood of forged requests costs). Then new messages of 32 known
 //! contacts handled at once, as the local stack takes them from many customers: the handler
-//! seldom sits idle waiting for a commit, and commits take many writes each. For scale, one
-//! embedded-store create alone (one durable commit of the store's writer), and one it refuses
-//! (the hand-off to the writer thread and back, no commit). Before the benchmarks it prints the
+//! seldom sits idle waiting for a commit, and commits take many writes each. For scale, the
+//! redelivery again, each after its thread slept (or spun) for a millisecond, as long as a new
+//! message waits for its commit; one embedded-store create alone (one durable commit of the
+//! store's writer), and one it refuses (the hand-off to the writer thread and back, no commit). Before the benchmarks it prints the
 //! store calls each kind of request makes; after each, the CPU time per request of the handler
 //! threads and of the store's writer thread (the rest of the wall time is waiting for fsync),
 //! and with `SERVICEKANAL_BENCH_STEPS` set, the handler's CPU time in each of its steps.
