@@ -84,18 +84,33 @@ pub fn encode(item: &Item) -> Result<Vec<u8>, CodecError> {
 /// the attribute map of its body. A body kept encoded is copied as it is: the embedded store's
 /// writer thread decoded it into a map and encoded that again for every write.
 pub fn encode_record(record: &Record) -> Result<Vec<u8>, CodecError> {
-    let own = item::own_attributes(record);
     let body = match &record.data {
         Data::Encoded(bytes) => bytes.len(),
         Data::Attributes(_) => 0,
     };
     let mut out = Vec::with_capacity(256 + body);
     out.push(BINARY);
-    put_count(&mut out, own.len() + 1)?;
-    for (name, value) in own.iter() {
-        put_bytes(&mut out, name.as_bytes())?;
-        put_value(&mut out, value)?;
-    }
+    // The count is known once the attributes are written: room for it first.
+    let count_at = out.len();
+    put_count(&mut out, 0)?;
+    let mut count = 1; // `data`, written last
+    let mut written = Ok(());
+    item::each_own_attribute(record, |name, value| {
+        let (kind, text) = match value {
+            item::Own::S(text) => (kind::S, text),
+            item::Own::N(number) => (kind::N, number),
+        };
+        count += 1;
+        if written.is_ok() {
+            written = put_bytes(&mut out, name.as_bytes()).and_then(|()| {
+                out.push(kind);
+                put_bytes(&mut out, text.as_bytes())
+            });
+        }
+    });
+    written?;
+    let count = u32::try_from(count).map_err(|_| CodecError::TooLarge)?;
+    out[count_at..count_at + 4].copy_from_slice(&count.to_le_bytes());
     put_bytes(&mut out, attr::DATA.as_bytes())?;
     match &record.data {
         Data::Encoded(bytes) => out.extend_from_slice(bytes),

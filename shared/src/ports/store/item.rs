@@ -32,36 +32,53 @@ pub(super) fn to_item(record: &Record) -> Item {
 /// The attributes a record keeps beside its body: [`to_item`] without `data`.
 pub(super) fn own_attributes(record: &Record) -> Item {
     let mut item = Item::default();
-    let s = |v: &str| AttributeValue::S(v.to_owned());
-    item.insert(attr::PK.into(), s(&record.key.pk));
-    item.insert(attr::SK.into(), s(&record.key.sk));
-    item.insert(attr::KIND.into(), s(record.kind.as_str()));
-    item.insert(attr::RETENTION_CLASS.into(), s(record.retention.id()));
-    let deadline = AttributeValue::N(record.expires_at.timestamp().to_string());
+    each_own_attribute(record, |name, value| {
+        let value = match value {
+            Own::S(text) => AttributeValue::S(text.to_owned()),
+            Own::N(number) => AttributeValue::N(number.to_owned()),
+        };
+        item.insert(name.into(), value);
+    });
+    item
+}
+
+/// The value of one of a record's own attributes.
+pub(super) enum Own<'a> {
+    S(&'a str),
+    N(&'a str),
+}
+
+/// Gives each attribute a record keeps beside its body to `attribute`, in a fixed order, as
+/// borrowed text: the embedded store encodes them straight from here (its writer built a map
+/// of them for every write).
+pub(super) fn each_own_attribute(
+    record: &Record,
+    mut attribute: impl FnMut(&'static str, Own<'_>),
+) {
+    attribute(attr::PK, Own::S(&record.key.pk));
+    attribute(attr::SK, Own::S(&record.key.sk));
+    attribute(attr::KIND, Own::S(record.kind.as_str()));
+    attribute(attr::RETENTION_CLASS, Own::S(record.retention.id()));
+    let mut number = itoa::Buffer::new();
+    let deadline = number.format(record.expires_at.timestamp());
     match &record.hold {
         None => {
-            item.insert(attr::EXPIRES_AT.into(), deadline);
-            item.insert(
-                attr::EXPIRY_BUCKET.into(),
-                s(&record.key.expiry_bucket(record.expires_at)),
-            );
+            attribute(attr::EXPIRES_AT, Own::N(deadline));
+            let bucket = record.key.expiry_bucket(record.expires_at);
+            attribute(attr::EXPIRY_BUCKET, Own::S(&bucket));
         }
         // No `expires_at` and no bucket: TTL and the expiry index pass a held item by.
         Some(hold) => {
-            item.insert(attr::HELD_EXPIRES_AT.into(), deadline);
-            item.insert(attr::HELD.into(), s(HELD));
-            item.insert(attr::HELD_AT.into(), s(&hold.placed_at.to_rfc3339()));
-            item.insert(attr::HOLD_REASON.into(), s(&hold.reason));
+            attribute(attr::HELD_EXPIRES_AT, Own::N(deadline));
+            attribute(attr::HELD, Own::S(HELD));
+            attribute(attr::HELD_AT, Own::S(&hold.placed_at.to_rfc3339()));
+            attribute(attr::HOLD_REASON, Own::S(&hold.reason));
         }
     }
     if let Some(owner) = &record.owner {
-        item.insert(attr::OWNER.into(), s(owner));
+        attribute(attr::OWNER, Own::S(owner));
     }
-    item.insert(
-        attr::VERSION.into(),
-        AttributeValue::N(record.version.to_string()),
-    );
-    item
+    attribute(attr::VERSION, Own::N(number.format(record.version)));
 }
 
 /// Where a record's own attributes are read from: an attribute map, or (the embedded store)
