@@ -187,9 +187,9 @@ pub const OPEN_CALLBACKS_PARTITION: &str = "CBOPEN";
 pub fn expiry_bucket(expires_at: DateTime<Utc>, shard: u8) -> String {
     use chrono::{Datelike, Timelike};
     let year = expires_at.year();
-    // Every stored write computes one: written out directly, not through chrono's format
-    // string, whose parsing took a quarter of the embedded store's work per item. Years
-    // chrono writes otherwise (signed, or five digits) still go through it.
+    // Every stored write computes one: written out directly, as chrono parses a format
+    // string anew on every call. Years chrono writes otherwise (signed, or five digits)
+    // still go through it.
     if (0..=9999).contains(&year) {
         format!(
             "{year:04}-{:02}-{:02}T{:02}#{shard}",
