@@ -6,9 +6,9 @@
 //!
 //!   cargo run --release -p servicekanal-testing --example cold_cache [-- KIB]
 
-use servicekanal_testing::bench::thread_cpu;
+use servicekanal_testing::bench::{Pause, thread_cpu};
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const ROUNDS: u32 = 2_000;
 const PAUSE: Duration = Duration::from_millis(1);
@@ -32,16 +32,15 @@ fn main() {
         .map_or(256, |a| a.parse().expect("a size in KiB"));
     let buffer = vec![1u8; kib * 1024];
     println!("per round, thread CPU time, {ROUNDS} rounds:");
-    for pause in ["no pause", "1 ms asleep", "1 ms spinning"] {
+    for (name, pause) in [
+        ("no pause", None),
+        ("1 ms asleep", Some(Pause::Sleep)),
+        ("1 ms spinning", Some(Pause::Spin)),
+    ] {
         let (mut in_arithmetic, mut in_reading) = (Duration::ZERO, Duration::ZERO);
         for _ in 0..ROUNDS {
-            match pause {
-                "1 ms asleep" => std::thread::sleep(PAUSE),
-                "1 ms spinning" => {
-                    let until = Instant::now() + PAUSE;
-                    while Instant::now() < until {}
-                }
-                _ => {}
+            if let Some(pause) = pause {
+                pause.take(PAUSE);
             }
             let start = thread_cpu();
             black_box(arithmetic());
@@ -51,7 +50,7 @@ fn main() {
             in_reading += thread_cpu() - between;
         }
         println!(
-            "{pause:>13}: arithmetic {:6.1} µs, reading {kib} KiB {:6.1} µs",
+            "{name:>13}: arithmetic {:6.1} µs, reading {kib} KiB {:6.1} µs",
             in_arithmetic.as_secs_f64() * 1e6 / f64::from(ROUNDS),
             in_reading.as_secs_f64() * 1e6 / f64::from(ROUNDS)
         );

@@ -145,6 +145,28 @@ pub fn thread_cpu() -> Duration {
     Duration::new(at.tv_sec as u64, at.tv_nsec as u32)
 }
 
+/// How a thread spends a pause before timed work: what waiting does to the work after it.
+#[derive(Clone, Copy, Debug)]
+pub enum Pause {
+    /// Asleep: its core idles, as while a new message waits for the disk.
+    Sleep,
+    /// Reading the clock in a loop: its core stays busy.
+    Spin,
+}
+
+impl Pause {
+    /// Pauses the calling thread for `length`.
+    pub fn take(self, length: Duration) {
+        match self {
+            Pause::Sleep => std::thread::sleep(length),
+            Pause::Spin => {
+                let until = std::time::Instant::now() + length;
+                while std::time::Instant::now() < until {}
+            }
+        }
+    }
+}
+
 /// The thread CPU clock when a span was entered, kept in the span's extensions.
 struct Entered(Duration);
 

@@ -29,7 +29,7 @@ use servicekanal_shared::ports::clock::{Clock, ManualClock};
 use servicekanal_shared::ports::queue::memory::InProcessQueue;
 use servicekanal_shared::ports::store::{Store, StoreError};
 use servicekanal_testing::bench::{
-    Cpu, CpuMeter, drain, noting, summarise, thread_cpu, time_steps_if_asked,
+    Cpu, CpuMeter, Pause, drain, noting, summarise, thread_cpu, time_steps_if_asked,
 };
 use servicekanal_testing::harness::{self, Harness};
 use servicekanal_testing::records;
@@ -218,15 +218,6 @@ async fn redeliveries(
     total
 }
 
-/// How the thread spends the millisecond before each of `paused_redeliveries`.
-#[derive(Clone, Copy)]
-enum Pause {
-    /// Asleep: its core idles, as while a new message waits for the disk.
-    Sleep,
-    /// Reading the clock in a loop: its core stays busy.
-    Spin,
-}
-
 /// Times `iterations` redeliveries of `wamid`, each after a millisecond's pause.
 async fn paused_redeliveries(
     iterations: u64,
@@ -240,11 +231,7 @@ async fn paused_redeliveries(
     let mut cpu = Duration::ZERO;
     for round in rounds(iterations) {
         for request in (0..round).map(|_| text_request(wamid, SAMPLE_SENDER, at)) {
-            let pause_ends = Instant::now() + Duration::from_millis(1);
-            match pause {
-                Pause::Sleep => std::thread::sleep(Duration::from_millis(1)),
-                Pause::Spin => while Instant::now() < pause_ends {},
-            }
+            pause.take(Duration::from_millis(1));
             let (start, started_cpu) = (Instant::now(), thread_cpu());
             let response = handle(request, ports).await;
             cpu += thread_cpu() - started_cpu;

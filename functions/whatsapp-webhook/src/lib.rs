@@ -426,12 +426,11 @@ async fn store_inbound(
     }
     let (marker_key, marked) = async {
         let key = ports.pseudonymizer.delivery_marker(&message.id);
-        let marked = ports.store.load::<DeliveryMarker>(&key).await;
-        (key, marked)
+        let marked = ports.store.load::<DeliveryMarker>(&key).await?;
+        Ok::<_, StoreError>((key, marked))
     }
     .instrument(trace_span!("read delivery marker"))
-    .await;
-    let marked = marked?;
+    .await?;
     // A marker is written with its message, before the notice goes out: while Lisa has not
     // taken the message, the first delivery may have stopped after its writes. Everything is
     // done again (each step idempotent, the marker kept), the message's create too if it is

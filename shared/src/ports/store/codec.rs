@@ -94,21 +94,16 @@ pub fn encode_record(record: &Record) -> Result<Vec<u8>, CodecError> {
     let count_at = out.len();
     put_count(&mut out, 0)?;
     let mut count = 1; // `data`, written last
-    let mut written = Ok(());
     item::each_own_attribute(record, |name, value| {
         let (kind, text) = match value {
             item::Own::S(text) => (kind::S, text),
             item::Own::N(number) => (kind::N, number),
         };
         count += 1;
-        if written.is_ok() {
-            written = put_bytes(&mut out, name.as_bytes()).and_then(|()| {
-                out.push(kind);
-                put_bytes(&mut out, text.as_bytes())
-            });
-        }
-    });
-    written?;
+        put_bytes(&mut out, name.as_bytes())?;
+        out.push(kind);
+        put_bytes(&mut out, text.as_bytes())
+    })?;
     let count = u32::try_from(count).map_err(|_| CodecError::TooLarge)?;
     out[count_at..count_at + 4].copy_from_slice(&count.to_le_bytes());
     put_bytes(&mut out, attr::DATA.as_bytes())?;

@@ -32,13 +32,15 @@ pub(super) fn to_item(record: &Record) -> Item {
 /// The attributes a record keeps beside its body: [`to_item`] without `data`.
 pub(super) fn own_attributes(record: &Record) -> Item {
     let mut item = Item::default();
-    each_own_attribute(record, |name, value| {
+    let taken: Result<(), std::convert::Infallible> = each_own_attribute(record, |name, value| {
         let value = match value {
             Own::S(text) => AttributeValue::S(text.to_owned()),
             Own::N(number) => AttributeValue::N(number.to_owned()),
         };
         item.insert(name.into(), value);
+        Ok(())
     });
+    let Ok(()) = taken;
     item
 }
 
@@ -49,36 +51,36 @@ pub(super) enum Own<'a> {
 }
 
 /// Gives each attribute a record keeps beside its body to `attribute`, in a fixed order, as
-/// borrowed text: the embedded store encodes them straight from here (its writer built a map
-/// of them for every write).
-pub(super) fn each_own_attribute(
+/// borrowed text, until `attribute` fails: the embedded store encodes them straight from here
+/// (its writer built a map of them for every write).
+pub(super) fn each_own_attribute<E>(
     record: &Record,
-    mut attribute: impl FnMut(&'static str, Own<'_>),
-) {
-    attribute(attr::PK, Own::S(&record.key.pk));
-    attribute(attr::SK, Own::S(&record.key.sk));
-    attribute(attr::KIND, Own::S(record.kind.as_str()));
-    attribute(attr::RETENTION_CLASS, Own::S(record.retention.id()));
+    mut attribute: impl FnMut(&'static str, Own<'_>) -> Result<(), E>,
+) -> Result<(), E> {
+    attribute(attr::PK, Own::S(&record.key.pk))?;
+    attribute(attr::SK, Own::S(&record.key.sk))?;
+    attribute(attr::KIND, Own::S(record.kind.as_str()))?;
+    attribute(attr::RETENTION_CLASS, Own::S(record.retention.id()))?;
     let mut number = itoa::Buffer::new();
     let deadline = number.format(record.expires_at.timestamp());
     match &record.hold {
         None => {
-            attribute(attr::EXPIRES_AT, Own::N(deadline));
+            attribute(attr::EXPIRES_AT, Own::N(deadline))?;
             let bucket = record.key.expiry_bucket(record.expires_at);
-            attribute(attr::EXPIRY_BUCKET, Own::S(&bucket));
+            attribute(attr::EXPIRY_BUCKET, Own::S(&bucket))?;
         }
         // No `expires_at` and no bucket: TTL and the expiry index pass a held item by.
         Some(hold) => {
-            attribute(attr::HELD_EXPIRES_AT, Own::N(deadline));
-            attribute(attr::HELD, Own::S(HELD));
-            attribute(attr::HELD_AT, Own::S(&hold.placed_at.to_rfc3339()));
-            attribute(attr::HOLD_REASON, Own::S(&hold.reason));
+            attribute(attr::HELD_EXPIRES_AT, Own::N(deadline))?;
+            attribute(attr::HELD, Own::S(HELD))?;
+            attribute(attr::HELD_AT, Own::S(&hold.placed_at.to_rfc3339()))?;
+            attribute(attr::HOLD_REASON, Own::S(&hold.reason))?;
         }
     }
     if let Some(owner) = &record.owner {
-        attribute(attr::OWNER, Own::S(owner));
+        attribute(attr::OWNER, Own::S(owner))?;
     }
-    attribute(attr::VERSION, Own::N(number.format(record.version)));
+    attribute(attr::VERSION, Own::N(number.format(record.version)))
 }
 
 /// Where a record's own attributes are read from: an attribute map, or (the embedded store)
